@@ -3,6 +3,22 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod addr;
+mod channel;
 mod clock;
+#[cfg(feature = "redis")]
+mod registry;
+mod store;
 
+pub use addr::{IntoRedisAddr, RedisAddr};
+pub use channel::{
+    ChannelError, ChannelName, ChannelOptions, DecodeError, IntoChannelName, Peer, RedisChannel,
+    list_channels,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "redis")]
+pub use registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
+pub use store::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use store::redis::{RedisStore, RedisStoreOptions};
+pub use store::{BoxError, ListStore, StoreError};

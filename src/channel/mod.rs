@@ -1,0 +1,277 @@
+//! [`RedisChannel`]: a duplex message channel on two Redis lists.
+//!
+//! A channel `/a/b` is two lists, `/a/b/client` and `/a/b/server`. A
+//! [`Peer::Client`] pushes to the first and pops from the second; a
+//! [`Peer::Server`] the other way round. A message is one list element, the
+//! JSON encoding of a value: the wire format of the Python `k3redisutil`,
+//! so Rust and Python peers talk over the same Redis.
+//!
+//! # Examples
+//!
+//! ```
+//! use redisutil::{MemoryStore, Peer, RedisChannel};
+//!
+//! let store = MemoryStore::new();
+//! let client = RedisChannel::new(store.clone(), "/foo", Peer::Client)?;
+//! let server = RedisChannel::new(store, "/foo", Peer::Server)?;
+//!
+//! client.send_msg("c2s")?;
+//! server.send_msg(&serde_json::json!({"reply": "s2c"}))?;
+//!
+//! assert_eq!(client.list_channel("/")?, ["/foo"]);
+//! assert_eq!(server.recv_msg::<String>()?.as_deref(), Some("c2s"));
+//! let reply: Option<serde_json::Value> = client.recv_msg()?;
+//! assert_eq!(reply.unwrap()["reply"], "s2c");
+//! assert_eq!(client.recv_msg::<String>()?, None); // empty
+//! # Ok::<(), redisutil::ChannelError>(())
+//! ```
+
+mod error;
+mod name;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use error::{ChannelError, DecodeError};
+pub use name::{ChannelName, IntoChannelName, Peer};
+
+use crate::store::{ListStore, glob};
+
+/// Settings of a [`RedisChannel`]. `Default` gives no TTL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelOptions {
+    /// The channel's TTL: every send sets the sending list to expire this
+    /// long after it (millisecond precision), in the same atomic step as
+    /// the push. `None`: the lists live until they are emptied.
+    pub timeout: Option<Duration>,
+}
+
+/// One end of a duplex channel over two Redis lists.
+///
+/// Creating it opens no connection and writes nothing. It is generic over
+/// the [`ListStore`]: [`RedisStore`](crate::RedisStore) in production,
+/// [`MemoryStore`](crate::MemoryStore) in tests.
+///
+/// Messages are typed with serde: any `Serialize` value is sent; receiving
+/// asks for a `DeserializeOwned` type (`serde_json::Value` takes anything).
+/// `Ok(None)` always means "no message", so a message whose JSON is `null`
+/// comes back as `Ok(Some(..))`.
+#[derive(Debug, Clone)]
+pub struct RedisChannel<S> {
+    store: S,
+    name: ChannelName,
+    peer: Peer,
+    send_key: String,
+    recv_key: String,
+    options: ChannelOptions,
+}
+
+impl<S: ListStore> RedisChannel<S> {
+    /// The `peer` end of `channel` on `store`, without TTL.
+    pub fn new(store: S, channel: impl IntoChannelName, peer: Peer) -> Result<Self, ChannelError> {
+        Self::with_options(store, channel, peer, ChannelOptions::default())
+    }
+
+    /// The `peer` end of `channel` on `store`, with `options`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::{ChannelOptions, MemoryStore, Peer, RedisChannel};
+    ///
+    /// let options = ChannelOptions { timeout: Some(Duration::from_secs(60)) };
+    /// let chan = RedisChannel::with_options(MemoryStore::new(), ["jobs", "resize"], Peer::Client, options)?;
+    /// assert_eq!(chan.name().as_str(), "/jobs/resize");
+    /// # Ok::<(), redisutil::ChannelError>(())
+    /// ```
+    pub fn with_options(
+        store: S,
+        channel: impl IntoChannelName,
+        peer: Peer,
+        options: ChannelOptions,
+    ) -> Result<Self, ChannelError> {
+        if options
+            .timeout
+            .is_some_and(|ttl| ttl < Duration::from_millis(1))
+        {
+            return Err(ChannelError::InvalidOption(
+                "a channel timeout is at least one millisecond",
+            ));
+        }
+        let name = channel.into_channel_name()?;
+        Ok(Self {
+            send_key: name.list_key(peer),
+            recv_key: name.list_key(peer.other()),
+            store,
+            name,
+            peer,
+            options,
+        })
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &ChannelName {
+        &self.name
+    }
+
+    /// Which end this is.
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &ChannelOptions {
+        &self.options
+    }
+
+    /// The store the channel runs on.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The list this end sends on.
+    pub fn send_key(&self) -> &str {
+        &self.send_key
+    }
+
+    /// The list this end receives from.
+    pub fn recv_key(&self) -> &str {
+        &self.recv_key
+    }
+
+    /// Sends one message: its JSON is pushed onto this end's list (and the
+    /// channel's TTL refreshed, in the same round trip).
+    pub fn send_msg<T: Serialize + ?Sized>(&self, msg: &T) -> Result<(), ChannelError> {
+        let encoded = serde_json::to_vec(msg).map_err(ChannelError::Encode)?;
+        self.store
+            .push(&self.send_key, &[&encoded], self.options.timeout)?;
+        Ok(())
+    }
+
+    /// Sends many messages in one push (one round trip), in order, and
+    /// returns how many were sent. Nothing is sent if one fails to encode.
+    ///
+    /// ```
+    /// use redisutil::{MemoryStore, Peer, RedisChannel};
+    ///
+    /// let store = MemoryStore::new();
+    /// let client = RedisChannel::new(store.clone(), "/nums", Peer::Client)?;
+    /// let server = RedisChannel::new(store, "/nums", Peer::Server)?;
+    /// assert_eq!(client.send_msgs(1..=3)?, 3);
+    /// assert_eq!(server.recv_last_msg::<i32>()?, Some(3));
+    /// # Ok::<(), redisutil::ChannelError>(())
+    /// ```
+    pub fn send_msgs<I>(&self, msgs: I) -> Result<usize, ChannelError>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let encoded = msgs
+            .into_iter()
+            .map(|msg| serde_json::to_vec(&msg))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ChannelError::Encode)?;
+        if encoded.is_empty() {
+            return Ok(0);
+        }
+        let values: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        self.store
+            .push(&self.send_key, &values, self.options.timeout)?;
+        Ok(values.len())
+    }
+
+    /// Receives the oldest message; `None` when there is none.
+    pub fn recv_msg<T: DeserializeOwned>(&self) -> Result<Option<T>, ChannelError> {
+        self.decode(self.store.pop(&self.recv_key)?)
+    }
+
+    /// Receives the oldest message, waiting up to `timeout` for one;
+    /// `Duration::ZERO` waits without limit. `None` when the time passed.
+    pub fn brecv_msg<T: DeserializeOwned>(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<T>, ChannelError> {
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        self.decode(self.store.blocking_pop(&self.recv_key, timeout)?)
+    }
+
+    /// Receives the newest message and drops all older ones, atomically and
+    /// in one round trip, whatever the backlog; `None` when there is none.
+    pub fn recv_last_msg<T: DeserializeOwned>(&self) -> Result<Option<T>, ChannelError> {
+        self.decode(self.store.take_last(&self.recv_key)?)
+    }
+
+    /// Like [`recv_last_msg`](Self::recv_last_msg), but waits up to
+    /// `timeout` (`Duration::ZERO`: without limit) while the channel is empty.
+    pub fn brecv_last_msg<T: DeserializeOwned>(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<T>, ChannelError> {
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        let Some(first) = self.store.blocking_pop(&self.recv_key, timeout)? else {
+            return Ok(None);
+        };
+        let last = self.store.take_last(&self.recv_key)?.unwrap_or(first);
+        self.decode(Some(last))
+    }
+
+    /// The oldest message, left in the channel; `None` when there is none.
+    pub fn peek_msg<T: DeserializeOwned>(&self) -> Result<Option<T>, ChannelError> {
+        self.decode(self.store.index(&self.recv_key, 0)?)
+    }
+
+    /// The newest message, left in the channel; `None` when there is none.
+    pub fn rpeek_msg<T: DeserializeOwned>(&self) -> Result<Option<T>, ChannelError> {
+        self.decode(self.store.index(&self.recv_key, -1)?)
+    }
+
+    /// The names of every channel under `prefix` on this channel's store;
+    /// see [`list_channels`].
+    pub fn list_channel(&self, prefix: &str) -> Result<Vec<String>, ChannelError> {
+        list_channels(&self.store, prefix)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, raw: Option<Vec<u8>>) -> Result<Option<T>, ChannelError> {
+        let Some(raw) = raw else { return Ok(None) };
+        match serde_json::from_slice(&raw) {
+            Ok(value) => Ok(Some(value)),
+            Err(err) => Err(DecodeError::new(&self.recv_key, raw, err).into()),
+        }
+    }
+}
+
+/// The names of every channel under `prefix`, sorted, each once.
+///
+/// `prefix` starts and ends with `/` (`"/"` lists every channel). Glob
+/// characters in it are matched literally. A channel is listed while
+/// either of its lists exists. Uses SCAN, never KEYS.
+///
+/// ```
+/// use redisutil::{list_channels, MemoryStore, Peer, RedisChannel};
+///
+/// let store = MemoryStore::new();
+/// for name in ["/a/x", "/a/y", "/b/z"] {
+///     RedisChannel::new(store.clone(), name, Peer::Client)?.send_msg(&1)?;
+/// }
+/// assert_eq!(list_channels(&store, "/a/")?, ["/a/x", "/a/y"]);
+/// assert!(list_channels(&store, "/a").is_err());
+/// # Ok::<(), redisutil::ChannelError>(())
+/// ```
+pub fn list_channels<S: ListStore + ?Sized>(
+    store: &S,
+    prefix: &str,
+) -> Result<Vec<String>, ChannelError> {
+    name::check_prefix(prefix)?;
+    let pattern = format!("{}*", glob::escape(prefix));
+    let mut names: Vec<String> = store
+        .scan(&pattern)?
+        .iter()
+        .filter_map(|key| ChannelName::from_list_key(key))
+        .map(|name| name.as_str().to_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
+}

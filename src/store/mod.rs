@@ -1,0 +1,169 @@
+//! The storage a channel runs on: the [`ListStore`] trait and its errors.
+//!
+//! A [`RedisChannel`](crate::RedisChannel) needs only a handful of Redis
+//! list operations. [`ListStore`] names exactly those, so the channel runs
+//! unchanged on real Redis ([`RedisStore`](crate::RedisStore)) and on the
+//! in-memory fake ([`MemoryStore`](crate::MemoryStore)) that downstream
+//! tests inject. Both fail with the same [`StoreError`] variants.
+//!
+//! # Examples
+//!
+//! ```
+//! use redisutil::{ListStore, MemoryStore};
+//!
+//! let store = MemoryStore::new();
+//! store.push("/jobs/client", &[b"1", b"2"], None)?;
+//! assert_eq!(store.pop("/jobs/client")?, Some(b"1".to_vec()));
+//! assert_eq!(store.take_last("/jobs/client")?, Some(b"2".to_vec()));
+//! assert_eq!(store.index("/jobs/client", 0)?, None);
+//! # Ok::<(), redisutil::StoreError>(())
+//! ```
+
+pub(crate) mod glob;
+pub(crate) mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Redis list operations a channel needs.
+///
+/// Keys are UTF-8 strings; values are raw bytes. Every method is one round
+/// trip to the server, and the multi-step ones ([`push`](ListStore::push)
+/// with a TTL, [`take_last`](ListStore::take_last)) are atomic.
+///
+/// Implementations are shared between threads; a blocked
+/// [`blocking_pop`](ListStore::blocking_pop) must not stall other calls.
+pub trait ListStore: Send + Sync {
+    /// Appends `values` to the tail of the list `key` (RPUSH) and, when
+    /// `ttl` is given, sets the list to expire `ttl` from now, in the same
+    /// atomic step. Returns the list's length after the push.
+    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError>;
+
+    /// Removes and returns the head of the list (LPOP); `None` when empty.
+    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Like [`pop`](ListStore::pop), but waits up to `timeout` for an
+    /// element to arrive (BLPOP); `None` waits without limit. Returns
+    /// `None` when the timeout passes with the list still empty.
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The element at `index` (LINDEX): 0 is the head, -1 the tail.
+    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Returns the tail element and deletes the whole list, atomically.
+    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Every key matching the Redis glob `pattern` (SCAN MATCH, never KEYS).
+    /// Keys that are not UTF-8 are skipped. The order is unspecified.
+    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Checks that the store answers (PING).
+    fn ping(&self) -> Result<(), StoreError>;
+}
+
+impl<S: ListStore + ?Sized> ListStore for Arc<S> {
+    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+        (**self).push(key, values, ttl)
+    }
+    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).pop(key)
+    }
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).blocking_pop(key, timeout)
+    }
+    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).index(key, index)
+    }
+    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).take_last(key)
+    }
+    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        (**self).scan(pattern)
+    }
+    fn ping(&self) -> Result<(), StoreError> {
+        (**self).ping()
+    }
+}
+
+/// A [`ListStore`] operation failed.
+///
+/// The real and the in-memory store fail with the same variants, so code
+/// tested on [`MemoryStore`](crate::MemoryStore) handles real failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be reached, or the connection broke during the
+    /// call. The command may or may not have run; the next call reconnects.
+    #[error("connection to {addr} failed: {message}")]
+    Connection {
+        /// The store's address (`redis://host:port/db`, or `memory`).
+        addr: String,
+        /// What went wrong.
+        message: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The store did not answer within the configured timeout.
+    #[error("{addr} did not answer within {timeout:?}")]
+    Timeout {
+        /// The store's address.
+        addr: String,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+    /// The server answered with an error (a wrong key type, out of memory,
+    /// a read-only replica, …).
+    #[error("{addr} refused the command: {message}")]
+    Command {
+        /// The store's address.
+        addr: String,
+        /// The server's error message.
+        message: String,
+    },
+    /// An address or configuration could not be used.
+    #[error("invalid redis address {addr:?}: {message}")]
+    InvalidAddress {
+        /// The address as given.
+        addr: String,
+        /// Why it was refused.
+        message: String,
+    },
+}
+
+/// A boxed error kept as the [`source`](std::error::Error::source) of another.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl StoreError {
+    /// Whether the failure was a lost or refused connection, or a timeout:
+    /// the kind of failure that a later call may not see.
+    pub fn is_connection(&self) -> bool {
+        matches!(self, Self::Connection { .. } | Self::Timeout { .. })
+    }
+}
+
+/// Shows bytes as text when they are UTF-8, else as escaped bytes, bounded.
+pub(crate) struct Excerpt<'a>(pub &'a [u8]);
+
+impl fmt::Display for Excerpt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MAX: usize = 128;
+        let shown = &self.0[..self.0.len().min(MAX)];
+        write!(f, "{:?}", String::from_utf8_lossy(shown))?;
+        if self.0.len() > MAX {
+            write!(f, "… ({} bytes)", self.0.len())?;
+        }
+        Ok(())
+    }
+}

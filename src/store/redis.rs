@@ -1,0 +1,392 @@
+//! [`RedisStore`]: the [`ListStore`] on a real Redis, via the `redis` crate.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::{Connection, ConnectionLike, RedisError, RedisResult};
+
+use super::memory::ttl_millis;
+use super::{ListStore, StoreError};
+use crate::addr::{IntoRedisAddr, RedisAddr};
+
+/// Settings of a [`RedisStore`]. `Default` gives the documented values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisStoreOptions {
+    /// How long opening a connection may take. Default: 1 s.
+    pub connect_timeout: Duration,
+    /// How long a non-blocking command may wait for its answer; `None`
+    /// waits without limit. A blocking pop waits its own timeout plus this.
+    /// Default: 5 s.
+    pub response_timeout: Option<Duration>,
+    /// How many idle connections are kept for reuse. Default: 16.
+    pub max_idle: usize,
+}
+
+impl Default for RedisStoreOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Some(Duration::from_secs(5)),
+            max_idle: 16,
+        }
+    }
+}
+
+/// A [`ListStore`] on a Redis server.
+///
+/// - Opening it connects to nothing: connections are opened on first use,
+///   kept in a small pool and reused; a thread that needs one while all are
+///   busy opens another, so a blocked [`blocking_pop`](ListStore::blocking_pop)
+///   never stalls other calls.
+/// - Every command has a response timeout; a blocking pop waits its own
+///   timeout plus that margin, never cut short.
+/// - After Redis restarts (or kills the connection) the store reconnects by
+///   itself: a pooled connection found closed is replaced and the command
+///   sent again on a fresh one, once. A call while Redis is down fails with
+///   [`StoreError::Connection`] or [`StoreError::Timeout`].
+/// - After `fork()`, the child never uses the parent's sockets: the pool is
+///   emptied the first time the child uses the store.
+///
+/// Clones share one pool. [`get_client`](crate::get_client) hands out one
+/// store per address per process.
+///
+/// # Examples
+///
+/// ```no_run
+/// use redisutil::{ListStore, RedisStore};
+///
+/// let store = RedisStore::open("127.0.0.1:6379")?;
+/// store.push("/jobs/client", &[br#"{"id":1}"#], None)?;
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    addr: RedisAddr,
+    options: RedisStoreOptions,
+    pool: Mutex<Pool>,
+}
+
+struct Pool {
+    /// The process that opened the idle connections.
+    pid: u32,
+    idle: Vec<Connection>,
+}
+
+/// How a command waits for its answer.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// The response timeout.
+    Response,
+    /// A blocking command that may wait this long on the server (`None`:
+    /// forever) before the response timeout starts.
+    Blocking(Option<Duration>),
+}
+
+impl RedisStore {
+    /// A store for the Redis at `addr`, with default options. Connects to
+    /// nothing yet.
+    pub fn open(addr: impl IntoRedisAddr) -> Result<Self, StoreError> {
+        Self::open_with(addr, RedisStoreOptions::default())
+    }
+
+    /// A store for the Redis at `addr` with `options`.
+    pub fn open_with(
+        addr: impl IntoRedisAddr,
+        options: RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let addr = addr.into_redis_addr()?;
+        let client = redis::Client::open(addr.url()).map_err(|err| StoreError::InvalidAddress {
+            addr: addr.to_string(),
+            message: err.to_string(),
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                addr,
+                options,
+                pool: Mutex::new(Pool {
+                    pid: std::process::id(),
+                    idle: Vec::new(),
+                }),
+            }),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> &RedisAddr {
+        &self.inner.addr
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisStoreOptions {
+        &self.inner.options
+    }
+
+    /// Whether `self` and `other` are the same handle (clones of one store).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// An idle pooled connection, if this process has one.
+    fn checkout(&self) -> Option<Connection> {
+        let mut pool = self
+            .inner
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let pid = std::process::id();
+        if pool.pid != pid {
+            // A forked child: the sockets are the parent's. Forget them.
+            pool.idle.clear();
+            pool.pid = pid;
+        }
+        pool.idle.pop()
+    }
+
+    fn checkin(&self, connection: Connection) {
+        let mut pool = self
+            .inner
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if pool.pid == std::process::id() && pool.idle.len() < self.inner.options.max_idle {
+            pool.idle.push(connection);
+        }
+    }
+
+    /// Drops every idle connection: after one was found closed, the others
+    /// (opened before the same restart) most likely are too.
+    fn clear_idle(&self) {
+        self.inner
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .idle
+            .clear();
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let options = &self.inner.options;
+        let connection = self
+            .inner
+            .client
+            .get_connection_with_timeout(options.connect_timeout)
+            .map_err(|err| self.error(err, options.connect_timeout))?;
+        let timeout = options.response_timeout;
+        connection
+            .set_read_timeout(timeout)
+            .and_then(|()| connection.set_write_timeout(timeout))
+            .map_err(|err| self.error(err, options.connect_timeout))?;
+        Ok(connection)
+    }
+
+    /// Runs `command` on a pooled or new connection.
+    ///
+    /// A pooled connection that turns out closed (Redis restarted, or
+    /// killed it) is dropped with the rest of the pool and the command is
+    /// sent once more on a fresh connection: Redis closes connections only
+    /// between commands, so the first one never ran.
+    fn run<T>(
+        &self,
+        wait: Wait,
+        mut command: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut pooled = self.checkout();
+        loop {
+            let reused = pooled.is_some();
+            let mut connection = match pooled.take() {
+                Some(connection) => connection,
+                None => self.connect()?,
+            };
+            let read_timeout = match wait {
+                Wait::Response => None,
+                Wait::Blocking(block) => {
+                    let margin = self.inner.options.response_timeout;
+                    let limit = block.and_then(|block| margin.map(|margin| block + margin));
+                    connection
+                        .set_read_timeout(limit)
+                        .map_err(|err| self.error(err, Duration::ZERO))?;
+                    Some(limit)
+                }
+            };
+            let outcome = command(&mut connection);
+            let mut healthy = match &outcome {
+                Ok(_) => true,
+                Err(err) => !err.is_io_error() && connection.is_open(),
+            };
+            if healthy && read_timeout.is_some() {
+                let response_timeout = self.inner.options.response_timeout;
+                healthy = connection.set_read_timeout(response_timeout).is_ok();
+            }
+            if healthy {
+                self.checkin(connection);
+            }
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(err) if reused && err.is_connection_dropped() && !err.is_timeout() => {
+                    self.clear_idle();
+                }
+                Err(err) => {
+                    let timeout = match read_timeout {
+                        Some(Some(limit)) => limit,
+                        _ => self.inner.options.response_timeout.unwrap_or_default(),
+                    };
+                    return Err(self.error(err, timeout));
+                }
+            }
+        }
+    }
+
+    fn error(&self, err: RedisError, timeout: Duration) -> StoreError {
+        let addr = self.inner.addr.to_string();
+        if err.is_timeout() {
+            StoreError::Timeout { addr, timeout }
+        } else if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() {
+            StoreError::Connection {
+                addr,
+                message: err.to_string(),
+                source: Some(Box::new(err)),
+            }
+        } else {
+            StoreError::Command {
+                addr,
+                message: err.to_string(),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("addr", &self.inner.addr)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A BLPOP timeout in seconds with millisecond precision, rounded up: Redis
+/// reads a timeout below one millisecond as 0, which would block forever.
+fn blpop_seconds(timeout: Option<Duration>) -> String {
+    match timeout {
+        None => "0".into(),
+        Some(timeout) => {
+            let millis = ttl_millis(timeout).max(1);
+            format!("{}.{:03}", millis / 1000, millis % 1000)
+        }
+    }
+}
+
+impl ListStore for RedisStore {
+    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+        let mut rpush = redis::cmd("RPUSH");
+        rpush.arg(key);
+        for value in values {
+            rpush.arg(*value);
+        }
+        match ttl {
+            None => self.run(Wait::Response, |c| rpush.query(c)),
+            Some(ttl) => {
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .add_command(rpush.clone())
+                    .cmd("PEXPIRE")
+                    .arg(key)
+                    .arg(ttl_millis(ttl))
+                    .ignore();
+                self.run(Wait::Response, |c| pipe.query::<(u64,)>(c))
+                    .map(|(len,)| len)
+            }
+        }
+    }
+
+    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut lpop = redis::cmd("LPOP");
+        lpop.arg(key);
+        self.run(Wait::Response, |c| lpop.query(c))
+    }
+
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut blpop = redis::cmd("BLPOP");
+        blpop.arg(key).arg(blpop_seconds(timeout));
+        let popped: Option<(Vec<u8>, Vec<u8>)> =
+            self.run(Wait::Blocking(timeout), |c| blpop.query(c))?;
+        Ok(popped.map(|(_key, value)| value))
+    }
+
+    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut lindex = redis::cmd("LINDEX");
+        lindex.arg(key).arg(index);
+        self.run(Wait::Response, |c| lindex.query(c))
+    }
+
+    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("LINDEX")
+            .arg(key)
+            .arg(-1)
+            .cmd("DEL")
+            .arg(key)
+            .ignore();
+        self.run(Wait::Response, |c| pipe.query::<(Option<Vec<u8>>,)>(c))
+            .map(|(last,)| last)
+    }
+
+    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let (next, batch): (u64, Vec<Vec<u8>>) = self.run(Wait::Response, |c| scan.query(c))?;
+            keys.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|key| String::from_utf8(key).ok()),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may return a key more than once.
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        let ping = redis::cmd("PING");
+        self.run(Wait::Response, |c| ping.query::<String>(c))
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blpop_timeouts_never_round_to_forever() {
+        assert_eq!(blpop_seconds(None), "0");
+        assert_eq!(blpop_seconds(Some(Duration::from_nanos(1))), "0.001");
+        assert_eq!(blpop_seconds(Some(Duration::ZERO)), "0.001");
+        assert_eq!(blpop_seconds(Some(Duration::from_millis(1500))), "1.500");
+        assert_eq!(blpop_seconds(Some(Duration::from_secs(30))), "30.000");
+    }
+}
