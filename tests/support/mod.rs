@@ -30,19 +30,7 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments.
     pub fn start_with(extra: &[&str]) -> Self {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "redisutil-test-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create the server's directory");
-        let mut server = Self {
-            child: None,
-            port: 0,
-            dir,
-            args: extra.iter().map(|s| s.to_string()).collect(),
-        };
+        let mut server = Self::unstarted(extra);
         for _attempt in 0..5 {
             server.port = free_port();
             if server.spawn() {
@@ -50,6 +38,30 @@ impl RedisServer {
             }
         }
         panic!("redis-server did not start on a free port after 5 tries");
+    }
+
+    /// Starts a server on `port`, which the caller found free.
+    pub fn start_on(port: u16) -> Self {
+        let mut server = Self::unstarted(&[]);
+        server.port = port;
+        assert!(server.spawn(), "redis-server did not start on port {port}");
+        server
+    }
+
+    fn unstarted(extra: &[&str]) -> Self {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "redisutil-test-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create the server's directory");
+        Self {
+            child: None,
+            port: 0,
+            dir,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// Starts the process on `self.port`; false if it did not come up.
@@ -139,7 +151,8 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port that nothing listened on a moment ago.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

@@ -1,0 +1,95 @@
+//! Wire compatibility with the Python `k3redisutil` 0.1.9, both ways, on a
+//! private redis-server. Needs python3 with k3redisutil installed
+//! (`pip install k3redisutil==0.1.9`): `.ci/run` installs it.
+
+mod support;
+
+use std::process::Command;
+
+use redisutil::{Peer, RedisChannel, list_channels};
+use serde_json::{Value, json};
+use support::RedisServer;
+
+/// Runs `script` in Python with `port` bound to the server's port, and
+/// returns what it printed.
+fn python(port: u16, script: &str) -> String {
+    let program = format!("import json, k3redisutil\nport = {port}\n{script}\n");
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot run python3 ({err}): install Python 3 and `pip install k3redisutil==0.1.9`"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "python failed (is k3redisutil installed? `pip install k3redisutil==0.1.9`):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn rust_and_python_peers_talk_both_ways() {
+    let server = RedisServer::start();
+    let store = server.store();
+    let rust_client = RedisChannel::new(store.clone(), "/interop/job", Peer::Client).unwrap();
+    rust_client
+        .send_msg(&json!({"text": "中文 ünï", "n": [1, 2.5, null]}))
+        .unwrap();
+    rust_client.send_msgs(["a", "b"]).unwrap();
+
+    let printed = python(
+        server.port(),
+        r#"
+s = k3redisutil.RedisChannel(port, '/interop/job', 'server')
+first = s.recv_msg()
+last = s.recv_last_msg()
+s.send_msg({'reply': first['text'], 'last': last, 'zero': 0})
+s.send_msg(None)
+print(json.dumps({'first': first, 'last': last, 'channels': [c.decode() for c in s.list_channel('/interop/')]}))
+"#,
+    );
+    let seen: Value = serde_json::from_str(printed.trim()).unwrap();
+    assert_eq!(
+        seen["first"],
+        json!({"text": "中文 ünï", "n": [1, 2.5, null]})
+    );
+    assert_eq!(seen["last"], "b");
+    assert_eq!(seen["channels"], json!(["/interop/job"]));
+
+    let reply: Value = rust_client.recv_msg().unwrap().unwrap();
+    assert_eq!(reply, json!({"reply": "中文 ünï", "last": "b", "zero": 0}));
+    assert_eq!(rust_client.recv_msg::<Value>().unwrap(), Some(Value::Null));
+    assert_eq!(rust_client.recv_msg::<Value>().unwrap(), None);
+}
+
+#[test]
+fn channels_made_by_either_side_are_listed_by_the_other() {
+    let server = RedisServer::start();
+    let store = server.store();
+    RedisChannel::new(store.clone(), ["svc", "from-rust"], Peer::Server)
+        .unwrap()
+        .send_msg(&1)
+        .unwrap();
+    let printed = python(
+        server.port(),
+        r#"
+k3redisutil.RedisChannel(port, ('svc', 'from-python'), 'client').send_msg([1, 'ü'])
+print(json.dumps(sorted(c.decode() for c in k3redisutil.RedisChannel(port, '/x', 'client').list_channel('/svc/'))))
+"#,
+    );
+    let python_sees: Vec<String> = serde_json::from_str(printed.trim()).unwrap();
+    assert_eq!(python_sees, ["/svc/from-python", "/svc/from-rust"]);
+    assert_eq!(
+        list_channels(&store, "/svc/").unwrap(),
+        ["/svc/from-python", "/svc/from-rust"]
+    );
+    let server_end = RedisChannel::new(store, "/svc/from-python", Peer::Server).unwrap();
+    assert_eq!(
+        server_end.recv_msg::<Value>().unwrap(),
+        Some(json!([1, "ü"]))
+    );
+}

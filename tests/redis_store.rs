@@ -1,0 +1,170 @@
+//! `RedisStore`, `get_client` and `wait_serve` against private redis-servers.
+
+mod support;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use redisutil::{
+    ChannelError, ListStore, Peer, RedisChannel, RedisStore, RedisStoreOptions, StoreError,
+    get_client, wait_serve,
+};
+use support::{RedisServer, free_port};
+
+#[test]
+fn get_client_returns_one_handle_per_address() {
+    let server = RedisServer::start();
+    let port = server.port();
+    let first = get_client(port).unwrap();
+    for again in [
+        get_client(port).unwrap(),
+        get_client(("127.0.0.1", port)).unwrap(),
+        get_client(format!("127.0.0.1:{port}")).unwrap(),
+        get_client(format!("redis://127.0.0.1:{port}/")).unwrap(),
+        get_client(i32::from(port)).unwrap(),
+    ] {
+        assert!(first.ptr_eq(&again), "{again:?}");
+    }
+    let other = RedisServer::start();
+    assert!(!first.ptr_eq(&get_client(other.port()).unwrap()));
+    // Shared by threads, and working.
+    let handles: Vec<_> = (0..4)
+        .map(|_| thread::spawn(move || get_client(port).unwrap()))
+        .collect();
+    for handle in handles {
+        let store = handle.join().unwrap();
+        assert!(first.ptr_eq(&store));
+        store.ping().unwrap();
+    }
+}
+
+#[test]
+fn wait_serve_waits_for_a_server_that_starts_late() {
+    let port = free_port();
+    let starter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        RedisServer::start_on(port)
+    });
+    wait_serve(port, Duration::from_secs(10)).unwrap();
+    let server = starter.join().unwrap();
+    get_client(server.port()).unwrap().ping().unwrap();
+}
+
+#[test]
+fn wait_serve_on_a_closed_port_fails_in_time_with_the_cause() {
+    let port = free_port();
+    let timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let err = wait_serve(port, timeout).unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= timeout.mul_f32(0.9),
+        "gave up early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < timeout + Duration::from_secs(2),
+        "overran its timeout: {elapsed:?}"
+    );
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Connection { .. }), "{err:?}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("refused"), "names the last cause: {text}");
+}
+
+#[test]
+fn a_closed_port_is_a_connection_error() {
+    let store = RedisStore::open(free_port()).unwrap();
+    let err = store.push("/k/client", &[b"1"], None).unwrap_err();
+    assert!(err.is_connection(), "{err:?}");
+    let chan = RedisChannel::new(store, "/k", Peer::Server).unwrap();
+    assert!(matches!(
+        chan.recv_msg::<i32>(),
+        Err(ChannelError::Store(StoreError::Connection { .. }))
+    ));
+}
+
+#[test]
+fn reconnects_by_itself_after_a_restart() {
+    let mut server = RedisServer::start();
+    let store = server.store();
+    let client = RedisChannel::new(store.clone(), "/restart", Peer::Client).unwrap();
+    let serving = RedisChannel::new(store.clone(), "/restart", Peer::Server).unwrap();
+    // Fill the pool with several connections.
+    thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| store.ping().unwrap());
+        }
+    });
+    client.send_msg(&1).unwrap();
+    server.kill();
+    let err = client.send_msg(&2).unwrap_err();
+    assert!(
+        matches!(err, ChannelError::Store(ref e) if e.is_connection()),
+        "{err:?}"
+    );
+    server.restart();
+    // The first call after the restart already works: the dead pooled
+    // connections are replaced without the caller seeing them.
+    client.send_msg(&3).unwrap();
+    assert_eq!(
+        serving.recv_msg::<i32>().unwrap(),
+        Some(3),
+        "no persistence: 1 is gone"
+    );
+}
+
+#[test]
+fn blocking_pop_is_not_cut_short_by_the_response_timeout() {
+    let server = RedisServer::start();
+    let options = RedisStoreOptions {
+        response_timeout: Some(Duration::from_millis(100)),
+        ..RedisStoreOptions::default()
+    };
+    let store = RedisStore::open_with(server.addr(), options).unwrap();
+    let got = store.blocking_pop("/slow/client", Some(Duration::from_millis(400)));
+    assert_eq!(got.unwrap(), None, "a timeout, not an error");
+    // And the connection it used still works for ordinary calls.
+    store.push("/slow/client", &[b"x"], None).unwrap();
+    assert_eq!(
+        store.pop("/slow/client").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+}
+
+#[test]
+fn a_slow_server_is_a_timeout_error() {
+    let server = RedisServer::start();
+    let options = RedisStoreOptions {
+        response_timeout: Some(Duration::from_millis(200)),
+        ..RedisStoreOptions::default()
+    };
+    let store = RedisStore::open_with(server.addr(), options).unwrap();
+    store.ping().unwrap();
+    let mut raw = server.raw();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1000)
+        .query(&mut raw)
+        .unwrap();
+    let err = store.pop("/paused/client").unwrap_err();
+    assert!(matches!(err, StoreError::Timeout { .. }), "{err:?}");
+    // Once the pause ends, the store works again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.pop("/paused/client").is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the store did not recover after the pause"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn errors_and_debug_never_show_the_password() {
+    let port = free_port();
+    let store = RedisStore::open(format!("redis://:s3cret-pw@127.0.0.1:{port}/")).unwrap();
+    assert!(!format!("{store:?}").contains("s3cret-pw"));
+    let err = store.ping().unwrap_err();
+    assert!(!err.to_string().contains("s3cret-pw"), "{err}");
+    assert!(!format!("{err:?}").contains("s3cret-pw"), "{err:?}");
+}
