@@ -68,33 +68,36 @@ pub trait ListStore: Send + Sync {
     fn ping(&self) -> Result<(), StoreError>;
 }
 
-impl<S: ListStore + ?Sized> ListStore for Arc<S> {
-    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
-        (**self).push(key, values, ttl)
-    }
-    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        (**self).pop(key)
-    }
-    fn blocking_pop(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        (**self).blocking_pop(key, timeout)
-    }
-    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        (**self).index(key, index)
-    }
-    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        (**self).take_last(key)
-    }
-    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        (**self).scan(pattern)
-    }
-    fn ping(&self) -> Result<(), StoreError> {
-        (**self).ping()
-    }
+/// A store behind a shared pointer or a reference is a store.
+macro_rules! forward_list_store {
+    ($($pointer:ty),*) => {$(
+        impl<S: ListStore + ?Sized> ListStore for $pointer {
+            fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+                (**self).push(key, values, ttl)
+            }
+            fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                (**self).pop(key)
+            }
+            fn blocking_pop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
+                (**self).blocking_pop(key, timeout)
+            }
+            fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+                (**self).index(key, index)
+            }
+            fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                (**self).take_last(key)
+            }
+            fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+                (**self).scan(pattern)
+            }
+            fn ping(&self) -> Result<(), StoreError> {
+                (**self).ping()
+            }
+        }
+    )*};
 }
+
+forward_list_store!(&S, Arc<S>, Box<S>);
 
 /// A [`ListStore`] operation failed.
 ///
@@ -103,8 +106,10 @@ impl<S: ListStore + ?Sized> ListStore for Arc<S> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The store could not be reached, or the connection broke during the
-    /// call. The command may or may not have run; the next call reconnects.
+    /// The store could not be reached, the connection broke during the
+    /// call, or the server said it cannot serve for now (still loading its
+    /// data after a restart, cluster down). The command may or may not have
+    /// run; the next call reconnects.
     #[error("connection to {addr} failed: {message}")]
     Connection {
         /// The store's address (`redis://host:port/db`, or `memory`).

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::{Connection, ConnectionLike, RedisError, RedisResult};
+use redis::{Connection, ConnectionLike, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
 use super::memory::ttl_millis;
 use super::{ListStore, StoreError};
@@ -247,7 +247,11 @@ impl RedisStore {
         let addr = self.inner.addr.to_string();
         if err.is_timeout() {
             StoreError::Timeout { addr, timeout }
-        } else if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() {
+        } else if err.is_io_error()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || is_unavailable(&err)
+        {
             StoreError::Connection {
                 addr,
                 message: err.to_string(),
@@ -269,6 +273,21 @@ impl fmt::Debug for RedisStore {
             .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether the server answered that it cannot serve yet or for now (still
+/// loading its data, a cluster or replica not ready): like a lost
+/// connection, a later call may succeed.
+fn is_unavailable(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+        )
+    )
 }
 
 /// A BLPOP timeout in seconds with millisecond precision, rounded up: Redis
