@@ -1,0 +1,51 @@
+//! Round trips per channel operation, counted on the wire by a forwarder
+//! between the store and a private redis-server.
+
+mod support;
+
+use std::time::Duration;
+
+use redisutil::{ChannelOptions, ListStore, Peer, RedisChannel, RedisStore};
+use support::{RedisServer, RoundTripCounter};
+
+#[test]
+fn each_operation_costs_the_round_trips_it_promises() {
+    let server = RedisServer::start();
+    let counter = RoundTripCounter::start(server.port());
+    let store = RedisStore::open(counter.port()).unwrap();
+    let options = ChannelOptions {
+        timeout: Some(Duration::from_secs(60)),
+    };
+    let client = RedisChannel::with_options(store.clone(), "/rt", Peer::Client, options).unwrap();
+    let serving = RedisChannel::new(store.clone(), "/rt", Peer::Server).unwrap();
+    store.ping().unwrap(); // opens the connection: its handshake is not counted
+    counter.take();
+
+    client.send_msg(&1).unwrap();
+    assert_eq!(counter.take(), 1, "send_msg with a TTL");
+    client.send_msgs(0..1000).unwrap();
+    assert_eq!(counter.take(), 1, "send_msgs of 1,000 with a TTL");
+    for _ in 0..99 {
+        client.send_msgs(0..1000).unwrap();
+    }
+    counter.take();
+    assert_eq!(serving.recv_last_msg::<i32>().unwrap(), Some(999));
+    assert_eq!(counter.take(), 1, "recv_last_msg over a backlog of 100,001");
+    assert_eq!(serving.recv_msg::<i32>().unwrap(), None);
+    assert_eq!(counter.take(), 1, "recv_msg");
+    client.send_msgs([1, 2]).unwrap();
+    counter.take();
+    assert_eq!(
+        serving
+            .brecv_last_msg::<i32>(Duration::from_secs(1))
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        counter.take(),
+        2,
+        "brecv_last_msg: BLPOP, then take the rest"
+    );
+    assert_eq!(serving.peek_msg::<i32>().unwrap(), None);
+    assert_eq!(counter.take(), 1, "peek_msg");
+}
