@@ -4,7 +4,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::{Connection, ConnectionLike, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+use redis::io::tcp::TcpSettings;
+use redis::{
+    Connection, ConnectionLike, ErrorKind, IntoConnectionInfo, RedisError, RedisResult,
+    ServerErrorKind,
+};
 
 use super::memory::ttl_millis;
 use super::{ListStore, StoreError};
@@ -101,10 +105,17 @@ impl RedisStore {
         options: RedisStoreOptions,
     ) -> Result<Self, StoreError> {
         let addr = addr.into_redis_addr()?;
-        let client = redis::Client::open(addr.url()).map_err(|err| StoreError::InvalidAddress {
+        let invalid = |err: RedisError| StoreError::InvalidAddress {
             addr: addr.to_string(),
             message: err.to_string(),
-        })?;
+        };
+        // Requests are written whole, so Nagle's algorithm only adds delay.
+        let info = addr
+            .url()
+            .into_connection_info()
+            .map_err(invalid)?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(invalid)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
