@@ -4,5 +4,9 @@
 #![deny(missing_docs)]
 
 mod clock;
+pub mod proxy;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "ureq")]
+pub use proxy::UreqTransport;
+pub use proxy::{FakeTransport, HttpTransport, MemoryProxy, RedisProxyClient};
