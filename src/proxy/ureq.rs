@@ -156,7 +156,16 @@ fn classify(error: ureq::Error) -> TransportError {
 
 impl HttpTransport for UreqTransport {
     fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, TransportError> {
-        let response = self.agent.run(request).map_err(classify)?;
+        // An empty GET or DELETE goes without a body (and so without a
+        // `content-length: 0` header the signer never saw).
+        let bodyless = request.body().is_empty()
+            && !matches!(*request.method(), http::Method::PUT | http::Method::POST);
+        let response = if bodyless {
+            self.agent.run(request.map(|_| ()))
+        } else {
+            self.agent.run(request)
+        }
+        .map_err(classify)?;
         let (parts, mut body) = response.into_parts();
         let bytes = body
             .with_config()

@@ -25,6 +25,13 @@ const TICK: Duration = Duration::from_millis(50);
 /// The most connections a server accepts in its life.
 const MAX_CONNECTIONS: usize = 256;
 
+#[derive(Clone)]
+enum Mode {
+    Serve(Arc<Handler>),
+    Silent,
+    HangUp,
+}
+
 /// A loopback HTTP server that stops when dropped.
 pub struct TestServer {
     addr: SocketAddr,
@@ -40,15 +47,20 @@ impl TestServer {
     pub fn serve(
         handler: impl Fn(&http::Request<Vec<u8>>) -> http::Response<Vec<u8>> + Send + Sync + 'static,
     ) -> Self {
-        Self::start(Some(Arc::new(handler)))
+        Self::start(Mode::Serve(Arc::new(handler)))
     }
 
     /// Accepts connections and never answers.
     pub fn silent() -> Self {
-        Self::start(None)
+        Self::start(Mode::Silent)
     }
 
-    fn start(handler: Option<Arc<Handler>>) -> Self {
+    /// Reads each request, then closes the connection without answering.
+    pub fn hang_up() -> Self {
+        Self::start(Mode::HangUp)
+    }
+
+    fn start(mode: Mode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let stop = Arc::new(AtomicBool::new(false));
@@ -70,11 +82,14 @@ impl TestServer {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (stop, requests, handler) =
-                        (Arc::clone(&stop), Arc::clone(&requests), handler.clone());
-                    let worker = std::thread::spawn(move || match handler {
-                        Some(handler) => serve_connection(stream, &*handler, &stop, &requests),
-                        None => hold_connection(stream, &stop),
+                    let (stop, requests, mode) =
+                        (Arc::clone(&stop), Arc::clone(&requests), mode.clone());
+                    let worker = std::thread::spawn(move || match mode {
+                        Mode::Serve(handler) => {
+                            serve_connection(stream, &*handler, &stop, &requests)
+                        }
+                        Mode::Silent => hold_connection(stream, &stop),
+                        Mode::HangUp => hang_up(stream, &stop),
                     });
                     workers.lock().expect("workers").push(worker);
                 }
@@ -100,7 +115,7 @@ impl TestServer {
         self.accepted.load(Ordering::SeqCst)
     }
 
-    /// Requests answered so far.
+    /// Requests received and handled so far.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
@@ -127,6 +142,14 @@ pub fn closed_port() -> ProxyHost {
     let port = listener.local_addr().expect("local addr").port();
     drop(listener);
     ProxyHost::new("127.0.0.1", port)
+}
+
+fn hang_up(stream: TcpStream, stop: &AtomicBool) {
+    if stream.set_read_timeout(Some(TICK)).is_err() {
+        return;
+    }
+    let mut reader = BufReader::new(stream);
+    let _ = read_request(&mut reader, stop);
 }
 
 fn hold_connection(stream: TcpStream, stop: &AtomicBool) {
@@ -204,11 +227,14 @@ fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool, ser
     if stream.set_read_timeout(Some(TICK)).is_err() {
         return;
     }
-    let Ok(writer) = stream.try_clone() else { return };
+    let Ok(writer) = stream.try_clone() else {
+        return;
+    };
     let mut writer = writer;
     let mut reader = BufReader::new(stream);
     while let Some((request, close)) = read_request(&mut reader, stop) {
         let response = handler(&request);
+        served.fetch_add(1, Ordering::SeqCst);
         let status = response.status();
         let mut head = format!(
             "HTTP/1.1 {} {}\r\ncontent-length: {}\r\n",
@@ -231,7 +257,6 @@ fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool, ser
         {
             return;
         }
-        served.fetch_add(1, Ordering::SeqCst);
         if close {
             return;
         }

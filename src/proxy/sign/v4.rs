@@ -232,10 +232,11 @@ pub(super) fn verify(
     if !well_formed || !names.contains(&"host") {
         return Err(VerifyError::Malformed("bad signed headers"));
     }
-    let has_length = header_text(request, "content-length")
-        .map_err(|_| VerifyError::Malformed("bad content-length"))?
-        .is_some();
-    if (has_length || !request.body().is_empty()) && !names.contains(&"content-length") {
+    let length = header_text(request, "content-length")
+        .map_err(|_| VerifyError::Malformed("bad content-length"))?;
+    let has_content =
+        length.is_some_and(|length| length.trim() != "0") || !request.body().is_empty();
+    if has_content && !names.contains(&"content-length") {
         return Err(VerifyError::Malformed("content-length is not signed"));
     }
     let canonical_headers = canonical_headers(request, &names)
