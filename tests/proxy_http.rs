@@ -3,6 +3,8 @@
 //! port, a host that never answers, a host that hangs up, a host answering
 //! 503, keep-alive, the body bound, and the seed's synopsis end to end.
 
+#![cfg(feature = "ureq")]
+
 mod proxy_support;
 
 use std::time::{Duration, Instant};

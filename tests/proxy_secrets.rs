@@ -1,6 +1,8 @@
 //! No secret key in any `Debug`, `Display` or error string, and no live
 //! presigned URL (signature or credential values) in errors.
 
+#![cfg(feature = "ureq")]
+
 mod proxy_support;
 
 use std::time::Duration;
