@@ -10,6 +10,7 @@ struct ReadmeDoctests;
 mod addr;
 mod channel;
 mod clock;
+pub mod proxy;
 #[cfg(feature = "redis")]
 mod registry;
 mod store;
@@ -20,6 +21,9 @@ pub use channel::{
     list_channels,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "ureq")]
+pub use proxy::UreqTransport;
+pub use proxy::{FakeTransport, HttpTransport, MemoryProxy, RedisProxyClient};
 #[cfg(feature = "redis")]
 pub use registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
 pub use store::memory::MemoryStore;

@@ -1,0 +1,377 @@
+//! [`RedisProxyClient`]: the typed API (`get`, `set`, `hget`, `hset`,
+//! `hkeys`, `hvals`, `hgetall`, `delete`, `hdel`) over any
+//! [`HttpTransport`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use http::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::clock::{Clock, SystemClock};
+use crate::proxy::config::{CallOptions, ProxyConfig, ProxyHost};
+use crate::proxy::error::Error;
+use crate::proxy::failover::Op;
+use crate::proxy::sign::Signer;
+use crate::proxy::transport::HttpTransport;
+
+/// A client for a redis proxy server: JSON values by key and hash field,
+/// signed requests, host failover, retries and backup clusters.
+///
+/// Reads (`get`, `hget`, `hkeys`, `hvals`, `hgetall`) try the main cluster,
+/// then each backup cluster in order, and return the first success.
+/// Writes (`set`, `hset`, `delete`, `hdel`) go to every cluster; see
+/// [`Error::PartialWrite`]. Within a cluster, hosts are tried in order for
+/// `retry + 1` rounds, moving on when a host cannot be reached or answers
+/// 502, 503 or 504.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use redisutil::ManualClock;
+/// use redisutil::proxy::{CallOptions, MemoryProxy, ProxyConfig, RedisProxyClient};
+///
+/// let clock = ManualClock::default();
+/// let server = MemoryProxy::builder().clock(clock.clone()).build();
+/// let client = RedisProxyClient::new(server, ProxyConfig::with_hosts([("127.0.0.1", 2222)]))?
+///     .with_clock(clock.clone());
+///
+/// client.set("k1", "v1")?;
+/// client.set_with("k2", "v2", &CallOptions::new().expire(Duration::from_millis(1000)))?;
+/// assert_eq!(client.get::<String>("k1")?, "v1");
+/// clock.advance(Duration::from_secs(1));
+/// assert!(client.get::<String>("k2").unwrap_err().is_key_not_found());
+/// # Ok::<(), redisutil::proxy::Error>(())
+/// ```
+pub struct RedisProxyClient<T> {
+    pub(crate) transport: T,
+    pub(crate) config: ProxyConfig,
+    pub(crate) signer: Option<Signer>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl<T> fmt::Debug for RedisProxyClient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisProxyClient")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "ureq")]
+impl RedisProxyClient<crate::proxy::UreqTransport> {
+    /// A client over real HTTP: a [`UreqTransport`](crate::proxy::UreqTransport)
+    /// with the config's timeouts and body bound.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the config is invalid.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use redisutil::proxy::{ProxyConfig, RedisProxyClient};
+    ///
+    /// // Creating a client connects to nothing.
+    /// let client = RedisProxyClient::connect(ProxyConfig::with_hosts([("127.0.0.1", 2222)]))?;
+    /// assert_eq!(client.config().proxy_hosts[0].len(), 1);
+    /// # Ok::<(), redisutil::proxy::Error>(())
+    /// ```
+    pub fn connect(config: ProxyConfig) -> Result<Self, Error> {
+        let transport = crate::proxy::UreqTransport::for_config(&config);
+        Self::new(transport, config)
+    }
+}
+
+impl<T: HttpTransport> RedisProxyClient<T> {
+    /// A client sending through `transport`, on the system clock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the config has no cluster, an empty
+    /// cluster, or a zero timeout.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use redisutil::proxy::{MemoryProxy, ProxyConfig, RedisProxyClient};
+    ///
+    /// let client = RedisProxyClient::new(MemoryProxy::new(), ProxyConfig::with_hosts([("127.0.0.1", 1)]))?;
+    /// assert!(RedisProxyClient::new(MemoryProxy::new(), ProxyConfig::default()).is_err());
+    /// # Ok::<(), redisutil::proxy::Error>(())
+    /// ```
+    pub fn new(transport: T, config: ProxyConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let signer = config
+            .credentials
+            .clone()
+            .map(|credentials| Signer::new(credentials, config.signature.clone()));
+        Ok(Self {
+            transport,
+            config,
+            signer,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Uses `clock` for signing dates and backoff sleeps.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProxyConfig {
+        &self.config
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The value at `key`; [`Error::KeyNotFound`] when there is none.
+    ///
+    /// # Errors
+    ///
+    /// Any [`Error`]; [`Error::Decode`] when the value is not a `V`.
+    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<V, Error> {
+        self.get_with(key, &CallOptions::new())
+    }
+
+    /// [`get`](Self::get) with per-call options.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn get_with<V: DeserializeOwned>(
+        &self,
+        key: &str,
+        options: &CallOptions,
+    ) -> Result<V, Error> {
+        let op = Op::new(Method::GET, "GET", &[key], None, options)?;
+        let (body, host) = self.read(&op, options)?;
+        decode(body, host)
+    }
+
+    /// Sets `key` to the JSON of `value`.
+    ///
+    /// # Errors
+    ///
+    /// Any [`Error`]; [`Error::PartialWrite`] when a backup cluster exists
+    /// and some cluster did not take the write.
+    pub fn set<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<(), Error> {
+        self.set_with(key, value, &CallOptions::new())
+    }
+
+    /// [`set`](Self::set) with per-call options (`expire`, `retry`).
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Self::set).
+    pub fn set_with<V: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &V,
+        options: &CallOptions,
+    ) -> Result<(), Error> {
+        let body = encode(value)?;
+        let op = Op::new(Method::PUT, "SET", &[key], Some(body), options)?;
+        self.write(&op, options)
+    }
+
+    /// The value of field `hashkey` in hash `hashname`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn hget<V: DeserializeOwned>(&self, hashname: &str, hashkey: &str) -> Result<V, Error> {
+        self.hget_with(hashname, hashkey, &CallOptions::new())
+    }
+
+    /// [`hget`](Self::hget) with per-call options.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn hget_with<V: DeserializeOwned>(
+        &self,
+        hashname: &str,
+        hashkey: &str,
+        options: &CallOptions,
+    ) -> Result<V, Error> {
+        let op = Op::new(Method::GET, "HGET", &[hashname, hashkey], None, options)?;
+        let (body, host) = self.read(&op, options)?;
+        decode(body, host)
+    }
+
+    /// Sets field `hashkey` of hash `hashname` to the JSON of `value`.
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Self::set).
+    pub fn hset<V: Serialize + ?Sized>(
+        &self,
+        hashname: &str,
+        hashkey: &str,
+        value: &V,
+    ) -> Result<(), Error> {
+        self.hset_with(hashname, hashkey, value, &CallOptions::new())
+    }
+
+    /// [`hset`](Self::hset) with per-call options (`expire` applies to the
+    /// field).
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Self::set).
+    pub fn hset_with<V: Serialize + ?Sized>(
+        &self,
+        hashname: &str,
+        hashkey: &str,
+        value: &V,
+        options: &CallOptions,
+    ) -> Result<(), Error> {
+        let body = encode(value)?;
+        let op = Op::new(
+            Method::PUT,
+            "HSET",
+            &[hashname, hashkey],
+            Some(body),
+            options,
+        )?;
+        self.write(&op, options)
+    }
+
+    /// The field names of hash `hashname` (a JSON array on the wire).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn hkeys(&self, hashname: &str) -> Result<Vec<String>, Error> {
+        self.hkeys_with(hashname, &CallOptions::new())
+    }
+
+    /// [`hkeys`](Self::hkeys) with per-call options.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn hkeys_with(&self, hashname: &str, options: &CallOptions) -> Result<Vec<String>, Error> {
+        let op = Op::new(Method::GET, "HKEYS", &[hashname], None, options)?;
+        let (body, host) = self.read(&op, options)?;
+        decode(body, host)
+    }
+
+    /// The values of hash `hashname` (a JSON array on the wire).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn hvals<V: DeserializeOwned>(&self, hashname: &str) -> Result<Vec<V>, Error> {
+        self.hvals_with(hashname, &CallOptions::new())
+    }
+
+    /// [`hvals`](Self::hvals) with per-call options.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn hvals_with<V: DeserializeOwned>(
+        &self,
+        hashname: &str,
+        options: &CallOptions,
+    ) -> Result<Vec<V>, Error> {
+        let op = Op::new(Method::GET, "HVALS", &[hashname], None, options)?;
+        let (body, host) = self.read(&op, options)?;
+        decode(body, host)
+    }
+
+    /// Every field of hash `hashname` with its value (a JSON object on the
+    /// wire).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn hgetall<V: DeserializeOwned>(
+        &self,
+        hashname: &str,
+    ) -> Result<HashMap<String, V>, Error> {
+        self.hgetall_with(hashname, &CallOptions::new())
+    }
+
+    /// [`hgetall`](Self::hgetall) with per-call options.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn hgetall_with<V: DeserializeOwned>(
+        &self,
+        hashname: &str,
+        options: &CallOptions,
+    ) -> Result<HashMap<String, V>, Error> {
+        let op = Op::new(Method::GET, "HGETALL", &[hashname], None, options)?;
+        let (body, host) = self.read(&op, options)?;
+        decode(body, host)
+    }
+
+    /// Deletes `key` (a string or a whole hash).
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Self::set).
+    pub fn delete(&self, key: &str) -> Result<(), Error> {
+        self.delete_with(key, &CallOptions::new())
+    }
+
+    /// [`delete`](Self::delete) with per-call options.
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Self::set).
+    pub fn delete_with(&self, key: &str, options: &CallOptions) -> Result<(), Error> {
+        let op = Op::new(Method::DELETE, "DEL", &[key], None, options)?;
+        self.write(&op, options)
+    }
+
+    /// Deletes field `hashkey` of hash `hashname`.
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Self::set).
+    pub fn hdel(&self, hashname: &str, hashkey: &str) -> Result<(), Error> {
+        self.hdel_with(hashname, hashkey, &CallOptions::new())
+    }
+
+    /// [`hdel`](Self::hdel) with per-call options.
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Self::set).
+    pub fn hdel_with(
+        &self,
+        hashname: &str,
+        hashkey: &str,
+        options: &CallOptions,
+    ) -> Result<(), Error> {
+        let op = Op::new(Method::DELETE, "HDEL", &[hashname, hashkey], None, options)?;
+        self.write(&op, options)
+    }
+}
+
+fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|error| Error::Encode(error.to_string()))
+}
+
+fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
+    serde_json::from_slice(&body).map_err(|error| Error::Decode {
+        host,
+        message: error.to_string(),
+        body,
+    })
+}

@@ -1,0 +1,272 @@
+//! Client configuration: [`ProxyConfig`] (with the seed's defaults),
+//! [`ProxyHost`], [`Nwr`] and the per-call [`CallOptions`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::proxy::error::Error;
+use crate::proxy::sign::{Credentials, SignatureVersion};
+
+/// One proxy server: an IP (or host name) and a port, shown as `ip:port`,
+/// which is also the `Host` header sent to it.
+///
+/// # Example
+///
+/// ```
+/// use redisutil::proxy::ProxyHost;
+///
+/// let host: ProxyHost = "127.0.0.1:2222".parse()?;
+/// assert_eq!(host, ProxyHost::new("127.0.0.1", 2222));
+/// assert_eq!(host.to_string(), "127.0.0.1:2222");
+/// assert_eq!(ProxyHost::from(("10.0.0.1", 80)).port(), 80);
+/// # Ok::<(), redisutil::proxy::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProxyHost {
+    ip: String,
+    port: u16,
+}
+
+impl ProxyHost {
+    /// The server at `ip:port`.
+    pub fn new(ip: impl Into<String>, port: u16) -> Self {
+        Self {
+            ip: ip.into(),
+            port,
+        }
+    }
+
+    /// The IP or host name.
+    pub fn ip(&self) -> &str {
+        &self.ip
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for ProxyHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ip.contains(':') {
+            write!(f, "[{}]:{}", self.ip, self.port)
+        } else {
+            write!(f, "{}:{}", self.ip, self.port)
+        }
+    }
+}
+
+impl FromStr for ProxyHost {
+    type Err = Error;
+
+    /// Parses `ip:port` (or `[ipv6]:port`).
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let invalid = || Error::InvalidArgument(format!("host {text:?} is not ip:port"));
+        let (ip, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+        let ip = ip
+            .strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(ip);
+        if ip.is_empty() || ip.contains(['/', '?', '#', '@', ' ']) {
+            return Err(invalid());
+        }
+        let port = port.parse().map_err(|_| invalid())?;
+        Ok(Self::new(ip, port))
+    }
+}
+
+impl<S: Into<String>> From<(S, u16)> for ProxyHost {
+    fn from((ip, port): (S, u16)) -> Self {
+        Self::new(ip, port)
+    }
+}
+
+/// Quorum parameters sent with every request: replicas `n`, writes `w`
+/// that must succeed, reads `r`. The default is `(3, 2, 2)`.
+///
+/// # Example
+///
+/// ```
+/// use redisutil::proxy::Nwr;
+///
+/// assert_eq!(Nwr::default(), Nwr::new(3, 2, 2));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Nwr {
+    /// Count of replicas.
+    pub n: u32,
+    /// Count of replicas a write must reach.
+    pub w: u32,
+    /// Count of replicas a read must consult.
+    pub r: u32,
+}
+
+impl Nwr {
+    /// `(n, w, r)`.
+    pub fn new(n: u32, w: u32, r: u32) -> Self {
+        Self { n, w, r }
+    }
+}
+
+impl Default for Nwr {
+    fn default() -> Self {
+        Self::new(3, 2, 2)
+    }
+}
+
+/// Everything a [`RedisProxyClient`](crate::proxy::RedisProxyClient) needs
+/// to know, with the seed's defaults.
+///
+/// `Debug` never shows the secret key.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use redisutil::proxy::{Credentials, Nwr, ProxyConfig, ProxyHost};
+///
+/// let config = ProxyConfig {
+///     proxy_hosts: vec![
+///         vec![ProxyHost::new("127.0.0.1", 2222), ProxyHost::new("192.168.0.100", 222)],
+///         vec!["10.0.0.1:2222".parse()?], // a backup cluster
+///     ],
+///     credentials: Some(Credentials::new("access", "secret")),
+///     ..ProxyConfig::default()
+/// };
+/// assert_eq!(config.nwr, Nwr { n: 3, w: 2, r: 2 });
+/// assert_eq!(config.timeout, Duration::from_secs(2));
+/// assert_eq!(config.retry, 0);
+/// # Ok::<(), redisutil::proxy::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// Clusters of proxy servers, the main cluster first, then the backups
+    /// in the order they are tried. Each cluster lists its hosts in the
+    /// order they are tried. Default: empty (a client needs at least one).
+    pub proxy_hosts: Vec<Vec<ProxyHost>>,
+    /// Quorum parameters. Default `(3, 2, 2)`.
+    pub nwr: Nwr,
+    /// Access and secret key to sign with; `None` sends unsigned requests.
+    pub credentials: Option<Credentials>,
+    /// How requests are signed when there are credentials. Default: V4,
+    /// `us-east-1`, `s3`, 60 s.
+    pub signature: SignatureVersion,
+    /// Timeout of one HTTP exchange with one host. Default 2 s.
+    pub timeout: Duration,
+    /// Timeout to connect to one host; `None` uses `timeout`.
+    pub connect_timeout: Option<Duration>,
+    /// Extra rounds over a cluster's hosts when none answered (`retry = N`
+    /// tries each host up to `N + 1` times). Default 0; a call can override
+    /// it with [`CallOptions::retry`].
+    pub retry: u32,
+    /// Pause between two rounds over a cluster, on the client's clock.
+    /// Default zero (no pause).
+    pub round_backoff: Duration,
+    /// Largest response body read from a host; a longer one is an error.
+    /// Default 16 MiB.
+    pub max_response_body: u64,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            proxy_hosts: Vec::new(),
+            nwr: Nwr::default(),
+            credentials: None,
+            signature: SignatureVersion::default(),
+            timeout: Duration::from_secs(2),
+            connect_timeout: None,
+            retry: 0,
+            round_backoff: Duration::ZERO,
+            max_response_body: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// A default config with one cluster of `hosts` (the seed's
+    /// `RedisProxyClient(hosts)`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use redisutil::proxy::ProxyConfig;
+    ///
+    /// let config = ProxyConfig::with_hosts([("127.0.0.1", 2222), ("192.168.0.100", 222)]);
+    /// assert_eq!(config.proxy_hosts.len(), 1);
+    /// assert_eq!(config.proxy_hosts[0][1].to_string(), "192.168.0.100:222");
+    /// ```
+    pub fn with_hosts<H: Into<ProxyHost>>(hosts: impl IntoIterator<Item = H>) -> Self {
+        Self {
+            proxy_hosts: vec![hosts.into_iter().map(Into::into).collect()],
+            ..Self::default()
+        }
+    }
+
+    /// Checks that there is at least one cluster and no empty one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] saying what is missing.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.proxy_hosts.is_empty() {
+            return Err(Error::InvalidArgument("no proxy hosts configured".into()));
+        }
+        if let Some(index) = self.proxy_hosts.iter().position(Vec::is_empty) {
+            return Err(Error::InvalidArgument(format!(
+                "cluster {index} has no hosts"
+            )));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::InvalidArgument("timeout must not be zero".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Per-call options, growing as fields rather than parameters
+/// (`get_with(key, &CallOptions::new().retry(2))`).
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use redisutil::proxy::CallOptions;
+///
+/// let options = CallOptions::new().retry(1).expire(Duration::from_millis(1000));
+/// assert_eq!(options.retry, Some(1));
+/// assert_eq!(options.expire, Some(Duration::from_millis(1000)));
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// Extra rounds over a cluster's hosts; `None` uses the client's
+    /// [`ProxyConfig::retry`].
+    pub retry: Option<u32>,
+    /// Time to live of the key or hash field written (milliseconds on the
+    /// wire, at least 1 ms). Only `set` and `hset` accept it.
+    pub expire: Option<Duration>,
+}
+
+impl CallOptions {
+    /// No overrides.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`retry`](Self::retry).
+    #[must_use]
+    pub fn retry(mut self, retry: u32) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Sets [`expire`](Self::expire).
+    #[must_use]
+    pub fn expire(mut self, expire: Duration) -> Self {
+        self.expire = Some(expire);
+        self
+    }
+}

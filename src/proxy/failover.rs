@@ -1,0 +1,222 @@
+//! Failover and retry: how one call walks hosts, rounds and clusters.
+//!
+//! - Within a cluster: `for round in 0..=retry { for host in hosts { … } }`.
+//!   A host that cannot be reached (any [`TransportError`]) or that answers
+//!   502/503/504 is skipped to the next; any other answer ends the cluster's
+//!   turn. So a cluster sees at most `(retry + 1) × hosts` attempts.
+//! - Reads try the main cluster, then each backup in order, on any error
+//!   (404 included), and return the first success or the last error.
+//! - Writes and deletes go to every cluster, even after one fails.
+//!
+//! [`TransportError`]: crate::proxy::TransportError
+
+use http::header::{CONTENT_LENGTH, HOST};
+use http::{Method, Request, StatusCode};
+
+use crate::proxy::client::RedisProxyClient;
+use crate::proxy::config::{CallOptions, ProxyHost};
+use crate::proxy::encode::encode;
+use crate::proxy::error::{Attempt, AttemptFailure, ClusterFailure, Error};
+use crate::proxy::redact::redact;
+use crate::proxy::transport::HttpTransport;
+
+/// The API prefix of every path.
+pub(crate) const PATH_PREFIX: &str = "/redisproxy/v1/";
+
+/// The longest body excerpt kept in [`Error::ServerResponse`].
+const EXCERPT_BYTES: usize = 512;
+
+/// One call, ready to be sent to any host.
+pub(crate) struct Op {
+    method: Method,
+    /// Encoded path, e.g. `/redisproxy/v1/HGET/h/k`.
+    path: String,
+    /// The `expire` query parameter, in milliseconds.
+    expire_ms: Option<u128>,
+    /// What [`Error::KeyNotFound`] names.
+    key: String,
+    body: Option<Vec<u8>>,
+}
+
+impl Op {
+    /// Checks the arguments and builds the path.
+    pub(crate) fn new(
+        method: Method,
+        verb: &str,
+        segments: &[&str],
+        body: Option<Vec<u8>>,
+        options: &CallOptions,
+    ) -> Result<Self, Error> {
+        if let Some(empty) = segments.iter().position(|segment| segment.is_empty()) {
+            let what = if segments.len() == 2 && empty == 1 {
+                "hashkey"
+            } else if segments.len() == 2 || verb.starts_with('H') {
+                "hashname"
+            } else {
+                "key"
+            };
+            return Err(Error::InvalidArgument(format!("{what} must not be empty")));
+        }
+        let expire_ms = match options.expire {
+            None => None,
+            Some(_) if method != Method::PUT => {
+                return Err(Error::InvalidArgument(
+                    "expire applies to set and hset only".into(),
+                ));
+            }
+            Some(expire) if expire.as_millis() == 0 => {
+                return Err(Error::InvalidArgument(
+                    "expire must be at least 1 ms".into(),
+                ));
+            }
+            Some(expire) => Some(expire.as_millis()),
+        };
+        let mut path = format!("{PATH_PREFIX}{verb}");
+        for segment in segments {
+            path.push('/');
+            path.push_str(&encode(segment));
+        }
+        Ok(Self {
+            method,
+            path,
+            expire_ms,
+            key: segments.join("/"),
+            body,
+        })
+    }
+}
+
+impl<T: HttpTransport> RedisProxyClient<T> {
+    fn query(&self, op: &Op) -> String {
+        let nwr = self.config.nwr;
+        let mut query = format!("n={}&w={}&r={}", nwr.n, nwr.w, nwr.r);
+        if let Some(ms) = op.expire_ms {
+            query.push_str(&format!("&expire={ms}"));
+        }
+        query
+    }
+
+    /// The signed request for `op` on `host`.
+    fn request(&self, op: &Op, host: &ProxyHost) -> Result<Request<Vec<u8>>, Error> {
+        let uri = format!("http://{host}{}?{}", op.path, self.query(op));
+        let mut builder = Request::builder()
+            .method(op.method.clone())
+            .uri(uri)
+            .header(HOST, host.to_string());
+        if op.method == Method::PUT {
+            let length = op.body.as_ref().map_or(0, Vec::len);
+            builder = builder.header(CONTENT_LENGTH, length);
+        }
+        let mut request = builder
+            .body(op.body.clone().unwrap_or_default())
+            .map_err(|error| {
+                Error::InvalidArgument(format!("cannot build request for {host}: {error}"))
+            })?;
+        if let Some(signer) = &self.signer {
+            signer
+                .presign(&mut request, self.clock.now())
+                .map_err(|error| Error::InvalidArgument(format!("cannot sign request: {error}")))?;
+        }
+        Ok(request)
+    }
+
+    /// Runs `op` on one cluster; the 200 body and the host that sent it.
+    fn run_cluster(
+        &self,
+        hosts: &[ProxyHost],
+        op: &Op,
+        retry: u32,
+    ) -> Result<(Vec<u8>, ProxyHost), Error> {
+        let mut attempts = Vec::new();
+        for round in 0..=retry {
+            if round > 0 && !self.config.round_backoff.is_zero() {
+                self.clock.sleep(self.config.round_backoff);
+            }
+            for host in hosts {
+                let request = self.request(op, host)?;
+                let failure = match self.transport.send(request) {
+                    Ok(response) => match response.status() {
+                        StatusCode::OK => return Ok((response.into_body(), host.clone())),
+                        StatusCode::NOT_FOUND => {
+                            return Err(Error::KeyNotFound {
+                                key: op.key.clone(),
+                                host: host.clone(),
+                            });
+                        }
+                        status @ (StatusCode::BAD_GATEWAY
+                        | StatusCode::SERVICE_UNAVAILABLE
+                        | StatusCode::GATEWAY_TIMEOUT) => AttemptFailure::Unavailable(status),
+                        status => {
+                            return Err(Error::ServerResponse {
+                                status,
+                                host: host.clone(),
+                                body: excerpt(response.body()),
+                            });
+                        }
+                    },
+                    Err(error) => AttemptFailure::Transport(error),
+                };
+                attempts.push(Attempt {
+                    host: host.clone(),
+                    round,
+                    failure,
+                });
+            }
+        }
+        Err(Error::SendRequest { attempts })
+    }
+
+    fn retry(&self, options: &CallOptions) -> u32 {
+        options.retry.unwrap_or(self.config.retry)
+    }
+
+    /// Main cluster, then each backup, until one succeeds.
+    pub(crate) fn read(
+        &self,
+        op: &Op,
+        options: &CallOptions,
+    ) -> Result<(Vec<u8>, ProxyHost), Error> {
+        let retry = self.retry(options);
+        let mut last = None;
+        for hosts in &self.config.proxy_hosts {
+            match self.run_cluster(hosts, op, retry) {
+                Ok(found) => return Ok(found),
+                Err(error @ Error::InvalidArgument(_)) => return Err(error),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::InvalidArgument("no proxy hosts configured".into())))
+    }
+
+    /// Every cluster; fails when any cluster failed.
+    pub(crate) fn write(&self, op: &Op, options: &CallOptions) -> Result<(), Error> {
+        let retry = self.retry(options);
+        let mut written = Vec::new();
+        let mut failed = Vec::new();
+        for (cluster, hosts) in self.config.proxy_hosts.iter().enumerate() {
+            match self.run_cluster(hosts, op, retry) {
+                Ok(_) => written.push(cluster),
+                Err(error @ Error::InvalidArgument(_)) => return Err(error),
+                Err(error) => failed.push(ClusterFailure {
+                    cluster,
+                    error: Box::new(error),
+                }),
+            }
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
+        if self.config.proxy_hosts.len() == 1
+            && let Some(only) = failed.pop()
+        {
+            return Err(*only.error);
+        }
+        Err(Error::PartialWrite { written, failed })
+    }
+}
+
+/// The start of a body as text, scrubbed.
+fn excerpt(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(EXCERPT_BYTES)];
+    redact(&String::from_utf8_lossy(cut))
+}

@@ -1,0 +1,72 @@
+//! The proxy client: an HTTP client for a redis proxy server that stores
+//! JSON values by key and hash field, with request signing, host failover,
+//! retries, backup clusters and quorum parameters (`n`, `w`, `r`).
+//!
+//! | file | what |
+//! |---|---|
+//! | `client.rs` | [`RedisProxyClient`], the typed API |
+//! | `failover.rs` | paths, queries, rounds, hosts, clusters |
+//! | `config.rs` | [`ProxyConfig`], [`ProxyHost`], [`Nwr`], [`CallOptions`] |
+//! | `error.rs` | [`Error`] and its parts |
+//! | `transport.rs` | the [`HttpTransport`] seam, [`TransportError`] |
+//! | `ureq.rs` | [`UreqTransport`], real HTTP (feature `ureq`) |
+//! | `sign/` | [`Signer`]: AWS SigV4 and SigV2 query signing |
+//! | `memory.rs` | [`MemoryProxy`], the server in memory |
+//! | `fake.rs` | [`FakeTransport`], scripted hosts |
+//! | `route.rs` | [`RoutingTransport`], one transport per host |
+//!
+//! # Examples
+//!
+//! The seed's synopsis, on the in-memory server and a manual clock:
+//!
+//! ```
+//! use std::time::Duration;
+//! use redisutil::ManualClock;
+//! use redisutil::proxy::{CallOptions, MemoryProxy, ProxyConfig, RedisProxyClient};
+//!
+//! let clock = ManualClock::default();
+//! let server = MemoryProxy::builder().clock(clock.clone()).build();
+//! let config = ProxyConfig::with_hosts([("127.0.0.1", 2222), ("192.168.0.100", 222)]);
+//! let cli = RedisProxyClient::new(server, config)?.with_clock(clock.clone());
+//! let msec = Duration::from_millis;
+//!
+//! cli.set_with("k1", "v1", &CallOptions::new().retry(1))?;
+//! cli.set_with("k2", "v2", &CallOptions::new().expire(msec(1000)))?;
+//! assert_eq!(cli.get_with::<String>("k1", &CallOptions::new().retry(2))?, "v1");
+//! assert_eq!(cli.get::<String>("k2")?, "v2");
+//! clock.advance(msec(1000));
+//! assert!(cli.get::<String>("k2").unwrap_err().is_key_not_found());
+//!
+//! cli.hset("hashname1", "k3", "v3")?;
+//! cli.hset_with("hashname2", "k4", "v4", &CallOptions::new().expire(msec(1000)))?;
+//! assert_eq!(cli.hget::<String>("hashname1", "k3")?, "v3");
+//! assert_eq!(cli.hget::<String>("hashname2", "k4")?, "v4");
+//! clock.advance(msec(1000));
+//! assert!(cli.hget::<String>("hashname2", "k4").unwrap_err().is_key_not_found());
+//! # Ok::<(), redisutil::proxy::Error>(())
+//! ```
+
+mod client;
+mod config;
+mod encode;
+mod error;
+mod failover;
+mod fake;
+mod memory;
+mod redact;
+mod route;
+pub mod sign;
+mod transport;
+#[cfg(feature = "ureq")]
+mod ureq;
+
+#[cfg(feature = "ureq")]
+pub use self::ureq::{UreqConfig, UreqTransport};
+pub use client::RedisProxyClient;
+pub use config::{CallOptions, Nwr, ProxyConfig, ProxyHost};
+pub use error::{Attempt, AttemptFailure, ClusterFailure, Error};
+pub use fake::{FakeTransport, Outcome};
+pub use memory::{MemoryProxy, MemoryProxyBuilder};
+pub use route::RoutingTransport;
+pub use sign::{Credentials, SignError, SignatureVersion, Signer, VerifyError};
+pub use transport::{HttpTransport, TransportError, TransportErrorKind};

@@ -1,0 +1,177 @@
+//! [`UreqTransport`]: real HTTP/1.1 on a ureq 3 `Agent` (feature `ureq`).
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use http::{Request, Response};
+use ureq::Agent;
+use ureq::Timeout;
+
+use crate::proxy::config::ProxyConfig;
+use crate::proxy::transport::{HttpTransport, TransportError, TransportErrorKind};
+
+/// Timeouts and limits of a [`UreqTransport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UreqConfig {
+    /// Timeout of one whole exchange (connect, send, receive). Default 2 s.
+    pub timeout: Duration,
+    /// Timeout to connect. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Largest response body read; a longer one is an error. Default 16 MiB.
+    pub max_response_body: u64,
+}
+
+impl Default for UreqConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            max_response_body: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl UreqConfig {
+    /// The transport settings of a client config.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::proxy::{ProxyConfig, UreqConfig};
+    ///
+    /// let config = ProxyConfig { timeout: Duration::from_secs(5), ..ProxyConfig::default() };
+    /// let ureq = UreqConfig::from_proxy_config(&config);
+    /// assert_eq!(ureq.timeout, Duration::from_secs(5));
+    /// assert_eq!(ureq.connect_timeout, Duration::from_secs(5));
+    /// ```
+    pub fn from_proxy_config(config: &ProxyConfig) -> Self {
+        Self {
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout.unwrap_or(config.timeout),
+            max_response_body: config.max_response_body,
+        }
+    }
+}
+
+/// An [`HttpTransport`] over real HTTP with ureq.
+///
+/// One agent per transport, so connections are kept alive and reused
+/// (clones share the agent). Every status is returned as a response; bodies
+/// are read up to [`UreqConfig::max_response_body`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use redisutil::proxy::{ProxyConfig, RedisProxyClient, UreqConfig, UreqTransport};
+///
+/// let transport = UreqTransport::new(UreqConfig {
+///     timeout: Duration::from_millis(500),
+///     ..UreqConfig::default()
+/// });
+/// let client = RedisProxyClient::new(transport, ProxyConfig::with_hosts([("127.0.0.1", 2222)]))?;
+/// # let _ = client;
+/// # Ok::<(), redisutil::proxy::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct UreqTransport {
+    agent: Agent,
+    config: UreqConfig,
+}
+
+impl fmt::Debug for UreqTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UreqTransport")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for UreqTransport {
+    fn default() -> Self {
+        Self::new(UreqConfig::default())
+    }
+}
+
+impl UreqTransport {
+    /// A transport with its own agent (and connection pool).
+    pub fn new(config: UreqConfig) -> Self {
+        let agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_global(Some(config.timeout))
+            .user_agent("redisutil")
+            .build()
+            .new_agent();
+        Self { agent, config }
+    }
+
+    /// A transport with a client config's timeouts and body bound.
+    pub fn for_config(config: &ProxyConfig) -> Self {
+        Self::new(UreqConfig::from_proxy_config(config))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &UreqConfig {
+        &self.config
+    }
+}
+
+/// Sorts a ureq error into the three ways an exchange fails.
+fn classify(error: ureq::Error) -> TransportError {
+    let message = error.to_string();
+    match error {
+        ureq::Error::Timeout(phase) => {
+            let kind = TransportErrorKind::TimedOut;
+            let message = match phase {
+                Timeout::Connect | Timeout::Resolve => format!("connect: {message}"),
+                _ => message,
+            };
+            TransportError::new(kind, message).with_source(ureq::Error::Timeout(phase))
+        }
+        ureq::Error::Io(io_error) => {
+            let kind = match io_error.kind() {
+                io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::AddrNotAvailable
+                | io::ErrorKind::NetworkUnreachable
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NotFound => TransportErrorKind::Unreachable,
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => TransportErrorKind::TimedOut,
+                _ => TransportErrorKind::NoResponse,
+            };
+            TransportError::new(kind, message).with_source(io_error)
+        }
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+            TransportError::new(TransportErrorKind::Unreachable, message)
+        }
+        ureq::Error::BodyExceedsLimit(_)
+        | ureq::Error::Protocol(_)
+        | ureq::Error::LargeResponseHeader(..)
+        | ureq::Error::BodyStalled => TransportError::new(TransportErrorKind::BadResponse, message),
+        _ => TransportError::new(TransportErrorKind::Other, message),
+    }
+}
+
+impl HttpTransport for UreqTransport {
+    fn send(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, TransportError> {
+        // An empty GET or DELETE goes without a body (and so without a
+        // `content-length: 0` header the signer never saw).
+        let bodyless = request.body().is_empty()
+            && !matches!(*request.method(), http::Method::PUT | http::Method::POST);
+        let response = if bodyless {
+            self.agent.run(request.map(|_| ()))
+        } else {
+            self.agent.run(request)
+        }
+        .map_err(classify)?;
+        let (parts, mut body) = response.into_parts();
+        let bytes = body
+            .with_config()
+            .limit(self.config.max_response_body)
+            .read_to_vec()
+            .map_err(classify)?;
+        Ok(Response::from_parts(parts, bytes))
+    }
+}

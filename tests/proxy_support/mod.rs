@@ -1,0 +1,264 @@
+//! Shared helpers of the proxy test suites: a small HTTP/1.1 server on
+//! loopback that serves a handler (keep-alive aware), a server that accepts
+//! and never answers, and a port where nothing listens.
+//!
+//! Every server binds 127.0.0.1 on an ephemeral port and stops itself (and
+//! its connection threads) when dropped.
+
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redisutil::proxy::ProxyHost;
+
+type Handler = dyn Fn(&http::Request<Vec<u8>>) -> http::Response<Vec<u8>> + Send + Sync;
+
+/// How long a connection may sit idle before the server closes it.
+const IDLE_LIMIT: Duration = Duration::from_secs(20);
+/// How often connection threads look at the stop flag.
+const TICK: Duration = Duration::from_millis(50);
+/// The most connections a server accepts in its life.
+const MAX_CONNECTIONS: usize = 256;
+
+#[derive(Clone)]
+enum Mode {
+    Serve(Arc<Handler>),
+    Silent,
+    HangUp,
+}
+
+/// A loopback HTTP server that stops when dropped.
+pub struct TestServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    accept_thread: Option<JoinHandle<()>>,
+    workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl TestServer {
+    /// Serves `handler` over HTTP/1.1 with keep-alive.
+    pub fn serve(
+        handler: impl Fn(&http::Request<Vec<u8>>) -> http::Response<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        Self::start(Mode::Serve(Arc::new(handler)))
+    }
+
+    /// Accepts connections and never answers.
+    pub fn silent() -> Self {
+        Self::start(Mode::Silent)
+    }
+
+    /// Reads each request, then closes the connection without answering.
+    pub fn hang_up() -> Self {
+        Self::start(Mode::HangUp)
+    }
+
+    fn start(mode: Mode) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let workers = Arc::new(Mutex::new(Vec::new()));
+        let accept_thread = {
+            let (stop, accepted, requests, workers) = (
+                Arc::clone(&stop),
+                Arc::clone(&accepted),
+                Arc::clone(&requests),
+                Arc::clone(&workers),
+            );
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst)
+                        || accepted.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS
+                    {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (stop, requests, mode) =
+                        (Arc::clone(&stop), Arc::clone(&requests), mode.clone());
+                    let worker = std::thread::spawn(move || match mode {
+                        Mode::Serve(handler) => {
+                            serve_connection(stream, &*handler, &stop, &requests)
+                        }
+                        Mode::Silent => hold_connection(stream, &stop),
+                        Mode::HangUp => hang_up(stream, &stop),
+                    });
+                    workers.lock().expect("workers").push(worker);
+                }
+            })
+        };
+        Self {
+            addr,
+            stop,
+            accepted,
+            requests,
+            accept_thread: Some(accept_thread),
+            workers,
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn host(&self) -> ProxyHost {
+        ProxyHost::new("127.0.0.1", self.addr.port())
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Requests received and handled so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(thread) = self.accept_thread.take() {
+            let _ = thread.join();
+        }
+        let workers = std::mem::take(&mut *self.workers.lock().expect("workers"));
+        for worker in workers {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// A host where nothing listens (a port just released).
+pub fn closed_port() -> ProxyHost {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("local addr").port();
+    drop(listener);
+    ProxyHost::new("127.0.0.1", port)
+}
+
+fn hang_up(stream: TcpStream, stop: &AtomicBool) {
+    if stream.set_read_timeout(Some(TICK)).is_err() {
+        return;
+    }
+    let mut reader = BufReader::new(stream);
+    let _ = read_request(&mut reader, stop);
+}
+
+fn hold_connection(stream: TcpStream, stop: &AtomicBool) {
+    let started = Instant::now();
+    while !stop.load(Ordering::SeqCst) && started.elapsed() < IDLE_LIMIT {
+        std::thread::sleep(TICK);
+    }
+    drop(stream);
+}
+
+/// Reads one line, waiting across read timeouts until the stop flag or the
+/// idle limit. `None` at EOF, stop or idle.
+fn read_line(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> Option<String> {
+    let started = Instant::now();
+    let mut line = Vec::new();
+    loop {
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return None,
+            Ok(_) if line.ends_with(b"\n") => {
+                return String::from_utf8(line).ok();
+            }
+            Ok(_) => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if stop.load(Ordering::SeqCst) || started.elapsed() > IDLE_LIMIT {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    stop: &AtomicBool,
+) -> Option<(http::Request<Vec<u8>>, bool)> {
+    let request_line = read_line(reader, stop)?;
+    let mut parts = request_line.trim_end().split(' ');
+    let (method, target) = (parts.next()?, parts.next()?);
+    let mut builder = http::Request::builder().method(method).uri(target);
+    let mut length = 0usize;
+    let mut close = false;
+    loop {
+        let line = read_line(reader, stop)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse().ok()?;
+        }
+        if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
+            close = true;
+        }
+        builder = builder.header(name, value);
+    }
+    let mut body = vec![0; length];
+    reader
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .ok()?;
+    reader.read_exact(&mut body).ok()?;
+    reader.get_mut().set_read_timeout(Some(TICK)).ok()?;
+    Some((builder.body(body).ok()?, close))
+}
+
+fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool, served: &AtomicUsize) {
+    if stream.set_read_timeout(Some(TICK)).is_err() {
+        return;
+    }
+    let Ok(writer) = stream.try_clone() else {
+        return;
+    };
+    let mut writer = writer;
+    let mut reader = BufReader::new(stream);
+    while let Some((request, close)) = read_request(&mut reader, stop) {
+        let response = handler(&request);
+        served.fetch_add(1, Ordering::SeqCst);
+        let status = response.status();
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-length: {}\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("Unknown"),
+            response.body().len()
+        );
+        for (name, value) in response.headers() {
+            if name != http::header::CONTENT_LENGTH {
+                head.push_str(&format!("{}: {}\r\n", name, value.to_str().unwrap_or("")));
+            }
+        }
+        if close {
+            head.push_str("connection: close\r\n");
+        }
+        head.push_str("\r\n");
+        if writer.write_all(head.as_bytes()).is_err()
+            || writer.write_all(response.body()).is_err()
+            || writer.flush().is_err()
+        {
+            return;
+        }
+        if close {
+            return;
+        }
+    }
+}
