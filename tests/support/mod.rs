@@ -524,17 +524,20 @@ mod cluster {
                 .query(&mut connection)
                 .expect("cluster slots");
             for range in ranges {
-                let (start, end, master, ..): (u16, u16, (String, u16), Vec<redis::Value>) =
-                    match redis::from_redis_value(range.clone()) {
-                        Ok(parsed) => parsed,
-                        Err(_) => {
-                            let (start, end, master): (u16, u16, (String, u16)) =
-                                redis::from_redis_value(range).expect("a slot range");
-                            (start, end, master, Vec::new())
-                        }
-                    };
-                if (start..=end).contains(&slot) {
-                    return master.1;
+                // [start, end, [host, port, id, ...], replicas...]
+                let redis::Value::Array(fields) = range else {
+                    panic!("a slot range is an array: {range:?}");
+                };
+                let int = |value: &redis::Value| match value {
+                    redis::Value::Int(int) => *int,
+                    other => panic!("expected an integer in a slot range: {other:?}"),
+                };
+                let (start, end) = (int(&fields[0]), int(&fields[1]));
+                let redis::Value::Array(master) = &fields[2] else {
+                    panic!("a slot range names its master: {fields:?}");
+                };
+                if (start..=end).contains(&i64::from(slot)) {
+                    return u16::try_from(int(&master[1])).expect("a port");
                 }
             }
             panic!("no master owns slot {slot}");
