@@ -565,6 +565,29 @@ mod cluster {
                 .collect()
         }
 
+        /// The ports of the live masters.
+        pub fn masters(&self) -> Vec<u16> {
+            self.nodes
+                .iter()
+                .filter(|node| node.guard.is_some())
+                .filter(|node| {
+                    let role: Vec<redis::Value> = redis::cmd("ROLE")
+                        .query(&mut node.raw())
+                        .expect("role");
+                    matches!(role.first(), Some(redis::Value::BulkString(role)) if role == b"master")
+                })
+                .map(|node| node.port)
+                .collect()
+        }
+
+        /// The cluster node id of the node on `port`.
+        pub fn node_id(&self, port: u16) -> String {
+            redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut self.raw(port))
+                .expect("cluster myid")
+        }
+
         /// Kills the node on `port` (SIGKILL) and waits for it to exit.
         pub fn kill(&mut self, port: u16) {
             let node = self
