@@ -24,8 +24,12 @@ pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "ureq")]
 pub use proxy::UreqTransport;
 pub use proxy::{FakeTransport, HttpTransport, MemoryProxy, RedisProxyClient};
+#[cfg(feature = "cluster")]
+pub use registry::get_cluster_client;
 #[cfg(feature = "redis")]
 pub use registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
+#[cfg(feature = "cluster")]
+pub use store::cluster::{RedisClusterStore, RedisClusterStoreOptions};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisStore, RedisStoreOptions};

@@ -1,4 +1,5 @@
-//! The process-wide client registry, [`get_client`], and [`wait_serve`].
+//! The process-wide client registry, [`get_client`] (and
+//! `get_cluster_client` with the `cluster` feature), and [`wait_serve`].
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -52,6 +53,67 @@ pub fn get_client(addr: impl IntoRedisAddr) -> Result<RedisStore, StoreError> {
     }
     let store = RedisStore::open(addr.clone())?;
     registry.stores.insert(addr, store.clone());
+    Ok(store)
+}
+
+/// The process-wide [`RedisClusterStore`](crate::RedisClusterStore) for
+/// the cluster of `seeds`: created on first use, then the same handle
+/// (sharing one connection pool) for every caller that names the same set
+/// of seeds, in any order.
+///
+/// After `fork()` the child gets fresh handles, never the parent's sockets.
+/// Each seed is a port, `(host, port)`, `"host:port"` or a `redis://` URL
+/// (see [`RedisAddr`]). Nothing connects until the store is used.
+///
+/// # Examples
+///
+/// ```
+/// use redisutil::get_cluster_client;
+///
+/// let a = get_cluster_client([7000, 7001, 7002])?;
+/// let b = get_cluster_client(["127.0.0.1:7002", "127.0.0.1:7001", "127.0.0.1:7000"])?;
+/// assert!(a.ptr_eq(&b));
+/// assert!(!a.ptr_eq(&get_cluster_client([7000])?));
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
+#[cfg(feature = "cluster")]
+pub fn get_cluster_client<I>(seeds: I) -> Result<crate::RedisClusterStore, StoreError>
+where
+    I: IntoIterator,
+    I::Item: IntoRedisAddr,
+{
+    use crate::RedisClusterStore;
+
+    /// The stores handed out so far, by sorted seed set, and their process.
+    struct ClusterRegistry {
+        pid: u32,
+        stores: HashMap<Vec<RedisAddr>, RedisClusterStore>,
+    }
+
+    static REGISTRY: OnceLock<Mutex<ClusterRegistry>> = OnceLock::new();
+    let mut seeds = seeds
+        .into_iter()
+        .map(IntoRedisAddr::into_redis_addr)
+        .collect::<Result<Vec<_>, _>>()?;
+    seeds.sort_unstable_by(|a, b| a.url().cmp(b.url()));
+    seeds.dedup();
+    let registry = REGISTRY.get_or_init(|| {
+        Mutex::new(ClusterRegistry {
+            pid: std::process::id(),
+            stores: HashMap::new(),
+        })
+    });
+    let mut registry = registry.lock().unwrap_or_else(PoisonError::into_inner);
+    let pid = std::process::id();
+    if registry.pid != pid {
+        registry.stores.clear();
+        registry.pid = pid;
+    }
+    if let Some(store) = registry.stores.get(&seeds) {
+        return Ok(store.clone());
+    }
+    let store = RedisClusterStore::open(seeds.clone())?;
+    registry.stores.insert(seeds, store.clone());
     Ok(store)
 }
 

@@ -1,5 +1,6 @@
 //! The channel conformance suite: every scenario runs on the in-memory fake
-//! (`memory::*`) and on a private redis-server (`redis::*`).
+//! (`memory::*`), on a private redis-server (`redis::*`) and, with the
+//! `cluster` feature, on a private 3-master Redis Cluster (`cluster::*`).
 
 mod support;
 
@@ -490,6 +491,10 @@ macro_rules! conformance {
         }
         mod redis {
             $( #[test] fn $scenario() { super::$scenario(&super::support::RedisBackend::new()); } )*
+        }
+        #[cfg(feature = "cluster")]
+        mod cluster {
+            $( #[test] fn $scenario() { super::$scenario(&super::support::ClusterBackend::new()); } )*
         }
     };
 }

@@ -158,3 +158,9 @@ fn memory_model() {
 fn redis_model() {
     run_model(&RedisBackend::new(), 48);
 }
+
+#[cfg(feature = "cluster")]
+#[test]
+fn cluster_model() {
+    run_model(&support::ClusterBackend::new(), 24);
+}

@@ -2,9 +2,10 @@
 //!
 //! A [`RedisChannel`](crate::RedisChannel) needs only a handful of Redis
 //! list operations. [`ListStore`] names exactly those, so the channel runs
-//! unchanged on real Redis ([`RedisStore`](crate::RedisStore)) and on the
-//! in-memory fake ([`MemoryStore`](crate::MemoryStore)) that downstream
-//! tests inject. Both fail with the same [`StoreError`] variants.
+//! unchanged on real Redis ([`RedisStore`](crate::RedisStore)), on a Redis
+//! Cluster (`RedisClusterStore`, feature `cluster`) and on the in-memory
+//! fake ([`MemoryStore`](crate::MemoryStore)) that downstream tests inject.
+//! All fail with the same [`StoreError`] variants.
 //!
 //! # Examples
 //!
@@ -19,6 +20,8 @@
 //! # Ok::<(), redisutil::StoreError>(())
 //! ```
 
+#[cfg(feature = "cluster")]
+pub(crate) mod cluster;
 pub(crate) mod glob;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]

@@ -303,7 +303,7 @@ fn is_unavailable(err: &RedisError) -> bool {
 
 /// A BLPOP timeout in seconds with millisecond precision, rounded up: Redis
 /// reads a timeout below one millisecond as 0, which would block forever.
-fn blpop_seconds(timeout: Option<Duration>) -> String {
+pub(super) fn blpop_seconds(timeout: Option<Duration>) -> String {
     match timeout {
         None => "0".into(),
         Some(timeout) => {

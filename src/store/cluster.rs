@@ -1,0 +1,534 @@
+//! [`RedisClusterStore`]: the [`ListStore`] on a Redis Cluster, via the
+//! `redis` crate's synchronous cluster client.
+//!
+//! Every channel operation touches one key, so every command goes to the
+//! one master that owns the key's slot; the driver follows `MOVED` and
+//! `ASK` redirections and reloads the slot map when it changes. The two
+//! lists of a channel (`<name>/client`, `<name>/server`) usually hash to
+//! different slots and so may live on different masters.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
+use redis::{ConnectionLike, RedisError, RedisResult, Value};
+
+use super::memory::ttl_millis;
+use super::redis::blpop_seconds;
+use super::{ListStore, StoreError};
+use crate::addr::{IntoRedisAddr, RedisAddr};
+
+/// Settings of a [`RedisClusterStore`]. `Default` gives the documented
+/// values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisClusterStoreOptions {
+    /// How long opening a connection to one node may take. Default: 1 s.
+    pub connect_timeout: Duration,
+    /// How long a non-blocking command may wait for one node's answer;
+    /// `None` waits without limit. A blocking pop waits its own timeout plus
+    /// this. Default: 5 s.
+    pub response_timeout: Option<Duration>,
+    /// How many cluster connections (each one socket per node) are kept
+    /// idle for reuse. Default: 16.
+    pub max_idle: usize,
+    /// How many times the driver sends a command again after a redirection
+    /// (`MOVED`, `ASK`), a `TRYAGAIN` or `CLUSTERDOWN` answer, or a broken
+    /// node connection. A call that meets no answer at all may so wait
+    /// `(retries + 1)` response timeouts. Default: 5.
+    pub retries: u32,
+}
+
+impl Default for RedisClusterStoreOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Some(Duration::from_secs(5)),
+            max_idle: 16,
+            retries: 5,
+        }
+    }
+}
+
+/// A [`ListStore`] on a Redis Cluster.
+///
+/// - Opening it connects to nothing. The first call connects to one of the
+///   seed nodes, loads the slot map (`CLUSTER SLOTS`) and connects to the
+///   nodes it names. Such a cluster connection is kept in a small pool and
+///   reused; a thread that needs one while all are busy opens another, so a
+///   blocked [`blocking_pop`](ListStore::blocking_pop) never stalls other
+///   calls.
+/// - Each operation is one command on one key, sent to the master of the
+///   key's slot. `push` with a TTL and `take_last` are one Lua script each
+///   (`EVAL`), atomic and one round trip, redirected like any keyed
+///   command. (`MULTI`/`EXEC` would be atomic as well, but a `MOVED` inside
+///   a transaction comes back as `EXECABORT`, which the driver does not
+///   follow.)
+/// - [`scan`](ListStore::scan) runs `SCAN` on every master, each to its own
+///   end.
+/// - After a failover (a replica promoted in place of a dead master) or a
+///   resharding, the driver follows the redirections; a pooled connection
+///   that still routes to a dead node is dropped with the rest of the pool,
+///   and the command sent once more on a fresh connection, which loads the
+///   current slot map from the seeds. Until the cluster has promoted a
+///   replica, calls on the dead master's slots fail with
+///   [`StoreError::Connection`] (or [`StoreError::Timeout`]).
+/// - After `fork()`, the child never uses the parent's sockets.
+///
+/// Clones share one pool. [`get_cluster_client`](crate::get_cluster_client)
+/// hands out one store per seed set per process.
+///
+/// # Examples
+///
+/// ```no_run
+/// use redisutil::{ListStore, RedisClusterStore};
+///
+/// let store = RedisClusterStore::open(["127.0.0.1:7000", "127.0.0.1:7001"])?;
+/// store.push("/jobs/client", &[br#"{"id":1}"#], None)?;
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisClusterStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: ClusterClient,
+    seeds: Vec<RedisAddr>,
+    /// The seeds as shown in errors, passwords hidden.
+    shown: String,
+    options: RedisClusterStoreOptions,
+    pool: Mutex<Pool>,
+}
+
+struct Pool {
+    /// The process that opened the idle connections.
+    pid: u32,
+    idle: Vec<ClusterConnection>,
+}
+
+/// How a command waits for its answer.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// The response timeout.
+    Response,
+    /// A blocking command that may wait this long on the server (`None`:
+    /// forever) before the response timeout starts.
+    Blocking(Option<Duration>),
+}
+
+/// RPUSH the values (ARGV[2..]) and PEXPIRE the list by ARGV[1] ms, in one
+/// atomic step. Pushes in chunks: Lua's `unpack` has a bounded stack.
+const PUSH_WITH_TTL: &str = "\
+local len = 0
+local last = #ARGV
+if last < 2 then return redis.call('RPUSH', KEYS[1]) end
+for first = 2, last, 1000 do
+  len = redis.call('RPUSH', KEYS[1], unpack(ARGV, first, math.min(first + 999, last)))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return len";
+
+/// The tail element of the list, then the list deleted, in one atomic step.
+const TAKE_LAST: &str = "\
+local last = redis.call('LINDEX', KEYS[1], -1)
+redis.call('DEL', KEYS[1])
+return last";
+
+impl RedisClusterStore {
+    /// A store for the cluster that the `seeds` belong to, with default
+    /// options. Connects to nothing yet.
+    ///
+    /// Each seed is anything [`IntoRedisAddr`] takes (a port, `(host,
+    /// port)`, `"host:port"`, a `redis://` or `rediss://` URL); a few nodes
+    /// are enough, the others are learnt from the cluster. A password or
+    /// TLS setting is taken from the first seed.
+    pub fn open<I>(seeds: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Self::open_with(seeds, RedisClusterStoreOptions::default())
+    }
+
+    /// A store for the cluster of the `seeds` with `options`.
+    pub fn open_with<I>(seeds: I, options: RedisClusterStoreOptions) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        let seeds = seeds
+            .into_iter()
+            .map(IntoRedisAddr::into_redis_addr)
+            .collect::<Result<Vec<_>, _>>()?;
+        let shown = seeds
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        if seeds.is_empty() {
+            return Err(StoreError::InvalidAddress {
+                addr: shown,
+                message: "a cluster needs at least one seed node".into(),
+            });
+        }
+        if let Some(unix) = seeds.iter().find(|seed| seed.url().starts_with("unix")) {
+            return Err(StoreError::InvalidAddress {
+                addr: unix.to_string(),
+                message: "cluster nodes are reached over tcp, not unix sockets".into(),
+            });
+        }
+        let mut builder = ClusterClient::builder(seeds.iter().map(RedisAddr::url))
+            .connection_timeout(options.connect_timeout)
+            .retries(options.retries);
+        if let Some(timeout) = options.response_timeout {
+            builder = builder.response_timeout(timeout);
+        }
+        let client = builder.build().map_err(|err| StoreError::InvalidAddress {
+            addr: shown.clone(),
+            message: err.to_string(),
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                seeds,
+                shown,
+                options,
+                pool: Mutex::new(Pool {
+                    pid: std::process::id(),
+                    idle: Vec::new(),
+                }),
+            }),
+        })
+    }
+
+    /// The seed nodes, as given.
+    pub fn seeds(&self) -> &[RedisAddr] {
+        &self.inner.seeds
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisClusterStoreOptions {
+        &self.inner.options
+    }
+
+    /// Whether `self` and `other` are the same handle (clones of one store).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        let mut pool = self
+            .inner
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let pid = std::process::id();
+        if pool.pid != pid {
+            // A forked child: the sockets are the parent's. Forget them.
+            pool.idle.clear();
+            pool.pid = pid;
+        }
+        pool
+    }
+
+    fn checkin(&self, connection: ClusterConnection) {
+        let mut pool = self.pool();
+        if pool.idle.len() < self.inner.options.max_idle {
+            pool.idle.push(connection);
+        }
+    }
+
+    fn connect(&self) -> Result<ClusterConnection, StoreError> {
+        let connection = self
+            .inner
+            .client
+            .get_connection()
+            .map_err(|err| self.error(err, self.inner.options.connect_timeout))?;
+        connection
+            .set_write_timeout(self.inner.options.response_timeout)
+            .map_err(|err| self.error(err, Duration::ZERO))?;
+        Ok(connection)
+    }
+
+    /// Runs `command` on a pooled or new cluster connection.
+    ///
+    /// When a pooled connection fails for a lost node (a master died and
+    /// its replica took over, or the cluster restarted), its slot map is
+    /// stale, and so is every idle one's: the pool is emptied and the
+    /// command sent once more on a fresh connection, which reloads the
+    /// slot map. A refused or dropped connection means the command never
+    /// reached the node that failed.
+    fn run<T>(
+        &self,
+        wait: Wait,
+        mut command: impl FnMut(&mut ClusterConnection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut pooled = self.pool().idle.pop();
+        loop {
+            let reused = pooled.is_some();
+            let mut connection = match pooled.take() {
+                Some(connection) => connection,
+                None => self.connect()?,
+            };
+            let read_timeout = match wait {
+                Wait::Response => None,
+                Wait::Blocking(block) => {
+                    let margin = self.inner.options.response_timeout;
+                    let limit = block.and_then(|block| margin.map(|margin| block + margin));
+                    connection
+                        .set_read_timeout(limit)
+                        .map_err(|err| self.error(err, Duration::ZERO))?;
+                    Some(limit)
+                }
+            };
+            let outcome = command(&mut connection);
+            let mut healthy = match &outcome {
+                Ok(_) => true,
+                Err(err) => !is_lost_node(err) && connection.is_open(),
+            };
+            if healthy && read_timeout.is_some() {
+                let response_timeout = self.inner.options.response_timeout;
+                healthy = connection.set_read_timeout(response_timeout).is_ok();
+            }
+            if healthy {
+                self.checkin(connection);
+            }
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(err) if reused && is_lost_node(&err) && !err.is_timeout() => {
+                    self.pool().idle.clear();
+                }
+                Err(err) => {
+                    let timeout = match read_timeout {
+                        Some(Some(limit)) => limit,
+                        _ => self.inner.options.response_timeout.unwrap_or_default(),
+                    };
+                    return Err(self.error(err, timeout));
+                }
+            }
+        }
+    }
+
+    fn error(&self, err: RedisError, timeout: Duration) -> StoreError {
+        let addr = self.inner.shown.clone();
+        if err.is_timeout() {
+            StoreError::Timeout { addr, timeout }
+        } else if is_lost_node(&err) {
+            StoreError::Connection {
+                addr,
+                message: err.to_string(),
+                source: Some(Box::new(err)),
+            }
+        } else {
+            StoreError::Command {
+                addr,
+                message: err.to_string(),
+            }
+        }
+    }
+
+    /// One `SCAN` page on the node at `node` (`host:port`).
+    fn scan_node(
+        &self,
+        node: &str,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+        let (host, port) = split_node(node).ok_or_else(|| StoreError::Command {
+            addr: self.inner.shown.clone(),
+            message: format!("the cluster named a node without a port: {node:?}"),
+        })?;
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: host.to_owned(),
+            port,
+        });
+        let scan = scan_command(cursor, pattern);
+        let page = self.run(Wait::Response, |c| c.route_command(&scan, routing.clone()))?;
+        self.parse_page(node, page)
+    }
+
+    fn parse_page(&self, node: &str, page: Value) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+        redis::from_redis_value(page).map_err(|err| StoreError::Command {
+            addr: self.inner.shown.clone(),
+            message: format!("unexpected scan reply from {node}: {err}"),
+        })
+    }
+}
+
+impl fmt::Debug for RedisClusterStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisClusterStore")
+            .field("seeds", &self.inner.seeds)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `err` says a node could not be reached or its connection broke.
+fn is_lost_node(err: &RedisError) -> bool {
+    err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal()
+}
+
+fn scan_command(cursor: u64, pattern: &str) -> redis::Cmd {
+    let mut scan = redis::cmd("SCAN");
+    scan.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000);
+    scan
+}
+
+/// `host:port` (the host possibly an IPv6 address, bracketed or not) split.
+fn split_node(node: &str) -> Option<(&str, u16)> {
+    let (host, port) = node.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some((host, port.parse().ok()?)).filter(|(host, _)| !host.is_empty())
+}
+
+impl ListStore for RedisClusterStore {
+    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+        let mut command = match ttl {
+            None => {
+                let mut rpush = redis::cmd("RPUSH");
+                rpush.arg(key);
+                rpush
+            }
+            Some(ttl) => {
+                let mut eval = redis::cmd("EVAL");
+                eval.arg(PUSH_WITH_TTL).arg(1).arg(key).arg(ttl_millis(ttl));
+                eval
+            }
+        };
+        for value in values {
+            command.arg(*value);
+        }
+        self.run(Wait::Response, |c| command.query(c))
+    }
+
+    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut lpop = redis::cmd("LPOP");
+        lpop.arg(key);
+        self.run(Wait::Response, |c| lpop.query(c))
+    }
+
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut blpop = redis::cmd("BLPOP");
+        blpop.arg(key).arg(blpop_seconds(timeout));
+        let popped: Option<(Vec<u8>, Vec<u8>)> =
+            self.run(Wait::Blocking(timeout), |c| blpop.query(c))?;
+        Ok(popped.map(|(_key, value)| value))
+    }
+
+    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut lindex = redis::cmd("LINDEX");
+        lindex.arg(key).arg(index);
+        self.run(Wait::Response, |c| lindex.query(c))
+    }
+
+    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(TAKE_LAST).arg(1).arg(key);
+        self.run(Wait::Response, |c| eval.query(c))
+    }
+
+    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        // The first page from every master at once; the masters' addresses
+        // come with it. Each master then runs its own cursor to the end.
+        let first = scan_command(0, pattern);
+        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let pages = self.run(Wait::Response, |c| c.route_command(&first, routing.clone()))?;
+        let Value::Map(pages) = pages else {
+            return Err(StoreError::Command {
+                addr: self.inner.shown.clone(),
+                message: format!("unexpected reply to a scan of every master: {pages:?}"),
+            });
+        };
+        let mut keys = Vec::new();
+        for (node, page) in pages {
+            let node: String =
+                redis::from_redis_value(node).map_err(|err| StoreError::Command {
+                    addr: self.inner.shown.clone(),
+                    message: format!("unexpected node name in a scan reply: {err}"),
+                })?;
+            let (mut cursor, mut batch) = self.parse_page(&node, page)?;
+            loop {
+                keys.extend(
+                    batch
+                        .drain(..)
+                        .filter_map(|key| String::from_utf8(key).ok()),
+                );
+                if cursor == 0 {
+                    break;
+                }
+                (cursor, batch) = self.scan_node(&node, cursor, pattern)?;
+            }
+        }
+        // SCAN may return a key more than once.
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        // Every master must answer: a channel's two lists may be on any two.
+        let ping = redis::cmd("PING");
+        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        self.run(Wait::Response, |c| c.route_command(&ping, routing.clone()))
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_split_into_host_and_port() {
+        assert_eq!(split_node("127.0.0.1:7000"), Some(("127.0.0.1", 7000)));
+        assert_eq!(split_node("::1:7000"), Some(("::1", 7000)));
+        assert_eq!(split_node("[::1]:7000"), Some(("::1", 7000)));
+        assert_eq!(split_node("cache-3:1"), Some(("cache-3", 1)));
+        assert_eq!(split_node("7000"), None);
+        assert_eq!(split_node(":7000"), None);
+        assert_eq!(split_node("host:port"), None);
+    }
+
+    #[test]
+    fn seeds_are_checked_before_anything_connects() {
+        let none: [&str; 0] = [];
+        let err = RedisClusterStore::open(none).unwrap_err();
+        assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err}");
+        let err = RedisClusterStore::open(["127.0.0.1:1", "unix:///tmp/r.sock"]).unwrap_err();
+        assert!(err.to_string().contains("unix"), "{err}");
+        let err = RedisClusterStore::open(["nohost"]).unwrap_err();
+        assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err}");
+        let store = RedisClusterStore::open([7000, 7001]).unwrap();
+        assert_eq!(store.seeds().len(), 2);
+        assert!(store.ptr_eq(&store.clone()));
+        assert!(!format!("{store:?}").is_empty());
+    }
+
+    #[test]
+    fn nothing_listening_is_a_connection_error_naming_the_seeds() {
+        let options = RedisClusterStoreOptions {
+            connect_timeout: Duration::from_millis(200),
+            ..RedisClusterStoreOptions::default()
+        };
+        let store = RedisClusterStore::open_with(["redis://:s3cret@127.0.0.1:1/"], options)
+            .expect("a valid seed");
+        let err = store.pop("/k/client").unwrap_err();
+        assert!(err.is_connection(), "{err:?}");
+        assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+}
