@@ -8,7 +8,7 @@
 //! Every figure is the best of three runs; ratios compare figures measured
 //! in the same run against the same server.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::Command;
