@@ -8,14 +8,15 @@
 //! different slots and so may live on different masters.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-use redis::{ConnectionLike, RedisError, RedisResult, Value};
+use redis::{RedisError, RedisResult, Value};
 
 use super::memory::ttl_millis;
+use super::pool::{Connector, Pool, Wait, to_store_error};
 use super::redis::blpop_seconds;
 use super::{ListStore, StoreError};
 use crate::addr::{IntoRedisAddr, RedisAddr};
@@ -99,23 +100,7 @@ struct Inner {
     /// The seeds as shown in errors, passwords hidden.
     shown: String,
     options: RedisClusterStoreOptions,
-    pool: Mutex<Pool>,
-}
-
-struct Pool {
-    /// The process that opened the idle connections.
-    pid: u32,
-    idle: Vec<ClusterConnection>,
-}
-
-/// How a command waits for its answer.
-#[derive(Clone, Copy)]
-enum Wait {
-    /// The response timeout.
-    Response,
-    /// A blocking command that may wait this long on the server (`None`:
-    /// forever) before the response timeout starts.
-    Blocking(Option<Duration>),
+    pool: Pool<ClusterConnection>,
 }
 
 /// RPUSH the values (ARGV[2..]) and PEXPIRE the list by ARGV[1] ms, in one
@@ -194,11 +179,8 @@ impl RedisClusterStore {
                 client,
                 seeds,
                 shown,
+                pool: Pool::new(options.max_idle),
                 options,
-                pool: Mutex::new(Pool {
-                    pid: std::process::id(),
-                    idle: Vec::new(),
-                }),
             }),
         })
     }
@@ -218,115 +200,16 @@ impl RedisClusterStore {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
-        let mut pool = self
-            .inner
-            .pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let pid = std::process::id();
-        if pool.pid != pid {
-            // A forked child: the sockets are the parent's. Forget them.
-            pool.idle.clear();
-            pool.pid = pid;
-        }
-        pool
-    }
-
-    fn checkin(&self, connection: ClusterConnection) {
-        let mut pool = self.pool();
-        if pool.idle.len() < self.inner.options.max_idle {
-            pool.idle.push(connection);
-        }
-    }
-
-    fn connect(&self) -> Result<ClusterConnection, StoreError> {
-        let connection = self
-            .inner
-            .client
-            .get_connection()
-            .map_err(|err| self.error(err, self.inner.options.connect_timeout))?;
-        connection
-            .set_write_timeout(self.inner.options.response_timeout)
-            .map_err(|err| self.error(err, Duration::ZERO))?;
-        Ok(connection)
-    }
-
-    /// Runs `command` on a pooled or new cluster connection.
-    ///
-    /// When a pooled connection fails for a lost node (a master died and
-    /// its replica took over, or the cluster restarted), its slot map is
-    /// stale, and so is every idle one's: the pool is emptied and the
-    /// command sent once more on a fresh connection, which reloads the
-    /// slot map. A refused or dropped connection means the command never
-    /// reached the node that failed.
     fn run<T>(
         &self,
         wait: Wait,
-        mut command: impl FnMut(&mut ClusterConnection) -> RedisResult<T>,
+        command: impl FnMut(&mut ClusterConnection) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
-        let mut pooled = self.pool().idle.pop();
-        loop {
-            let reused = pooled.is_some();
-            let mut connection = match pooled.take() {
-                Some(connection) => connection,
-                None => self.connect()?,
-            };
-            let read_timeout = match wait {
-                Wait::Response => None,
-                Wait::Blocking(block) => {
-                    let margin = self.inner.options.response_timeout;
-                    let limit = block.and_then(|block| margin.map(|margin| block + margin));
-                    connection
-                        .set_read_timeout(limit)
-                        .map_err(|err| self.error(err, Duration::ZERO))?;
-                    Some(limit)
-                }
-            };
-            let outcome = command(&mut connection);
-            let mut healthy = match &outcome {
-                Ok(_) => true,
-                Err(err) => !is_lost_node(err) && connection.is_open(),
-            };
-            if healthy && read_timeout.is_some() {
-                let response_timeout = self.inner.options.response_timeout;
-                healthy = connection.set_read_timeout(response_timeout).is_ok();
-            }
-            if healthy {
-                self.checkin(connection);
-            }
-            match outcome {
-                Ok(value) => return Ok(value),
-                Err(err) if reused && is_lost_node(&err) && !err.is_timeout() => {
-                    self.pool().idle.clear();
-                }
-                Err(err) => {
-                    let timeout = match read_timeout {
-                        Some(Some(limit)) => limit,
-                        _ => self.inner.options.response_timeout.unwrap_or_default(),
-                    };
-                    return Err(self.error(err, timeout));
-                }
-            }
-        }
+        self.inner.pool.run(self, wait, command)
     }
 
     fn error(&self, err: RedisError, timeout: Duration) -> StoreError {
-        let addr = self.inner.shown.clone();
-        if err.is_timeout() {
-            StoreError::Timeout { addr, timeout }
-        } else if is_lost_node(&err) {
-            StoreError::Connection {
-                addr,
-                message: err.to_string(),
-                source: Some(Box::new(err)),
-            }
-        } else {
-            StoreError::Command {
-                addr,
-                message: err.to_string(),
-            }
-        }
+        to_store_error(err, self.inner.shown.clone(), timeout)
     }
 
     /// One `SCAN` page on the node at `node` (`host:port`).
@@ -357,6 +240,30 @@ impl RedisClusterStore {
     }
 }
 
+impl Connector for RedisClusterStore {
+    type Connection = ClusterConnection;
+
+    fn connect(&self) -> Result<ClusterConnection, StoreError> {
+        let connection = self
+            .inner
+            .client
+            .get_connection()
+            .map_err(|err| self.error(err, self.inner.options.connect_timeout))?;
+        connection
+            .set_write_timeout(self.inner.options.response_timeout)
+            .map_err(|err| self.error(err, Duration::ZERO))?;
+        Ok(connection)
+    }
+
+    fn response_timeout(&self) -> Option<Duration> {
+        self.inner.options.response_timeout
+    }
+
+    fn shown_addr(&self) -> String {
+        self.inner.shown.clone()
+    }
+}
+
 impl fmt::Debug for RedisClusterStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisClusterStore")
@@ -364,11 +271,6 @@ impl fmt::Debug for RedisClusterStore {
             .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
-}
-
-/// Whether `err` says a node could not be reached or its connection broke.
-fn is_lost_node(err: &RedisError) -> bool {
-    err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal()
 }
 
 fn scan_command(cursor: u64, pattern: &str) -> redis::Cmd {

@@ -25,6 +25,8 @@ pub(crate) mod cluster;
 pub(crate) mod glob;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
+mod pool;
+#[cfg(feature = "redis")]
 pub(crate) mod redis;
 
 use std::fmt;

@@ -1,16 +1,14 @@
 //! [`RedisStore`]: the [`ListStore`] on a real Redis, via the `redis` crate.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::io::tcp::TcpSettings;
-use redis::{
-    Connection, ConnectionLike, ErrorKind, IntoConnectionInfo, RedisError, RedisResult,
-    ServerErrorKind,
-};
+use redis::{Connection, IntoConnectionInfo, RedisError, RedisResult};
 
 use super::memory::ttl_millis;
+use super::pool::{Connector, Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
 use crate::addr::{IntoRedisAddr, RedisAddr};
 
@@ -73,23 +71,7 @@ struct Inner {
     client: redis::Client,
     addr: RedisAddr,
     options: RedisStoreOptions,
-    pool: Mutex<Pool>,
-}
-
-struct Pool {
-    /// The process that opened the idle connections.
-    pid: u32,
-    idle: Vec<Connection>,
-}
-
-/// How a command waits for its answer.
-#[derive(Clone, Copy)]
-enum Wait {
-    /// The response timeout.
-    Response,
-    /// A blocking command that may wait this long on the server (`None`:
-    /// forever) before the response timeout starts.
-    Blocking(Option<Duration>),
+    pool: Pool<Connection>,
 }
 
 impl RedisStore {
@@ -120,11 +102,8 @@ impl RedisStore {
             inner: Arc::new(Inner {
                 client,
                 addr,
+                pool: Pool::new(options.max_idle),
                 options,
-                pool: Mutex::new(Pool {
-                    pid: std::process::id(),
-                    idle: Vec::new(),
-                }),
             }),
         })
     }
@@ -144,136 +123,40 @@ impl RedisStore {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// An idle pooled connection, if this process has one.
-    fn checkout(&self) -> Option<Connection> {
-        let mut pool = self
-            .inner
-            .pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let pid = std::process::id();
-        if pool.pid != pid {
-            // A forked child: the sockets are the parent's. Forget them.
-            pool.idle.clear();
-            pool.pid = pid;
-        }
-        pool.idle.pop()
+    fn run<T>(
+        &self,
+        wait: Wait,
+        command: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        self.inner.pool.run(self, wait, command)
     }
+}
 
-    fn checkin(&self, connection: Connection) {
-        let mut pool = self
-            .inner
-            .pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if pool.pid == std::process::id() && pool.idle.len() < self.inner.options.max_idle {
-            pool.idle.push(connection);
-        }
-    }
-
-    /// Drops every idle connection: after one was found closed, the others
-    /// (opened before the same restart) most likely are too.
-    fn clear_idle(&self) {
-        self.inner
-            .pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .idle
-            .clear();
-    }
+impl Connector for RedisStore {
+    type Connection = Connection;
 
     fn connect(&self) -> Result<Connection, StoreError> {
         let options = &self.inner.options;
+        let shown = || self.inner.addr.to_string();
         let connection = self
             .inner
             .client
             .get_connection_with_timeout(options.connect_timeout)
-            .map_err(|err| self.error(err, options.connect_timeout))?;
+            .map_err(|err| to_store_error(err, shown(), options.connect_timeout))?;
         let timeout = options.response_timeout;
         connection
             .set_read_timeout(timeout)
             .and_then(|()| connection.set_write_timeout(timeout))
-            .map_err(|err| self.error(err, options.connect_timeout))?;
+            .map_err(|err| to_store_error(err, shown(), options.connect_timeout))?;
         Ok(connection)
     }
 
-    /// Runs `command` on a pooled or new connection.
-    ///
-    /// A pooled connection that turns out closed (Redis restarted, or
-    /// killed it) is dropped with the rest of the pool and the command is
-    /// sent once more on a fresh connection: Redis closes connections only
-    /// between commands, so the first one never ran.
-    fn run<T>(
-        &self,
-        wait: Wait,
-        mut command: impl FnMut(&mut Connection) -> RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        let mut pooled = self.checkout();
-        loop {
-            let reused = pooled.is_some();
-            let mut connection = match pooled.take() {
-                Some(connection) => connection,
-                None => self.connect()?,
-            };
-            let read_timeout = match wait {
-                Wait::Response => None,
-                Wait::Blocking(block) => {
-                    let margin = self.inner.options.response_timeout;
-                    let limit = block.and_then(|block| margin.map(|margin| block + margin));
-                    connection
-                        .set_read_timeout(limit)
-                        .map_err(|err| self.error(err, Duration::ZERO))?;
-                    Some(limit)
-                }
-            };
-            let outcome = command(&mut connection);
-            let mut healthy = match &outcome {
-                Ok(_) => true,
-                Err(err) => !err.is_io_error() && connection.is_open(),
-            };
-            if healthy && read_timeout.is_some() {
-                let response_timeout = self.inner.options.response_timeout;
-                healthy = connection.set_read_timeout(response_timeout).is_ok();
-            }
-            if healthy {
-                self.checkin(connection);
-            }
-            match outcome {
-                Ok(value) => return Ok(value),
-                Err(err) if reused && err.is_connection_dropped() && !err.is_timeout() => {
-                    self.clear_idle();
-                }
-                Err(err) => {
-                    let timeout = match read_timeout {
-                        Some(Some(limit)) => limit,
-                        _ => self.inner.options.response_timeout.unwrap_or_default(),
-                    };
-                    return Err(self.error(err, timeout));
-                }
-            }
-        }
+    fn response_timeout(&self) -> Option<Duration> {
+        self.inner.options.response_timeout
     }
 
-    fn error(&self, err: RedisError, timeout: Duration) -> StoreError {
-        let addr = self.inner.addr.to_string();
-        if err.is_timeout() {
-            StoreError::Timeout { addr, timeout }
-        } else if err.is_io_error()
-            || err.is_connection_dropped()
-            || err.is_connection_refusal()
-            || is_unavailable(&err)
-        {
-            StoreError::Connection {
-                addr,
-                message: err.to_string(),
-                source: Some(Box::new(err)),
-            }
-        } else {
-            StoreError::Command {
-                addr,
-                message: err.to_string(),
-            }
-        }
+    fn shown_addr(&self) -> String {
+        self.inner.addr.to_string()
     }
 }
 
@@ -284,21 +167,6 @@ impl fmt::Debug for RedisStore {
             .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
-}
-
-/// Whether the server answered that it cannot serve yet or for now (still
-/// loading its data, a cluster or replica not ready): like a lost
-/// connection, a later call may succeed.
-fn is_unavailable(err: &RedisError) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-                | ServerErrorKind::TryAgain
-                | ServerErrorKind::ClusterDown
-                | ServerErrorKind::MasterDown
-        )
-    )
 }
 
 /// A BLPOP timeout in seconds with millisecond precision, rounded up: Redis

@@ -1,0 +1,184 @@
+//! The connection pool and call policy that [`RedisStore`](crate::RedisStore)
+//! and `RedisClusterStore` share: idle connections kept per process, a
+//! blocking call's read timeout stretched by its block time, a dead pooled
+//! connection replaced once, and redis errors mapped to [`StoreError`].
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use redis::{ConnectionLike, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+
+use super::StoreError;
+
+/// A connection the pool can hold.
+pub(super) trait PooledConnection: ConnectionLike {
+    /// Sets how long a read may wait (`None`: without limit).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> RedisResult<()>;
+}
+
+impl PooledConnection for redis::Connection {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> RedisResult<()> {
+        redis::Connection::set_read_timeout(self, timeout)
+    }
+}
+
+#[cfg(feature = "cluster")]
+impl PooledConnection for redis::cluster::ClusterConnection {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> RedisResult<()> {
+        redis::cluster::ClusterConnection::set_read_timeout(self, timeout)
+    }
+}
+
+/// How a command waits for its answer.
+#[derive(Clone, Copy)]
+pub(super) enum Wait {
+    /// The response timeout.
+    Response,
+    /// A blocking command that may wait this long on the server (`None`:
+    /// forever) before the response timeout starts.
+    Blocking(Option<Duration>),
+}
+
+/// What a store tells the pool about itself.
+pub(super) trait Connector {
+    /// The connection type.
+    type Connection: PooledConnection;
+    /// Opens a connection, with the response timeout set.
+    fn connect(&self) -> Result<Self::Connection, StoreError>;
+    /// How long a non-blocking command may wait for its answer.
+    fn response_timeout(&self) -> Option<Duration>;
+    /// The address shown in errors.
+    fn shown_addr(&self) -> String;
+}
+
+/// Idle connections of one process: after `fork()`, the child finds the
+/// pool belongs to another pid and forgets the parent's sockets.
+pub(super) struct Pool<C> {
+    max_idle: usize,
+    state: Mutex<(u32, Vec<C>)>,
+}
+
+impl<C: PooledConnection> Pool<C> {
+    pub(super) fn new(max_idle: usize) -> Self {
+        Self {
+            max_idle,
+            state: Mutex::new((std::process::id(), Vec::new())),
+        }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, (u32, Vec<C>)> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let pid = std::process::id();
+        if state.0 != pid {
+            *state = (pid, Vec::new());
+        }
+        state
+    }
+
+    fn checkin(&self, connection: C) {
+        let mut idle = self.idle();
+        if idle.1.len() < self.max_idle {
+            idle.1.push(connection);
+        }
+    }
+
+    /// Runs `command` on a pooled or new connection.
+    ///
+    /// A pooled connection that turns out lost (Redis restarted or killed
+    /// it, a cluster node died) is dropped with the rest of the pool, whose
+    /// connections most likely share its fate, and the command is sent once
+    /// more on a fresh connection: Redis closes connections only between
+    /// commands, so the first attempt never ran.
+    pub(super) fn run<T, S>(
+        &self,
+        store: &S,
+        wait: Wait,
+        mut command: impl FnMut(&mut C) -> RedisResult<T>,
+    ) -> Result<T, StoreError>
+    where
+        S: Connector<Connection = C>,
+    {
+        let response_timeout = store.response_timeout();
+        let mut pooled = self.idle().1.pop();
+        loop {
+            let reused = pooled.is_some();
+            let mut connection = match pooled.take() {
+                Some(connection) => connection,
+                None => store.connect()?,
+            };
+            let blocking_limit = match wait {
+                Wait::Response => None,
+                Wait::Blocking(block) => {
+                    let limit = block.and_then(|block| response_timeout.map(|t| block + t));
+                    connection
+                        .set_read_timeout(limit)
+                        .map_err(|err| to_store_error(err, store.shown_addr(), Duration::ZERO))?;
+                    Some(limit)
+                }
+            };
+            let outcome = command(&mut connection);
+            let mut healthy = match &outcome {
+                Ok(_) => true,
+                Err(err) => !is_lost(err) && connection.is_open(),
+            };
+            if healthy && blocking_limit.is_some() {
+                healthy = connection.set_read_timeout(response_timeout).is_ok();
+            }
+            if healthy {
+                self.checkin(connection);
+            }
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(err) if reused && is_lost(&err) && !err.is_timeout() => {
+                    self.idle().1.clear();
+                }
+                Err(err) => {
+                    let timeout = match blocking_limit {
+                        Some(Some(limit)) => limit,
+                        _ => response_timeout.unwrap_or_default(),
+                    };
+                    return Err(to_store_error(err, store.shown_addr(), timeout));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the connection, or the node behind it, is gone.
+fn is_lost(err: &RedisError) -> bool {
+    err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal()
+}
+
+/// Whether the server answered that it cannot serve yet or for now (still
+/// loading its data, a cluster or replica not ready): like a lost
+/// connection, a later call may succeed.
+fn is_unavailable(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+        )
+    )
+}
+
+/// The [`StoreError`] for a redis error at `addr`; `timeout` is the one in
+/// force when the error is a timeout.
+pub(super) fn to_store_error(err: RedisError, addr: String, timeout: Duration) -> StoreError {
+    if err.is_timeout() {
+        StoreError::Timeout { addr, timeout }
+    } else if is_lost(&err) || is_unavailable(&err) {
+        StoreError::Connection {
+            addr,
+            message: err.to_string(),
+            source: Some(Box::new(err)),
+        }
+    } else {
+        StoreError::Command {
+            addr,
+            message: err.to_string(),
+        }
+    }
+}
