@@ -1,12 +1,13 @@
-//! Channel benchmark: `RedisChannel` beside raw redis-rs calls on one
-//! connection and beside `redis-benchmark`, on a private redis-server.
+//! Benchmark: `RedisChannel` beside raw redis-rs calls on one connection and
+//! beside `redis-benchmark`, on a private redis-server.
 //!
 //! ```text
 //! cargo run --release --example bench
 //! ```
 //!
-//! Every figure is the best of three runs; ratios compare figures measured
-//! in the same run against the same server.
+//! Each figure is the best of five runs, and the runs of `redisutil` and of
+//! its baseline alternate, so both see the same machine. Ratios compare
+//! figures measured in the same run against the same server.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -35,33 +36,44 @@ fn msg(id: u64) -> Msg {
 }
 
 const N: u64 = 20_000;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
-/// Operations per second of `op` run `count` times, best of three.
-fn rate(count: u64, mut setup: impl FnMut(), mut op: impl FnMut(u64)) -> f64 {
-    (0..RUNS)
-        .map(|_| {
-            setup();
-            let start = Instant::now();
-            for i in 0..count {
-                op(i);
-            }
-            count as f64 / start.elapsed().as_secs_f64()
-        })
-        .fold(0.0, f64::max)
+/// Operations per second of `ours` and of `baseline`, each run `count`
+/// times after `setup`, alternating, best of [`RUNS`] each.
+fn compare(
+    count: u64,
+    setup: &mut dyn FnMut(),
+    ours: &mut dyn FnMut(u64),
+    baseline: &mut dyn FnMut(u64),
+) -> (f64, f64) {
+    let mut once = |op: &mut dyn FnMut(u64)| {
+        setup();
+        let start = Instant::now();
+        for i in 0..count {
+            op(i);
+        }
+        count as f64 / start.elapsed().as_secs_f64()
+    };
+    let mut best = (0.0f64, 0.0f64);
+    for _ in 0..RUNS {
+        best.0 = best.0.max(once(ours));
+        best.1 = best.1.max(once(baseline));
+    }
+    best
 }
 
+/// A raw redis-rs connection, with TCP_NODELAY like the store's.
 fn raw(server: &RedisServer) -> Connection {
-    server.raw()
+    let info =
+        redis::IntoConnectionInfo::into_connection_info(format!("redis://{}/", server.addr()))
+            .unwrap()
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    redis::Client::open(info).unwrap().get_connection().unwrap()
 }
 
-fn del(con: &mut Connection, key: &str) {
-    let _: () = redis::cmd("DEL").arg(key).query(con).unwrap();
-}
-
-fn row(name: &str, ours: f64, baseline: f64, baseline_name: &str) {
+fn row(name: &str, (ours, baseline): (f64, f64), baseline_name: &str) {
     println!(
-        "| {name} | {ours:>10.0} | {baseline:>10.0} ({baseline_name}) | {:>5.2} |",
+        "| {name} | {ours:.0} | {baseline:.0} | {baseline_name} | {:.2} |",
         ours / baseline
     );
 }
@@ -72,7 +84,7 @@ fn redis_benchmark(port: u16, extra: &[&str]) -> Vec<(String, f64)> {
             "-p",
             &port.to_string(),
             "-n",
-            "100000",
+            "200000",
             "-t",
             "rpush,lpop",
             "--csv",
@@ -95,195 +107,201 @@ fn main() {
     let client = RedisChannel::new(store.clone(), "/bench", Peer::Client).unwrap();
     let serving = RedisChannel::new(store.clone(), "/bench", Peer::Server).unwrap();
     let key = client.send_key().to_owned();
+    let mut admin = raw(&server);
     let mut con = raw(&server);
     let encoded = serde_json::to_vec(&msg(1)).unwrap();
+    let mut empty = || {
+        let _: () = redis::cmd("DEL").arg(&key).query(&mut admin).unwrap();
+    };
 
-    println!("one connection, {N} operations, best of {RUNS}; ops/s\n");
-    println!("| operation | redisutil | baseline | ratio |");
-    println!("|---|---|---|---|");
+    println!("## Channel, one connection, {N} operations (ops/s, best of {RUNS})\n");
+    println!("| operation | redisutil | baseline | baseline is | ratio |");
+    println!("|---|---|---|---|---|");
 
-    let send = rate(
+    let send = compare(
         N,
-        || del(&mut con, &key),
-        |i| client.send_msg(&msg(i)).unwrap(),
-    );
-    let mut raw_con = raw(&server);
-    let raw_send = rate(
-        N,
-        || del(&mut con, &key),
-        |_| {
+        &mut empty,
+        &mut |i| client.send_msg(&msg(i)).unwrap(),
+        &mut |_| {
             redis::cmd("RPUSH")
                 .arg(&key)
                 .arg(&encoded)
-                .exec(&mut raw_con)
+                .exec(&mut con)
                 .unwrap()
         },
     );
-    row("send_msg", send, raw_send, "raw RPUSH");
+    row("send_msg", send, "raw RPUSH");
 
-    let fill = |con: &mut Connection| {
-        del(con, &key);
-        let values: Vec<&[u8]> = (0..N).map(|_| encoded.as_slice()).collect();
-        for chunk in values.chunks(1000) {
-            let _: () = redis::cmd("RPUSH").arg(&key).arg(chunk).query(con).unwrap();
+    let mut admin = raw(&server);
+    let mut fill = || {
+        let _: () = redis::cmd("DEL").arg(&key).query(&mut admin).unwrap();
+        for _ in 0..N / 1000 {
+            let values: Vec<&[u8]> = (0..1000).map(|_| encoded.as_slice()).collect();
+            let _: () = redis::cmd("RPUSH")
+                .arg(&key)
+                .arg(&values)
+                .query(&mut admin)
+                .unwrap();
         }
     };
-    let recv = rate(
+    let recv = compare(
         N,
-        || fill(&mut con),
-        |_| {
-            serving.recv_msg::<Msg>().unwrap().unwrap();
-        },
-    );
-    let raw_recv = rate(
-        N,
-        || fill(&mut con),
-        |_| {
-            let v: Option<Vec<u8>> = redis::cmd("LPOP").arg(&key).query(&mut raw_con).unwrap();
+        &mut fill,
+        &mut |_| drop(serving.recv_msg::<Msg>().unwrap().unwrap()),
+        &mut |_| {
+            let v: Option<Vec<u8>> = redis::cmd("LPOP").arg(&key).query(&mut con).unwrap();
             v.unwrap();
         },
     );
-    row("recv_msg", recv, raw_recv, "raw LPOP");
+    row("recv_msg", recv, "raw LPOP");
 
-    let brecv = rate(
+    let brecv = compare(
         N,
-        || fill(&mut con),
-        |_| {
-            serving
-                .brecv_msg::<Msg>(Duration::from_secs(1))
-                .unwrap()
-                .unwrap();
+        &mut fill,
+        &mut |_| {
+            drop(
+                serving
+                    .brecv_msg::<Msg>(Duration::from_secs(1))
+                    .unwrap()
+                    .unwrap(),
+            )
         },
-    );
-    let raw_brecv = rate(
-        N,
-        || fill(&mut con),
-        |_| {
+        &mut |_| {
             let v: Option<(Vec<u8>, Vec<u8>)> = redis::cmd("BLPOP")
                 .arg(&key)
                 .arg(1)
-                .query(&mut raw_con)
+                .query(&mut con)
                 .unwrap();
             v.unwrap();
         },
     );
-    row("brecv_msg", brecv, raw_brecv, "raw BLPOP");
+    row("brecv_msg", brecv, "raw BLPOP");
 
+    let mut admin = raw(&server);
+    let mut empty = || {
+        let _: () = redis::cmd("DEL").arg(&key).query(&mut admin).unwrap();
+    };
+    let mut batch_1000 = 0.0;
     for batch in [100u64, 1000] {
-        let batches = N / batch;
-        let ours = rate(
-            batches,
-            || del(&mut con, &key),
-            |i| {
+        let values: Vec<&[u8]> = (0..batch).map(|_| encoded.as_slice()).collect();
+        let (ours, baseline) = compare(
+            N / batch,
+            &mut empty,
+            &mut |i| {
                 client
                     .send_msgs((0..batch).map(|j| msg(i * batch + j)))
                     .unwrap();
             },
-        ) * batch as f64;
-        let values: Vec<&[u8]> = (0..batch).map(|_| encoded.as_slice()).collect();
-        let raw_batch = rate(
-            batches,
-            || del(&mut con, &key),
-            |_| {
+            &mut |_| {
                 redis::cmd("RPUSH")
                     .arg(&key)
                     .arg(&values)
-                    .exec(&mut raw_con)
-                    .unwrap();
+                    .exec(&mut con)
+                    .unwrap()
             },
-        ) * batch as f64;
-        row(
-            &format!("send_msgs({batch}) msgs/s"),
-            ours,
-            raw_batch,
-            "raw RPUSH",
         );
+        let rates = (ours * batch as f64, baseline * batch as f64);
+        row(
+            &format!("send_msgs({batch}), msgs/s"),
+            rates,
+            "raw RPUSH of as many",
+        );
+        batch_1000 = rates.0;
     }
-    del(&mut con, &key);
+    empty();
 
-    // Latency: one thread sends, another waits in brecv_msg.
-    let (ours_p50, ours_p99) = latency(|| {
-        let sender = client.clone();
-        let receiver = serving.clone();
+    // Latency: one thread sends, another waits in a blocking receive.
+    let ours = latency(|| {
+        let (sender, receiver) = (client.clone(), serving.clone());
         (
-            Box::new(move |i| sender.send_msg(&i).unwrap()) as Box<dyn FnMut(u64) + Send>,
+            Box::new(move |i| sender.send_msg(&i).unwrap()),
             Box::new(move || {
                 receiver.brecv_msg::<u64>(Duration::ZERO).unwrap().unwrap();
-            }) as Box<dyn FnMut() + Send>,
+            }),
         )
     });
-    let (raw_p50, raw_p99) = latency(|| {
-        let mut tx = raw(&server);
-        let mut rx = raw(&server);
-        let key = key.clone();
-        let key2 = key.clone();
+    let baseline = latency(|| {
+        let (mut tx, mut rx) = (raw(&server), raw(&server));
+        let (k1, k2) = (key.clone(), key.clone());
         (
-            Box::new(move |i: u64| redis::cmd("RPUSH").arg(&key).arg(i).exec(&mut tx).unwrap())
-                as Box<dyn FnMut(u64) + Send>,
+            Box::new(move |i: u64| redis::cmd("RPUSH").arg(&k1).arg(i).exec(&mut tx).unwrap()),
             Box::new(move || {
-                let _: (String, u64) = redis::cmd("BLPOP")
-                    .arg(&key2)
-                    .arg(0)
-                    .query(&mut rx)
-                    .unwrap();
-            }) as Box<dyn FnMut() + Send>,
+                let _: (String, u64) = redis::cmd("BLPOP").arg(&k2).arg(0).query(&mut rx).unwrap();
+            }),
         )
     });
     println!(
-        "| send→brecv latency p50 / p99 (µs) | {ours_p50:.0} / {ours_p99:.0} | {raw_p50:.0} / {raw_p99:.0} (raw RPUSH→BLPOP) | {:>5.2} |",
-        raw_p50 / ours_p50
+        "| send → brecv latency p50 / p99 (µs) | {:.0} / {:.0} | {:.0} / {:.0} | raw RPUSH → BLPOP | {:.2} |",
+        ours.0,
+        ours.1,
+        baseline.0,
+        baseline.1,
+        baseline.0 / ours.0
     );
 
-    println!("\nrecv_last_msg over a backlog (µs per call, best of {RUNS}):\n");
-    println!("| backlog | recv_last_msg |");
-    println!("|---|---|");
+    println!("\n## recv_last_msg over a backlog (µs per call, best of {RUNS})\n");
+    println!("Control: `peek_msg` (one LINDEX) timed the same way, right after the same fill.\n");
+    println!("| backlog | recv_last_msg | peek_msg (control) |");
+    println!("|---|---|---|");
     for backlog in [10u64, 1_000, 100_000] {
-        let best = (0..RUNS)
-            .map(|_| {
-                del(&mut con, &key);
-                let values: Vec<&[u8]> = (0..backlog).map(|_| encoded.as_slice()).collect();
-                for chunk in values.chunks(10_000) {
-                    let _: () = redis::cmd("RPUSH")
-                        .arg(&key)
-                        .arg(chunk)
-                        .query(&mut con)
-                        .unwrap();
-                }
-                let start = Instant::now();
-                serving.recv_last_msg::<Msg>().unwrap().unwrap();
-                start.elapsed()
-            })
-            .min()
-            .unwrap();
-        println!("| {backlog} | {:.0} |", best.as_secs_f64() * 1e6);
+        let mut admin = raw(&server);
+        let values: Vec<&[u8]> = (0..backlog.min(10_000))
+            .map(|_| encoded.as_slice())
+            .collect();
+        let mut timed = |op: &mut dyn FnMut()| {
+            (0..RUNS)
+                .map(|_| {
+                    let _: () = redis::cmd("DEL").arg(&key).query(&mut admin).unwrap();
+                    for _ in 0..backlog.div_ceil(10_000) {
+                        let _: () = redis::cmd("RPUSH")
+                            .arg(&key)
+                            .arg(&values)
+                            .query(&mut admin)
+                            .unwrap();
+                    }
+                    let start = Instant::now();
+                    op();
+                    start.elapsed()
+                })
+                .min()
+                .unwrap()
+                .as_secs_f64()
+                * 1e6
+        };
+        let last = timed(&mut || drop(serving.recv_last_msg::<Msg>().unwrap().unwrap()));
+        let peek = timed(&mut || drop(serving.peek_msg::<Msg>().unwrap().unwrap()));
+        println!("| {backlog} | {last:.0} | {peek:.0} |");
     }
 
-    println!("\nredis-benchmark on the same server (requests/s):\n");
+    println!("\n## redis-benchmark on the same server (requests/s)\n");
     let single = redis_benchmark(server.port(), &["-c", "1"]);
     let pipelined = redis_benchmark(server.port(), &["-c", "1", "-P", "64"]);
-    for (name, rps) in &single {
-        println!("| {name} -c 1 | {rps:.0} |");
+    println!("| command | -c 1 | -c 1 -P 64 |");
+    println!("|---|---|---|");
+    for ((name, one), (_, many)) in single.iter().zip(&pipelined) {
+        println!("| {name} | {one:.0} | {many:.0} |");
     }
-    for (name, rps) in &pipelined {
-        println!("| {name} -c 1 -P 64 | {rps:.0} |");
-    }
-    let rpush = |list: &[(String, f64)]| list.iter().find(|(n, _)| n == "RPUSH").map(|(_, r)| *r);
-    if let (Some(c1), Some(p64)) = (rpush(&single), rpush(&pipelined)) {
-        println!("\nsend_msg / redis-benchmark -c 1 RPUSH: {:.2}", send / c1);
-        let batch_1000 = rate(
-            N / 1000,
-            || del(&mut con, &key),
-            |i| {
-                client
-                    .send_msgs((0..1000).map(|j| msg(i * 1000 + j)))
-                    .unwrap();
-            },
-        ) * 1000.0;
-        println!(
-            "send_msgs(1000) / redis-benchmark -P 64 RPUSH: {:.2}",
-            batch_1000 / p64
-        );
-    }
+    let rps = |list: &[(String, f64)], name: &str| {
+        list.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| *r)
+            .unwrap_or(f64::NAN)
+    };
+    println!();
+    println!("| ratio | value |");
+    println!("|---|---|");
+    println!(
+        "| send_msg / redis-benchmark -c 1 RPUSH | {:.2} |",
+        send.0 / rps(&single, "RPUSH")
+    );
+    println!(
+        "| recv_msg / redis-benchmark -c 1 LPOP | {:.2} |",
+        recv.0 / rps(&single, "LPOP")
+    );
+    println!(
+        "| send_msgs(1000) msgs/s / redis-benchmark -c 1 -P 64 RPUSH | {:.2} |",
+        batch_1000 / rps(&pipelined, "RPUSH")
+    );
 }
 
 type Ends = (Box<dyn FnMut(u64) + Send>, Box<dyn FnMut() + Send>);
@@ -304,8 +322,7 @@ fn latency(make: impl FnOnce() -> Ends) -> (f64, f64) {
     });
     let mut samples = Vec::with_capacity(ROUNDS as usize);
     for i in 0..ROUNDS {
-        let start = Instant::now();
-        sent_tx.send(start).unwrap();
+        sent_tx.send(Instant::now()).unwrap();
         send(i);
         samples.push(done_rx.recv().unwrap());
     }

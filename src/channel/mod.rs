@@ -167,15 +167,21 @@ impl<S: ListStore> RedisChannel<S> {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let encoded = msgs
-            .into_iter()
-            .map(|msg| serde_json::to_vec(&msg))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ChannelError::Encode)?;
-        if encoded.is_empty() {
+        // All messages in one buffer: one allocation, not one per message.
+        let mut buffer = Vec::new();
+        let mut ends = Vec::new();
+        for msg in msgs {
+            serde_json::to_writer(&mut buffer, &msg).map_err(ChannelError::Encode)?;
+            ends.push(buffer.len());
+        }
+        if ends.is_empty() {
             return Ok(0);
         }
-        let values: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        let values: Vec<&[u8]> = starts
+            .zip(&ends)
+            .map(|(start, &end)| &buffer[start..end])
+            .collect();
         self.store
             .push(&self.send_key, &values, self.options.timeout)?;
         Ok(values.len())

@@ -115,10 +115,11 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return len";
 
-/// The tail element of the list, then the list deleted, in one atomic step.
+/// The tail element of the list, then the list deleted (freed in the
+/// background, whatever its length), in one atomic step.
 const TAKE_LAST: &str = "\
 local last = redis.call('LINDEX', KEYS[1], -1)
-redis.call('DEL', KEYS[1])
+redis.call('UNLINK', KEYS[1])
 return last";
 
 impl RedisClusterStore {

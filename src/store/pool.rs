@@ -55,7 +55,14 @@ pub(super) trait Connector {
 /// pool belongs to another pid and forgets the parent's sockets.
 pub(super) struct Pool<C> {
     max_idle: usize,
-    state: Mutex<(u32, Vec<C>)>,
+    state: Mutex<(u32, Vec<Idle<C>>)>,
+}
+
+/// A pooled connection and the read timeout its socket has now, so that a
+/// run of calls of one kind sets it once, not twice per call.
+struct Idle<C> {
+    connection: C,
+    read_timeout: Option<Duration>,
 }
 
 impl<C: PooledConnection> Pool<C> {
@@ -66,7 +73,7 @@ impl<C: PooledConnection> Pool<C> {
         }
     }
 
-    fn idle(&self) -> MutexGuard<'_, (u32, Vec<C>)> {
+    fn idle(&self) -> MutexGuard<'_, (u32, Vec<Idle<C>>)> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let pid = std::process::id();
         if state.0 != pid {
@@ -75,7 +82,7 @@ impl<C: PooledConnection> Pool<C> {
         state
     }
 
-    fn checkin(&self, connection: C) {
+    fn checkin(&self, connection: Idle<C>) {
         let mut idle = self.idle();
         if idle.1.len() < self.max_idle {
             idle.1.push(connection);
@@ -99,46 +106,43 @@ impl<C: PooledConnection> Pool<C> {
         S: Connector<Connection = C>,
     {
         let response_timeout = store.response_timeout();
+        let (read_timeout, timeout_error) = match wait {
+            Wait::Response => (response_timeout, response_timeout.unwrap_or_default()),
+            Wait::Blocking(block) => {
+                let limit = block.and_then(|block| response_timeout.map(|t| block + t));
+                (limit, limit.unwrap_or_default())
+            }
+        };
         let mut pooled = self.idle().1.pop();
         loop {
             let reused = pooled.is_some();
-            let mut connection = match pooled.take() {
-                Some(connection) => connection,
-                None => store.connect()?,
+            let mut idle = match pooled.take() {
+                Some(idle) => idle,
+                None => Idle {
+                    connection: store.connect()?,
+                    read_timeout: response_timeout,
+                },
             };
-            let blocking_limit = match wait {
-                Wait::Response => None,
-                Wait::Blocking(block) => {
-                    let limit = block.and_then(|block| response_timeout.map(|t| block + t));
-                    connection
-                        .set_read_timeout(limit)
-                        .map_err(|err| to_store_error(err, store.shown_addr(), Duration::ZERO))?;
-                    Some(limit)
-                }
-            };
-            let outcome = command(&mut connection);
-            let mut healthy = match &outcome {
-                Ok(_) => true,
-                Err(err) => !is_lost(err) && connection.is_open(),
-            };
-            if healthy && blocking_limit.is_some() {
-                healthy = connection.set_read_timeout(response_timeout).is_ok();
+            if idle.read_timeout != read_timeout {
+                idle.connection
+                    .set_read_timeout(read_timeout)
+                    .map_err(|err| to_store_error(err, store.shown_addr(), Duration::ZERO))?;
+                idle.read_timeout = read_timeout;
             }
+            let outcome = command(&mut idle.connection);
+            let healthy = match &outcome {
+                Ok(_) => true,
+                Err(err) => !is_lost(err) && idle.connection.is_open(),
+            };
             if healthy {
-                self.checkin(connection);
+                self.checkin(idle);
             }
             match outcome {
                 Ok(value) => return Ok(value),
                 Err(err) if reused && is_lost(&err) && !err.is_timeout() => {
                     self.idle().1.clear();
                 }
-                Err(err) => {
-                    let timeout = match blocking_limit {
-                        Some(Some(limit)) => limit,
-                        _ => response_timeout.unwrap_or_default(),
-                    };
-                    return Err(to_store_error(err, store.shown_addr(), timeout));
-                }
+                Err(err) => return Err(to_store_error(err, store.shown_addr(), timeout_error)),
             }
         }
     }
