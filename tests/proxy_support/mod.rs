@@ -30,6 +30,20 @@ enum Mode {
     Serve(Arc<Handler>),
     Silent,
     HangUp,
+    Raw {
+        reply: Arc<Vec<u8>>,
+        then: AfterReply,
+    },
+    Reset,
+}
+
+/// What a [`TestServer::raw`] server does once it has written its reply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum AfterReply {
+    /// Closes the connection.
+    Close,
+    /// Keeps the connection open without writing more.
+    Stall,
 }
 
 /// A loopback HTTP server that stops when dropped.
@@ -58,6 +72,21 @@ impl TestServer {
     /// Reads each request, then closes the connection without answering.
     pub fn hang_up() -> Self {
         Self::start(Mode::HangUp)
+    }
+
+    /// Reads each request, writes `reply` (raw bytes: garbage, a truncated
+    /// response, …) and then closes or stalls.
+    pub fn raw(reply: impl Into<Vec<u8>>, then: AfterReply) -> Self {
+        Self::start(Mode::Raw {
+            reply: Arc::new(reply.into()),
+            then,
+        })
+    }
+
+    /// Accepts a connection and resets it (closes it with the request
+    /// unread, so the kernel answers with RST).
+    pub fn reset() -> Self {
+        Self::start(Mode::Reset)
     }
 
     fn start(mode: Mode) -> Self {
@@ -90,6 +119,12 @@ impl TestServer {
                         }
                         Mode::Silent => hold_connection(stream, &stop),
                         Mode::HangUp => hang_up(stream, &stop),
+                        Mode::Raw { reply, then } => raw_reply(stream, &reply, then, &stop),
+                        Mode::Reset => {
+                            // Let the request arrive, then drop it unread.
+                            std::thread::sleep(TICK);
+                            drop(stream);
+                        }
                     });
                     workers.lock().expect("workers").push(worker);
                 }
@@ -150,6 +185,23 @@ fn hang_up(stream: TcpStream, stop: &AtomicBool) {
     }
     let mut reader = BufReader::new(stream);
     let _ = read_request(&mut reader, stop);
+}
+
+fn raw_reply(stream: TcpStream, reply: &[u8], then: AfterReply, stop: &AtomicBool) {
+    if stream.set_read_timeout(Some(TICK)).is_err() {
+        return;
+    }
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    if read_request(&mut reader, stop).is_none() || writer.write_all(reply).is_err() {
+        return;
+    }
+    let _ = writer.flush();
+    if then == AfterReply::Stall {
+        hold_connection(writer, stop);
+    }
 }
 
 fn hold_connection(stream: TcpStream, stop: &AtomicBool) {
