@@ -2,7 +2,8 @@
 //! `get_cluster_client` with the `cluster` feature), and [`wait_serve`].
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::hash::Hash;
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -10,10 +11,39 @@ use crate::addr::{IntoRedisAddr, RedisAddr};
 use crate::store::redis::{RedisStore, RedisStoreOptions};
 use crate::store::{ListStore, StoreError};
 
-/// The stores handed out so far, and the process they belong to.
-struct Registry {
-    pid: u32,
-    stores: HashMap<RedisAddr, RedisStore>,
+/// The stores handed out so far, and the process they belong to: after a
+/// `fork()` the child finds another pid and starts afresh.
+struct Registry<K, V> {
+    state: Mutex<Option<(u32, HashMap<K, V>)>>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Registry<K, V> {
+    const fn new() -> Self {
+        Self {
+            state: Mutex::new(None),
+        }
+    }
+
+    /// The store for `key`, opened by `open` the first time in this process.
+    fn get_or_open(
+        &self,
+        key: K,
+        open: impl FnOnce(K) -> Result<V, StoreError>,
+    ) -> Result<V, StoreError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let pid = std::process::id();
+        let (owner, stores) = state.get_or_insert_with(|| (pid, HashMap::new()));
+        if *owner != pid {
+            *owner = pid;
+            stores.clear();
+        }
+        if let Some(store) = stores.get(&key) {
+            return Ok(store.clone());
+        }
+        let store = open(key.clone())?;
+        stores.insert(key, store.clone());
+        Ok(store)
+    }
 }
 
 /// The process-wide [`RedisStore`] for `addr`: created on first use, then
@@ -34,26 +64,8 @@ struct Registry {
 /// # Ok::<(), redisutil::StoreError>(())
 /// ```
 pub fn get_client(addr: impl IntoRedisAddr) -> Result<RedisStore, StoreError> {
-    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
-    let addr = addr.into_redis_addr()?;
-    let registry = REGISTRY.get_or_init(|| {
-        Mutex::new(Registry {
-            pid: std::process::id(),
-            stores: HashMap::new(),
-        })
-    });
-    let mut registry = registry.lock().unwrap_or_else(PoisonError::into_inner);
-    let pid = std::process::id();
-    if registry.pid != pid {
-        registry.stores.clear();
-        registry.pid = pid;
-    }
-    if let Some(store) = registry.stores.get(&addr) {
-        return Ok(store.clone());
-    }
-    let store = RedisStore::open(addr.clone())?;
-    registry.stores.insert(addr, store.clone());
-    Ok(store)
+    static CLIENTS: Registry<RedisAddr, RedisStore> = Registry::new();
+    CLIENTS.get_or_open(addr.into_redis_addr()?, RedisStore::open)
 }
 
 /// The process-wide [`RedisClusterStore`](crate::RedisClusterStore) for
@@ -84,37 +96,14 @@ where
 {
     use crate::RedisClusterStore;
 
-    /// The stores handed out so far, by sorted seed set, and their process.
-    struct ClusterRegistry {
-        pid: u32,
-        stores: HashMap<Vec<RedisAddr>, RedisClusterStore>,
-    }
-
-    static REGISTRY: OnceLock<Mutex<ClusterRegistry>> = OnceLock::new();
+    static CLUSTERS: Registry<Vec<RedisAddr>, RedisClusterStore> = Registry::new();
     let mut seeds = seeds
         .into_iter()
         .map(IntoRedisAddr::into_redis_addr)
         .collect::<Result<Vec<_>, _>>()?;
     seeds.sort_unstable_by(|a, b| a.url().cmp(b.url()));
     seeds.dedup();
-    let registry = REGISTRY.get_or_init(|| {
-        Mutex::new(ClusterRegistry {
-            pid: std::process::id(),
-            stores: HashMap::new(),
-        })
-    });
-    let mut registry = registry.lock().unwrap_or_else(PoisonError::into_inner);
-    let pid = std::process::id();
-    if registry.pid != pid {
-        registry.stores.clear();
-        registry.pid = pid;
-    }
-    if let Some(store) = registry.stores.get(&seeds) {
-        return Ok(store.clone());
-    }
-    let store = RedisClusterStore::open(seeds.clone())?;
-    registry.stores.insert(seeds, store.clone());
-    Ok(store)
+    CLUSTERS.get_or_open(seeds, RedisClusterStore::open)
 }
 
 /// How long [`wait_serve`] waits when the caller has no better idea: 5 s.
