@@ -8,11 +8,8 @@ mod proxy_support;
 
 use std::time::{Duration, Instant};
 
-use proxy_support::{AfterReply, TestServer, closed_port};
-use redisutil::MemoryProxy;
-use redisutil::proxy::{
-    AttemptFailure, Error, ProxyConfig, ProxyHost, RedisProxyClient, TransportErrorKind,
-};
+use proxy_support::{AfterReply, TestServer, closed_port, first_transport_failure, memory_server};
+use redisutil::proxy::{Error, ProxyConfig, ProxyHost, RedisProxyClient, TransportErrorKind};
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
@@ -26,34 +23,14 @@ fn client(clusters: Vec<Vec<ProxyHost>>) -> RedisProxyClient<redisutil::UreqTran
     .expect("client")
 }
 
-fn healthy() -> (TestServer, MemoryProxy) {
-    let proxy = MemoryProxy::new();
-    let served = proxy.clone();
-    (
-        TestServer::serve(move |request| served.handle(request)),
-        proxy,
-    )
-}
-
-/// The transport failure of the first attempt of a `SendRequest` error.
-fn first_failure(error: &Error) -> TransportErrorKind {
-    match error {
-        Error::SendRequest { attempts } => match &attempts[0].failure {
-            AttemptFailure::Transport(error) => error.kind(),
-            other => panic!("expected a transport failure, got {other:?}"),
-        },
-        other => panic!("expected SendRequest, got {other:?}"),
-    }
-}
-
 /// A broken host alone fails with a transport error of `kind` and without
 /// panic; in front of a healthy host, the call fails over and succeeds.
 fn broken_host_fails_over(broken: TestServer, kinds: &[TransportErrorKind]) {
     let alone = client(vec![vec![broken.host()]]);
     let error = alone.get::<String>("k").expect_err("a broken host");
-    let kind = first_failure(&error);
+    let kind = first_transport_failure(&error);
     assert!(kinds.contains(&kind), "{kind:?} not in {kinds:?}: {error}");
-    let (good, proxy) = healthy();
+    let (good, proxy) = memory_server();
     let both = client(vec![vec![broken.host(), good.host()]]);
     both.set("k", "v")
         .expect("the healthy host takes the write");
@@ -98,7 +75,7 @@ fn a_host_stalling_mid_body_times_out_within_bounds() {
     let alone = client(vec![vec![stalled.host()]]);
     let error = alone.get::<String>("k").expect_err("a stalled body");
     assert_eq!(
-        first_failure(&error),
+        first_transport_failure(&error),
         TransportErrorKind::TimedOut,
         "{error}"
     );
@@ -140,7 +117,7 @@ fn an_enormous_body_is_refused_without_reading_it_all() {
         .get::<u64>("k")
         .expect_err("over the bound");
     assert_eq!(
-        first_failure(&error),
+        first_transport_failure(&error),
         TransportErrorKind::BadResponse,
         "{error}"
     );
@@ -148,8 +125,8 @@ fn an_enormous_body_is_refused_without_reading_it_all() {
 
 #[test]
 fn writes_to_partly_down_backup_clusters_name_who_took_them() {
-    let (first, first_proxy) = healthy();
-    let (third, third_proxy) = healthy();
+    let (first, first_proxy) = memory_server();
+    let (third, third_proxy) = memory_server();
     let clusters = vec![vec![first.host()], vec![closed_port()], vec![third.host()]];
     let error = client(clusters)
         .set("k", "v")

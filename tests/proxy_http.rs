@@ -9,7 +9,7 @@ mod proxy_support;
 
 use std::time::{Duration, Instant};
 
-use proxy_support::{TestServer, closed_port};
+use proxy_support::{TestServer, closed_port, first_transport_failure, memory_server};
 use redisutil::ManualClock;
 use redisutil::proxy::{
     AttemptFailure, CallOptions, Credentials, Error, HttpTransport, MemoryProxy, ProxyConfig,
@@ -27,32 +27,16 @@ fn config(hosts: Vec<ProxyHost>) -> ProxyConfig {
     }
 }
 
-fn memory_server() -> (TestServer, MemoryProxy) {
-    let proxy = MemoryProxy::new();
-    let served = proxy.clone();
-    (
-        TestServer::serve(move |request| served.handle(request)),
-        proxy,
-    )
-}
-
-fn transport_error(error: &Error) -> TransportErrorKind {
-    match error {
-        Error::SendRequest { attempts } => match &attempts[0].failure {
-            AttemptFailure::Transport(error) => error.kind(),
-            other => panic!("expected a transport failure, got {other:?}"),
-        },
-        other => panic!("expected SendRequest, got {other:?}"),
-    }
-}
-
 #[test]
 fn a_closed_port_is_unreachable_and_skipped() {
     let dead = closed_port();
     let (server, _proxy) = memory_server();
     let alone = RedisProxyClient::connect(config(vec![dead.clone()])).expect("client");
     let error = alone.get::<String>("k").expect_err("nothing listens");
-    assert_eq!(transport_error(&error), TransportErrorKind::Unreachable);
+    assert_eq!(
+        first_transport_failure(&error),
+        TransportErrorKind::Unreachable
+    );
 
     let client = RedisProxyClient::connect(config(vec![dead, server.host()])).expect("client");
     client.set("k", "v").expect("second host takes it");
@@ -66,7 +50,10 @@ fn a_silent_host_times_out_within_bounds() {
     let started = Instant::now();
     let error = client.get::<String>("k").expect_err("no answer");
     let elapsed = started.elapsed();
-    assert_eq!(transport_error(&error), TransportErrorKind::TimedOut);
+    assert_eq!(
+        first_transport_failure(&error),
+        TransportErrorKind::TimedOut
+    );
     assert!(
         elapsed < TIMEOUT * 3,
         "took {elapsed:?} for a {TIMEOUT:?} timeout"
@@ -80,7 +67,10 @@ fn a_host_that_hangs_up_gave_no_response() {
     let (server, _proxy) = memory_server();
     let alone = RedisProxyClient::connect(config(vec![rude.host()])).expect("client");
     let error = alone.get::<String>("k").expect_err("hung up");
-    assert_eq!(transport_error(&error), TransportErrorKind::NoResponse);
+    assert_eq!(
+        first_transport_failure(&error),
+        TransportErrorKind::NoResponse
+    );
     let client =
         RedisProxyClient::connect(config(vec![rude.host(), server.host()])).expect("client");
     client.set("k", &7).expect("failover");

@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-use redis::{RedisError, RedisResult, Value};
+use redis::{RedisError, Value};
 
 use super::memory::ttl_millis;
 use super::pool::{Connector, Pool, Wait, to_store_error};
-use super::redis::blpop_seconds;
 use super::{ListStore, StoreError};
 use crate::addr::{IntoRedisAddr, RedisAddr};
 
@@ -201,14 +200,6 @@ impl RedisClusterStore {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    fn run<T>(
-        &self,
-        wait: Wait,
-        command: impl FnMut(&mut ClusterConnection) -> RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        self.inner.pool.run(self, wait, command)
-    }
-
     fn error(&self, err: RedisError, timeout: Duration) -> StoreError {
         to_store_error(err, self.inner.shown.clone(), timeout)
     }
@@ -243,6 +234,10 @@ impl RedisClusterStore {
 
 impl Connector for RedisClusterStore {
     type Connection = ClusterConnection;
+
+    fn pool(&self) -> &Pool<ClusterConnection> {
+        &self.inner.pool
+    }
 
     fn connect(&self) -> Result<ClusterConnection, StoreError> {
         let connection = self
@@ -315,9 +310,7 @@ impl ListStore for RedisClusterStore {
     }
 
     fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut lpop = redis::cmd("LPOP");
-        lpop.arg(key);
-        self.run(Wait::Response, |c| lpop.query(c))
+        self.lpop(key)
     }
 
     fn blocking_pop(
@@ -325,17 +318,11 @@ impl ListStore for RedisClusterStore {
         key: &str,
         timeout: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut blpop = redis::cmd("BLPOP");
-        blpop.arg(key).arg(blpop_seconds(timeout));
-        let popped: Option<(Vec<u8>, Vec<u8>)> =
-            self.run(Wait::Blocking(timeout), |c| blpop.query(c))?;
-        Ok(popped.map(|(_key, value)| value))
+        self.blpop(key, timeout)
     }
 
     fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut lindex = redis::cmd("LINDEX");
-        lindex.arg(key).arg(index);
-        self.run(Wait::Response, |c| lindex.query(c))
+        self.lindex(key, index)
     }
 
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use redis::{ConnectionLike, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
 use super::StoreError;
+use super::memory::ttl_millis;
 
 /// A connection the pool can hold.
 pub(super) trait PooledConnection: ConnectionLike {
@@ -39,16 +40,63 @@ pub(super) enum Wait {
     Blocking(Option<Duration>),
 }
 
-/// What a store tells the pool about itself.
-pub(super) trait Connector {
+/// What a store tells the pool about itself, and the commands both real
+/// stores send the same way.
+pub(super) trait Connector: Sized {
     /// The connection type.
     type Connection: PooledConnection;
+    /// The store's pool.
+    fn pool(&self) -> &Pool<Self::Connection>;
     /// Opens a connection, with the response timeout set.
     fn connect(&self) -> Result<Self::Connection, StoreError>;
     /// How long a non-blocking command may wait for its answer.
     fn response_timeout(&self) -> Option<Duration>;
     /// The address shown in errors.
     fn shown_addr(&self) -> String;
+
+    /// Runs `command` through the pool (see [`Pool::run`]).
+    fn run<T>(
+        &self,
+        wait: Wait,
+        command: impl FnMut(&mut Self::Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        self.pool().run(self, wait, command)
+    }
+
+    /// LPOP.
+    fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut lpop = redis::cmd("LPOP");
+        lpop.arg(key);
+        self.run(Wait::Response, |c| lpop.query(c))
+    }
+
+    /// BLPOP, on a read timeout stretched by the block time.
+    fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut blpop = redis::cmd("BLPOP");
+        blpop.arg(key).arg(blpop_seconds(timeout));
+        let popped: Option<(Vec<u8>, Vec<u8>)> =
+            self.run(Wait::Blocking(timeout), |c| blpop.query(c))?;
+        Ok(popped.map(|(_key, value)| value))
+    }
+
+    /// LINDEX.
+    fn lindex(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut lindex = redis::cmd("LINDEX");
+        lindex.arg(key).arg(index);
+        self.run(Wait::Response, |c| lindex.query(c))
+    }
+}
+
+/// A BLPOP timeout in seconds with millisecond precision, rounded up: Redis
+/// reads a timeout below one millisecond as 0, which would block forever.
+fn blpop_seconds(timeout: Option<Duration>) -> String {
+    match timeout {
+        None => "0".into(),
+        Some(timeout) => {
+            let millis = ttl_millis(timeout).max(1);
+            format!("{}.{:03}", millis / 1000, millis % 1000)
+        }
+    }
 }
 
 /// Idle connections of one process: after `fork()`, the child finds the
@@ -184,5 +232,19 @@ pub(super) fn to_store_error(err: RedisError, addr: String, timeout: Duration) -
             addr,
             message: err.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blpop_timeouts_never_round_to_forever() {
+        assert_eq!(blpop_seconds(None), "0");
+        assert_eq!(blpop_seconds(Some(Duration::from_nanos(1))), "0.001");
+        assert_eq!(blpop_seconds(Some(Duration::ZERO)), "0.001");
+        assert_eq!(blpop_seconds(Some(Duration::from_millis(1500))), "1.500");
+        assert_eq!(blpop_seconds(Some(Duration::from_secs(30))), "30.000");
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::io::tcp::TcpSettings;
-use redis::{Connection, IntoConnectionInfo, RedisError, RedisResult};
+use redis::{Connection, IntoConnectionInfo, RedisError};
 
 use super::memory::ttl_millis;
 use super::pool::{Connector, Pool, Wait, to_store_error};
@@ -122,18 +122,14 @@ impl RedisStore {
     pub fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
-
-    fn run<T>(
-        &self,
-        wait: Wait,
-        command: impl FnMut(&mut Connection) -> RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        self.inner.pool.run(self, wait, command)
-    }
 }
 
 impl Connector for RedisStore {
     type Connection = Connection;
+
+    fn pool(&self) -> &Pool<Connection> {
+        &self.inner.pool
+    }
 
     fn connect(&self) -> Result<Connection, StoreError> {
         let options = &self.inner.options;
@@ -169,18 +165,6 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// A BLPOP timeout in seconds with millisecond precision, rounded up: Redis
-/// reads a timeout below one millisecond as 0, which would block forever.
-pub(super) fn blpop_seconds(timeout: Option<Duration>) -> String {
-    match timeout {
-        None => "0".into(),
-        Some(timeout) => {
-            let millis = ttl_millis(timeout).max(1);
-            format!("{}.{:03}", millis / 1000, millis % 1000)
-        }
-    }
-}
-
 impl ListStore for RedisStore {
     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
         let mut rpush = redis::cmd("RPUSH");
@@ -205,9 +189,7 @@ impl ListStore for RedisStore {
     }
 
     fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut lpop = redis::cmd("LPOP");
-        lpop.arg(key);
-        self.run(Wait::Response, |c| lpop.query(c))
+        self.lpop(key)
     }
 
     fn blocking_pop(
@@ -215,17 +197,11 @@ impl ListStore for RedisStore {
         key: &str,
         timeout: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut blpop = redis::cmd("BLPOP");
-        blpop.arg(key).arg(blpop_seconds(timeout));
-        let popped: Option<(Vec<u8>, Vec<u8>)> =
-            self.run(Wait::Blocking(timeout), |c| blpop.query(c))?;
-        Ok(popped.map(|(_key, value)| value))
+        self.blpop(key, timeout)
     }
 
     fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut lindex = redis::cmd("LINDEX");
-        lindex.arg(key).arg(index);
-        self.run(Wait::Response, |c| lindex.query(c))
+        self.lindex(key, index)
     }
 
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -274,19 +250,5 @@ impl ListStore for RedisStore {
         let ping = redis::cmd("PING");
         self.run(Wait::Response, |c| ping.query::<String>(c))
             .map(drop)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blpop_timeouts_never_round_to_forever() {
-        assert_eq!(blpop_seconds(None), "0");
-        assert_eq!(blpop_seconds(Some(Duration::from_nanos(1))), "0.001");
-        assert_eq!(blpop_seconds(Some(Duration::ZERO)), "0.001");
-        assert_eq!(blpop_seconds(Some(Duration::from_millis(1500))), "1.500");
-        assert_eq!(blpop_seconds(Some(Duration::from_secs(30))), "30.000");
     }
 }

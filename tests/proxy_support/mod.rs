@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use redisutil::proxy::ProxyHost;
+use redisutil::MemoryProxy;
+use redisutil::proxy::{AttemptFailure, Error, ProxyHost, TransportErrorKind};
 
 type Handler = dyn Fn(&http::Request<Vec<u8>>) -> http::Response<Vec<u8>> + Send + Sync;
 
@@ -312,5 +313,26 @@ fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool, ser
         if close {
             return;
         }
+    }
+}
+
+/// A fresh [`MemoryProxy`] served over HTTP, and a handle on its data.
+pub fn memory_server() -> (TestServer, MemoryProxy) {
+    let proxy = MemoryProxy::new();
+    let served = proxy.clone();
+    (
+        TestServer::serve(move |request| served.handle(request)),
+        proxy,
+    )
+}
+
+/// The transport failure of the first attempt of a `SendRequest` error.
+pub fn first_transport_failure(error: &Error) -> TransportErrorKind {
+    match error {
+        Error::SendRequest { attempts } => match &attempts[0].failure {
+            AttemptFailure::Transport(error) => error.kind(),
+            other => panic!("expected a transport failure, got {other:?}"),
+        },
+        other => panic!("expected SendRequest, got {other:?}"),
     }
 }
