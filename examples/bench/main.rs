@@ -11,6 +11,8 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod proxy;
+
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
@@ -284,6 +286,8 @@ fn main() {
             batch_1000 / p64
         );
     }
+
+    proxy::run();
 }
 
 type Ends = (Box<dyn FnMut(u64) + Send>, Box<dyn FnMut() + Send>);
