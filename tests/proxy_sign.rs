@@ -218,6 +218,72 @@ fn sigv4_matches_aws_sigv4_crate_on_generated_requests() {
     );
 }
 
+/// One signer keeps its day's signing key: signing across midnight, back
+/// to an earlier day and again must still agree with `aws-sigv4` every
+/// time, and a clone or a second thread must sign the same.
+#[test]
+fn sigv4_one_signer_across_days_matches_aws_sigv4_crate() {
+    let credentials = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    let expires = Duration::from_secs(60);
+    let signer = Signer::new(
+        Credentials::new(credentials.0, credentials.1),
+        SignatureVersion::v4(),
+    );
+    let midnight = 1_700_092_800; // 2023-11-16T00:00:00Z
+    let times = [
+        midnight - 2,
+        midnight - 1,
+        midnight,
+        midnight + 1,
+        midnight - 1,
+        midnight + 86_400 * 400,
+        midnight,
+    ];
+    let unsigned = || {
+        http::Request::put("http://127.0.0.1:2222/redisproxy/v1/SET/k%2Fey?n=3&w=2&r=2")
+            .header("host", "127.0.0.1:2222")
+            .header("content-length", "2")
+            .body(b"{}".to_vec())
+            .expect("request")
+    };
+    for seconds in times {
+        for signer in [signer.clone(), signer.clone(), signer.clone()] {
+            let mut request = unsigned();
+            signer.presign(&mut request, at(seconds)).expect("signs");
+            let (expected, _) = oracle_signature(
+                &request,
+                credentials,
+                "us-east-1",
+                "s3",
+                expires,
+                at(seconds),
+            );
+            let ours = query_param(&request, "X-Amz-Signature").expect("signature sent");
+            assert_eq!(ours, expected, "signed at {seconds}");
+            assert_eq!(signer.verify(&request, at(seconds)), Ok(()));
+        }
+        let shared = &signer;
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(move || {
+                    let mut request = unsigned();
+                    shared.presign(&mut request, at(seconds)).expect("signs");
+                    let (expected, _) = oracle_signature(
+                        &request,
+                        credentials,
+                        "us-east-1",
+                        "s3",
+                        expires,
+                        at(seconds),
+                    );
+                    let ours = query_param(&request, "X-Amz-Signature").expect("signature");
+                    assert_eq!(ours, expected, "signed at {seconds} on a thread");
+                });
+            }
+        });
+    }
+}
+
 /// AWS's published presigned GET example (S3 docs, "Authenticating
 /// Requests: Using Query Parameters").
 #[test]

@@ -12,6 +12,8 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod proxy;
+
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
@@ -302,6 +304,8 @@ fn main() {
         "| send_msgs(1000) msgs/s / redis-benchmark -c 1 -P 64 RPUSH | {:.2} |",
         batch_1000 / rps(&pipelined, "RPUSH")
     );
+
+    proxy::run();
 }
 
 type Ends = (Box<dyn FnMut(u64) + Send>, Box<dyn FnMut() + Send>);

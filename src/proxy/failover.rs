@@ -10,12 +10,14 @@
 //!
 //! [`TransportError`]: crate::proxy::TransportError
 
+use std::fmt::Write as _;
+
 use http::header::{CONTENT_LENGTH, HOST};
-use http::{Method, Request, StatusCode};
+use http::{HeaderValue, Method, Request, StatusCode};
 
 use crate::proxy::client::RedisProxyClient;
 use crate::proxy::config::{CallOptions, ProxyHost};
-use crate::proxy::encode::encode;
+use crate::proxy::encode::encode_into;
 use crate::proxy::error::{Attempt, AttemptFailure, ClusterFailure, Error};
 use crate::proxy::redact::redact;
 use crate::proxy::transport::HttpTransport;
@@ -71,10 +73,14 @@ impl Op {
             }
             Some(expire) => Some(expire.as_millis()),
         };
-        let mut path = format!("{PATH_PREFIX}{verb}");
+        let mut path = String::with_capacity(
+            PATH_PREFIX.len() + verb.len() + segments.iter().map(|s| s.len() + 1).sum::<usize>(),
+        );
+        path.push_str(PATH_PREFIX);
+        path.push_str(verb);
         for segment in segments {
             path.push('/');
-            path.push_str(&encode(segment));
+            encode_into(segment.as_bytes(), &mut path);
         }
         Ok(Self {
             method,
@@ -87,22 +93,35 @@ impl Op {
 }
 
 impl<T: HttpTransport> RedisProxyClient<T> {
-    fn query(&self, op: &Op) -> String {
+    /// Path and query of `op`, the same for every host:
+    /// `/redisproxy/v1/GET/k?n=3&w=2&r=2`, then `&expire=<ms>`.
+    fn target(&self, op: &Op) -> String {
         let nwr = self.config.nwr;
-        let mut query = format!("n={}&w={}&r={}", nwr.n, nwr.w, nwr.r);
+        let mut target = String::with_capacity(op.path.len() + 48);
+        target.push_str(&op.path);
+        // Writing to a String cannot fail.
+        let _ = write!(target, "?n={}&w={}&r={}", nwr.n, nwr.w, nwr.r);
         if let Some(ms) = op.expire_ms {
-            query.push_str(&format!("&expire={ms}"));
+            let _ = write!(target, "&expire={ms}");
         }
-        query
+        target
     }
 
-    /// The signed request for `op` on `host`.
-    fn request(&self, op: &Op, host: &ProxyHost) -> Result<Request<Vec<u8>>, Error> {
-        let uri = format!("http://{host}{}?{}", op.path, self.query(op));
+    /// The signed request for `op` (whose path and query are `target`) on
+    /// `host`.
+    fn request(&self, op: &Op, target: &str, host: &ProxyHost) -> Result<Request<Vec<u8>>, Error> {
+        const SCHEME: &str = "http://";
+        let mut uri = String::with_capacity(SCHEME.len() + host.ip().len() + 8 + target.len());
+        uri.push_str(SCHEME);
+        let _ = write!(uri, "{host}");
+        let authority = HeaderValue::from_str(&uri[SCHEME.len()..]).map_err(|error| {
+            Error::InvalidArgument(format!("cannot build request for {host}: {error}"))
+        })?;
+        uri.push_str(target);
         let mut builder = Request::builder()
             .method(op.method.clone())
             .uri(uri)
-            .header(HOST, host.to_string());
+            .header(HOST, authority);
         if op.method == Method::PUT {
             let length = op.body.as_ref().map_or(0, Vec::len);
             builder = builder.header(CONTENT_LENGTH, length);
@@ -125,6 +144,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         &self,
         hosts: &[ProxyHost],
         op: &Op,
+        target: &str,
         retry: u32,
     ) -> Result<(Vec<u8>, ProxyHost), Error> {
         let mut attempts = Vec::new();
@@ -133,7 +153,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                 self.clock.sleep(self.config.round_backoff);
             }
             for host in hosts {
-                let request = self.request(op, host)?;
+                let request = self.request(op, target, host)?;
                 let failure = match self.transport.send(request) {
                     Ok(response) => match response.status() {
                         StatusCode::OK => return Ok((response.into_body(), host.clone())),
@@ -177,9 +197,10 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         options: &CallOptions,
     ) -> Result<(Vec<u8>, ProxyHost), Error> {
         let retry = self.retry(options);
+        let target = self.target(op);
         let mut last = None;
         for hosts in &self.config.proxy_hosts {
-            match self.run_cluster(hosts, op, retry) {
+            match self.run_cluster(hosts, op, &target, retry) {
                 Ok(found) => return Ok(found),
                 Err(error @ Error::InvalidArgument(_)) => return Err(error),
                 Err(error) => last = Some(error),
@@ -191,10 +212,11 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// Every cluster; fails when any cluster failed.
     pub(crate) fn write(&self, op: &Op, options: &CallOptions) -> Result<(), Error> {
         let retry = self.retry(options);
+        let target = self.target(op);
         let mut written = Vec::new();
         let mut failed = Vec::new();
         for (cluster, hosts) in self.config.proxy_hosts.iter().enumerate() {
-            match self.run_cluster(hosts, op, retry) {
+            match self.run_cluster(hosts, op, &target, retry) {
                 Ok(_) => written.push(cluster),
                 Err(error @ Error::InvalidArgument(_)) => return Err(error),
                 Err(error) => failed.push(ClusterFailure {

@@ -29,10 +29,12 @@ mod time;
 mod v2;
 mod v4;
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use crate::proxy::encode::{decode, encode};
+use crate::proxy::encode::{decode, encode_into, is_canonical_path};
 
 /// An access key and its secret key.
 ///
@@ -201,11 +203,40 @@ pub enum VerifyError {
 ///
 /// `Debug` never shows the secret key. See the [module docs](self) for an
 /// example.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A signer keeps the keys it derives from the secret key: the V4 signing
+/// key of the current day (derived again when the day changes) and the V2
+/// HMAC key. Share one signer (or clones of it) rather than making one per
+/// request.
+#[derive(Clone)]
 pub struct Signer {
     credentials: Credentials,
     version: SignatureVersion,
+    v4_keys: v4::KeyCache,
+    v2_key: OnceLock<v2::Key>,
 }
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("credentials", &self.credentials)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+impl PartialEq for Signer {
+    /// Credentials and version; the cached keys follow from them.
+    fn eq(&self, other: &Self) -> bool {
+        self.credentials == other.credentials && self.version == other.version
+    }
+}
+
+impl Eq for Signer {}
+
+/// Room for the appended signature parameters, so the query is built in
+/// one allocation.
+const SIGNATURE_QUERY_CAPACITY: usize = 384;
 
 /// How far in the future a V4 signing date may lie (clock skew).
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -225,7 +256,14 @@ impl Signer {
         Self {
             credentials,
             version,
+            v4_keys: v4::KeyCache::default(),
+            v2_key: OnceLock::new(),
         }
+    }
+
+    fn v2_key(&self) -> &v2::Key {
+        self.v2_key
+            .get_or_init(|| v2::Key::new(self.credentials.secret_key()))
     }
 
     /// The signature version in use.
@@ -254,26 +292,46 @@ impl Signer {
         if !request.headers().contains_key(http::header::HOST) {
             return Err(SignError::MissingHost);
         }
-        let appended = match &self.version {
+        let uri = request.uri();
+        let path = uri.path();
+        let query = uri.query().filter(|query| !query.is_empty());
+        let mut path_and_query = String::with_capacity(
+            path.len() + query.map_or(0, str::len) + 2 + SIGNATURE_QUERY_CAPACITY,
+        );
+        path_and_query.push_str(path);
+        path_and_query.push('?');
+        if let Some(query) = query {
+            path_and_query.push_str(query);
+            path_and_query.push('&');
+        }
+        match &self.version {
             SignatureVersion::V4 {
                 region,
                 service,
                 expires,
-            } => v4::presign_query(&self.credentials, region, service, *expires, request, now)?,
-            SignatureVersion::V2 { expires } => {
-                v2::presign_query(&self.credentials, *expires, request, now)?
-            }
-        };
-        let uri = request.uri();
-        let mut path_and_query = uri.path().to_owned();
-        path_and_query.push('?');
-        if let Some(query) = uri.query().filter(|query| !query.is_empty()) {
-            path_and_query.push_str(query);
-            path_and_query.push('&');
+            } => v4::presign_query(
+                &self.credentials,
+                region,
+                service,
+                *expires,
+                &self.v4_keys,
+                request,
+                now,
+                &mut path_and_query,
+            )?,
+            SignatureVersion::V2 { expires } => v2::presign_query(
+                &self.credentials,
+                self.v2_key(),
+                *expires,
+                request,
+                now,
+                &mut path_and_query,
+            )?,
         }
-        path_and_query.push_str(&appended);
-        let mut parts = uri.clone().into_parts();
-        parts.path_and_query = Some(path_and_query.parse().map_err(|_| SignError::InvalidUri)?);
+        let path_and_query =
+            http::uri::PathAndQuery::try_from(path_and_query).map_err(|_| SignError::InvalidUri)?;
+        let mut parts = request.uri().clone().into_parts();
+        parts.path_and_query = Some(path_and_query);
         *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| SignError::InvalidUri)?;
         Ok(())
     }
@@ -295,8 +353,18 @@ impl Signer {
         match &self.version {
             SignatureVersion::V4 {
                 region, service, ..
-            } => v4::verify(&self.credentials, region, service, request, &params, now),
-            SignatureVersion::V2 { .. } => v2::verify(&self.credentials, request, &params, now),
+            } => v4::verify(
+                &self.credentials,
+                region,
+                service,
+                &self.v4_keys,
+                request,
+                &params,
+                now,
+            ),
+            SignatureVersion::V2 { .. } => {
+                v2::verify(&self.credentials, self.v2_key(), request, &params, now)
+            }
         }
     }
 }
@@ -312,15 +380,27 @@ pub(crate) fn parse_query(raw: &str) -> Option<Vec<(String, String)>> {
         .collect()
 }
 
-/// The canonical form of a raw path: each segment decoded and re-encoded.
-pub(crate) fn canonical_path(raw: &str) -> String {
+/// The canonical form of a raw path: each segment decoded and re-encoded
+/// (a segment that does not decode is kept as it is). Borrowed when the
+/// path is already canonical.
+pub(crate) fn canonical_path(raw: &str) -> Cow<'_, str> {
     if raw.is_empty() {
-        return "/".to_owned();
+        return Cow::Borrowed("/");
     }
-    raw.split('/')
-        .map(|segment| decode(segment).map_or_else(|| segment.to_owned(), |text| encode(&text)))
-        .collect::<Vec<_>>()
-        .join("/")
+    if is_canonical_path(raw) {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len() + 8);
+    for (index, segment) in raw.split('/').enumerate() {
+        if index > 0 {
+            out.push('/');
+        }
+        match decode(segment) {
+            Some(text) => encode_into(text.as_bytes(), &mut out),
+            None => out.push_str(segment),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Compares two signatures without stopping at the first difference.

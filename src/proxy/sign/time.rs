@@ -39,8 +39,40 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// A signing date, `YYYYMMDDTHHMMSSZ`, on the stack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AmzDate([u8; 16]);
+
+impl AmzDate {
+    /// The date as text.
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("an amz date is ascii digits, T and Z")
+    }
+
+    /// The day, `YYYYMMDD`.
+    pub(crate) fn day(&self) -> &str {
+        &self.as_str()[..8]
+    }
+}
+
+impl std::ops::Deref for AmzDate {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// Writes `value` as `out.len()` decimal digits (zero-padded) into `out`.
+fn put_digits(out: &mut [u8], mut value: u64) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
 /// `YYYYMMDDTHHMMSSZ`, `None` outside years 1970..=9999.
-pub(crate) fn amz_date(time: SystemTime) -> Option<String> {
+pub(crate) fn amz_date(time: SystemTime) -> Option<AmzDate> {
     let seconds = epoch_seconds(time)?;
     let days = i64::try_from(seconds / 86_400).ok()?;
     let (year, month, day) = civil_from_days(days);
@@ -48,12 +80,14 @@ pub(crate) fn amz_date(time: SystemTime) -> Option<String> {
         return None;
     }
     let of_day = seconds % 86_400;
-    Some(format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        of_day / 3_600,
-        of_day / 60 % 60,
-        of_day % 60
-    ))
+    let mut text = *b"00000000T000000Z";
+    put_digits(&mut text[0..4], u64::try_from(year).ok()?);
+    put_digits(&mut text[4..6], u64::from(month));
+    put_digits(&mut text[6..8], u64::from(day));
+    put_digits(&mut text[9..11], of_day / 3_600);
+    put_digits(&mut text[11..13], of_day / 60 % 60);
+    put_digits(&mut text[13..15], of_day % 60);
+    Some(AmzDate(text))
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ`.
@@ -108,7 +142,7 @@ mod tests {
         for days in (0..3_000_000i64).step_by(997) {
             let t = UNIX_EPOCH + Duration::from_secs(days as u64 * 86_400 + 4_321);
             if let Some(text) = amz_date(t) {
-                assert_eq!(parse_amz_date(&text), Some(t), "{text}");
+                assert_eq!(parse_amz_date(&text), Some(t), "{}", text.as_str());
             }
         }
     }

@@ -10,20 +10,29 @@
 //! The query parameters are appended in the order `X-Amz-Algorithm`,
 //! `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`,
 //! then `X-Amz-Signature` last (lower-case hex).
+//!
+//! Cost: the canonical request is streamed into SHA-256 (never built as a
+//! string), and the signing key, four HMACs deep, is derived once per day
+//! and kept in a [`KeyCache`] together with its HMAC pads. A signature is
+//! then one SHA-256 of the canonical request and one HMAC of the string to
+//! sign.
 
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Credentials, MAX_CLOCK_SKEW, SignError, VerifyError, canonical_path, header_text, parse_query,
+    Credentials, MAX_CLOCK_SKEW, SignError, VerifyError, canonical_path, header_text,
     same_signature, single_param, time,
 };
-use crate::proxy::encode::{encode, encode_into, hex_lower};
+use crate::proxy::encode::{canonical, decimal, encode_into, hex_lower};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+const TERMINATOR: &str = "aws4_request";
 const P_ALGORITHM: &str = "X-Amz-Algorithm";
 const P_CREDENTIAL: &str = "X-Amz-Credential";
 const P_DATE: &str = "X-Amz-Date";
@@ -39,147 +48,256 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The canonical query: names and values encoded, sorted, joined.
-fn canonical_query(params: &[(String, String)]) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .iter()
-        .map(|(name, value)| (encode(name), encode(value)))
-        .collect();
-    encoded.sort();
-    let mut out = String::new();
-    for (index, (name, value)) in encoded.iter().enumerate() {
-        if index > 0 {
-            out.push('&');
-        }
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
-    }
-    out
+/// The signing key of one day, ready to sign: the HMAC keyed with it (its
+/// inner and outer pads already hashed) and the credential scope.
+pub(super) struct DayKey {
+    day: [u8; 8],
+    mac: Hmac<Sha256>,
+    /// `YYYYMMDD/region/service/aws4_request`.
+    scope: String,
 }
 
-/// `name:value\n` for each signed header (values trimmed, inner runs of
-/// white space collapsed, repeated headers joined by commas).
-fn canonical_headers(
-    request: &http::Request<Vec<u8>>,
+impl DayKey {
+    fn derive(secret_key: &str, day: &str, region: &str, service: &str) -> Self {
+        let mut secret = Vec::with_capacity(4 + secret_key.len());
+        secret.extend_from_slice(b"AWS4");
+        secret.extend_from_slice(secret_key.as_bytes());
+        let key = hmac_sha256(&secret, day.as_bytes());
+        let key = hmac_sha256(&key, region.as_bytes());
+        let key = hmac_sha256(&key, service.as_bytes());
+        let key = hmac_sha256(&key, TERMINATOR.as_bytes());
+        let mut day_bytes = [0u8; 8];
+        day_bytes.copy_from_slice(&day.as_bytes()[..8]);
+        Self {
+            day: day_bytes,
+            mac: Hmac::<Sha256>::new_from_slice(&key).expect("hmac accepts keys of any length"),
+            scope: format!("{day}/{region}/{service}/{TERMINATOR}"),
+        }
+    }
+}
+
+/// The last day's signing key of one signer (whose secret, region and
+/// service never change), shared by the threads that use the signer.
+///
+/// A different day (midnight UTC passed, or a request signed on another
+/// day) replaces it.
+#[derive(Default)]
+pub(super) struct KeyCache {
+    current: Mutex<Option<Arc<DayKey>>>,
+}
+
+impl Clone for KeyCache {
+    fn clone(&self) -> Self {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Self {
+            current: Mutex::new(current),
+        }
+    }
+}
+
+impl KeyCache {
+    /// The key of `day` (`YYYYMMDD`), derived when the cache holds another.
+    fn for_day(&self, secret_key: &str, day: &str, region: &str, service: &str) -> Arc<DayKey> {
+        {
+            let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(key) = current.as_ref().filter(|key| key.day == day.as_bytes()) {
+                return Arc::clone(key);
+            }
+        }
+        // Derived outside the lock: other signers wait for nothing slow.
+        let key = Arc::new(DayKey::derive(secret_key, day, region, service));
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&key));
+        key
+    }
+}
+
+/// Canonical `(name, value)` pairs of a query, borrowed where possible.
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// Appends the canonical pairs of the raw query `raw` to `pairs`; `None`
+/// when it is not valid percent-encoding.
+fn push_canonical_pairs<'a>(raw: &'a str, pairs: &mut Pairs<'a>) -> Option<()> {
+    for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((canonical(name)?, canonical(value)?));
+    }
+    Some(())
+}
+
+/// Why the canonical headers could not be written.
+enum HeaderProblem {
+    Missing,
+    NotText(String),
+}
+
+/// Hashes `name:value\n` for each signed header (values trimmed, inner
+/// runs of white space collapsed, repeated headers joined by commas).
+fn hash_canonical_headers(
+    hasher: &mut Sha256,
+    headers: &http::HeaderMap,
     names: &[&str],
-) -> Result<Option<String>, SignError> {
-    let mut out = String::new();
+) -> Result<(), HeaderProblem> {
     for name in names {
-        let mut values = Vec::new();
-        for value in request.headers().get_all(*name) {
+        let mut values = headers.get_all(*name).iter().peekable();
+        if values.peek().is_none() {
+            return Err(HeaderProblem::Missing);
+        }
+        hasher.update(name.as_bytes());
+        hasher.update(b":");
+        for (index, value) in values.enumerate() {
             let text = value
                 .to_str()
-                .map_err(|_| SignError::InvalidHeader((*name).to_owned()))?;
-            values.push(text.split_whitespace().collect::<Vec<_>>().join(" "));
+                .map_err(|_| HeaderProblem::NotText((*name).to_owned()))?;
+            if index > 0 {
+                hasher.update(b",");
+            }
+            for (word_index, word) in text.split_ascii_whitespace().enumerate() {
+                if word_index > 0 {
+                    hasher.update(b" ");
+                }
+                hasher.update(word.as_bytes());
+            }
         }
-        if values.is_empty() {
-            return Ok(None);
-        }
-        out.push_str(name);
-        out.push(':');
-        out.push_str(&values.join(","));
-        out.push('\n');
+        hasher.update(b"\n");
     }
-    Ok(Some(out))
+    Ok(())
 }
 
 /// What both signing and verification feed into [`signature`].
 struct Signable<'a> {
-    secret_key: &'a str,
     method: &'a str,
     raw_path: &'a str,
-    /// Every query parameter except `X-Amz-Signature`, decoded.
-    params: &'a [(String, String)],
-    canonical_headers: &'a str,
-    signed_headers: &'a str,
+    /// Every query parameter except `X-Amz-Signature`, canonical, sorted.
+    query: &'a [(Cow<'a, str>, Cow<'a, str>)],
+    headers: &'a http::HeaderMap,
+    /// The signed header names, sorted.
+    signed_names: &'a [&'a str],
     amz_date: &'a str,
-    region: &'a str,
-    service: &'a str,
 }
 
 /// The lower-case hex V4 signature: the one code path for signing and
 /// verifying.
-fn signature(input: &Signable<'_>) -> String {
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{UNSIGNED_PAYLOAD}",
-        input.method,
-        canonical_path(input.raw_path),
-        canonical_query(input.params),
-        input.canonical_headers,
-        input.signed_headers,
-    );
-    let day = &input.amz_date[..8];
-    let scope = format!("{day}/{}/{}/aws4_request", input.region, input.service);
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{}\n{scope}\n{}",
-        input.amz_date,
-        hex_lower(&Sha256::digest(canonical_request.as_bytes()))
-    );
-    let secret = format!("AWS4{}", input.secret_key);
-    let key = hmac_sha256(secret.as_bytes(), day.as_bytes());
-    let key = hmac_sha256(&key, input.region.as_bytes());
-    let key = hmac_sha256(&key, input.service.as_bytes());
-    let key = hmac_sha256(&key, b"aws4_request");
-    hex_lower(&hmac_sha256(&key, string_to_sign.as_bytes()))
+fn signature(key: &DayKey, input: &Signable<'_>) -> Result<[u8; 64], HeaderProblem> {
+    let mut hasher = Sha256::new();
+    hasher.update(input.method.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical_path(input.raw_path).as_bytes());
+    hasher.update(b"\n");
+    for (index, (name, value)) in input.query.iter().enumerate() {
+        if index > 0 {
+            hasher.update(b"&");
+        }
+        hasher.update(name.as_bytes());
+        hasher.update(b"=");
+        hasher.update(value.as_bytes());
+    }
+    hasher.update(b"\n");
+    hash_canonical_headers(&mut hasher, input.headers, input.signed_names)?;
+    hasher.update(b"\n");
+    for (index, name) in input.signed_names.iter().enumerate() {
+        if index > 0 {
+            hasher.update(b";");
+        }
+        hasher.update(name.as_bytes());
+    }
+    hasher.update(b"\n");
+    hasher.update(UNSIGNED_PAYLOAD.as_bytes());
+    let canonical_hash = hex_lower(&hasher.finalize().into());
+
+    let mut mac = key.mac.clone();
+    mac.update(ALGORITHM.as_bytes());
+    mac.update(b"\n");
+    mac.update(input.amz_date.as_bytes());
+    mac.update(b"\n");
+    mac.update(key.scope.as_bytes());
+    mac.update(b"\n");
+    mac.update(&canonical_hash);
+    Ok(hex_lower(&mac.finalize().into_bytes().into()))
 }
 
-/// The query text to append to `request` (no leading `&`).
+/// The signature as text.
+fn hex_text(signature: &[u8; 64]) -> &str {
+    std::str::from_utf8(signature).expect("hex digits are ascii")
+}
+
+/// Appends the query text to add to `request` (no leading `&`) to `out`.
+#[allow(clippy::too_many_arguments)] // the signer's parts, kept apart to borrow them
 pub(super) fn presign_query(
     credentials: &Credentials,
     region: &str,
     service: &str,
     expires: Duration,
+    keys: &KeyCache,
     request: &http::Request<Vec<u8>>,
     now: SystemTime,
-) -> Result<String, SignError> {
+    out: &mut String,
+) -> Result<(), SignError> {
     let amz_date = time::amz_date(now).ok_or(SignError::TimeOutOfRange)?;
+    let key = keys.for_day(credentials.secret_key(), amz_date.day(), region, service);
     let mut names: Vec<&str> = request.headers().keys().map(|name| name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    let signed_headers = names.join(";");
-    let canonical_headers = canonical_headers(request, &names)?.ok_or(SignError::MissingHost)?;
-    let credential = format!(
-        "{}/{}/{region}/{service}/aws4_request",
-        credentials.access_key(),
-        &amz_date[..8]
-    );
-    let added = [
-        (P_ALGORITHM, ALGORITHM.to_owned()),
-        (P_CREDENTIAL, credential),
-        (P_DATE, amz_date.clone()),
-        (P_EXPIRES, expires.as_secs().to_string()),
-        (P_SIGNED_HEADERS, signed_headers.clone()),
-    ];
-    let mut params =
-        parse_query(request.uri().query().unwrap_or_default()).ok_or(SignError::InvalidUri)?;
-    params.extend(
-        added
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), value.clone())),
-    );
-    let signature = signature(&Signable {
-        secret_key: credentials.secret_key(),
-        method: request.method().as_str(),
-        raw_path: request.uri().path(),
-        params: &params,
-        canonical_headers: &canonical_headers,
-        signed_headers: &signed_headers,
-        amz_date: &amz_date,
-        region,
-        service,
-    });
-    let mut out = String::new();
-    for (name, value) in &added {
-        out.push_str(name);
-        out.push('=');
-        encode_into(value.as_bytes(), &mut out);
-        out.push('&');
+
+    let start = out.len();
+    out.push_str(P_ALGORITHM);
+    out.push('=');
+    out.push_str(ALGORITHM);
+    out.push('&');
+    out.push_str(P_CREDENTIAL);
+    out.push('=');
+    encode_into(credentials.access_key().as_bytes(), out);
+    out.push_str("%2F");
+    encode_into(key.scope.as_bytes(), out);
+    out.push('&');
+    out.push_str(P_DATE);
+    out.push('=');
+    out.push_str(&amz_date);
+    out.push('&');
+    out.push_str(P_EXPIRES);
+    out.push('=');
+    let (digits, first) = decimal(expires.as_secs());
+    out.push_str(std::str::from_utf8(&digits[first..]).expect("digits are ascii"));
+    out.push('&');
+    out.push_str(P_SIGNED_HEADERS);
+    out.push('=');
+    for (index, name) in names.iter().enumerate() {
+        if index > 0 {
+            out.push_str("%3B");
+        }
+        encode_into(name.as_bytes(), out);
     }
+    out.push('&');
+
+    let signature = {
+        let mut query = Pairs::with_capacity(16);
+        push_canonical_pairs(request.uri().query().unwrap_or_default(), &mut query)
+            .ok_or(SignError::InvalidUri)?;
+        push_canonical_pairs(&out[start..], &mut query).ok_or(SignError::InvalidUri)?;
+        query.sort_unstable();
+        signature(
+            &key,
+            &Signable {
+                method: request.method().as_str(),
+                raw_path: request.uri().path(),
+                query: &query,
+                headers: request.headers(),
+                signed_names: &names,
+                amz_date: &amz_date,
+            },
+        )
+        .map_err(|problem| match problem {
+            HeaderProblem::Missing => SignError::MissingHost,
+            HeaderProblem::NotText(name) => SignError::InvalidHeader(name),
+        })?
+    };
     out.push_str(P_SIGNATURE);
     out.push('=');
-    out.push_str(&signature);
-    Ok(out)
+    out.push_str(hex_text(&signature));
+    Ok(())
 }
 
 /// Checks a V4 presigned request by recomputing its signature.
@@ -187,6 +305,7 @@ pub(super) fn verify(
     credentials: &Credentials,
     region: &str,
     service: &str,
+    keys: &KeyCache,
     request: &http::Request<Vec<u8>>,
     params: &[(String, String)],
     now: SystemTime,
@@ -208,7 +327,7 @@ pub(super) fn verify(
     if day != &amz_date[..8]
         || scope_region != region
         || scope_service != service
-        || terminator != "aws4_request"
+        || terminator != TERMINATOR
     {
         return Err(VerifyError::WrongScope);
     }
@@ -228,7 +347,7 @@ pub(super) fn verify(
     let well_formed = names.windows(2).all(|pair| pair[0] < pair[1])
         && names
             .iter()
-            .all(|name| !name.is_empty() && *name == name.to_ascii_lowercase());
+            .all(|name| !name.is_empty() && !name.bytes().any(|byte| byte.is_ascii_uppercase()));
     if !well_formed || !names.contains(&"host") {
         return Err(VerifyError::Malformed("bad signed headers"));
     }
@@ -239,26 +358,29 @@ pub(super) fn verify(
     if has_content && !names.contains(&"content-length") {
         return Err(VerifyError::Malformed("content-length is not signed"));
     }
-    let canonical_headers = canonical_headers(request, &names)
-        .map_err(|_| VerifyError::Malformed("a signed header is not text"))?
-        .ok_or(VerifyError::Malformed("a signed header is missing"))?;
-    let rest: Vec<(String, String)> = params
-        .iter()
-        .filter(|(name, _)| name != P_SIGNATURE)
-        .cloned()
-        .collect();
-    let expected = signature(&Signable {
-        secret_key: credentials.secret_key(),
-        method: request.method().as_str(),
-        raw_path: request.uri().path(),
-        params: &rest,
-        canonical_headers: &canonical_headers,
-        signed_headers,
-        amz_date,
-        region,
-        service,
-    });
-    if same_signature(&expected, given) {
+    let mut query = Pairs::with_capacity(16);
+    push_canonical_pairs(request.uri().query().unwrap_or_default(), &mut query).ok_or(
+        VerifyError::Malformed("query is not valid percent-encoding"),
+    )?;
+    query.retain(|(name, _)| name != P_SIGNATURE);
+    query.sort_unstable();
+    let key = keys.for_day(credentials.secret_key(), day, region, service);
+    let expected = signature(
+        &key,
+        &Signable {
+            method: request.method().as_str(),
+            raw_path: request.uri().path(),
+            query: &query,
+            headers: request.headers(),
+            signed_names: &names,
+            amz_date,
+        },
+    )
+    .map_err(|problem| match problem {
+        HeaderProblem::Missing => VerifyError::Malformed("a signed header is missing"),
+        HeaderProblem::NotText(_) => VerifyError::Malformed("a signed header is not text"),
+    })?;
+    if same_signature(hex_text(&expected), given) {
         Ok(())
     } else {
         Err(VerifyError::SignatureMismatch)
