@@ -602,7 +602,8 @@ fn v4_header(request: &Request<Vec<u8>>, name: &str) -> Option<String> {
 /// (`UNSIGNED-PAYLOAD`; its length is covered through `content-length` on
 /// a PUT) and headers outside `X-Amz-SignedHeaders`.
 ///
-/// SigV2 covers the method, the path, `Content-MD5`, `Content-Type` and the
+/// SigV2 covers the method, the path, `Content-MD5`, `Content-Type` (an
+/// empty value is the same as none: both sign as the empty string) and the
 /// expiry time, and checks the access key and signature. Not covered, by
 /// design of SigV2: the query (other than its signature parameters), the
 /// `Host` and every other header, and the body.
@@ -628,10 +629,13 @@ fn signed_part_changed(signed: &Request<Vec<u8>>, mutated: &Request<Vec<u8>>, v2
                 .collect()
         };
         let first = |request: &Request<Vec<u8>>, name: &str| {
+            // SigV2 signs an absent header as the empty string.
             request
                 .headers()
                 .get(name)
-                .map(|value| value.to_str().map(str::to_owned).ok())
+                .map_or(Some(String::new()), |value| {
+                    value.to_str().map(str::to_owned).ok()
+                })
         };
         ["AWSAccessKeyId", "Signature"]
             .iter()
