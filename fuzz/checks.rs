@@ -508,12 +508,13 @@ fn version(v2: bool, expires: Duration) -> SignatureVersion {
 const PROXY_HOST: &str = "127.0.0.1:2222";
 const METHODS: [&str; 6] = ["GET", "PUT", "DELETE", "POST", "HEAD", "PATCH"];
 
-/// One request from bytes: method, target, headers (`name:value` lines),
+/// One request from bytes: a flags byte (low nibble: the method; high
+/// bits: add the path prefix, `n`/`w`/`r`, `host`, `content-length`), target, headers (`name:value` lines),
 /// body; `None` when the parts do not make an HTTP request.
 fn arbitrary_request(chunk: &[u8]) -> Option<Request<Vec<u8>>> {
     let mut input = Input::new(chunk);
     let flags = input.byte();
-    let method = METHODS[usize::from(flags) % METHODS.len()];
+    let method = METHODS[usize::from(flags & 0x0F) % METHODS.len()];
     let mut target = Vec::new();
     if flags & 0x10 != 0 {
         target.extend_from_slice(b"/redisproxy/v1/");
