@@ -37,3 +37,18 @@ fn channel_decode_corpus() {
 fn channel_names_corpus() {
     replay("channel_names", checks::channel_names);
 }
+
+#[test]
+fn proxy_response_corpus() {
+    replay("proxy_response", checks::proxy_response);
+}
+
+#[test]
+fn proxy_request_corpus() {
+    replay("proxy_request", checks::proxy_request);
+}
+
+#[test]
+fn sigv4_roundtrip_corpus() {
+    replay("sigv4_roundtrip", checks::sigv4_roundtrip);
+}

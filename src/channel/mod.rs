@@ -281,3 +281,24 @@ pub fn list_channels<S: ListStore + ?Sized>(
     names.dedup();
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    /// Found by the `channel_decode` fuzzer: a big integer read as a float
+    /// must come back unchanged when it is forwarded (serde_json parses
+    /// floats exactly only with `float_roundtrip`).
+    #[test]
+    fn big_number_survives_forwarding() {
+        let store = MemoryStore::new();
+        let server = RedisChannel::new(store.clone(), "/fuzz", Peer::Server).unwrap();
+        let client = RedisChannel::new(store.clone(), "/fuzz", Peer::Client).unwrap();
+        let raw: &[u8] = b"184467440737095516446749407370955161616";
+        store.push(client.send_key(), &[raw], None).unwrap();
+        let value = server.recv_msg::<serde_json::Value>().unwrap().unwrap();
+        server.send_msg(&value).unwrap();
+        assert_eq!(client.recv_msg::<serde_json::Value>().unwrap(), Some(value));
+    }
+}

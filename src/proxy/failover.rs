@@ -238,7 +238,37 @@ impl<T: HttpTransport> RedisProxyClient<T> {
 }
 
 /// The start of a body as text, scrubbed.
+/// The start of `body` for an error: lossy UTF-8, signature values
+/// scrubbed, at most [`EXCERPT_BYTES`] bytes (replacement characters and
+/// `REDACTED` markers can make the text longer than the bytes it comes
+/// from, so the bound applies to the text).
 fn excerpt(body: &[u8]) -> String {
     let cut = &body[..body.len().min(EXCERPT_BYTES)];
-    redact(&String::from_utf8_lossy(cut))
+    let mut text = redact(&String::from_utf8_lossy(cut));
+    if text.len() > EXCERPT_BYTES {
+        let mut end = EXCERPT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EXCERPT_BYTES, excerpt};
+
+    /// Found by the `proxy_response` fuzz seeds: invalid UTF-8 became
+    /// three-byte replacement characters, tripling the excerpt.
+    #[test]
+    fn excerpt_is_bounded_in_bytes() {
+        assert!(excerpt(&[0xC3; 700]).len() <= EXCERPT_BYTES);
+        assert!(excerpt(&[0xFF; 512]).len() <= EXCERPT_BYTES);
+        let signatures = "Signature=x&".repeat(60);
+        let text = excerpt(signatures.as_bytes());
+        assert!(text.len() <= EXCERPT_BYTES);
+        assert!(!text.contains("=x"));
+        assert_eq!(excerpt(b"plain"), "plain");
+    }
 }

@@ -166,6 +166,10 @@ pub enum SignError {
     /// The clock reads before 1970 or after 9999.
     #[error("time is out of range for signing")]
     TimeOutOfRange,
+    /// A SigV4 expiry outside 1 second ..= 7 days, which no verifier
+    /// accepts.
+    #[error("sigv4 expiry must be between 1 second and 7 days")]
+    InvalidExpiry,
     /// The signed URI could not be rebuilt.
     #[error("cannot rebuild the signed uri")]
     InvalidUri,
