@@ -246,39 +246,30 @@ fn sigv4_one_signer_across_days_matches_aws_sigv4_crate() {
             .body(b"{}".to_vec())
             .expect("request")
     };
+    // Signs a fresh request and checks it against the oracle.
+    let sign_and_compare = |signer: &Signer, seconds: u64, how: &str| {
+        let mut request = unsigned();
+        signer.presign(&mut request, at(seconds)).expect("signs");
+        let (expected, _) = oracle_signature(
+            &request,
+            credentials,
+            "us-east-1",
+            "s3",
+            expires,
+            at(seconds),
+        );
+        let ours = query_param(&request, "X-Amz-Signature").expect("signature sent");
+        assert_eq!(ours, expected, "signed at {seconds} {how}");
+        request
+    };
     for seconds in times {
         for signer in [signer.clone(), signer.clone(), signer.clone()] {
-            let mut request = unsigned();
-            signer.presign(&mut request, at(seconds)).expect("signs");
-            let (expected, _) = oracle_signature(
-                &request,
-                credentials,
-                "us-east-1",
-                "s3",
-                expires,
-                at(seconds),
-            );
-            let ours = query_param(&request, "X-Amz-Signature").expect("signature sent");
-            assert_eq!(ours, expected, "signed at {seconds}");
+            let request = sign_and_compare(&signer, seconds, "on a clone");
             assert_eq!(signer.verify(&request, at(seconds)), Ok(()));
         }
-        let shared = &signer;
         std::thread::scope(|scope| {
             for _ in 0..2 {
-                scope.spawn(move || {
-                    let mut request = unsigned();
-                    shared.presign(&mut request, at(seconds)).expect("signs");
-                    let (expected, _) = oracle_signature(
-                        &request,
-                        credentials,
-                        "us-east-1",
-                        "s3",
-                        expires,
-                        at(seconds),
-                    );
-                    let ours = query_param(&request, "X-Amz-Signature").expect("signature");
-                    assert_eq!(ours, expected, "signed at {seconds} on a thread");
-                });
+                scope.spawn(|| sign_and_compare(&signer, seconds, "on a thread"));
             }
         });
     }
