@@ -330,6 +330,43 @@ fn brecv_times_out_with_none<B: Backend>(backend: &B) {
     assert_eq!(got.unwrap(), None);
 }
 
+/// Gives a receiver started on another thread time to block in Redis.
+fn let_it_block() {
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+fn blocked_receivers_are_served_longest_waiting_first<B: Backend>(backend: &B) {
+    let (client, server) = pair(backend, &unique("/order"));
+    // Bounded waits, so that a store that breaks the rule fails, not hangs.
+    let receive = || backend.blocking(|| server.brecv_msg::<i32>(Duration::from_secs(30)));
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(receive);
+        let_it_block();
+        let second = scope.spawn(receive);
+        let_it_block();
+        client.send_msgs([1, 2]).unwrap();
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert_eq!((first.unwrap(), second.unwrap()), (Some(1), Some(2)));
+}
+
+fn a_push_goes_to_the_blocked_receiver_before_any_later_pop<B: Backend>(backend: &B) {
+    let (client, server) = pair(backend, &unique("/handoff"));
+    let (stolen, got) = std::thread::scope(|scope| {
+        let blocked =
+            scope.spawn(|| backend.blocking(|| server.brecv_msg::<i32>(Duration::from_secs(30))));
+        let_it_block();
+        client.send_msg(&7).unwrap();
+        let stolen = server.recv_msg::<i32>().unwrap();
+        if stolen.is_some() {
+            client.send_msg(&0).unwrap(); // release the receiver
+        }
+        (stolen, blocked.join().unwrap())
+    });
+    assert_eq!(stolen, None, "the blocked receiver had it");
+    assert_eq!(got.unwrap(), Some(7));
+}
+
 fn blocked_receive_does_not_stall_other_calls<B: Backend>(backend: &B) {
     let (client, server) = pair(backend, &unique("/stall"));
     let (other_client, other_server) = pair(backend, &unique("/other"));
@@ -521,6 +558,8 @@ conformance!(
     brecv_wakes_when_another_thread_sends,
     brecv_times_out_with_none,
     blocked_receive_does_not_stall_other_calls,
+    blocked_receivers_are_served_longest_waiting_first,
+    a_push_goes_to_the_blocked_receiver_before_any_later_pop,
     list_channel_finds_both_peers_sorted_once,
     list_channel_matches_glob_characters_literally,
     invalid_names_and_prefixes_are_refused_before_sending,

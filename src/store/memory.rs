@@ -17,7 +17,9 @@ use crate::clock::{Clock, SystemClock};
 ///   [`ManualClock`](crate::ManualClock), a test moves time forward instead
 ///   of sleeping.
 /// - [`blocking_pop`](ListStore::blocking_pop) really blocks, and wakes when
-///   another thread pushes.
+///   another thread pushes. As in Redis, a push serves the blocked pops
+///   first, longest waiting first: an element pushed while a pop is blocked
+///   goes to that pop, never to a later `pop`.
 /// - [`fail_next`](MemoryStore::fail_next) makes the next calls fail like a
 ///   lost connection.
 ///
@@ -56,6 +58,11 @@ struct Shared {
 struct State {
     lists: HashMap<String, List>,
     faults: u64,
+    /// Blocked pops per key, by ticket, in the order they blocked.
+    waiters: HashMap<String, VecDeque<u64>>,
+    /// Elements a push handed to a blocked pop, by its ticket.
+    handed: HashMap<u64, Vec<u8>>,
+    next_ticket: u64,
 }
 
 struct List {
@@ -168,6 +175,26 @@ impl State {
         self.lists.get_mut(key)
     }
 
+    /// Like Redis after a push: hands elements to the pops blocked on
+    /// `key`, longest waiting first, before any other call can see them.
+    fn serve_waiters(&mut self, key: &str) {
+        let (Some(waiters), Some(list)) = (self.waiters.get_mut(key), self.lists.get_mut(key))
+        else {
+            return;
+        };
+        while !waiters.is_empty() && !list.items.is_empty() {
+            if let (Some(ticket), Some(item)) = (waiters.pop_front(), list.items.pop_front()) {
+                self.handed.insert(ticket, item);
+            }
+        }
+        if waiters.is_empty() {
+            self.waiters.remove(key);
+        }
+        if list.items.is_empty() {
+            self.lists.remove(key);
+        }
+    }
+
     fn pop_front(&mut self, key: &str, now: SystemTime) -> Option<Vec<u8>> {
         let list = self.live(key, now)?;
         let item = list.items.pop_front();
@@ -211,6 +238,7 @@ impl ListStore for MemoryStore {
                 list.expires_at = Some(now + Duration::from_millis(millis));
             }
         }
+        state.serve_waiters(key);
         drop(state);
         self.shared.pushed.notify_all();
         Ok(len)
@@ -229,20 +257,36 @@ impl ListStore for MemoryStore {
         let clock = &self.shared.clock;
         let deadline = timeout.map(|timeout| clock.now() + timeout);
         let mut state = self.begin()?;
+        if let Some(item) = state.pop_front(key, clock.now()) {
+            return Ok(Some(item));
+        }
+        // Block: take a place in the key's queue; a push hands us an element.
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state
+            .waiters
+            .entry(key.to_owned())
+            .or_default()
+            .push_back(ticket);
         loop {
-            let now = clock.now();
-            if let Some(item) = state.pop_front(key, now) {
+            if let Some(item) = state.handed.remove(&ticket) {
                 return Ok(Some(item));
             }
-            state = match deadline {
-                None => self.shared.pushed.wait(state),
-                Some(deadline) => {
-                    let Ok(remaining) = deadline.duration_since(now) else {
-                        return Ok(None);
-                    };
-                    if remaining.is_zero() {
-                        return Ok(None);
+            let now = clock.now();
+            let remaining =
+                deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default());
+            if remaining.is_some_and(|remaining| remaining.is_zero()) {
+                if let Some(waiters) = state.waiters.get_mut(key) {
+                    waiters.retain(|waiting| *waiting != ticket);
+                    if waiters.is_empty() {
+                        state.waiters.remove(key);
                     }
+                }
+                return Ok(None);
+            }
+            state = match remaining {
+                None => self.shared.pushed.wait(state),
+                Some(remaining) => {
                     let wait = clock.recheck_after(remaining);
                     match self.shared.pushed.wait_timeout(state, wait) {
                         Ok((state, _)) => Ok(state),
