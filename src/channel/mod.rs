@@ -198,8 +198,7 @@ impl<S: ListStore> RedisChannel<S> {
         &self,
         timeout: Duration,
     ) -> Result<Option<T>, ChannelError> {
-        let timeout = (!timeout.is_zero()).then_some(timeout);
-        self.decode(self.store.blocking_pop(&self.recv_key, timeout)?)
+        self.decode(self.blocking_pop(timeout)?)
     }
 
     /// Receives the newest message and drops all older ones, atomically and
@@ -214,8 +213,7 @@ impl<S: ListStore> RedisChannel<S> {
         &self,
         timeout: Duration,
     ) -> Result<Option<T>, ChannelError> {
-        let timeout = (!timeout.is_zero()).then_some(timeout);
-        let Some(first) = self.store.blocking_pop(&self.recv_key, timeout)? else {
+        let Some(first) = self.blocking_pop(timeout)? else {
             return Ok(None);
         };
         let last = self.store.take_last(&self.recv_key)?.unwrap_or(first);
@@ -236,6 +234,13 @@ impl<S: ListStore> RedisChannel<S> {
     /// see [`list_channels`].
     pub fn list_channel(&self, prefix: &str) -> Result<Vec<String>, ChannelError> {
         list_channels(&self.store, prefix)
+    }
+
+    /// BLPOP on the receiving list; `Duration::ZERO` waits without limit,
+    /// as in the Python original.
+    fn blocking_pop(&self, timeout: Duration) -> Result<Option<Vec<u8>>, ChannelError> {
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        Ok(self.store.blocking_pop(&self.recv_key, timeout)?)
     }
 
     fn decode<T: DeserializeOwned>(&self, raw: Option<Vec<u8>>) -> Result<Option<T>, ChannelError> {

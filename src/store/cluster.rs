@@ -15,9 +15,8 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisError, Value};
 
-use super::memory::ttl_millis;
 use super::pool::{Connector, Pool, Wait, to_store_error};
-use super::{ListStore, StoreError};
+use super::{ListStore, StoreError, ttl_millis};
 use crate::addr::{IntoRedisAddr, RedisAddr};
 
 /// Settings of a [`RedisClusterStore`]. `Default` gives the documented

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::{ListStore, StoreError, glob};
+use super::{ListStore, StoreError, glob, ttl_millis};
 use crate::clock::{Clock, SystemClock};
 
 /// An in-memory [`ListStore`] that behaves like Redis, for tests.
@@ -203,13 +203,6 @@ impl State {
         }
         item
     }
-}
-
-/// Milliseconds as Redis's PEXPIRE takes them: rounded up, so that a TTL is
-/// never shortened.
-pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
-    let millis = ttl.as_nanos().div_ceil(1_000_000);
-    u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
 impl ListStore for MemoryStore {

@@ -163,6 +163,13 @@ impl StoreError {
     }
 }
 
+/// Milliseconds as Redis's PEXPIRE takes them: rounded up, so that a TTL is
+/// never shortened.
+pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
+    let millis = ttl.as_nanos().div_ceil(1_000_000);
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
 /// Shows bytes as text when they are UTF-8, else as escaped bytes, bounded.
 pub(crate) struct Excerpt<'a>(pub &'a [u8]);
 

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use redis::{ConnectionLike, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
-use super::StoreError;
-use super::memory::ttl_millis;
+use super::{StoreError, ttl_millis};
 
 /// A connection the pool can hold.
 pub(super) trait PooledConnection: ConnectionLike {

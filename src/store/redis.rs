@@ -7,9 +7,8 @@ use std::time::Duration;
 use redis::io::tcp::TcpSettings;
 use redis::{Connection, IntoConnectionInfo, RedisError};
 
-use super::memory::ttl_millis;
 use super::pool::{Connector, Pool, Wait, to_store_error};
-use super::{ListStore, StoreError};
+use super::{ListStore, StoreError, ttl_millis};
 use crate::addr::{IntoRedisAddr, RedisAddr};
 
 /// Settings of a [`RedisStore`]. `Default` gives the documented values.
@@ -177,7 +176,7 @@ impl ListStore for RedisStore {
             Some(ttl) => {
                 let mut pipe = redis::pipe();
                 pipe.atomic()
-                    .add_command(rpush.clone())
+                    .add_command(rpush)
                     .cmd("PEXPIRE")
                     .arg(key)
                     .arg(ttl_millis(ttl))
