@@ -10,6 +10,7 @@ struct ReadmeDoctests;
 mod addr;
 mod channel;
 mod clock;
+mod json;
 pub mod proxy;
 #[cfg(feature = "redis")]
 mod registry;

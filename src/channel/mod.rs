@@ -37,14 +37,21 @@ use serde::de::DeserializeOwned;
 pub use error::{ChannelError, DecodeError};
 pub use name::{ChannelName, IntoChannelName, Peer};
 
+use crate::json;
 use crate::store::{ListStore, glob};
+
+/// The longest channel TTL: 100 years. Redis refuses a TTL whose deadline
+/// passes `i64::MAX` milliseconds since 1970; refusing far earlier, when the
+/// channel is built, means a send never half-applies.
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// Settings of a [`RedisChannel`]. `Default` gives no TTL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChannelOptions {
     /// The channel's TTL: every send sets the sending list to expire this
     /// long after it (millisecond precision), in the same atomic step as
-    /// the push. `None`: the lists live until they are emptied.
+    /// the push. `None`: the lists live until they are emptied. From 1 ms
+    /// to 100 years; the channel refuses others when it is built.
     pub timeout: Option<Duration>,
 }
 
@@ -93,10 +100,10 @@ impl<S: ListStore> RedisChannel<S> {
     ) -> Result<Self, ChannelError> {
         if options
             .timeout
-            .is_some_and(|ttl| ttl < Duration::from_millis(1))
+            .is_some_and(|ttl| !(Duration::from_millis(1)..=MAX_TTL).contains(&ttl))
         {
             return Err(ChannelError::InvalidOption(
-                "a channel timeout is at least one millisecond",
+                "a channel timeout (TTL) is between 1 ms and 100 years; None keeps the lists without one",
             ));
         }
         let name = channel.into_channel_name()?;
@@ -143,7 +150,7 @@ impl<S: ListStore> RedisChannel<S> {
     /// Sends one message: its JSON is pushed onto this end's list (and the
     /// channel's TTL refreshed, in the same round trip).
     pub fn send_msg<T: Serialize + ?Sized>(&self, msg: &T) -> Result<(), ChannelError> {
-        let encoded = serde_json::to_vec(msg).map_err(ChannelError::Encode)?;
+        let encoded = json::to_vec(msg).map_err(ChannelError::Encode)?;
         self.store
             .push(&self.send_key, &[&encoded], self.options.timeout)?;
         Ok(())
@@ -171,7 +178,7 @@ impl<S: ListStore> RedisChannel<S> {
         let mut buffer = Vec::new();
         let mut ends = Vec::new();
         for msg in msgs {
-            serde_json::to_writer(&mut buffer, &msg).map_err(ChannelError::Encode)?;
+            json::to_writer(&mut buffer, &msg).map_err(ChannelError::Encode)?;
             ends.push(buffer.len());
         }
         if ends.is_empty() {
@@ -193,7 +200,8 @@ impl<S: ListStore> RedisChannel<S> {
     }
 
     /// Receives the oldest message, waiting up to `timeout` for one;
-    /// `Duration::ZERO` waits without limit. `None` when the time passed.
+    /// `Duration::ZERO`, or 100 years or more, waits without limit. `None`
+    /// when the time passed.
     pub fn brecv_msg<T: DeserializeOwned>(
         &self,
         timeout: Duration,
@@ -208,16 +216,16 @@ impl<S: ListStore> RedisChannel<S> {
     }
 
     /// Like [`recv_last_msg`](Self::recv_last_msg), but waits up to
-    /// `timeout` (`Duration::ZERO`: without limit) while the channel is empty.
+    /// `timeout` (`Duration::ZERO`, or 100 years or more: without limit)
+    /// while the channel is empty. The wait takes nothing: the messages
+    /// leave Redis only in the final atomic take, so a call that fails
+    /// before it has taken nothing.
     pub fn brecv_last_msg<T: DeserializeOwned>(
         &self,
         timeout: Duration,
     ) -> Result<Option<T>, ChannelError> {
-        let Some(first) = self.blocking_pop(timeout)? else {
-            return Ok(None);
-        };
-        let last = self.store.take_last(&self.recv_key)?.unwrap_or(first);
-        self.decode(Some(last))
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        self.decode(self.store.blocking_take_last(&self.recv_key, timeout)?)
     }
 
     /// The oldest message, left in the channel; `None` when there is none.
@@ -245,7 +253,7 @@ impl<S: ListStore> RedisChannel<S> {
 
     fn decode<T: DeserializeOwned>(&self, raw: Option<Vec<u8>>) -> Result<Option<T>, ChannelError> {
         let Some(raw) = raw else { return Ok(None) };
-        match serde_json::from_slice(&raw) {
+        match json::from_slice(&raw) {
             Ok(value) => Ok(Some(value)),
             Err(err) => Err(DecodeError::new(&self.recv_key, raw, err).into()),
         }
@@ -292,18 +300,37 @@ mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
 
-    /// Found by the `channel_decode` fuzzer: a big integer read as a float
-    /// must come back unchanged when it is forwarded (serde_json parses
-    /// floats exactly only with `float_roundtrip`).
+    /// A number beyond 64 bits (the Python original sends any integer)
+    /// would come back as a float with other digits: it is a decode error
+    /// holding the bytes, and the channel goes on.
     #[test]
-    fn big_number_survives_forwarding() {
+    fn integers_beyond_64_bits_are_decode_errors_holding_the_bytes() {
         let store = MemoryStore::new();
-        let server = RedisChannel::new(store.clone(), "/fuzz", Peer::Server).unwrap();
-        let client = RedisChannel::new(store.clone(), "/fuzz", Peer::Client).unwrap();
-        let raw: &[u8] = b"184467440737095516446749407370955161616";
-        store.push(client.send_key(), &[raw], None).unwrap();
-        let value = server.recv_msg::<serde_json::Value>().unwrap().unwrap();
-        server.send_msg(&value).unwrap();
-        assert_eq!(client.recv_msg::<serde_json::Value>().unwrap(), Some(value));
+        let server = RedisChannel::new(store.clone(), "/big", Peer::Server).unwrap();
+        let client = RedisChannel::new(store.clone(), "/big", Peer::Client).unwrap();
+        for raw in [
+            &b"18446744073709551617"[..],
+            b"{\"n\": -9223372036854775809}",
+        ] {
+            store.push(client.send_key(), &[raw, b"1"], None).unwrap();
+            match server.recv_msg::<serde_json::Value>() {
+                Err(ChannelError::Decode(err)) => assert_eq!(err.raw(), raw),
+                other => panic!("expected a decode error, got {other:?}"),
+            }
+            assert_eq!(server.recv_msg::<u8>().unwrap(), Some(1));
+        }
+    }
+
+    #[test]
+    fn nan_and_infinity_are_refused_before_sending() {
+        let store = MemoryStore::new();
+        let client = RedisChannel::new(store.clone(), "/nan", Peer::Client).unwrap();
+        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let err = client.send_msg(&[1.0, value]).unwrap_err();
+            assert!(matches!(err, ChannelError::Encode(_)), "{err}");
+            let err = client.send_msgs([1.0, value]).unwrap_err();
+            assert!(matches!(err, ChannelError::Encode(_)), "{err}");
+        }
+        assert!(store.is_empty());
     }
 }

@@ -16,7 +16,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRou
 use redis::{RedisError, Value};
 
 use super::pool::{Connector, Pool, Wait, to_store_error};
-use super::{ListStore, StoreError, ttl_millis};
+use super::{ListStore, StoreError};
 use crate::addr::{IntoRedisAddr, RedisAddr};
 
 /// Settings of a [`RedisClusterStore`]. `Default` gives the documented
@@ -100,25 +100,6 @@ struct Inner {
     options: RedisClusterStoreOptions,
     pool: Pool<ClusterConnection>,
 }
-
-/// RPUSH the values (ARGV[2..]) and PEXPIRE the list by ARGV[1] ms, in one
-/// atomic step. Pushes in chunks: Lua's `unpack` has a bounded stack.
-const PUSH_WITH_TTL: &str = "\
-local len = 0
-local last = #ARGV
-if last < 2 then return redis.call('RPUSH', KEYS[1]) end
-for first = 2, last, 1000 do
-  len = redis.call('RPUSH', KEYS[1], unpack(ARGV, first, math.min(first + 999, last)))
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return len";
-
-/// The tail element of the list, then the list deleted (freed in the
-/// background, whatever its length), in one atomic step.
-const TAKE_LAST: &str = "\
-local last = redis.call('LINDEX', KEYS[1], -1)
-redis.call('UNLINK', KEYS[1])
-return last";
 
 impl RedisClusterStore {
     /// A store for the cluster that the `seeds` belong to, with default
@@ -290,22 +271,7 @@ fn split_node(node: &str) -> Option<(&str, u16)> {
 
 impl ListStore for RedisClusterStore {
     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
-        let mut command = match ttl {
-            None => {
-                let mut rpush = redis::cmd("RPUSH");
-                rpush.arg(key);
-                rpush
-            }
-            Some(ttl) => {
-                let mut eval = redis::cmd("EVAL");
-                eval.arg(PUSH_WITH_TTL).arg(1).arg(key).arg(ttl_millis(ttl));
-                eval
-            }
-        };
-        for value in values {
-            command.arg(*value);
-        }
-        self.run(Wait::Response, |c| command.query(c))
+        Connector::push(self, key, values, ttl)
     }
 
     fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -325,9 +291,15 @@ impl ListStore for RedisClusterStore {
     }
 
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut eval = redis::cmd("EVAL");
-        eval.arg(TAKE_LAST).arg(1).arg(key);
-        self.run(Wait::Response, |c| eval.query(c))
+        Connector::take_last(self, key)
+    }
+
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Connector::blocking_take_last(self, key, timeout)
     }
 
     fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {

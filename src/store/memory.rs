@@ -3,9 +3,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{ListStore, StoreError, glob, ttl_millis};
+use super::{ListStore, StoreError, glob, ttl_millis, wait_limit};
 use crate::clock::{Clock, SystemClock};
 
 /// An in-memory [`ListStore`] that behaves like Redis, for tests.
@@ -20,6 +20,11 @@ use crate::clock::{Clock, SystemClock};
 ///   another thread pushes. As in Redis, a push serves the blocked pops
 ///   first, longest waiting first: an element pushed while a pop is blocked
 ///   goes to that pop, never to a later `pop`.
+/// - It refuses what Redis refuses, with the same [`StoreError`]: a list
+///   operation on a key that holds a string
+///   ([`set_string`](MemoryStore::set_string)) is `WRONGTYPE` and changes
+///   nothing; a TTL whose deadline Redis cannot represent is refused before
+///   anything is written.
 /// - [`fail_next`](MemoryStore::fail_next) makes the next calls fail like a
 ///   lost connection.
 ///
@@ -57,6 +62,8 @@ struct Shared {
 #[derive(Default)]
 struct State {
     lists: HashMap<String, List>,
+    /// Keys holding a string (SET), which list operations refuse.
+    strings: HashMap<String, Vec<u8>>,
     faults: u64,
     /// Blocked pops per key, by ticket, in the order they blocked.
     waiters: HashMap<String, VecDeque<u64>>,
@@ -96,6 +103,29 @@ impl MemoryStore {
         self.lock().faults = calls;
     }
 
+    /// Stores the string `value` at `key` (SET), replacing a list there:
+    /// a key of another type, to test how code meets one. List operations
+    /// on it fail with `WRONGTYPE`, as in Redis.
+    ///
+    /// ```
+    /// use redisutil::{ListStore, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.set_string("k", "text");
+    /// assert!(store.pop("k").unwrap_err().to_string().contains("WRONGTYPE"));
+    /// assert_eq!(store.get_string("k").as_deref(), Some(&b"text"[..]));
+    /// ```
+    pub fn set_string(&self, key: &str, value: impl Into<Vec<u8>>) {
+        let mut state = self.lock();
+        state.lists.remove(key);
+        state.strings.insert(key.to_owned(), value.into());
+    }
+
+    /// The string at `key` (GET); `None` when the key holds none.
+    pub fn get_string(&self, key: &str) -> Option<Vec<u8>> {
+        self.lock().strings.get(key).cloned()
+    }
+
     /// The number of elements in the list `key` (LLEN).
     pub fn len(&self, key: &str) -> usize {
         let now = self.shared.clock.now();
@@ -108,7 +138,7 @@ impl MemoryStore {
         let now = self.shared.clock.now();
         let mut state = self.lock();
         state.lists.retain(|_, list| !list.expired(now));
-        state.lists.is_empty()
+        state.lists.is_empty() && state.strings.is_empty()
     }
 
     /// The time left before the list `key` expires (PTTL): `None` when the
@@ -127,6 +157,38 @@ impl MemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Waits for a push, at most `remaining` of the clock's time (`None`:
+    /// without limit).
+    fn wait<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        remaining: Option<Duration>,
+    ) -> MutexGuard<'a, State> {
+        match remaining {
+            None => self.shared.pushed.wait(state),
+            Some(remaining) => {
+                let wait = self.shared.clock.recheck_after(remaining);
+                match self.shared.pushed.wait_timeout(state, wait) {
+                    Ok((state, _)) => Ok(state),
+                    Err(poisoned) => Err(PoisonError::new(poisoned.into_inner().0)),
+                }
+            }
+        }
+        .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks the state for a list operation on `key`: first spends one
+    /// injected fault if any is left, then refuses a key of another type.
+    fn begin_on(&self, key: &str) -> Result<MutexGuard<'_, State>, StoreError> {
+        let state = self.begin()?;
+        if state.strings.contains_key(key) {
+            return Err(command_error(
+                "WRONGTYPE Operation against a key holding the wrong kind of value",
+            ));
+        }
+        Ok(state)
+    }
+
     /// Locks the state, first spending one injected fault if any is left.
     fn begin(&self) -> Result<MutexGuard<'_, State>, StoreError> {
         let mut state = self.lock();
@@ -140,6 +202,39 @@ impl MemoryStore {
         }
         Ok(state)
     }
+}
+
+/// When a blocking wait from `now` ends: `None` without limit, as for a
+/// timeout too long for the clock (saturating, never overflowing).
+fn deadline(now: SystemTime, timeout: Option<Duration>) -> Option<SystemTime> {
+    wait_limit(timeout).and_then(|timeout| now.checked_add(timeout))
+}
+
+/// An error the server answered, as Redis words it.
+fn command_error(message: &str) -> StoreError {
+    StoreError::Command {
+        addr: ADDR.into(),
+        message: message.into(),
+    }
+}
+
+/// When a list given `ttl` at `now` expires, or the error Redis's PEXPIRE
+/// gives for it: it refuses a deadline beyond `i64::MAX` milliseconds.
+fn expiry(now: SystemTime, ttl: Duration) -> Result<SystemTime, StoreError> {
+    let millis = ttl_millis(ttl);
+    let Ok(millis) = i64::try_from(millis) else {
+        return Err(command_error("ERR value is not an integer or out of range"));
+    };
+    let now_millis = now.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    });
+    if millis > i64::MAX - now_millis {
+        return Err(command_error(
+            "ERR invalid expire time in 'pexpire' command",
+        ));
+    }
+    // Within i64 milliseconds of the epoch: representable.
+    Ok(now + Duration::from_millis(millis.unsigned_abs()))
 }
 
 impl Default for MemoryStore {
@@ -195,6 +290,13 @@ impl State {
         }
     }
 
+    fn take_last(&mut self, key: &str, now: SystemTime) -> Option<Vec<u8>> {
+        self.live(key, now);
+        self.lists
+            .remove(key)
+            .and_then(|mut list| list.items.pop_back())
+    }
+
     fn pop_front(&mut self, key: &str, now: SystemTime) -> Option<Vec<u8>> {
         let list = self.live(key, now)?;
         let item = list.items.pop_front();
@@ -208,13 +310,14 @@ impl State {
 impl ListStore for MemoryStore {
     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
         let now = self.shared.clock.now();
-        let mut state = self.begin()?;
+        let mut state = self.begin_on(key)?;
         if values.is_empty() {
-            return Err(StoreError::Command {
-                addr: ADDR.into(),
-                message: "ERR wrong number of arguments for 'rpush' command".into(),
-            });
+            return Err(command_error(
+                "ERR wrong number of arguments for 'rpush' command",
+            ));
         }
+        // Checked before anything is written, as Redis does.
+        let expires_at = ttl.map(|ttl| expiry(now, ttl)).transpose()?;
         state.live(key, now);
         let list = state.lists.entry(key.to_owned()).or_insert_with(|| List {
             items: VecDeque::new(),
@@ -222,13 +325,12 @@ impl ListStore for MemoryStore {
         });
         list.items.extend(values.iter().map(|value| value.to_vec()));
         let len = list.items.len() as u64;
-        if let Some(ttl) = ttl {
-            let millis = ttl_millis(ttl);
-            if millis == 0 {
+        if let Some(expires_at) = expires_at {
+            if expires_at <= now {
                 // Like PEXPIRE with 0: the key is deleted at once.
                 state.lists.remove(key);
             } else {
-                list.expires_at = Some(now + Duration::from_millis(millis));
+                list.expires_at = Some(expires_at);
             }
         }
         state.serve_waiters(key);
@@ -239,7 +341,7 @@ impl ListStore for MemoryStore {
 
     fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.shared.clock.now();
-        Ok(self.begin()?.pop_front(key, now))
+        Ok(self.begin_on(key)?.pop_front(key, now))
     }
 
     fn blocking_pop(
@@ -248,8 +350,8 @@ impl ListStore for MemoryStore {
         timeout: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let clock = &self.shared.clock;
-        let deadline = timeout.map(|timeout| clock.now() + timeout);
-        let mut state = self.begin()?;
+        let deadline = deadline(clock.now(), timeout);
+        let mut state = self.begin_on(key)?;
         if let Some(item) = state.pop_front(key, clock.now()) {
             return Ok(Some(item));
         }
@@ -277,23 +379,13 @@ impl ListStore for MemoryStore {
                 }
                 return Ok(None);
             }
-            state = match remaining {
-                None => self.shared.pushed.wait(state),
-                Some(remaining) => {
-                    let wait = clock.recheck_after(remaining);
-                    match self.shared.pushed.wait_timeout(state, wait) {
-                        Ok((state, _)) => Ok(state),
-                        Err(poisoned) => Err(PoisonError::new(poisoned.into_inner().0)),
-                    }
-                }
-            }
-            .unwrap_or_else(PoisonError::into_inner);
+            state = self.wait(state, remaining);
         }
     }
 
     fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.shared.clock.now();
-        let mut state = self.begin()?;
+        let mut state = self.begin_on(key)?;
         let Some(list) = state.live(key, now) else {
             return Ok(None);
         };
@@ -307,12 +399,34 @@ impl ListStore for MemoryStore {
 
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.shared.clock.now();
-        let mut state = self.begin()?;
-        state.live(key, now);
-        Ok(state
-            .lists
-            .remove(key)
-            .and_then(|mut list| list.items.pop_back()))
+        Ok(self.begin_on(key)?.take_last(key, now))
+    }
+
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let clock = &self.shared.clock;
+        let deadline = deadline(clock.now(), timeout);
+        let mut state = self.begin_on(key)?;
+        loop {
+            let now = clock.now();
+            if let Some(last) = state.take_last(key, now) {
+                return Ok(Some(last));
+            }
+            let remaining =
+                deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default());
+            if remaining.is_some_and(|remaining| remaining.is_zero()) {
+                return Ok(None);
+            }
+            state = self.wait(state, remaining);
+            if state.strings.contains_key(key) {
+                return Err(command_error(
+                    "WRONGTYPE Operation against a key holding the wrong kind of value",
+                ));
+            }
+        }
     }
 
     fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
@@ -322,6 +436,7 @@ impl ListStore for MemoryStore {
         Ok(state
             .lists
             .keys()
+            .chain(state.strings.keys())
             .filter(|key| glob::matches(pattern, key))
             .cloned()
             .collect())

@@ -28,6 +28,8 @@ pub(crate) mod memory;
 mod pool;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(feature = "redis")]
+mod script;
 
 use std::fmt;
 use std::sync::Arc;
@@ -51,7 +53,8 @@ pub trait ListStore: Send + Sync {
     fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Like [`pop`](ListStore::pop), but waits up to `timeout` for an
-    /// element to arrive (BLPOP); `None` waits without limit. Returns
+    /// element to arrive (BLPOP); `None`, or a timeout of 100 years or more,
+    /// waits without limit. Returns
     /// `None` when the timeout passes with the list still empty.
     fn blocking_pop(
         &self,
@@ -64,6 +67,16 @@ pub trait ListStore: Send + Sync {
 
     /// Returns the tail element and deletes the whole list, atomically.
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Like [`take_last`](ListStore::take_last), but waits up to `timeout`
+    /// (`None`: without limit) for the list to have an element. Nothing
+    /// leaves the list before the one atomic take: a call that fails or
+    /// times out has taken nothing.
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Every key matching the Redis glob `pattern` (SCAN MATCH, never KEYS).
     /// Keys that are not UTF-8 are skipped. The order is unspecified.
@@ -91,6 +104,9 @@ macro_rules! forward_list_store {
             }
             fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
                 (**self).take_last(key)
+            }
+            fn blocking_take_last(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
+                (**self).blocking_take_last(key, timeout)
             }
             fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
                 (**self).scan(pattern)
@@ -161,6 +177,16 @@ impl StoreError {
     pub fn is_connection(&self) -> bool {
         matches!(self, Self::Connection { .. } | Self::Timeout { .. })
     }
+}
+
+/// A blocking wait this long or longer waits without limit (100 years):
+/// Redis refuses a timeout whose deadline it cannot represent, and the
+/// deadline of `Duration::MAX` overflows any clock.
+pub(crate) const WAITS_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// A blocking timeout as the stores use it: `None` (no limit) for huge ones.
+pub(crate) fn wait_limit(timeout: Option<Duration>) -> Option<Duration> {
+    timeout.filter(|timeout| *timeout < WAITS_FOREVER)
 }
 
 /// Milliseconds as Redis's PEXPIRE takes them: rounded up, so that a TTL is

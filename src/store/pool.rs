@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use redis::{ConnectionLike, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
-use super::{StoreError, ttl_millis};
+use super::script::{self, PUSH_WITH_TTL, TAKE_LAST};
+use super::{StoreError, ttl_millis, wait_limit};
 
 /// A connection the pool can hold.
 pub(super) trait PooledConnection: ConnectionLike {
@@ -62,6 +63,29 @@ pub(super) trait Connector: Sized {
         self.pool().run(self, wait, command)
     }
 
+    /// RPUSH, or with a TTL the atomic push-and-expire script.
+    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+        let Some(ttl) = ttl else {
+            let mut rpush = redis::cmd("RPUSH");
+            rpush.arg(key);
+            for value in values {
+                rpush.arg(*value);
+            }
+            return self.run(Wait::Response, |c| rpush.query(c));
+        };
+        if values.is_empty() {
+            // What RPUSH answers; the script would push nothing and say 0.
+            return Err(StoreError::Command {
+                addr: self.shown_addr(),
+                message: "ERR wrong number of arguments for 'rpush' command".into(),
+            });
+        }
+        let millis = ttl_millis(ttl).to_string();
+        let args = std::iter::once(millis.as_bytes()).chain(values.iter().copied());
+        let commands = PUSH_WITH_TTL.commands(key, args);
+        self.run(Wait::Response, |c| script::invoke(c, &commands))
+    }
+
     /// LPOP.
     fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut lpop = redis::cmd("LPOP");
@@ -71,8 +95,9 @@ pub(super) trait Connector: Sized {
 
     /// BLPOP, on a read timeout stretched by the block time.
     fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
+        let timeout = wait_limit(timeout);
         let mut blpop = redis::cmd("BLPOP");
-        blpop.arg(key).arg(blpop_seconds(timeout));
+        blpop.arg(key).arg(block_seconds(timeout));
         let popped: Option<(Vec<u8>, Vec<u8>)> =
             self.run(Wait::Blocking(timeout), |c| blpop.query(c))?;
         Ok(popped.map(|(_key, value)| value))
@@ -84,11 +109,54 @@ pub(super) trait Connector: Sized {
         lindex.arg(key).arg(index);
         self.run(Wait::Response, |c| lindex.query(c))
     }
+
+    /// The take-last script.
+    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let commands = TAKE_LAST.commands(key, std::iter::empty());
+        self.run(Wait::Response, |c| script::invoke(c, &commands))
+    }
+
+    /// Waits for the list to have an element without taking it (`BLMOVE`
+    /// of the tail onto itself, which leaves the list as it is), then the
+    /// take-last script. Nothing leaves Redis before that one atomic step,
+    /// so a failure of either step loses nothing. Another consumer may take
+    /// the element in between: then it waits again, for what is left of
+    /// `timeout`.
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let timeout = wait_limit(timeout);
+        let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
+        loop {
+            let left = deadline
+                .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()));
+            let mut blmove = redis::cmd("BLMOVE");
+            blmove
+                .arg(key)
+                .arg(key)
+                .arg("RIGHT")
+                .arg("RIGHT")
+                .arg(block_seconds(left));
+            let moved: Option<Vec<u8>> = self.run(Wait::Blocking(left), |c| blmove.query(c))?;
+            if moved.is_none() {
+                return Ok(None);
+            }
+            if let Some(last) = self.take_last(key)? {
+                return Ok(Some(last));
+            }
+            if left.is_some_and(|left| left.is_zero()) {
+                return Ok(None);
+            }
+        }
+    }
 }
 
-/// A BLPOP timeout in seconds with millisecond precision, rounded up: Redis
-/// reads a timeout below one millisecond as 0, which would block forever.
-fn blpop_seconds(timeout: Option<Duration>) -> String {
+/// A BLPOP or BLMOVE timeout in seconds with millisecond precision, rounded
+/// up: Redis reads a timeout below one millisecond as 0, which would block
+/// forever.
+fn block_seconds(timeout: Option<Duration>) -> String {
     match timeout {
         None => "0".into(),
         Some(timeout) => {
@@ -156,7 +224,8 @@ impl<C: PooledConnection> Pool<C> {
         let (read_timeout, timeout_error) = match wait {
             Wait::Response => (response_timeout, response_timeout.unwrap_or_default()),
             Wait::Blocking(block) => {
-                let limit = block.and_then(|block| response_timeout.map(|t| block + t));
+                let limit =
+                    block.and_then(|block| response_timeout.map(|t| block.saturating_add(t)));
                 (limit, limit.unwrap_or_default())
             }
         };
@@ -240,10 +309,10 @@ mod tests {
 
     #[test]
     fn blpop_timeouts_never_round_to_forever() {
-        assert_eq!(blpop_seconds(None), "0");
-        assert_eq!(blpop_seconds(Some(Duration::from_nanos(1))), "0.001");
-        assert_eq!(blpop_seconds(Some(Duration::ZERO)), "0.001");
-        assert_eq!(blpop_seconds(Some(Duration::from_millis(1500))), "1.500");
-        assert_eq!(blpop_seconds(Some(Duration::from_secs(30))), "30.000");
+        assert_eq!(block_seconds(None), "0");
+        assert_eq!(block_seconds(Some(Duration::from_nanos(1))), "0.001");
+        assert_eq!(block_seconds(Some(Duration::ZERO)), "0.001");
+        assert_eq!(block_seconds(Some(Duration::from_millis(1500))), "1.500");
+        assert_eq!(block_seconds(Some(Duration::from_secs(30))), "30.000");
     }
 }

@@ -8,7 +8,7 @@ use redis::io::tcp::TcpSettings;
 use redis::{Connection, IntoConnectionInfo, RedisError};
 
 use super::pool::{Connector, Pool, Wait, to_store_error};
-use super::{ListStore, StoreError, ttl_millis};
+use super::{ListStore, StoreError};
 use crate::addr::{IntoRedisAddr, RedisAddr};
 
 /// Settings of a [`RedisStore`]. `Default` gives the documented values.
@@ -166,25 +166,7 @@ impl fmt::Debug for RedisStore {
 
 impl ListStore for RedisStore {
     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
-        let mut rpush = redis::cmd("RPUSH");
-        rpush.arg(key);
-        for value in values {
-            rpush.arg(*value);
-        }
-        match ttl {
-            None => self.run(Wait::Response, |c| rpush.query(c)),
-            Some(ttl) => {
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .add_command(rpush)
-                    .cmd("PEXPIRE")
-                    .arg(key)
-                    .arg(ttl_millis(ttl))
-                    .ignore();
-                self.run(Wait::Response, |c| pipe.query::<(u64,)>(c))
-                    .map(|(len,)| len)
-            }
-        }
+        Connector::push(self, key, values, ttl)
     }
 
     fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -204,18 +186,15 @@ impl ListStore for RedisStore {
     }
 
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        // UNLINK frees a long list in the background: the call costs the
-        // same whatever the backlog.
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("LINDEX")
-            .arg(key)
-            .arg(-1)
-            .cmd("UNLINK")
-            .arg(key)
-            .ignore();
-        self.run(Wait::Response, |c| pipe.query::<(Option<Vec<u8>>,)>(c))
-            .map(|(last,)| last)
+        Connector::take_last(self, key)
+    }
+
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Connector::blocking_take_last(self, key, timeout)
     }
 
     fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {

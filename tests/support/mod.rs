@@ -174,6 +174,15 @@ pub trait Backend: Sync {
     /// moving: real time for Redis, a fast-forwarding manual clock for the fake.
     fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R;
 
+    /// Stores a string at `key` (SET): a key of another type than list.
+    fn set_string(&self, key: &str, value: &str);
+
+    /// The string at `key` (GET).
+    fn get_string(&self, key: &str) -> Option<String>;
+
+    /// The time left before `key` expires (PTTL); `None` without a TTL or key.
+    fn ttl(&self, key: &str) -> Option<Duration>;
+
     /// Waits until `condition` holds, up to `within` of the backend's time.
     fn eventually(&self, within: Duration, mut condition: impl FnMut() -> bool) -> bool {
         let step = Duration::from_millis(20);
@@ -218,6 +227,19 @@ impl Backend for MemoryBackend {
         self.clock.advance(by);
     }
 
+    fn set_string(&self, key: &str, value: &str) {
+        self.store.set_string(key, value);
+    }
+
+    fn get_string(&self, key: &str) -> Option<String> {
+        let value = self.store.get_string(key)?;
+        Some(String::from_utf8(value).unwrap())
+    }
+
+    fn ttl(&self, key: &str) -> Option<Duration> {
+        self.store.ttl(key)
+    }
+
     fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
         let done = AtomicBool::new(false);
         thread::scope(|scope| {
@@ -258,6 +280,18 @@ impl Backend for RedisBackend {
 
     fn advance(&self, by: Duration) {
         thread::sleep(by);
+    }
+
+    fn set_string(&self, key: &str, value: &str) {
+        set_string(&mut self.server.raw(), key, value);
+    }
+
+    fn get_string(&self, key: &str) -> Option<String> {
+        get_string(&mut self.server.raw(), key)
+    }
+
+    fn ttl(&self, key: &str) -> Option<Duration> {
+        ttl(&mut self.server.raw(), key)
     }
 
     fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
@@ -758,8 +792,37 @@ mod cluster {
             thread::sleep(by);
         }
 
+        fn set_string(&self, key: &str, value: &str) {
+            super::set_string(
+                &mut self.cluster.raw(self.cluster.master_of(key)),
+                key,
+                value,
+            );
+        }
+
+        fn get_string(&self, key: &str) -> Option<String> {
+            super::get_string(&mut self.cluster.raw(self.cluster.master_of(key)), key)
+        }
+
+        fn ttl(&self, key: &str) -> Option<Duration> {
+            super::ttl(&mut self.cluster.raw(self.cluster.master_of(key)), key)
+        }
+
         fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
             call()
         }
     }
+}
+
+fn set_string(raw: &mut redis::Connection, key: &str, value: &str) {
+    redis::cmd("SET").arg(key).arg(value).exec(raw).unwrap();
+}
+
+fn get_string(raw: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(raw).unwrap()
+}
+
+fn ttl(raw: &mut redis::Connection, key: &str) -> Option<Duration> {
+    let millis: i64 = redis::cmd("PTTL").arg(key).query(raw).unwrap();
+    u64::try_from(millis).ok().map(Duration::from_millis)
 }

@@ -1,0 +1,114 @@
+//! The Lua scripts behind the multi-step operations of both real stores.
+//!
+//! Redis runs a script atomically, but does not roll it back: a step that
+//! fails aborts the script with the earlier steps applied. So each script
+//! makes every step that can fail (a wrong key type, a TTL Redis refuses)
+//! before its first write, and an error leaves the data as it was. (A
+//! `MULTI`/`EXEC` transaction runs the later commands even when an earlier
+//! one fails, and inside a cluster a redirection aborts it.)
+//!
+//! A script is sent by its SHA-1 (`EVALSHA`); a server that does not know it
+//! yet (`NOSCRIPT`: first use, restart, failover) gets its text (`EVAL`),
+//! which also caches it there.
+
+use std::sync::OnceLock;
+
+use redis::{Cmd, ConnectionLike, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
+use sha1::{Digest, Sha1};
+
+/// A Lua script on one key.
+pub(super) struct Script {
+    text: &'static str,
+    sha: OnceLock<String>,
+}
+
+impl Script {
+    const fn new(text: &'static str) -> Self {
+        Self {
+            text,
+            sha: OnceLock::new(),
+        }
+    }
+
+    fn sha(&self) -> &str {
+        self.sha.get_or_init(|| {
+            Sha1::digest(self.text.as_bytes())
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect()
+        })
+    }
+
+    /// The `EVALSHA` command for `key` and `args`, and the same as `EVAL`
+    /// for a server that answers `NOSCRIPT`.
+    pub(super) fn commands<'a>(
+        &self,
+        key: &str,
+        args: impl Iterator<Item = &'a [u8]> + Clone,
+    ) -> (Cmd, Cmd) {
+        let mut by_sha = redis::cmd("EVALSHA");
+        by_sha.arg(self.sha()).arg(1).arg(key);
+        let mut by_text = redis::cmd("EVAL");
+        by_text.arg(self.text).arg(1).arg(key);
+        for arg in args {
+            by_sha.arg(arg);
+            by_text.arg(arg);
+        }
+        (by_sha, by_text)
+    }
+}
+
+/// Runs `by_sha`, then `by_text` if the server does not know the script.
+pub(super) fn invoke<T: FromRedisValue>(
+    connection: &mut impl ConnectionLike,
+    (by_sha, by_text): &(Cmd, Cmd),
+) -> RedisResult<T> {
+    match by_sha.query(connection) {
+        Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            by_text.query(connection)
+        }
+        outcome => outcome,
+    }
+}
+
+/// RPUSH the values (ARGV[2..]) and PEXPIRE the list by ARGV[1] ms, in one
+/// atomic step; an error changes nothing. PEXPIRE checks its TTL before it
+/// looks at the key, so the first one refuses a TTL Redis cannot take while
+/// nothing is written yet, and it may only touch a list: the type is
+/// checked first. Pushes in chunks: Lua's `unpack` has a bounded stack.
+pub(super) static PUSH_WITH_TTL: Script = Script::new(
+    "\
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'list' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local len = 0
+local last = #ARGV
+for first = 2, last, 1000 do
+  len = redis.call('RPUSH', KEYS[1], unpack(ARGV, first, math.min(first + 999, last)))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return len",
+);
+
+/// The tail element of the list, then the list deleted (freed in the
+/// background, whatever its length), in one atomic step. LINDEX refuses a
+/// key of another type before anything is deleted.
+pub(super) static TAKE_LAST: Script = Script::new(
+    "\
+local last = redis.call('LINDEX', KEYS[1], -1)
+redis.call('UNLINK', KEYS[1])
+return last",
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha_is_the_sha1_of_the_text_in_lowercase_hex() {
+        let script = Script::new("return 1");
+        assert_eq!(script.sha(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    }
+}
