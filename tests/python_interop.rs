@@ -93,3 +93,53 @@ print(json.dumps(sorted(c.decode() for c in k3redisutil.RedisChannel(port, '/x',
         Some(json!([1, "ü"]))
     );
 }
+
+/// Python's integers have no bound: one beyond 64 bits is refused with its
+/// bytes, never received as a float with other digits; the 64-bit extremes
+/// arrive exactly, and what Rust cannot send (NaN) never reaches Python.
+#[test]
+fn python_integers_arrive_exactly_or_as_decode_errors() {
+    let server = RedisServer::start();
+    let store = server.store();
+    python(
+        server.port(),
+        r#"
+c = k3redisutil.RedisChannel(port, '/interop/big', 'client')
+for n in [2**64, 2**64 + 1, 2**70, -2**63 - 1, {'id': 2**64}, 2**64 - 1, -2**63, 0.1]:
+    c.send_msg(n)
+"#,
+    );
+    let rust_server = RedisChannel::new(store, "/interop/big", Peer::Server).unwrap();
+    for raw in [
+        "18446744073709551616",
+        "18446744073709551617",
+        "1180591620717411303424",
+        "-9223372036854775809",
+        "{\"id\": 18446744073709551616}",
+    ] {
+        match rust_server.recv_msg::<Value>() {
+            Err(redisutil::ChannelError::Decode(err)) => {
+                assert_eq!(err.raw(), raw.as_bytes());
+                // The bytes are Python's, and Python reads back its number.
+                let printed = python(
+                    server.port(),
+                    &format!(
+                        "print(json.loads({raw:?}) == json.loads('{}'))",
+                        raw.replace('"', "\\\"")
+                    ),
+                );
+                assert_eq!(printed.trim(), "True");
+            }
+            other => panic!("{raw}: expected a decode error, got {other:?}"),
+        }
+    }
+    assert_eq!(rust_server.recv_msg::<u64>().unwrap(), Some(u64::MAX));
+    assert_eq!(rust_server.recv_msg::<i64>().unwrap(), Some(i64::MIN));
+    assert_eq!(rust_server.recv_msg::<f64>().unwrap(), Some(0.1));
+    assert!(rust_server.send_msg(&f64::NAN).is_err());
+    let printed = python(
+        server.port(),
+        "print(k3redisutil.RedisChannel(port, '/interop/big', 'client').recv_msg())",
+    );
+    assert_eq!(printed.trim(), "None", "nothing reached Python");
+}

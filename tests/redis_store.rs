@@ -168,3 +168,75 @@ fn errors_and_debug_never_show_the_password() {
     assert!(!err.to_string().contains("s3cret-pw"), "{err}");
     assert!(!format!("{err:?}").contains("s3cret-pw"), "{err:?}");
 }
+
+/// A server that accepts connections and never answers.
+fn silent_server() -> (u16, thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let mut held = Vec::new();
+        for socket in listener.incoming().take(8) {
+            held.push(socket);
+        }
+    });
+    (port, handle)
+}
+
+/// The connect timeout bounds the whole connect: resolving aside, the TCP
+/// connect and the handshake (AUTH, SELECT) share one deadline. (redis-rs
+/// alone waits the whole timeout once per handshake reply.)
+#[test]
+fn the_connect_timeout_bounds_the_handshake() {
+    let (port, _server) = silent_server();
+    let connect_timeout = Duration::from_millis(400);
+    let options = RedisStoreOptions {
+        connect_timeout,
+        ..RedisStoreOptions::default()
+    };
+    for url in [
+        format!("redis://:pw@127.0.0.1:{port}/3"),
+        format!("redis://user:pw@localhost:{port}/1"),
+    ] {
+        let store = RedisStore::open_with(url.as_str(), options.clone()).unwrap();
+        let start = Instant::now();
+        let err = store.ping().unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            matches!(err, StoreError::Timeout { timeout, .. } if timeout == connect_timeout),
+            "{url}: {err}"
+        );
+        // Generous against a loaded machine, well below the four timeouts
+        // of a handshake that waits once per reply.
+        assert!(took < connect_timeout * 5 / 2, "{url}: took {took:?}");
+    }
+}
+
+/// Past `maxclients`, Redis says so before it closes the connection: the
+/// error carries its words, as a connection error (a later call may pass).
+#[test]
+fn maxclients_reached_is_a_connection_error_in_the_servers_words() {
+    let server = RedisServer::start_with(&["--maxclients", "1"]);
+    let _only_client = server.raw();
+    for url in [
+        format!("127.0.0.1:{}", server.port()),
+        format!("redis://:nopass@127.0.0.1:{}/2", server.port()),
+    ] {
+        for _ in 0..5 {
+            let err = RedisStore::open(url.as_str()).unwrap().ping().unwrap_err();
+            assert!(err.is_connection(), "{err}");
+            assert!(
+                err.to_string().contains("max number of clients reached"),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// A name that does not resolve: nothing was sent, a connection error.
+#[test]
+fn an_unresolvable_host_is_a_connection_error() {
+    let store = RedisStore::open("nonexistent.invalid:6379").unwrap();
+    let err = store.ping().unwrap_err();
+    assert!(matches!(err, StoreError::Connection { .. }), "{err}");
+    assert!(err.to_string().contains("cannot resolve"), "{err}");
+}

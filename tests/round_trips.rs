@@ -22,6 +22,12 @@ fn each_operation_costs_the_round_trips_it_promises() {
     counter.take();
 
     client.send_msg(&1).unwrap();
+    assert_eq!(
+        counter.take(),
+        2,
+        "the first send_msg with a TTL: EVALSHA answered NOSCRIPT, then EVAL"
+    );
+    client.send_msg(&1).unwrap();
     assert_eq!(counter.take(), 1, "send_msg with a TTL");
     client.send_msgs(0..1000).unwrap();
     assert_eq!(counter.take(), 1, "send_msgs of 1,000 with a TTL");
@@ -30,7 +36,15 @@ fn each_operation_costs_the_round_trips_it_promises() {
     }
     counter.take();
     assert_eq!(serving.recv_last_msg::<i32>().unwrap(), Some(999));
-    assert_eq!(counter.take(), 1, "recv_last_msg over a backlog of 100,001");
+    assert_eq!(
+        counter.take(),
+        2,
+        "the first recv_last_msg: EVALSHA answered NOSCRIPT, then EVAL"
+    );
+    client.send_msgs(0..100_000).unwrap();
+    counter.take();
+    assert_eq!(serving.recv_last_msg::<i32>().unwrap(), Some(99_999));
+    assert_eq!(counter.take(), 1, "recv_last_msg over a backlog of 100,000");
     assert_eq!(serving.recv_msg::<i32>().unwrap(), None);
     assert_eq!(counter.take(), 1, "recv_msg");
     client.send_msgs([1, 2]).unwrap();
@@ -44,7 +58,7 @@ fn each_operation_costs_the_round_trips_it_promises() {
     assert_eq!(
         counter.take(),
         2,
-        "brecv_last_msg: BLPOP, then take the rest"
+        "brecv_last_msg: wait (BLMOVE the tail onto itself), then take the last"
     );
     assert_eq!(serving.peek_msg::<i32>().unwrap(), None);
     assert_eq!(counter.take(), 1, "peek_msg");

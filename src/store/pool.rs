@@ -53,6 +53,11 @@ pub(super) trait Connector: Sized {
     fn response_timeout(&self) -> Option<Duration>;
     /// The address shown in errors.
     fn shown_addr(&self) -> String;
+    /// What the server says when it closes a new connection at once
+    /// (`ERR max number of clients reached`), if it does.
+    fn refusal(&self) -> Option<String> {
+        None
+    }
 
     /// Runs `command` through the pool (see [`Pool::run`]).
     fn run<T>(
@@ -258,6 +263,16 @@ impl<C: PooledConnection> Pool<C> {
                 Err(err) if reused && is_lost(&err) && !err.is_timeout() => {
                     self.idle().1.clear();
                 }
+                Err(err) if !reused && is_lost(&err) && !err.is_timeout() => {
+                    return Err(match store.refusal() {
+                        Some(said) => StoreError::Connection {
+                            addr: store.shown_addr(),
+                            message: format!("the server closed the connection, saying: {said}"),
+                            source: Some(Box::new(err)),
+                        },
+                        None => to_store_error(err, store.shown_addr(), timeout_error),
+                    });
+                }
                 Err(err) => return Err(to_store_error(err, store.shown_addr(), timeout_error)),
             }
         }
@@ -273,15 +288,17 @@ fn is_lost(err: &RedisError) -> bool {
 /// loading its data, a cluster or replica not ready): like a lost
 /// connection, a later call may succeed.
 fn is_unavailable(err: &RedisError) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-                | ServerErrorKind::TryAgain
-                | ServerErrorKind::ClusterDown
-                | ServerErrorKind::MasterDown
+    // Redis answers a connection past `maxclients` with this, then closes it.
+    err.detail() == Some("max number of clients reached")
+        || matches!(
+            err.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+            )
         )
-    )
 }
 
 /// The [`StoreError`] for a redis error at `addr`; `timeout` is the one in

@@ -1,11 +1,16 @@
 //! [`RedisStore`]: the [`ListStore`] on a real Redis, via the `redis` crate.
 
 use std::fmt;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::io::tcp::TcpSettings;
-use redis::{Connection, IntoConnectionInfo, RedisError};
+use redis::{
+    Cmd, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
+    RedisError,
+};
 
 use super::pool::{Connector, Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
@@ -67,7 +72,11 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: redis::Client,
+    /// Where to connect, without credentials or database: the handshake
+    /// is ours, so that the connect timeout bounds all of it.
+    info: ConnectionInfo,
+    /// AUTH and SELECT, as the address asks; each sent alone.
+    handshake: Vec<Cmd>,
     addr: RedisAddr,
     options: RedisStoreOptions,
     pool: Pool<Connection>,
@@ -96,10 +105,16 @@ impl RedisStore {
             .into_connection_info()
             .map_err(invalid)?
             .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info).map_err(invalid)?;
+        let handshake = handshake(info.redis_settings());
+        // redis-rs's own handshake is one pipeline whose replies each wait
+        // the whole timeout; it also names the library (CLIENT SETINFO), a
+        // round trip this store does without.
+        let info = info.set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+        redis::Client::open(info.clone()).map_err(invalid)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                info,
+                handshake,
                 addr,
                 pool: Pool::new(options.max_idle),
                 options,
@@ -130,20 +145,54 @@ impl Connector for RedisStore {
         &self.inner.pool
     }
 
+    /// Opens a connection within the connect timeout, which bounds the
+    /// whole of it: name resolution aside, every address tried and the
+    /// handshake share one deadline.
     fn connect(&self) -> Result<Connection, StoreError> {
-        let options = &self.inner.options;
-        let shown = || self.inner.addr.to_string();
-        let connection = self
-            .inner
-            .client
-            .get_connection_with_timeout(options.connect_timeout)
-            .map_err(|err| to_store_error(err, shown(), options.connect_timeout))?;
-        let timeout = options.response_timeout;
+        let inner = &self.inner;
+        let timeout = inner.options.connect_timeout;
+        let start = Instant::now();
+        let left = || {
+            timeout
+                .checked_sub(start.elapsed())
+                .filter(|left| !left.is_zero())
+                .ok_or_else(|| StoreError::Timeout {
+                    addr: inner.addr.to_string(),
+                    timeout,
+                })
+        };
+        let mut connection = self.open_socket(&left)?;
+        for command in &inner.handshake {
+            let left = left()?;
+            connection
+                .set_read_timeout(Some(left))
+                .and_then(|()| connection.set_write_timeout(Some(left)))
+                .and_then(|()| command.query::<()>(&mut connection))
+                .map_err(|err| self.explain(err, timeout))?;
+        }
+        let response_timeout = inner.options.response_timeout;
         connection
-            .set_read_timeout(timeout)
-            .and_then(|()| connection.set_write_timeout(timeout))
-            .map_err(|err| to_store_error(err, shown(), options.connect_timeout))?;
+            .set_read_timeout(response_timeout)
+            .and_then(|()| connection.set_write_timeout(response_timeout))
+            .map_err(|err| self.explain(err, timeout))?;
         Ok(connection)
+    }
+
+    fn refusal(&self) -> Option<String> {
+        let ConnectionAddr::Tcp(host, port) = self.inner.info.addr() else {
+            return None;
+        };
+        let timeout = self.inner.options.connect_timeout;
+        let addr = (host.as_str(), *port).to_socket_addrs().ok()?.next()?;
+        let mut socket = TcpStream::connect_timeout(&addr, timeout).ok()?;
+        socket
+            .set_read_timeout(Some(timeout.min(Duration::from_millis(500))))
+            .ok()?;
+        let mut greeting = [0; 256];
+        let read = socket.read(&mut greeting).ok()?;
+        let line = greeting[..read].strip_prefix(b"-")?;
+        let line = line.split(|byte| *byte == b'\r').next()?;
+        Some(String::from_utf8_lossy(line).into_owned())
     }
 
     fn response_timeout(&self) -> Option<Duration> {
@@ -153,6 +202,86 @@ impl Connector for RedisStore {
     fn shown_addr(&self) -> String {
         self.inner.addr.to_string()
     }
+}
+
+impl RedisStore {
+    /// A TCP connection to the server: each address the host resolves to
+    /// in turn, with what is left of the connect timeout.
+    fn open_socket(
+        &self,
+        left: &dyn Fn() -> Result<Duration, StoreError>,
+    ) -> Result<Connection, StoreError> {
+        let inner = &self.inner;
+        let timeout = inner.options.connect_timeout;
+        let open = |info: ConnectionInfo| {
+            let left = left()?;
+            redis::Client::open(info)
+                .and_then(|client| client.get_connection_with_timeout(left))
+                .map_err(|err| self.explain(err, timeout))
+        };
+        let ConnectionAddr::Tcp(host, port) = inner.info.addr() else {
+            return open(inner.info.clone());
+        };
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            return open(inner.info.clone());
+        }
+        let addrs: Vec<SocketAddr> = (host.as_str(), *port)
+            .to_socket_addrs()
+            .map_err(|err| StoreError::Connection {
+                addr: inner.addr.to_string(),
+                message: format!("cannot resolve {host}: {err}"),
+                source: Some(Box::new(err)),
+            })?
+            .collect();
+        let mut last = None;
+        for addr in addrs {
+            let at = ConnectionAddr::Tcp(addr.ip().to_string(), addr.port());
+            match open(inner.info.clone().set_addr(at)) {
+                Ok(connection) => return Ok(connection),
+                Err(err @ StoreError::Timeout { .. }) => return Err(err),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError::Connection {
+            addr: inner.addr.to_string(),
+            message: format!("{host} resolves to no address"),
+            source: None,
+        }))
+    }
+
+    /// The [`StoreError`] for `err`, with the server's own words when it
+    /// closed the connection after saying why (`maxclients` reached).
+    fn explain(&self, err: RedisError, timeout: Duration) -> StoreError {
+        let lost = !err.is_timeout() && (err.is_io_error() || err.is_connection_dropped());
+        match lost.then(|| self.refusal()).flatten() {
+            Some(said) => StoreError::Connection {
+                addr: self.inner.addr.to_string(),
+                message: format!("the server closed the connection, saying: {said}"),
+                source: Some(Box::new(err)),
+            },
+            None => to_store_error(err, self.inner.addr.to_string(), timeout),
+        }
+    }
+}
+
+/// The commands that set a new connection up as `settings` ask: AUTH with
+/// the username and password, SELECT of the database.
+fn handshake(settings: &RedisConnectionInfo) -> Vec<Cmd> {
+    let mut commands = Vec::new();
+    if let Some(password) = settings.password() {
+        let mut auth = redis::cmd("AUTH");
+        if let Some(username) = settings.username() {
+            auth.arg(username);
+        }
+        auth.arg(password);
+        commands.push(auth);
+    }
+    if settings.db() != 0 {
+        let mut select = redis::cmd("SELECT");
+        select.arg(settings.db());
+        commands.push(select);
+    }
+    commands
 }
 
 impl fmt::Debug for RedisStore {
