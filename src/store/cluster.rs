@@ -60,10 +60,11 @@ impl Default for RedisClusterStoreOptions {
 ///   calls.
 /// - Each operation is one command on one key, sent to the master of the
 ///   key's slot. `push` with a TTL and `take_last` are one Lua script each
-///   (`EVAL`), atomic and one round trip, redirected like any keyed
-///   command. (`MULTI`/`EXEC` would be atomic as well, but a `MOVED` inside
-///   a transaction comes back as `EXECABORT`, which the driver does not
-///   follow.)
+///   (`EVALSHA`, the same scripts as [`RedisStore`](crate::RedisStore)'s),
+///   atomic, one round trip, and redirected like any keyed command.
+///   (`MULTI`/`EXEC` would not roll back a failed step, and a `MOVED`
+///   inside a transaction comes back as `EXECABORT`, which the driver does
+///   not follow.)
 /// - [`scan`](ListStore::scan) runs `SCAN` on every master, each to its own
 ///   end.
 /// - After a failover (a replica promoted in place of a dead master) or a

@@ -37,9 +37,12 @@ use std::time::Duration;
 
 /// The Redis list operations a channel needs.
 ///
-/// Keys are UTF-8 strings; values are raw bytes. Every method is one round
-/// trip to the server, and the multi-step ones ([`push`](ListStore::push)
-/// with a TTL, [`take_last`](ListStore::take_last)) are atomic.
+/// Keys are UTF-8 strings; values are raw bytes. Every method but
+/// [`blocking_take_last`](ListStore::blocking_take_last) is one round trip
+/// to the server, and the multi-step ones ([`push`](ListStore::push) with a
+/// TTL, [`take_last`](ListStore::take_last)) are atomic. A method that
+/// fails changes nothing: on a key of another type it fails with `WRONGTYPE`
+/// ([`StoreError::Command`]), and a TTL Redis refuses writes nothing.
 ///
 /// Implementations are shared between threads; a blocked
 /// [`blocking_pop`](ListStore::blocking_pop) must not stall other calls.

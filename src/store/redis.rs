@@ -45,8 +45,13 @@ impl Default for RedisStoreOptions {
 ///   kept in a small pool and reused; a thread that needs one while all are
 ///   busy opens another, so a blocked [`blocking_pop`](ListStore::blocking_pop)
 ///   never stalls other calls.
+/// - Opening a connection is bounded by the connect timeout as a whole:
+///   every address of the host in turn and the AUTH/SELECT handshake
+///   share one deadline.
 /// - Every command has a response timeout; a blocking pop waits its own
 ///   timeout plus that margin, never cut short.
+/// - A push with a TTL and a take of the last element are Lua scripts
+///   that check before they write, so a failure changes nothing.
 /// - After Redis restarts (or kills the connection) the store reconnects by
 ///   itself: a pooled connection found closed is replaced and the command
 ///   sent again on a fresh one, once. A call while Redis is down fails with
