@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use redis::Connection;
-use redisutil::{Peer, RedisChannel, RedisStore};
+use redisutil::{ChannelOptions, Peer, RedisChannel, RedisStore};
 use serde::{Deserialize, Serialize};
 use support::RedisServer;
 
@@ -133,6 +133,36 @@ fn main() {
         },
     );
     row("send_msg", send, "raw RPUSH");
+
+    // With a TTL: one checked script (EVALSHA) against the transaction a
+    // hand-written client would send, which does not check before it writes.
+    let options = ChannelOptions {
+        timeout: Some(Duration::from_secs(60)),
+    };
+    let expiring =
+        RedisChannel::with_options(store.clone(), "/bench", Peer::Client, options).unwrap();
+    let send_ttl = compare(
+        N,
+        &mut empty,
+        &mut |i| expiring.send_msg(&msg(i)).unwrap(),
+        &mut |_| {
+            redis::pipe()
+                .atomic()
+                .cmd("RPUSH")
+                .arg(&key)
+                .arg(&encoded)
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(60_000)
+                .exec(&mut con)
+                .unwrap()
+        },
+    );
+    row(
+        "send_msg with a TTL",
+        send_ttl,
+        "raw MULTI RPUSH PEXPIRE EXEC",
+    );
 
     let mut admin = raw(&server);
     let mut fill = || {
