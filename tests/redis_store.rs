@@ -240,3 +240,49 @@ fn an_unresolvable_host_is_a_connection_error() {
     assert!(matches!(err, StoreError::Connection { .. }), "{err}");
     assert!(err.to_string().contains("cannot resolve"), "{err}");
 }
+
+/// An ACL user without scripting: the operations that need a script fail
+/// with the server's NOPERM, and nothing is lost or half-written.
+#[test]
+fn without_scripting_rights_nothing_is_lost_or_half_written() {
+    let server = RedisServer::start();
+    let mut admin = server.raw();
+    redis::cmd("ACL")
+        .arg(&[
+            "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all", "-eval", "-evalsha",
+        ])
+        .exec(&mut admin)
+        .unwrap();
+    let url = format!("redis://limited:pw@127.0.0.1:{}/", server.port());
+    let store = RedisStore::open(url.as_str()).unwrap();
+    let options = redisutil::ChannelOptions {
+        timeout: Some(Duration::from_secs(60)),
+    };
+    let client = RedisChannel::with_options(store.clone(), "/acl", Peer::Client, options).unwrap();
+    let server_end = RedisChannel::new(store.clone(), "/acl", Peer::Server).unwrap();
+    let plain_client = RedisChannel::new(store, "/acl", Peer::Client).unwrap();
+
+    let err = client.send_msg(&1).unwrap_err();
+    assert!(err.to_string().contains("NOPERM"), "{err}");
+    assert_eq!(
+        server_end.peek_msg::<i32>().unwrap(),
+        None,
+        "nothing pushed"
+    );
+
+    plain_client.send_msgs(["old", "new"]).unwrap();
+    let err = server_end.recv_last_msg::<String>().unwrap_err();
+    assert!(err.to_string().contains("NOPERM"), "{err}");
+    let err = server_end
+        .brecv_last_msg::<String>(Duration::from_secs(1))
+        .unwrap_err();
+    assert!(err.to_string().contains("NOPERM"), "{err}");
+    assert_eq!(
+        server_end.recv_msg::<String>().unwrap().as_deref(),
+        Some("old")
+    );
+    assert_eq!(
+        server_end.recv_msg::<String>().unwrap().as_deref(),
+        Some("new")
+    );
+}

@@ -309,14 +309,23 @@ pub(super) fn to_store_error(err: RedisError, addr: String, timeout: Duration) -
     } else if is_lost(&err) || is_unavailable(&err) {
         StoreError::Connection {
             addr,
-            message: err.to_string(),
+            message: server_words(&err),
             source: Some(Box::new(err)),
         }
     } else {
         StoreError::Command {
             addr,
-            message: err.to_string(),
+            message: server_words(&err),
         }
+    }
+}
+
+/// An error the server answered, in its own words (`NOPERM this user has
+/// no permissions…`), not redis-rs's rendering of them (`NoPerm: …`).
+fn server_words(err: &RedisError) -> String {
+    match (err.kind(), err.code(), err.detail()) {
+        (ErrorKind::Server(_), Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => err.to_string(),
     }
 }
 
