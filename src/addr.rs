@@ -11,7 +11,15 @@ use crate::store::StoreError;
 ///
 /// It is built, through [`IntoRedisAddr`], from a port (`6379` means
 /// `127.0.0.1:6379`), a `(host, port)` pair, a `"host:port"` string or a
-/// `redis://`, `rediss://` or `unix://` URL.
+/// `redis://`, `rediss://`, `unix://` or `redis+unix://` URL.
+///
+/// `Display` and `Debug`, and every error about an address, hide its
+/// credentials in every form redis-rs reads them: the password of a URL's
+/// `user:password@` (shown `user:***@`), a lone `name@` (often a misplaced
+/// password, shown `***@`), and the query of a `unix://` URL, where only
+/// `db` and `protocol` are shown (`?db=0&pass=***`). When an address is
+/// malformed (a `/`, `?` or `#` left unencoded in a password), everything
+/// between `://` and the last `@` is hidden.
 ///
 /// # Examples
 ///
@@ -23,6 +31,8 @@ use crate::store::StoreError;
 /// assert_eq!("cache:6380".into_redis_addr()?.url(), "redis://cache:6380/");
 /// let url = "redis://:hunter2@cache:6380/2".into_redis_addr()?;
 /// assert_eq!(url.to_string(), "redis://:***@cache:6380/2"); // never the password
+/// let unix = "unix:///run/redis.sock?db=1&pass=hunter2".into_redis_addr()?;
+/// assert_eq!(unix.to_string(), "unix:///run/redis.sock?db=1&pass=***");
 /// assert!("cache".into_redis_addr().is_err());
 /// # Ok::<(), redisutil::StoreError>(())
 /// ```
@@ -90,24 +100,122 @@ fn invalid(addr: &str, message: &str) -> StoreError {
     }
 }
 
-/// `url` with the password of its userinfo, if any, replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+/// `text`, an address as given or a URL, with every credential hidden.
+///
+/// Redis URLs carry secrets in two places, and `text` may be malformed
+/// (then it is shown in an error), so this reads it as a URL parser would
+/// and, when it cannot tell, hides more:
+///
+/// - the userinfo before the last `@` of the authority: `user:password`
+///   shows as `user:***`, `:password` as `:***`, and a lone `name` as `***`
+///   (redis-rs takes it for a user name, but it is often a misplaced
+///   password);
+/// - when an `@` comes after the authority (a `/`, `?` or `#` inside a
+///   password left unencoded: the URL is malformed), everything from `://`
+///   to the last `@`; a `unix://` path may hold an `@`, so there only when
+///   the authority is not a valid one for a socket file;
+/// - the query (`unix:///path?db=0&pass=secret`, where redis-rs reads `user`
+///   and `pass`): `db` and `protocol` are shown, `pass`, `password`, `user`
+///   and `username` as `name=***`, and any other part as `***`, since it
+///   may be the rest of a password holding a raw `&`.
+fn redact(text: &str) -> String {
+    // Only a real scheme is shown as one: text before a `://` that is not
+    // a scheme (`u:pw@h://…`) is read as part of the authority.
+    let (prefix, rest) = match text.split_once("://") {
+        Some((scheme, _)) if is_scheme(scheme) => text.split_at(scheme.len() + 3),
+        _ => ("", text),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***{}", &rest[at..])
+    let file_scheme = prefix.to_ascii_lowercase().ends_with("unix://");
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let mut shown = String::from(prefix);
+    let tail = match rest.rfind('@') {
+        None => rest,
+        Some(at) if at < authority_end => {
+            shown.push_str(&hide_userinfo(&rest[..at]));
+            &rest[at..]
         }
-        None => url.to_owned(),
+        Some(last) => {
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            if file_scheme && (host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+                match authority.rfind('@') {
+                    Some(at) => {
+                        shown.push_str(&hide_userinfo(&rest[..at]));
+                        &rest[at..]
+                    }
+                    None => rest,
+                }
+            } else {
+                shown.push_str("***");
+                &rest[last..]
+            }
+        }
+    };
+    match tail.split_once('?') {
+        None => shown.push_str(tail),
+        Some((before, query)) => {
+            shown.push_str(before);
+            shown.push('?');
+            let parts: Vec<String> = query.split('&').map(hide_query_part).collect();
+            shown.push_str(&parts.join("&"));
+        }
+    }
+    shown
+}
+
+/// Whether `text` is a URL scheme: a letter, then letters, digits, `+`,
+/// `-` or `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+/// `user:***`, `:***` or `***` for the userinfo of a URL.
+fn hide_userinfo(userinfo: &str) -> String {
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        None => "***".into(),
     }
 }
 
+/// One `name=value` part of a query, hidden unless known to be harmless.
+fn hide_query_part(part: &str) -> String {
+    let name = part.split_once('=').map_or(part, |(name, _)| name);
+    match form_decode(name).trim().to_ascii_lowercase().as_str() {
+        "db" | "protocol" => part.into(),
+        "pass" | "password" | "user" | "username" => format!("{name}=***"),
+        _ => "***".into(),
+    }
+}
+
+/// A query name as a URL parser decodes it: `+` is a space, `%XX` a byte.
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'+' => decoded.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    decoded.push((high * 16 + low) as u8);
+                    i += 2;
+                }
+                _ => decoded.push(b'%'),
+            },
+            byte => decoded.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
 impl fmt::Display for RedisAddr {
-    /// The URL with any password replaced by `***`.
+    /// The URL with its credentials hidden (see [`RedisAddr`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&redact(&self.url))
     }
@@ -243,6 +351,44 @@ mod tests {
         assert!(0.into_redis_addr().is_err());
         assert!(70_000.into_redis_addr().is_err());
         assert!((-1).into_redis_addr().is_err());
+    }
+
+    #[test]
+    fn credentials_shown_as_stars() {
+        for (given, shown) in [
+            ("redis://h:1/", "redis://h:1/"),
+            ("redis://user:pw@h:1/0", "redis://user:***@h:1/0"),
+            ("redis://:pw@h:1", "redis://:***@h:1"),
+            (
+                "rediss://u:p%40w@h:1/#insecure",
+                "rediss://u:***@h:1/#insecure",
+            ),
+            ("redis://pw@h:1", "redis://***@h:1"),
+            ("redis://u:p@w:x@h:1/", "redis://u:***@h:1/"),
+            ("redis://:p/w@h:1/", "redis://***@h:1/"),
+            ("redis://:p?w@h:1/", "redis://***@h:1/"),
+            ("redis://:p#w@h:1/", "redis://***@h:1/"),
+            ("redis://h:1/?protocol=resp3", "redis://h:1/?protocol=resp3"),
+            ("redis://h:1/?password=pw", "redis://h:1/?password=***"),
+            ("unix:///tmp/r.sock", "unix:///tmp/r.sock"),
+            ("unix:///tmp/r@1.sock?db=1", "unix:///tmp/r@1.sock?db=1"),
+            (
+                "unix:///tmp/r.sock?db=1&user=u&pass=pw",
+                "unix:///tmp/r.sock?db=1&user=***&pass=***",
+            ),
+            ("redis+unix:///s?p%61ss=pw", "redis+unix:///s?p%61ss=***"),
+            ("unix:///s?pass=p&w", "unix:///s?pass=***&***"),
+            ("unix:///s?pass=p#w", "unix:///s?pass=***"),
+            ("unix://u:pw@localhost/s", "unix://u:***@localhost/s"),
+            ("unix://:p/w@localhost/s", "unix://***@localhost/s"),
+            ("u:pw@h:1", "u:***@h:1"),
+            ("redis:/:pw@h:1", "***@h:1"),
+            ("u:pw@h://x", "u:***@h://x"),
+            ("%zz+%4", "%zz+%4"),
+        ] {
+            assert_eq!(redact(given), shown, "{given:?}");
+        }
+        assert_eq!(form_decode("p%61ss+w%2"), "pass w%2");
     }
 
     #[test]
