@@ -690,3 +690,32 @@ fn a_missing_password_is_an_error_on_redis() {
         .unwrap_err();
     assert!(err.to_string().contains("NOAUTH"), "{err}");
 }
+
+/// An error reply with no text at all, or only blanks, is still an error
+/// that says something.
+#[test]
+fn a_blank_error_reply_is_an_error_with_a_message() {
+    for reply in ["-\r\n", "- \r\n", "-   \r\n"] {
+        let server = FakeServer::start(Arc::new(move |command: &[Vec<u8>]| {
+            if is_setup(command) {
+                Reply::Bytes(b"+OK\r\n".to_vec())
+            } else {
+                Reply::Bytes(reply.as_bytes().to_vec())
+            }
+        }));
+        let store = server.store();
+        let mut wrong = Vec::new();
+        for (name, operation) in operations(&store) {
+            match run(operation) {
+                Outcome::Failed { message, .. } if message.chars().any(|c| c.is_alphanumeric()) => {
+                }
+                outcome => wrong.push(format!("{name}: {outcome:?}")),
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "answered {reply:?}:\n{}",
+            wrong.join("\n")
+        );
+    }
+}
