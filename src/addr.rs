@@ -19,7 +19,9 @@ use crate::store::StoreError;
 /// password, shown `***@`), and the query of a `unix://` URL, where only
 /// `db` and `protocol` are shown (`?db=0&pass=***`). When an address is
 /// malformed (a `/`, `?` or `#` left unencoded in a password), everything
-/// between `://` and the last `@` is hidden.
+/// between `://` and the last `@` is hidden, or all of it after `://`.
+/// A URL that redis-rs refuses is refused here, with its reason but not
+/// the part of the URL the reason quotes.
 ///
 /// # Examples
 ///
@@ -75,6 +77,7 @@ impl RedisAddr {
             if rest.is_empty() {
                 return Err(invalid(text, "the URL names no server"));
             }
+            check_url(text)?;
             return Ok(Self {
                 url: text.to_owned(),
             });
@@ -91,6 +94,32 @@ impl RedisAddr {
             .unwrap_or(host);
         Self::tcp(host, port)
     }
+}
+
+/// Refuses a URL that redis-rs refuses, saying why but without the part of
+/// the URL its reason quotes: that may be a piece of a password (a raw `&`
+/// in `pass=a&protocol=b` makes `b` a protocol version).
+#[cfg(feature = "redis")]
+fn check_url(url: &str) -> Result<(), StoreError> {
+    use redis::IntoConnectionInfo;
+
+    let Err(err) = url.into_connection_info() else {
+        return Ok(());
+    };
+    let mut message = err.to_string();
+    if let Some(detail) = err.detail().filter(|detail| !detail.is_empty()) {
+        message = match message.strip_suffix(detail) {
+            Some(reason) => reason.trim_end_matches([':', ' ']).to_owned(),
+            None => message.replace(detail, "***"),
+        };
+    }
+    Err(invalid(url, &message))
+}
+
+/// Without the `redis` feature, nothing connects: no URL to check.
+#[cfg(not(feature = "redis"))]
+fn check_url(_url: &str) -> Result<(), StoreError> {
+    Ok(())
 }
 
 fn invalid(addr: &str, message: &str) -> StoreError {
@@ -112,12 +141,12 @@ fn invalid(addr: &str, message: &str) -> StoreError {
 ///   password);
 /// - when an `@` comes after the authority (a `/`, `?` or `#` inside a
 ///   password left unencoded: the URL is malformed), everything from `://`
-///   to the last `@`; a `unix://` path may hold an `@`, so there only when
-///   the authority is not a valid one for a socket file;
+///   to the last `@`, and all of it when that `@` is in a query or a
+///   fragment; a `unix://` path may hold an `@`, so there only when
+///   the URL has userinfo or an authority a socket file's URL cannot have
+///   (and its fragment, meaningless there, is hidden);
 /// - the query (`unix:///path?db=0&pass=secret`, where redis-rs reads `user`
-///   and `pass`): `db` and `protocol` are shown, `pass`, `password`, `user`
-///   and `username` as `name=***`, and any other part as `***`, since it
-///   may be the rest of a password holding a raw `&`.
+///   and `pass`): see [`hide_query`].
 fn redact(text: &str) -> String {
     // Only a real scheme is shown as one: text before a `://` that is not
     // a scheme (`u:pw@h://…`) is read as part of the authority.
@@ -125,41 +154,63 @@ fn redact(text: &str) -> String {
         Some((scheme, _)) if is_scheme(scheme) => text.split_at(scheme.len() + 3),
         _ => ("", text),
     };
-    let file_scheme = prefix.to_ascii_lowercase().ends_with("unix://");
+    let scheme = prefix.trim_end_matches("://").to_ascii_lowercase();
+    let file_scheme = scheme.ends_with("unix");
+    // Where the scheme is not a Redis one, the text may not be a URL at
+    // all (`user:pass@host:port`, a mistyped URL): no part of it is taken
+    // for a user name.
+    let redis_scheme = matches!(
+        scheme.as_str(),
+        "redis" | "rediss" | "valkey" | "valkeys" | "unix" | "redis+unix" | "valkey+unix"
+    );
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
+    let userinfo_end = authority.rfind('@');
+    let host = userinfo_end.map_or(authority, |at| &authority[at + 1..]);
+    // A socket file's URL with no userinfo: an `@` later is in its path.
+    // With userinfo, it may be in the password (`:pw@localhost/pw@…`).
+    let path_may_hold_at = file_scheme
+        && userinfo_end.is_none()
+        && (host.is_empty() || host.eq_ignore_ascii_case("localhost"));
     let mut shown = String::from(prefix);
     let tail = match rest.rfind('@') {
-        None => rest,
-        Some(at) if at < authority_end => {
-            shown.push_str(&hide_userinfo(&rest[..at]));
-            &rest[at..]
-        }
-        Some(last) => {
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            if file_scheme && (host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
-                match authority.rfind('@') {
-                    Some(at) => {
-                        shown.push_str(&hide_userinfo(&rest[..at]));
-                        &rest[at..]
-                    }
-                    None => rest,
-                }
-            } else {
-                shown.push_str("***");
-                &rest[last..]
+        // The `@` is in a query or fragment: what follows is no host.
+        Some(last) if last >= authority_end && !path_may_hold_at => {
+            shown.push_str("***");
+            if rest[..last].contains(['?', '#']) {
+                return shown;
             }
+            &rest[last..]
         }
+        _ => match userinfo_end {
+            Some(at) => {
+                shown.push_str(&hide_userinfo(&rest[..at], redis_scheme));
+                &rest[at..]
+            }
+            None => rest,
+        },
     };
-    match tail.split_once('?') {
-        None => shown.push_str(tail),
-        Some((before, query)) => {
-            shown.push_str(before);
-            shown.push('?');
-            let parts: Vec<String> = query.split('&').map(hide_query_part).collect();
-            shown.push_str(&parts.join("&"));
+    if file_scheme {
+        // The path is shown; a fragment means nothing to a socket file's
+        // URL and is hidden.
+        let end = tail.find(['?', '#']).unwrap_or(tail.len());
+        shown.push_str(&tail[..end]);
+        match tail[end..].split_at_checked(1) {
+            Some(("?", query)) => {
+                shown.push('?');
+                shown.push_str(&hide_query(query));
+            }
+            Some(("#", _)) => shown.push_str("#***"),
+            _ => {}
+        }
+    } else {
+        match tail.split_once('?') {
+            None => shown.push_str(tail),
+            Some((before, query)) => {
+                shown.push_str(before);
+                shown.push('?');
+                shown.push_str(&hide_query(query));
+            }
         }
     }
     shown
@@ -173,22 +224,50 @@ fn is_scheme(text: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
-/// `user:***`, `:***` or `***` for the userinfo of a URL.
-fn hide_userinfo(userinfo: &str) -> String {
+/// `user:***`, `:***` or `***` for the userinfo of a URL: the user name
+/// shows only when it is one for sure (a Redis URL, a password after it).
+fn hide_userinfo(userinfo: &str, show_user: bool) -> String {
     match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:***"),
-        None => "***".into(),
+        Some((user, password)) if show_user && !user.is_empty() && !password.is_empty() => {
+            format!("{user}:***")
+        }
+        Some(("", _password)) => ":***".into(),
+        _ => "***".into(),
     }
 }
 
-/// One `name=value` part of a query, hidden unless known to be harmless.
-fn hide_query_part(part: &str) -> String {
-    let name = part.split_once('=').map_or(part, |(name, _)| name);
-    match form_decode(name).trim().to_ascii_lowercase().as_str() {
-        "db" | "protocol" => part.into(),
-        "pass" | "password" | "user" | "username" => format!("{name}=***"),
-        _ => "***".into(),
-    }
+/// A query with its credentials hidden: `db` and `protocol` are shown
+/// (when their values are numbers, `resp2` or `resp3`; else `name=***`),
+/// `pass`, `password`, `user` and `username` as `name=***`, any other part
+/// as `***`; and after a credential every part is `***`, since it may be
+/// the rest of a password that holds a raw `&` (`pass=pw&db=1` shows
+/// `pass=***&***`).
+fn hide_query(query: &str) -> String {
+    let mut after_credential = false;
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|part| {
+            let name = part.split_once('=').map_or(part, |(name, _)| name);
+            match form_decode(name).trim().to_ascii_lowercase().as_str() {
+                "db" | "protocol" if !after_credential && is_plain_setting(part) => part.into(),
+                "db" | "protocol" if !after_credential => format!("{name}=***"),
+                "pass" | "password" | "user" | "username" if !after_credential => {
+                    after_credential = true;
+                    format!("{name}=***")
+                }
+                _ => "***".into(),
+            }
+        })
+        .collect();
+    parts.join("&")
+}
+
+/// Whether a `db=…` or `protocol=…` part holds a value that can be one
+/// (a number, `resp2`, `resp3`), not text that may be a password's.
+fn is_plain_setting(part: &str) -> bool {
+    let value = part.split_once('=').map_or("", |(_, value)| value);
+    matches!(value, "resp2" | "resp3")
+        || (!value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A query name as a URL parser decodes it: `+` is a space, `%XX` a byte.
@@ -348,6 +427,20 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+        #[cfg(feature = "redis")]
+        for refused_by_redis_rs in [
+            "redis://:pa/ss@h:1/",
+            "redis://h:1/x",
+            "redis://0.0.0.0:1/",
+            "unix:///s?protocol=pw",
+        ] {
+            let err = refused_by_redis_rs.into_redis_addr().unwrap_err();
+            assert!(
+                matches!(&err, StoreError::InvalidAddress { .. }),
+                "{refused_by_redis_rs:?}: {err}"
+            );
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
         assert!(0.into_redis_addr().is_err());
         assert!(70_000.into_redis_addr().is_err());
         assert!((-1).into_redis_addr().is_err());
@@ -366,24 +459,41 @@ mod tests {
             ("redis://pw@h:1", "redis://***@h:1"),
             ("redis://u:p@w:x@h:1/", "redis://u:***@h:1/"),
             ("redis://:p/w@h:1/", "redis://***@h:1/"),
-            ("redis://:p?w@h:1/", "redis://***@h:1/"),
-            ("redis://:p#w@h:1/", "redis://***@h:1/"),
+            ("redis://:p?w@h:1/", "redis://***"),
+            ("redis://:p#w@h:1/", "redis://***"),
+            ("redis://h:1/?password=@w", "redis://***"),
+            ("redis://w:@h:1/", "redis://***@h:1/"),
             ("redis://h:1/?protocol=resp3", "redis://h:1/?protocol=resp3"),
             ("redis://h:1/?password=pw", "redis://h:1/?password=***"),
             ("unix:///tmp/r.sock", "unix:///tmp/r.sock"),
             ("unix:///tmp/r@1.sock?db=1", "unix:///tmp/r@1.sock?db=1"),
             (
                 "unix:///tmp/r.sock?db=1&user=u&pass=pw",
-                "unix:///tmp/r.sock?db=1&user=***&pass=***",
+                "unix:///tmp/r.sock?db=1&user=***&***",
             ),
             ("redis+unix:///s?p%61ss=pw", "redis+unix:///s?p%61ss=***"),
             ("unix:///s?pass=p&w", "unix:///s?pass=***&***"),
+            ("unix:///s?pass=p&db=1", "unix:///s?pass=***&***"),
+            (
+                "unix:///s?protocol=3&x=1&db=1",
+                "unix:///s?protocol=3&***&db=1",
+            ),
             ("unix:///s?pass=p#w", "unix:///s?pass=***"),
             ("unix://u:pw@localhost/s", "unix://u:***@localhost/s"),
             ("unix://:p/w@localhost/s", "unix://***@localhost/s"),
-            ("u:pw@h:1", "u:***@h:1"),
+            ("unix://:@#w@localhost/s", "unix://***"),
+            ("unix://u:p@localhost#w@x", "unix://***"),
+            (
+                "unix://:p@localhost/p@localhost/s",
+                "unix://***@localhost/s",
+            ),
+            ("unix:///s#w@x?db=1", "unix:///s#***"),
+            ("unix:///s?db=1#w", "unix:///s?db=***"),
+            ("u:pw@h:1", "***@h:1"),
+            ("http://u:pw@h:1", "http://***@h:1"),
+            ("VALKEY://u:pw@h:1", "VALKEY://u:***@h:1"),
             ("redis:/:pw@h:1", "***@h:1"),
-            ("u:pw@h://x", "u:***@h://x"),
+            ("u:pw@h://x", "***@h://x"),
             ("%zz+%4", "%zz+%4"),
         ] {
             assert_eq!(redact(given), shown, "{given:?}");

@@ -11,6 +11,7 @@ mod support;
 use std::error::Error;
 use std::time::Duration;
 
+use proptest::prelude::*;
 use redisutil::{
     IntoRedisAddr, ListStore, RedisStore, RedisStoreOptions, StoreError, get_client, wait_serve,
 };
@@ -95,6 +96,7 @@ fn cases(port: u16) -> Vec<(String, Vec<&'static str>)> {
         // still the user's password.
         (unix("pass=Quokka&Wombat"), vec!["Quokka", "Wombat"]),
         (unix("pass=Quokka#Wombat"), vec!["Quokka", "Wombat"]),
+        (unix("pass=Quokka&db=Wombat"), vec!["Quokka", "Wombat"]),
         (unix("protocol=bogus&pass=Quokkapw"), vec!["Quokkapw"]),
         (unix("db=x&pass=Quokkapw"), vec!["Quokkapw"]),
         // Userinfo on a unix URL: redis-rs ignores it, it is still hidden.
@@ -305,10 +307,14 @@ fn the_server_still_shows() {
         shown(&format!("redis://alice:Quokkapw@127.0.0.1:{port}/3")),
         format!("redis://alice:***@127.0.0.1:{port}/3")
     );
-    assert_eq!(
-        shown(&format!("redis://:Quokka/Wombat@127.0.0.1:{port}/")),
-        format!("redis://***@127.0.0.1:{port}/")
-    );
+    // Malformed (a raw `/` in the password): refused, everything up to the
+    // last `@` hidden.
+    match format!("redis://:Quokka/Wombat@127.0.0.1:{port}/").into_redis_addr() {
+        Err(StoreError::InvalidAddress { addr, .. }) => {
+            assert_eq!(addr, format!("redis://***@127.0.0.1:{port}/"))
+        }
+        other => panic!("expected InvalidAddress, got {other:?}"),
+    }
     assert_eq!(
         shown(&format!("unix://{NO_SOCKET}?db=2&pass=Quokkapw")),
         format!("unix://{NO_SOCKET}?db=2&pass=***")
@@ -318,4 +324,87 @@ fn the_server_still_shows() {
         .ping()
         .unwrap_err();
     assert!(err.to_string().contains(NO_SOCKET), "{err}");
+}
+
+/// A password around a marker, made of the characters and pieces that
+/// end or split parts of a URL.
+fn password() -> impl Strategy<Value = String> {
+    const PIECES: &[&str] = &[
+        "@",
+        ":",
+        "/",
+        "?",
+        "#",
+        "&",
+        "%",
+        "=",
+        "+",
+        ";",
+        " ",
+        "\t",
+        "\\",
+        "[",
+        "]",
+        "a",
+        "1",
+        "%40",
+        "%2F",
+        "//",
+        "://",
+        "localhost",
+        "@localhost/",
+        "&db=",
+        "&protocol=",
+        "?pass=",
+        "&user=",
+        "unix://",
+    ];
+    let around = || proptest::collection::vec(prop::sample::select(PIECES), 0..6);
+    (around(), around())
+        .prop_map(|(before, after)| format!("{}Zq9{}", before.concat(), after.concat()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever characters a password holds, left unencoded, it shows
+    /// nowhere: not in the address, not in an error about it.
+    #[test]
+    fn no_password_shows_whatever_it_holds(
+        password in password(),
+        user in "[a-z]{0,5}",
+        form in 0..12usize,
+    ) {
+        let addr = match form {
+            0 => format!("redis://{user}:{password}@127.0.0.1:6390/"),
+            1 => format!("rediss://{user}:{password}@127.0.0.1:6390/1"),
+            2 => format!("unix://{NO_SOCKET}?pass={password}"),
+            3 => format!("redis+unix://{NO_SOCKET}?db=1&pass={password}&user={user}"),
+            4 => format!("unix://{NO_SOCKET}?user={user}&pass={password}&protocol=resp3"),
+            5 => format!("unix://{user}:{password}@localhost{NO_SOCKET}"),
+            6 => format!("{user}:{password}@127.0.0.1:6390"),
+            7 => format!("redis://127.0.0.1:6390/?password={password}"),
+            8 => format!("valkey://{user}:{password}@127.0.0.1:6390/"),
+            // Not a credential to redis-rs, but quoted by its errors.
+            9 => format!("unix://{NO_SOCKET}?protocol={password}"),
+            10 => format!("redis://127.0.0.1:6390/?db=1&protocol={password}"),
+            // A lone name: a misplaced password (with a `:`, it would be
+            // a user name and a password).
+            _ => format!("redis://{}@127.0.0.1:6390/", password.replace(':', "%3A")),
+        };
+        let leaks = &mut Leaks::new();
+        let secret = ["Zq9"];
+        match addr.as_str().into_redis_addr() {
+            Ok(parsed) => {
+                assert_hidden(leaks, &addr, "Display", &parsed.to_string(), &secret);
+                assert_hidden(leaks, &addr, "Debug", &format!("{parsed:?}"), &secret);
+            }
+            Err(err) => assert_error_hidden(leaks, &addr, "into_redis_addr", &err, &secret),
+        }
+        match RedisStore::open_with(addr.as_str(), quick()) {
+            Ok(store) => assert_hidden(leaks, &addr, "RedisStore", &format!("{store:?}"), &secret),
+            Err(err) => assert_error_hidden(leaks, &addr, "RedisStore::open_with", &err, &secret),
+        }
+        prop_assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+    }
 }
