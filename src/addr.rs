@@ -174,10 +174,11 @@ fn redact(text: &str) -> String {
         && (host.is_empty() || host.eq_ignore_ascii_case("localhost"));
     let mut shown = String::from(prefix);
     let tail = match rest.rfind('@') {
-        // The `@` is in a query or fragment: what follows is no host.
+        // An `@` after the authority: malformed, hidden up to that `@`.
         Some(last) if last >= authority_end && !path_may_hold_at => {
             shown.push_str("***");
             if rest[..last].contains(['?', '#']) {
+                // In a query or a fragment: what follows is no host either.
                 return shown;
             }
             &rest[last..]
