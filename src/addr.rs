@@ -11,7 +11,17 @@ use crate::store::StoreError;
 ///
 /// It is built, through [`IntoRedisAddr`], from a port (`6379` means
 /// `127.0.0.1:6379`), a `(host, port)` pair, a `"host:port"` string or a
-/// `redis://`, `rediss://` or `unix://` URL.
+/// `redis://`, `rediss://`, `unix://` or `redis+unix://` URL.
+///
+/// `Display` and `Debug`, and every error about an address, hide its
+/// credentials in every form redis-rs reads them: the password of a URL's
+/// `user:password@` (shown `user:***@`), a lone `name@` (often a misplaced
+/// password, shown `***@`), and the query of a `unix://` URL, where only
+/// `db` and `protocol` are shown (`?db=0&pass=***`). When an address is
+/// malformed (a `/`, `?` or `#` left unencoded in a password), everything
+/// between `://` and the last `@` is hidden, or all of it after `://`.
+/// A URL that redis-rs refuses is refused here, with its reason but not
+/// the part of the URL the reason quotes.
 ///
 /// # Examples
 ///
@@ -23,6 +33,8 @@ use crate::store::StoreError;
 /// assert_eq!("cache:6380".into_redis_addr()?.url(), "redis://cache:6380/");
 /// let url = "redis://:hunter2@cache:6380/2".into_redis_addr()?;
 /// assert_eq!(url.to_string(), "redis://:***@cache:6380/2"); // never the password
+/// let unix = "unix:///run/redis.sock?db=1&pass=hunter2".into_redis_addr()?;
+/// assert_eq!(unix.to_string(), "unix:///run/redis.sock?db=1&pass=***");
 /// assert!("cache".into_redis_addr().is_err());
 /// # Ok::<(), redisutil::StoreError>(())
 /// ```
@@ -65,6 +77,7 @@ impl RedisAddr {
             if rest.is_empty() {
                 return Err(invalid(text, "the URL names no server"));
             }
+            check_url(text)?;
             return Ok(Self {
                 url: text.to_owned(),
             });
@@ -83,6 +96,32 @@ impl RedisAddr {
     }
 }
 
+/// Refuses a URL that redis-rs refuses, saying why but without the part of
+/// the URL its reason quotes: that may be a piece of a password (a raw `&`
+/// in `pass=a&protocol=b` makes `b` a protocol version).
+#[cfg(feature = "redis")]
+fn check_url(url: &str) -> Result<(), StoreError> {
+    use redis::IntoConnectionInfo;
+
+    let Err(err) = url.into_connection_info() else {
+        return Ok(());
+    };
+    let mut message = err.to_string();
+    if let Some(detail) = err.detail().filter(|detail| !detail.is_empty()) {
+        message = match message.strip_suffix(detail) {
+            Some(reason) => reason.trim_end_matches([':', ' ']).to_owned(),
+            None => message.replace(detail, "***"),
+        };
+    }
+    Err(invalid(url, &message))
+}
+
+/// Without the `redis` feature, nothing connects: no URL to check.
+#[cfg(not(feature = "redis"))]
+fn check_url(_url: &str) -> Result<(), StoreError> {
+    Ok(())
+}
+
 fn invalid(addr: &str, message: &str) -> StoreError {
     StoreError::InvalidAddress {
         addr: redact(addr),
@@ -90,24 +129,173 @@ fn invalid(addr: &str, message: &str) -> StoreError {
     }
 }
 
-/// `url` with the password of its userinfo, if any, replaced by `***`.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+/// `text`, an address as given or a URL, with every credential hidden.
+///
+/// Redis URLs carry secrets in two places, and `text` may be malformed
+/// (then it is shown in an error), so this reads it as a URL parser would
+/// and, when it cannot tell, hides more:
+///
+/// - the userinfo before the last `@` of the authority: `user:password`
+///   shows as `user:***`, `:password` as `:***`, and a lone `name` as `***`
+///   (redis-rs takes it for a user name, but it is often a misplaced
+///   password);
+/// - when an `@` comes after the authority (a `/`, `?` or `#` inside a
+///   password left unencoded: the URL is malformed), everything from `://`
+///   to the last `@`, and all of it when that `@` is in a query or a
+///   fragment; a `unix://` path may hold an `@`, so there only when
+///   the URL has userinfo or an authority a socket file's URL cannot have
+///   (and its fragment, meaningless there, is hidden);
+/// - the query (`unix:///path?db=0&pass=secret`, where redis-rs reads `user`
+///   and `pass`): see [`hide_query`].
+fn redact(text: &str) -> String {
+    // Only a real scheme is shown as one: text before a `://` that is not
+    // a scheme (`u:pw@h://…`) is read as part of the authority.
+    let (prefix, rest) = match text.split_once("://") {
+        Some((scheme, _)) if is_scheme(scheme) => text.split_at(scheme.len() + 3),
+        _ => ("", text),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***{}", &rest[at..])
+    let scheme = prefix.trim_end_matches("://").to_ascii_lowercase();
+    let file_scheme = scheme.ends_with("unix");
+    // Where the scheme is not a Redis one, the text may not be a URL at
+    // all (`user:pass@host:port`, a mistyped URL): no part of it is taken
+    // for a user name.
+    let redis_scheme = matches!(
+        scheme.as_str(),
+        "redis" | "rediss" | "valkey" | "valkeys" | "unix" | "redis+unix" | "valkey+unix"
+    );
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let userinfo_end = authority.rfind('@');
+    let host = userinfo_end.map_or(authority, |at| &authority[at + 1..]);
+    // A socket file's URL with no userinfo: an `@` later is in its path.
+    // With userinfo, it may be in the password (`:pw@localhost/pw@…`).
+    let path_may_hold_at = file_scheme
+        && userinfo_end.is_none()
+        && (host.is_empty() || host.eq_ignore_ascii_case("localhost"));
+    let mut shown = String::from(prefix);
+    let tail = match rest.rfind('@') {
+        // An `@` after the authority: malformed, hidden up to that `@`.
+        Some(last) if last >= authority_end && !path_may_hold_at => {
+            shown.push_str("***");
+            if rest[..last].contains(['?', '#']) {
+                // In a query or a fragment: what follows is no host either.
+                return shown;
+            }
+            &rest[last..]
         }
-        None => url.to_owned(),
+        _ => match userinfo_end {
+            Some(at) => {
+                shown.push_str(&hide_userinfo(&rest[..at], redis_scheme));
+                &rest[at..]
+            }
+            None => rest,
+        },
+    };
+    if file_scheme {
+        // The path is shown; a fragment means nothing to a socket file's
+        // URL and is hidden.
+        let end = tail.find(['?', '#']).unwrap_or(tail.len());
+        shown.push_str(&tail[..end]);
+        match tail[end..].split_at_checked(1) {
+            Some(("?", query)) => {
+                shown.push('?');
+                shown.push_str(&hide_query(query));
+            }
+            Some(("#", _)) => shown.push_str("#***"),
+            _ => {}
+        }
+    } else {
+        match tail.split_once('?') {
+            None => shown.push_str(tail),
+            Some((before, query)) => {
+                shown.push_str(before);
+                shown.push('?');
+                shown.push_str(&hide_query(query));
+            }
+        }
+    }
+    shown
+}
+
+/// Whether `text` is a URL scheme: a letter, then letters, digits, `+`,
+/// `-` or `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+/// `user:***`, `:***` or `***` for the userinfo of a URL: the user name
+/// shows only when it is one for sure (a Redis URL, a password after it).
+fn hide_userinfo(userinfo: &str, show_user: bool) -> String {
+    match userinfo.split_once(':') {
+        Some((user, password)) if show_user && !user.is_empty() && !password.is_empty() => {
+            format!("{user}:***")
+        }
+        Some(("", _password)) => ":***".into(),
+        _ => "***".into(),
     }
 }
 
+/// A query with its credentials hidden: `db` and `protocol` are shown
+/// (when their values are numbers, `resp2` or `resp3`; else `name=***`),
+/// `pass`, `password`, `user` and `username` as `name=***`, any other part
+/// as `***`; and after a credential every part is `***`, since it may be
+/// the rest of a password that holds a raw `&` (`pass=pw&db=1` shows
+/// `pass=***&***`).
+fn hide_query(query: &str) -> String {
+    let mut after_credential = false;
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|part| {
+            let name = part.split_once('=').map_or(part, |(name, _)| name);
+            match form_decode(name).trim().to_ascii_lowercase().as_str() {
+                "db" | "protocol" if !after_credential && is_plain_setting(part) => part.into(),
+                "db" | "protocol" if !after_credential => format!("{name}=***"),
+                "pass" | "password" | "user" | "username" if !after_credential => {
+                    after_credential = true;
+                    format!("{name}=***")
+                }
+                _ => "***".into(),
+            }
+        })
+        .collect();
+    parts.join("&")
+}
+
+/// Whether a `db=…` or `protocol=…` part holds a value that can be one
+/// (a number, `resp2`, `resp3`), not text that may be a password's.
+fn is_plain_setting(part: &str) -> bool {
+    let value = part.split_once('=').map_or("", |(_, value)| value);
+    matches!(value, "resp2" | "resp3")
+        || (!value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A query name as a URL parser decodes it: `+` is a space, `%XX` a byte.
+fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'+' => decoded.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    decoded.push((high * 16 + low) as u8);
+                    i += 2;
+                }
+                _ => decoded.push(b'%'),
+            },
+            byte => decoded.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
 impl fmt::Display for RedisAddr {
-    /// The URL with any password replaced by `***`.
+    /// The URL with its credentials hidden (see [`RedisAddr`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&redact(&self.url))
     }
@@ -240,9 +428,78 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+        #[cfg(feature = "redis")]
+        for refused_by_redis_rs in [
+            "redis://:pa/ss@h:1/",
+            "redis://h:1/x",
+            "redis://0.0.0.0:1/",
+            "unix:///s?protocol=pw",
+        ] {
+            let err = refused_by_redis_rs.into_redis_addr().unwrap_err();
+            assert!(
+                matches!(&err, StoreError::InvalidAddress { .. }),
+                "{refused_by_redis_rs:?}: {err}"
+            );
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
         assert!(0.into_redis_addr().is_err());
         assert!(70_000.into_redis_addr().is_err());
         assert!((-1).into_redis_addr().is_err());
+    }
+
+    #[test]
+    fn credentials_shown_as_stars() {
+        for (given, shown) in [
+            ("redis://h:1/", "redis://h:1/"),
+            ("redis://user:pw@h:1/0", "redis://user:***@h:1/0"),
+            ("redis://:pw@h:1", "redis://:***@h:1"),
+            (
+                "rediss://u:p%40w@h:1/#insecure",
+                "rediss://u:***@h:1/#insecure",
+            ),
+            ("redis://pw@h:1", "redis://***@h:1"),
+            ("redis://u:p@w:x@h:1/", "redis://u:***@h:1/"),
+            ("redis://:p/w@h:1/", "redis://***@h:1/"),
+            ("redis://:p?w@h:1/", "redis://***"),
+            ("redis://:p#w@h:1/", "redis://***"),
+            ("redis://h:1/?password=@w", "redis://***"),
+            ("redis://w:@h:1/", "redis://***@h:1/"),
+            ("redis://h:1/?protocol=resp3", "redis://h:1/?protocol=resp3"),
+            ("redis://h:1/?password=pw", "redis://h:1/?password=***"),
+            ("unix:///tmp/r.sock", "unix:///tmp/r.sock"),
+            ("unix:///tmp/r@1.sock?db=1", "unix:///tmp/r@1.sock?db=1"),
+            (
+                "unix:///tmp/r.sock?db=1&user=u&pass=pw",
+                "unix:///tmp/r.sock?db=1&user=***&***",
+            ),
+            ("redis+unix:///s?p%61ss=pw", "redis+unix:///s?p%61ss=***"),
+            ("unix:///s?pass=p&w", "unix:///s?pass=***&***"),
+            ("unix:///s?pass=p&db=1", "unix:///s?pass=***&***"),
+            (
+                "unix:///s?protocol=3&x=1&db=1",
+                "unix:///s?protocol=3&***&db=1",
+            ),
+            ("unix:///s?pass=p#w", "unix:///s?pass=***"),
+            ("unix://u:pw@localhost/s", "unix://u:***@localhost/s"),
+            ("unix://:p/w@localhost/s", "unix://***@localhost/s"),
+            ("unix://:@#w@localhost/s", "unix://***"),
+            ("unix://u:p@localhost#w@x", "unix://***"),
+            (
+                "unix://:p@localhost/p@localhost/s",
+                "unix://***@localhost/s",
+            ),
+            ("unix:///s#w@x?db=1", "unix:///s#***"),
+            ("unix:///s?db=1#w", "unix:///s?db=***"),
+            ("u:pw@h:1", "***@h:1"),
+            ("http://u:pw@h:1", "http://***@h:1"),
+            ("VALKEY://u:pw@h:1", "VALKEY://u:***@h:1"),
+            ("redis:/:pw@h:1", "***@h:1"),
+            ("u:pw@h://x", "***@h://x"),
+            ("%zz+%4", "%zz+%4"),
+        ] {
+            assert_eq!(redact(given), shown, "{given:?}");
+        }
+        assert_eq!(form_decode("p%61ss+w%2"), "pass w%2");
     }
 
     #[test]
