@@ -139,7 +139,11 @@ impl RedisClusterStore {
                 message: "a cluster needs at least one seed node".into(),
             });
         }
-        if let Some(unix) = seeds.iter().find(|seed| seed.url().starts_with("unix")) {
+        if let Some(unix) = seeds.iter().find(|seed| {
+            ["unix:", "redis+unix:"]
+                .iter()
+                .any(|scheme| seed.url().starts_with(scheme))
+        }) {
             return Err(StoreError::InvalidAddress {
                 addr: unix.to_string(),
                 message: "cluster nodes are reached over tcp, not unix sockets".into(),
@@ -370,8 +374,10 @@ mod tests {
         let none: [&str; 0] = [];
         let err = RedisClusterStore::open(none).unwrap_err();
         assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err}");
-        let err = RedisClusterStore::open(["127.0.0.1:1", "unix:///tmp/r.sock"]).unwrap_err();
-        assert!(err.to_string().contains("unix"), "{err}");
+        for unix in ["unix:///tmp/r.sock", "redis+unix:///tmp/r.sock"] {
+            let err = RedisClusterStore::open(["127.0.0.1:1", unix]).unwrap_err();
+            assert!(err.to_string().contains("unix"), "{err}");
+        }
         let err = RedisClusterStore::open(["nohost"]).unwrap_err();
         assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err}");
         let store = RedisClusterStore::open([7000, 7001]).unwrap();

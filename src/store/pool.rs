@@ -323,9 +323,13 @@ pub(super) fn to_store_error(err: RedisError, addr: String, timeout: Duration) -
 /// An error the server answered, in its own words (`NOPERM this user has
 /// no permissions…`), not redis-rs's rendering of them (`NoPerm: …`).
 fn server_words(err: &RedisError) -> String {
-    match (err.kind(), err.code(), err.detail()) {
-        (ErrorKind::Server(_), Some(code), Some(detail)) => format!("{code} {detail}"),
-        _ => err.to_string(),
+    let Some(code) = err.code() else {
+        return err.to_string();
+    };
+    let words = format!("{code} {}", err.detail().unwrap_or_default());
+    match words.trim() {
+        "" => "an error reply with no text".into(),
+        words => words.into(),
     }
 }
 
