@@ -365,11 +365,11 @@ impl<T: HttpTransport> RedisProxyClient<T> {
 }
 
 fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(value).map_err(|error| Error::Encode(error.to_string()))
+    crate::json::to_vec(value).map_err(|error| Error::Encode(error.to_string()))
 }
 
 fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
-    serde_json::from_slice(&body).map_err(|error| Error::Decode {
+    crate::json::from_slice(&body).map_err(|error| Error::Decode {
         host,
         message: error.to_string(),
         body,
