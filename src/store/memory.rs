@@ -182,9 +182,7 @@ impl MemoryStore {
     fn begin_on(&self, key: &str) -> Result<MutexGuard<'_, State>, StoreError> {
         let state = self.begin()?;
         if state.strings.contains_key(key) {
-            return Err(command_error(
-                "WRONGTYPE Operation against a key holding the wrong kind of value",
-            ));
+            return Err(wrong_type());
         }
         Ok(state)
     }
@@ -216,6 +214,11 @@ fn command_error(message: &str) -> StoreError {
         addr: ADDR.into(),
         message: message.into(),
     }
+}
+
+/// What Redis answers a list command on a key of another type.
+fn wrong_type() -> StoreError {
+    command_error("WRONGTYPE Operation against a key holding the wrong kind of value")
 }
 
 /// When a list given `ttl` at `now` expires, or the error Redis's PEXPIRE
@@ -310,11 +313,15 @@ impl State {
 impl ListStore for MemoryStore {
     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
         let now = self.shared.clock.now();
-        let mut state = self.begin_on(key)?;
+        let mut state = self.begin()?;
+        // Redis checks the arguments before the key's type.
         if values.is_empty() {
             return Err(command_error(
                 "ERR wrong number of arguments for 'rpush' command",
             ));
+        }
+        if state.strings.contains_key(key) {
+            return Err(wrong_type());
         }
         // Checked before anything is written, as Redis does.
         let expires_at = ttl.map(|ttl| expiry(now, ttl)).transpose()?;
@@ -422,9 +429,7 @@ impl ListStore for MemoryStore {
             }
             state = self.wait(state, remaining);
             if state.strings.contains_key(key) {
-                return Err(command_error(
-                    "WRONGTYPE Operation against a key holding the wrong kind of value",
-                ));
+                return Err(wrong_type());
             }
         }
     }

@@ -177,7 +177,7 @@ pub trait Backend: Sync {
     /// Stores a string at `key` (SET): a key of another type than list.
     fn set_string(&self, key: &str, value: &str);
 
-    /// The string at `key` (GET).
+    /// The string at `key` (GET); `None` when it holds none.
     fn get_string(&self, key: &str) -> Option<String>;
 
     /// The time left before `key` expires (PTTL); `None` without a TTL or key.
@@ -819,6 +819,10 @@ fn set_string(raw: &mut redis::Connection, key: &str, value: &str) {
 }
 
 fn get_string(raw: &mut redis::Connection, key: &str) -> Option<String> {
+    let kind: String = redis::cmd("TYPE").arg(key).query(raw).unwrap();
+    if kind != "string" {
+        return None;
+    }
     redis::cmd("GET").arg(key).query(raw).unwrap()
 }
 
