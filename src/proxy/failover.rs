@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::{CONTENT_LENGTH, HOST, LOCATION};
 use http::{HeaderValue, Method, Request, StatusCode};
 
 use crate::proxy::client::RedisProxyClient;
@@ -167,10 +167,15 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                         | StatusCode::SERVICE_UNAVAILABLE
                         | StatusCode::GATEWAY_TIMEOUT) => AttemptFailure::Unavailable(status),
                         status => {
+                            let location = response
+                                .headers()
+                                .get(LOCATION)
+                                .map(|value| redact(&String::from_utf8_lossy(value.as_bytes())));
                             return Err(Error::ServerResponse {
                                 status,
                                 host: host.clone(),
                                 body: excerpt(response.body()),
+                                location,
                             });
                         }
                     },
