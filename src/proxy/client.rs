@@ -93,7 +93,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] when the config has no cluster, an empty
-    /// cluster, or a zero timeout.
+    /// cluster, an invalid host ([`ProxyHost::validate`]) or a zero timeout.
     ///
     /// # Example
     ///
