@@ -80,7 +80,7 @@ impl Op {
         path.push_str(verb);
         for segment in segments {
             path.push('/');
-            encode_into(segment.as_bytes(), &mut path);
+            encode_segment(segment, &mut path);
         }
         Ok(Self {
             method,
@@ -89,6 +89,19 @@ impl Op {
             key: segments.join("/"),
             body,
         })
+    }
+}
+
+/// Appends `segment` percent-encoded to `path`; a segment `.` or `..` has
+/// its dots escaped too (`%2E`), so that no segment sent is a dot segment a
+/// server or a proxy in between would resolve.
+fn encode_segment(segment: &str, path: &mut String) {
+    if matches!(segment, "." | "..") {
+        for _ in 0..segment.len() {
+            path.push_str("%2E");
+        }
+    } else {
+        encode_into(segment.as_bytes(), path);
     }
 }
 
