@@ -123,7 +123,10 @@ pub enum Error {
         /// The whole body, so nothing is lost.
         body: Vec<u8>,
     },
-    /// A write or delete did not reach every cluster.
+    /// A write or delete that some clusters took and others did not
+    /// (`written` is never empty). When no cluster took it, the call
+    /// returns the main cluster's error instead, whatever the number of
+    /// clusters.
     #[error("write taken by clusters {written:?}, not by {}", Failures(failed))]
     PartialWrite {
         /// Clusters that took the write.
