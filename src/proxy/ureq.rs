@@ -150,8 +150,15 @@ fn is_lookup_failure(error: &io::Error) -> bool {
 /// Sorts a ureq error into the ways an exchange fails.
 ///
 /// Only errors that can happen after the first byte was written are
-/// [`TransportErrorKind::NoResponse`]; a name that does not resolve,
-/// a refused connection or a failed proxy connection sent nothing.
+/// [`TransportErrorKind::NoResponse`]; a name that does not resolve
+/// (`HostNotFound`, or the lookup's I/O error), a refused or failed
+/// connection and a failed proxy connection sent nothing and are
+/// [`TransportErrorKind::Unreachable`]. A timeout is
+/// [`TransportErrorKind::TimedOut`] whatever its phase (the message names a
+/// resolve or connect phase). The rest (`BadUri`, `Http`,
+/// `RequireHttpsOnly`: refused before sending; `StatusCode`,
+/// `TooManyRedirects`, `RedirectFailed`: impossible with this agent's
+/// settings) are [`TransportErrorKind::Other`].
 fn classify(error: ureq::Error) -> TransportError {
     let message = error.to_string();
     match error {

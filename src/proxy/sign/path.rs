@@ -20,6 +20,11 @@
 //! escaped dot segment (`%2E`, a key `.` or `..`). There the two differ and
 //! this crate signs as `k3awssign` does, since that is what the servers
 //! accept.
+//!
+//! A consequence of the `s3` convention, inherited from the servers: paths
+//! that differ only in whether a `/` is escaped share a signature, so a
+//! signed `HGET` of field `c` in hash `a/b` also verifies, while it is
+//! valid, as a `HGET` of field `b/c` in hash `a`.
 
 use std::borrow::Cow;
 
