@@ -409,6 +409,7 @@ pub fn proxy_response(data: &[u8]) {
                     status: answered,
                     host,
                     body: excerpt,
+                    ..
                 } = error
                 else {
                     unreachable!()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use redisutil::proxy::{
-    AttemptFailure, CallOptions, Error, FakeTransport, Outcome, ProxyConfig, ProxyHost,
+    Answered, AttemptFailure, CallOptions, Error, FakeTransport, Outcome, ProxyConfig, ProxyHost,
     RedisProxyClient,
 };
 
@@ -176,10 +176,12 @@ fn model(scenario: &Scenario) -> (Vec<String>, Summary) {
             .filter(|(_, outcome)| **outcome != Summary::Ok)
             .map(|(cluster, outcome)| (cluster, Box::new(outcome.clone())))
             .collect();
-        match (failed.len(), outcomes.len()) {
-            (0, _) => Summary::Ok,
-            (_, 1) => *failed[0].1.clone(),
-            _ => Summary::Partial(written, failed),
+        // Some but not all: a partial write; none: the main cluster's
+        // error, however many clusters there are.
+        match (failed.is_empty(), written.is_empty()) {
+            (true, _) => Summary::Ok,
+            (false, true) => *failed[0].1.clone(),
+            (false, false) => Summary::Partial(written, failed),
         }
     } else {
         let mut last = None;
@@ -295,4 +297,81 @@ fn a_read_falls_back_to_the_backup_on_not_found() {
         client.get::<String>("k").expect("backup has it"),
         "from backup"
     );
+}
+
+/// A write no cluster took fails as it does with one cluster: with the main
+/// cluster's own error, never a "partial write" of nothing.
+#[test]
+fn a_write_no_cluster_took_is_the_main_clusters_error() {
+    for clusters in 1..=3 {
+        let fake = FakeTransport::new();
+        fake.set_default("10.0.0.0:80", Outcome::status(500));
+        fake.set_default("10.0.1.0:80", Outcome::Refused);
+        fake.set_default("10.0.2.0:80", Outcome::status(404));
+        let config = ProxyConfig {
+            proxy_hosts: (0..clusters)
+                .map(|cluster| vec![host(cluster, 0)])
+                .collect(),
+            ..ProxyConfig::default()
+        };
+        let client = RedisProxyClient::new(&fake, config).expect("client");
+        for error in [
+            client.set("k", "v").expect_err("no cluster takes it"),
+            client.delete("k").expect_err("no cluster takes it"),
+        ] {
+            match error {
+                Error::ServerResponse { status, host, .. } => {
+                    assert_eq!(status.as_u16(), 500, "{clusters} clusters");
+                    assert_eq!(host.to_string(), "10.0.0.0:80");
+                }
+                other => panic!("{clusters} clusters: expected ServerResponse, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            fake.hosts_tried().len(),
+            2 * clusters,
+            "every cluster tried"
+        );
+    }
+}
+
+#[test]
+fn a_success_says_who_answered_after_how_many_attempts() {
+    let fake = FakeTransport::new();
+    fake.push("10.0.0.0:80", Outcome::Refused);
+    fake.push("10.0.0.1:80", Outcome::status(503));
+    fake.push("10.0.0.0:80", Outcome::TimedOut);
+    fake.push("10.0.0.1:80", Outcome::json(200, "v"));
+    fake.set_default("10.0.1.0:80", Outcome::json(200, &["f"]));
+    let config = ProxyConfig {
+        proxy_hosts: vec![vec![host(0, 0), host(0, 1)], vec![host(1, 0)]],
+        retry: 1,
+        ..ProxyConfig::default()
+    };
+    let client = RedisProxyClient::new(&fake, config).expect("client");
+    let read: Answered<String> = client
+        .get_answered("k", &CallOptions::new())
+        .expect("second round");
+    assert_eq!(
+        (read.value.as_str(), read.host.to_string(), read.attempts),
+        ("v", "10.0.0.1:80".to_owned(), 4)
+    );
+    // The main cluster now refuses: a read falls back to the backup.
+    let read = client
+        .hkeys_answered("h", &CallOptions::new().retry(0))
+        .expect("backup");
+    assert_eq!(
+        (read.host.to_string(), read.attempts),
+        ("10.0.1.0:80".to_owned(), 3)
+    );
+    fake.set_default("10.0.0.1:80", Outcome::json(200, &()));
+    let write = client
+        .set_answered("k", "v", &CallOptions::new())
+        .expect("both clusters");
+    assert_eq!(write.host.to_string(), "10.0.0.1:80");
+    assert_eq!(
+        write.attempts, 3,
+        "refused, then the main's second host, then the backup"
+    );
+    assert_eq!(write.into_value(), ());
 }

@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::clock::{Clock, SystemClock};
+use crate::proxy::answered::Answered;
 use crate::proxy::config::{CallOptions, ProxyConfig, ProxyHost};
 use crate::proxy::error::Error;
-use crate::proxy::failover::Op;
 use crate::proxy::sign::Signer;
 use crate::proxy::transport::HttpTransport;
 
@@ -23,7 +22,9 @@ use crate::proxy::transport::HttpTransport;
 /// Reads (`get`, `hget`, `hkeys`, `hvals`, `hgetall`) try the main cluster,
 /// then each backup cluster in order, and return the first success.
 /// Writes (`set`, `hset`, `delete`, `hdel`) go to every cluster; see
-/// [`Error::PartialWrite`]. Within a cluster, hosts are tried in order for
+/// [`Error::PartialWrite`]. Each operation has an `*_answered` form that
+/// also returns the host that answered and the number of attempts
+/// ([`Answered`]). Within a cluster, hosts are tried in order for
 /// `retry + 1` rounds, moving on when a host cannot be reached or answers
 /// 502, 503 or 504.
 ///
@@ -93,7 +94,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] when the config has no cluster, an empty
-    /// cluster, or a zero timeout.
+    /// cluster, an invalid host ([`ProxyHost::validate`]) or a zero timeout.
     ///
     /// # Example
     ///
@@ -154,17 +155,16 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         key: &str,
         options: &CallOptions,
     ) -> Result<V, Error> {
-        let op = Op::new(Method::GET, "GET", &[key], None, options)?;
-        let (body, host) = self.read(&op, options)?;
-        decode(body, host)
+        self.get_answered(key, options).map(Answered::into_value)
     }
 
     /// Sets `key` to the JSON of `value`.
     ///
     /// # Errors
     ///
-    /// Any [`Error`]; [`Error::PartialWrite`] when a backup cluster exists
-    /// and some cluster did not take the write.
+    /// Any [`Error`]; [`Error::PartialWrite`] when some clusters took the
+    /// write and others did not. When no cluster took it, the main
+    /// cluster's error, as with a single cluster.
     pub fn set<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<(), Error> {
         self.set_with(key, value, &CallOptions::new())
     }
@@ -180,9 +180,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         value: &V,
         options: &CallOptions,
     ) -> Result<(), Error> {
-        let body = encode(value)?;
-        let op = Op::new(Method::PUT, "SET", &[key], Some(body), options)?;
-        self.write(&op, options)
+        self.set_answered(key, value, options).map(drop)
     }
 
     /// The value of field `hashkey` in hash `hashname`.
@@ -205,9 +203,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashkey: &str,
         options: &CallOptions,
     ) -> Result<V, Error> {
-        let op = Op::new(Method::GET, "HGET", &[hashname, hashkey], None, options)?;
-        let (body, host) = self.read(&op, options)?;
-        decode(body, host)
+        self.hget_answered(hashname, hashkey, options)
+            .map(Answered::into_value)
     }
 
     /// Sets field `hashkey` of hash `hashname` to the JSON of `value`.
@@ -237,15 +234,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         value: &V,
         options: &CallOptions,
     ) -> Result<(), Error> {
-        let body = encode(value)?;
-        let op = Op::new(
-            Method::PUT,
-            "HSET",
-            &[hashname, hashkey],
-            Some(body),
-            options,
-        )?;
-        self.write(&op, options)
+        self.hset_answered(hashname, hashkey, value, options)
+            .map(drop)
     }
 
     /// The field names of hash `hashname` (a JSON array on the wire).
@@ -263,9 +253,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     ///
     /// As [`get`](Self::get).
     pub fn hkeys_with(&self, hashname: &str, options: &CallOptions) -> Result<Vec<String>, Error> {
-        let op = Op::new(Method::GET, "HKEYS", &[hashname], None, options)?;
-        let (body, host) = self.read(&op, options)?;
-        decode(body, host)
+        self.hkeys_answered(hashname, options)
+            .map(Answered::into_value)
     }
 
     /// The values of hash `hashname` (a JSON array on the wire).
@@ -287,9 +276,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashname: &str,
         options: &CallOptions,
     ) -> Result<Vec<V>, Error> {
-        let op = Op::new(Method::GET, "HVALS", &[hashname], None, options)?;
-        let (body, host) = self.read(&op, options)?;
-        decode(body, host)
+        self.hvals_answered(hashname, options)
+            .map(Answered::into_value)
     }
 
     /// Every field of hash `hashname` with its value (a JSON object on the
@@ -315,9 +303,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashname: &str,
         options: &CallOptions,
     ) -> Result<HashMap<String, V>, Error> {
-        let op = Op::new(Method::GET, "HGETALL", &[hashname], None, options)?;
-        let (body, host) = self.read(&op, options)?;
-        decode(body, host)
+        self.hgetall_answered(hashname, options)
+            .map(Answered::into_value)
     }
 
     /// Deletes `key` (a string or a whole hash).
@@ -335,8 +322,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     ///
     /// As [`set`](Self::set).
     pub fn delete_with(&self, key: &str, options: &CallOptions) -> Result<(), Error> {
-        let op = Op::new(Method::DELETE, "DEL", &[key], None, options)?;
-        self.write(&op, options)
+        self.delete_answered(key, options).map(drop)
     }
 
     /// Deletes field `hashkey` of hash `hashname`.
@@ -359,16 +345,15 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashkey: &str,
         options: &CallOptions,
     ) -> Result<(), Error> {
-        let op = Op::new(Method::DELETE, "HDEL", &[hashname, hashkey], None, options)?;
-        self.write(&op, options)
+        self.hdel_answered(hashname, hashkey, options).map(drop)
     }
 }
 
-fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error> {
     crate::json::to_vec(value).map_err(|error| Error::Encode(error.to_string()))
 }
 
-fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
+pub(crate) fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
     crate::json::from_slice(&body).map_err(|error| Error::Decode {
         host,
         message: error.to_string(),

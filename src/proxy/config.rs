@@ -2,6 +2,7 @@
 //! [`ProxyHost`], [`Nwr`] and the per-call [`CallOptions`].
 
 use std::fmt;
+use std::net::Ipv6Addr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,6 +11,13 @@ use crate::proxy::sign::{Credentials, SignatureVersion};
 
 /// One proxy server: an IP (or host name) and a port, shown as `ip:port`,
 /// which is also the `Host` header sent to it.
+///
+/// Accepted when a client is built ([`ProxyHost::validate`]): an IPv4
+/// address, an IPv6 address (bare `::1` or bracketed `[::1]`, kept bare and
+/// shown bracketed), or a DNS name of ASCII letters, digits, `-` and `_`
+/// in dot-separated labels (an internationalised name in its `xn--` form);
+/// and a port other than 0. Nothing else: no scheme, no user info, no path,
+/// query or fragment, no white space.
 ///
 /// # Example
 ///
@@ -20,6 +28,9 @@ use crate::proxy::sign::{Credentials, SignatureVersion};
 /// assert_eq!(host, ProxyHost::new("127.0.0.1", 2222));
 /// assert_eq!(host.to_string(), "127.0.0.1:2222");
 /// assert_eq!(ProxyHost::from(("10.0.0.1", 80)).port(), 80);
+/// assert_eq!(ProxyHost::new("[::1]", 80).to_string(), "[::1]:80");
+/// assert!(ProxyHost::new("user@10.0.0.1", 80).validate().is_err());
+/// assert!("10.0.0.1:0".parse::<ProxyHost>().is_err());
 /// # Ok::<(), redisutil::proxy::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,12 +40,19 @@ pub struct ProxyHost {
 }
 
 impl ProxyHost {
-    /// The server at `ip:port`.
+    /// The server at `ip:port` (brackets around an IPv6 address are
+    /// dropped). Checked by [`validate`](Self::validate) when a client is
+    /// built, not here.
     pub fn new(ip: impl Into<String>, port: u16) -> Self {
-        Self {
-            ip: ip.into(),
-            port,
-        }
+        let ip = ip.into();
+        let ip = match ip
+            .strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+        {
+            Some(inner) if inner.contains(':') => inner.to_owned(),
+            _ => ip,
+        };
+        Self { ip, port }
     }
 
     /// The IP or host name.
@@ -45,6 +63,47 @@ impl ProxyHost {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Checks that this is an address the client can send to and nothing
+    /// more (see the type's docs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] naming the host.
+    pub fn validate(&self) -> Result<(), Error> {
+        let invalid = |why: &str| {
+            Err(Error::InvalidArgument(format!(
+                "proxy host {:?} port {}: {why}",
+                self.ip, self.port
+            )))
+        };
+        if self.port == 0 {
+            return invalid("port must not be 0");
+        }
+        if self.ip.is_empty() {
+            return invalid("host must not be empty");
+        }
+        if self.ip.contains(':') {
+            return match self.ip.parse::<Ipv6Addr>() {
+                Ok(_) => Ok(()),
+                Err(_) => invalid("not an ipv6 address"),
+            };
+        }
+        if self.ip.len() > 253 {
+            return invalid("name longer than 253 bytes");
+        }
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
+        };
+        if !self.ip.split('.').all(label_ok) {
+            return invalid("not an ip address or a dns name");
+        }
+        Ok(())
     }
 }
 
@@ -61,19 +120,15 @@ impl fmt::Display for ProxyHost {
 impl FromStr for ProxyHost {
     type Err = Error;
 
-    /// Parses `ip:port` (or `[ipv6]:port`).
+    /// Parses `ip:port` (or `[ipv6]:port`) and [validates](Self::validate)
+    /// it.
     fn from_str(text: &str) -> Result<Self, Error> {
         let invalid = || Error::InvalidArgument(format!("host {text:?} is not ip:port"));
         let (ip, port) = text.rsplit_once(':').ok_or_else(invalid)?;
-        let ip = ip
-            .strip_prefix('[')
-            .and_then(|inner| inner.strip_suffix(']'))
-            .unwrap_or(ip);
-        if ip.is_empty() || ip.contains(['/', '?', '#', '@', ' ']) {
-            return Err(invalid());
-        }
         let port = port.parse().map_err(|_| invalid())?;
-        Ok(Self::new(ip, port))
+        let host = Self::new(ip, port);
+        host.validate()?;
+        Ok(host)
     }
 }
 
@@ -205,7 +260,8 @@ impl ProxyConfig {
         }
     }
 
-    /// Checks that there is at least one cluster and no empty one.
+    /// Checks that there is at least one cluster, no empty one, that every
+    /// host is [valid](ProxyHost::validate) and the timeout is not zero.
     ///
     /// # Errors
     ///
@@ -218,6 +274,9 @@ impl ProxyConfig {
             return Err(Error::InvalidArgument(format!(
                 "cluster {index} has no hosts"
             )));
+        }
+        for host in self.proxy_hosts.iter().flatten() {
+            host.validate()?;
         }
         if self.timeout.is_zero() {
             return Err(Error::InvalidArgument("timeout must not be zero".into()));

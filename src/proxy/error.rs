@@ -92,8 +92,9 @@ pub enum Error {
         host: ProxyHost,
     },
     /// The proxy answered a status other than 200 and 404 (and other than
-    /// 502/503/504, which move on to the next host).
-    #[error("proxy {host} answered {status}: {body:?}")]
+    /// 502/503/504, which move on to the next host). A redirect (3xx) is
+    /// never followed: it is this error, with its `Location`.
+    #[error("proxy {host} answered {status}{}: {body:?}", Location(location.as_deref()))]
     ServerResponse {
         /// The status.
         status: StatusCode,
@@ -102,6 +103,9 @@ pub enum Error {
         /// The start of the body (lossy UTF-8, at most 512 bytes, signature
         /// values scrubbed).
         body: String,
+        /// The `Location` header of a redirect, when there is one (lossy
+        /// UTF-8, signature and credential values scrubbed).
+        location: Option<String>,
     },
     /// An argument was rejected before anything was sent.
     #[error("invalid argument: {0}")]
@@ -119,7 +123,10 @@ pub enum Error {
         /// The whole body, so nothing is lost.
         body: Vec<u8>,
     },
-    /// A write or delete did not reach every cluster.
+    /// A write or delete that some clusters took and others did not
+    /// (`written` is never empty). When no cluster took it, the call
+    /// returns the main cluster's error instead, whatever the number of
+    /// clusters.
     #[error("write taken by clusters {written:?}, not by {}", Failures(failed))]
     PartialWrite {
         /// Clusters that took the write.
@@ -127,6 +134,17 @@ pub enum Error {
         /// Clusters that did not, with their errors.
         failed: Vec<ClusterFailure>,
     },
+}
+
+struct Location<'a>(Option<&'a str>);
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(location) => write!(f, " (location {location:?})"),
+            None => Ok(()),
+        }
+    }
 }
 
 struct Attempts<'a>(&'a [Attempt]);

@@ -6,15 +6,19 @@
 //!   turn. So a cluster sees at most `(retry + 1) × hosts` attempts.
 //! - Reads try the main cluster, then each backup in order, on any error
 //!   (404 included), and return the first success or the last error.
-//! - Writes and deletes go to every cluster, even after one fails.
+//! - Writes and deletes go to every cluster, even after one fails. When
+//!   some but not all clusters took one, the call fails with
+//!   [`Error::PartialWrite`]; when none did, with the main cluster's error,
+//!   whatever the number of clusters.
 //!
 //! [`TransportError`]: crate::proxy::TransportError
 
 use std::fmt::Write as _;
 
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::{CONTENT_LENGTH, HOST, LOCATION};
 use http::{HeaderValue, Method, Request, StatusCode};
 
+use crate::proxy::answered::Answered;
 use crate::proxy::client::RedisProxyClient;
 use crate::proxy::config::{CallOptions, ProxyHost};
 use crate::proxy::encode::encode_into;
@@ -80,7 +84,7 @@ impl Op {
         path.push_str(verb);
         for segment in segments {
             path.push('/');
-            encode_into(segment.as_bytes(), &mut path);
+            encode_segment(segment, &mut path);
         }
         Ok(Self {
             method,
@@ -89,6 +93,19 @@ impl Op {
             key: segments.join("/"),
             body,
         })
+    }
+}
+
+/// Appends `segment` percent-encoded to `path`; a segment `.` or `..` has
+/// its dots escaped too (`%2E`), so that no segment sent is a dot segment a
+/// server or a proxy in between would resolve.
+fn encode_segment(segment: &str, path: &mut String) {
+    if matches!(segment, "." | "..") {
+        for _ in 0..segment.len() {
+            path.push_str("%2E");
+        }
+    } else {
+        encode_into(segment.as_bytes(), path);
     }
 }
 
@@ -140,12 +157,14 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     }
 
     /// Runs `op` on one cluster; the 200 body and the host that sent it.
+    /// Counts each request sent in `sent`.
     fn run_cluster(
         &self,
         hosts: &[ProxyHost],
         op: &Op,
         target: &str,
         retry: u32,
+        sent: &mut u32,
     ) -> Result<(Vec<u8>, ProxyHost), Error> {
         let mut attempts = Vec::new();
         for round in 0..=retry {
@@ -154,6 +173,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
             }
             for host in hosts {
                 let request = self.request(op, target, host)?;
+                *sent = sent.saturating_add(1);
                 let failure = match self.transport.send(request) {
                     Ok(response) => match response.status() {
                         StatusCode::OK => return Ok((response.into_body(), host.clone())),
@@ -167,10 +187,15 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                         | StatusCode::SERVICE_UNAVAILABLE
                         | StatusCode::GATEWAY_TIMEOUT) => AttemptFailure::Unavailable(status),
                         status => {
+                            let location = response
+                                .headers()
+                                .get(LOCATION)
+                                .map(|value| redact(&String::from_utf8_lossy(value.as_bytes())));
                             return Err(Error::ServerResponse {
                                 status,
                                 host: host.clone(),
                                 body: excerpt(response.body()),
+                                location,
                             });
                         }
                     },
@@ -191,17 +216,20 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     }
 
     /// Main cluster, then each backup, until one succeeds.
-    pub(crate) fn read(
-        &self,
-        op: &Op,
-        options: &CallOptions,
-    ) -> Result<(Vec<u8>, ProxyHost), Error> {
+    pub(crate) fn read(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
         let retry = self.retry(options);
         let target = self.target(op);
+        let mut sent = 0;
         let mut last = None;
         for hosts in &self.config.proxy_hosts {
-            match self.run_cluster(hosts, op, &target, retry) {
-                Ok(found) => return Ok(found),
+            match self.run_cluster(hosts, op, &target, retry, &mut sent) {
+                Ok((value, host)) => {
+                    return Ok(Answered {
+                        value,
+                        host,
+                        attempts: sent,
+                    });
+                }
                 Err(error @ Error::InvalidArgument(_)) => return Err(error),
                 Err(error) => last = Some(error),
             }
@@ -209,15 +237,22 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         Err(last.unwrap_or_else(|| Error::InvalidArgument("no proxy hosts configured".into())))
     }
 
-    /// Every cluster; fails when any cluster failed.
-    pub(crate) fn write(&self, op: &Op, options: &CallOptions) -> Result<(), Error> {
+    /// Every cluster. `Ok` when every cluster took it (the host is the
+    /// main cluster's); [`Error::PartialWrite`] when some but not all did;
+    /// the main cluster's own error when none did.
+    pub(crate) fn write(&self, op: &Op, options: &CallOptions) -> Result<Answered<()>, Error> {
         let retry = self.retry(options);
         let target = self.target(op);
+        let mut sent = 0;
+        let mut first_host = None;
         let mut written = Vec::new();
         let mut failed = Vec::new();
         for (cluster, hosts) in self.config.proxy_hosts.iter().enumerate() {
-            match self.run_cluster(hosts, op, &target, retry) {
-                Ok(_) => written.push(cluster),
+            match self.run_cluster(hosts, op, &target, retry, &mut sent) {
+                Ok((_, host)) => {
+                    first_host.get_or_insert(host);
+                    written.push(cluster);
+                }
                 Err(error @ Error::InvalidArgument(_)) => return Err(error),
                 Err(error) => failed.push(ClusterFailure {
                     cluster,
@@ -225,15 +260,18 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                 }),
             }
         }
-        if failed.is_empty() {
-            return Ok(());
+        match first_host {
+            Some(host) if failed.is_empty() => Ok(Answered {
+                value: (),
+                host,
+                attempts: sent,
+            }),
+            Some(_) => Err(Error::PartialWrite { written, failed }),
+            None => Err(failed.into_iter().next().map_or_else(
+                || Error::InvalidArgument("no proxy hosts configured".into()),
+                |main| *main.error,
+            )),
         }
-        if self.config.proxy_hosts.len() == 1
-            && let Some(only) = failed.pop()
-        {
-            return Err(*only.error);
-        }
-        Err(Error::PartialWrite { written, failed })
     }
 }
 

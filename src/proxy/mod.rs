@@ -5,6 +5,7 @@
 //! | file | what |
 //! |---|---|
 //! | `client.rs` | [`RedisProxyClient`], the typed API |
+//! | `answered.rs` | [`Answered`]: who answered a call, after how many attempts |
 //! | `failover.rs` | paths, queries, rounds, hosts, clusters |
 //! | `config.rs` | [`ProxyConfig`], [`ProxyHost`], [`Nwr`], [`CallOptions`] |
 //! | `error.rs` | [`Error`] and its parts |
@@ -46,6 +47,7 @@
 //! # Ok::<(), redisutil::proxy::Error>(())
 //! ```
 
+mod answered;
 mod client;
 mod config;
 mod encode;
@@ -62,6 +64,7 @@ mod ureq;
 
 #[cfg(feature = "ureq")]
 pub use self::ureq::{UreqConfig, UreqTransport};
+pub use answered::Answered;
 pub use client::RedisProxyClient;
 pub use config::{CallOptions, Nwr, ProxyConfig, ProxyHost};
 pub use error::{Attempt, AttemptFailure, ClusterFailure, Error};

@@ -1,4 +1,22 @@
 //! [`UreqTransport`]: real HTTP/1.1 on a ureq 3 `Agent` (feature `ureq`).
+//!
+//! Every ureq default that could change what is sent, or to whom, is set
+//! here on purpose:
+//!
+//! - **Redirects: never followed** (`max_redirects(0)`). ureq would follow
+//!   up to 10, turning a PUT or DELETE into a GET, so a write could return
+//!   `Ok` though nothing was written, and a presigned URL could reach
+//!   another origin. A 3xx comes back as a response like any other status.
+//! - **Statuses are responses** (`http_status_as_error(false)`): the client
+//!   decides what a 404 or a 503 means.
+//! - **No proxy from the environment** (`proxy(None)`). ureq reads
+//!   `ALL_PROXY`, `HTTPS_PROXY` and `HTTP_PROXY` by default, which would
+//!   hand every presigned request to a third party.
+//! - **No automatic retry:** ureq 3 sends each request once; retries are the
+//!   client's, counted in its failover rounds.
+//! - **No `Accept-Encoding`:** the crate enables neither ureq's `gzip` nor
+//!   its `brotli` feature, so bodies arrive as the server wrote them.
+//! - **User-Agent** `redisutil` (not ureq's version string).
 
 use std::fmt;
 use std::io;
@@ -100,6 +118,8 @@ impl UreqTransport {
     pub fn new(config: UreqConfig) -> Self {
         let agent = Agent::config_builder()
             .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.timeout))
             .user_agent("redisutil")
@@ -119,7 +139,26 @@ impl UreqTransport {
     }
 }
 
-/// Sorts a ureq error into the three ways an exchange fails.
+/// Whether `error` is a failed name lookup: the standard library reports
+/// it as an uncategorised I/O error whose message starts so.
+fn is_lookup_failure(error: &io::Error) -> bool {
+    error
+        .to_string()
+        .starts_with("failed to lookup address information")
+}
+
+/// Sorts a ureq error into the ways an exchange fails.
+///
+/// Only errors that can happen after the first byte was written are
+/// [`TransportErrorKind::NoResponse`]; a name that does not resolve
+/// (`HostNotFound`, or the lookup's I/O error), a refused or failed
+/// connection and a failed proxy connection sent nothing and are
+/// [`TransportErrorKind::Unreachable`]. A timeout is
+/// [`TransportErrorKind::TimedOut`] whatever its phase (the message names a
+/// resolve or connect phase). The rest (`BadUri`, `Http`,
+/// `RequireHttpsOnly`: refused before sending; `StatusCode`,
+/// `TooManyRedirects`, `RedirectFailed`: impossible with this agent's
+/// settings) are [`TransportErrorKind::Other`].
 fn classify(error: ureq::Error) -> TransportError {
     let message = error.to_string();
     match error {
@@ -133,6 +172,7 @@ fn classify(error: ureq::Error) -> TransportError {
         }
         ureq::Error::Io(io_error) => {
             let kind = match io_error.kind() {
+                _ if is_lookup_failure(&io_error) => TransportErrorKind::Unreachable,
                 io::ErrorKind::ConnectionRefused
                 | io::ErrorKind::AddrNotAvailable
                 | io::ErrorKind::NetworkUnreachable
@@ -143,7 +183,9 @@ fn classify(error: ureq::Error) -> TransportError {
             };
             TransportError::new(kind, message).with_source(io_error)
         }
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => {
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::ConnectProxyFailed(_) => {
             TransportError::new(TransportErrorKind::Unreachable, message)
         }
         ureq::Error::BodyExceedsLimit(_)

@@ -25,6 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod path;
 mod time;
 mod v2;
 mod v4;
@@ -384,9 +385,9 @@ pub(crate) fn parse_query(raw: &str) -> Option<Vec<(String, String)>> {
         .collect()
 }
 
-/// The canonical form of a raw path: each segment decoded and re-encoded
-/// (a segment that does not decode is kept as it is). Borrowed when the
-/// path is already canonical.
+/// The canonical form of a raw path for V2: each segment decoded and
+/// re-encoded (a segment that does not decode is kept as it is). Borrowed
+/// when the path is already canonical. (V4 uses [`path`].)
 pub(crate) fn canonical_path(raw: &str) -> Cow<'_, str> {
     if raw.is_empty() {
         return Cow::Borrowed("/");

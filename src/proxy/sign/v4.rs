@@ -7,6 +7,8 @@
 //! signed headers \n UNSIGNED-PAYLOAD
 //! ```
 //!
+//! The canonical path is `k3awssign`'s (see [`super::path`]).
+//!
 //! The query parameters are appended in the order `X-Amz-Algorithm`,
 //! `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`,
 //! then `X-Amz-Signature` last (lower-case hex).
@@ -24,9 +26,10 @@ use std::time::{Duration, SystemTime};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use super::path::v4_canonical_path;
 use super::{
-    Credentials, MAX_CLOCK_SKEW, SignError, VerifyError, canonical_path, header_text,
-    same_signature, single_param, time,
+    Credentials, MAX_CLOCK_SKEW, SignError, VerifyError, header_text, same_signature, single_param,
+    time,
 };
 use crate::proxy::encode::{canonical, decimal, encode_into, hex_lower};
 
@@ -171,6 +174,8 @@ fn hash_canonical_headers(
 struct Signable<'a> {
     method: &'a str,
     raw_path: &'a str,
+    /// The service of the scope, which decides the canonical path.
+    service: &'a str,
     /// Every query parameter except `X-Amz-Signature`, canonical, sorted.
     query: &'a [(Cow<'a, str>, Cow<'a, str>)],
     headers: &'a http::HeaderMap,
@@ -185,7 +190,7 @@ fn signature(key: &DayKey, input: &Signable<'_>) -> Result<[u8; 64], HeaderProbl
     let mut hasher = Sha256::new();
     hasher.update(input.method.as_bytes());
     hasher.update(b"\n");
-    hasher.update(canonical_path(input.raw_path).as_bytes());
+    hasher.update(v4_canonical_path(input.raw_path, input.service).as_bytes());
     hasher.update(b"\n");
     for (index, (name, value)) in input.query.iter().enumerate() {
         if index > 0 {
@@ -286,6 +291,7 @@ pub(super) fn presign_query(
             &Signable {
                 method: request.method().as_str(),
                 raw_path: request.uri().path(),
+                service,
                 query: &query,
                 headers: request.headers(),
                 signed_names: &names,
@@ -377,6 +383,7 @@ pub(super) fn verify(
         &Signable {
             method: request.method().as_str(),
             raw_path: request.uri().path(),
+            service,
             query: &query,
             headers: request.headers(),
             signed_names: &names,
