@@ -31,6 +31,7 @@ pub use registry::get_cluster_client;
 pub use registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
 #[cfg(feature = "cluster")]
 pub use store::cluster::{RedisClusterStore, RedisClusterStoreOptions};
+pub use store::fault::Fault;
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisStore, RedisStoreOptions};

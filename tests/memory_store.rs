@@ -76,3 +76,81 @@ fn ttl_follows_the_manual_clock_and_later_pushes_keep_it() {
     assert!(store.is_empty());
     assert_eq!(store.ttl("k"), None);
 }
+
+/// Each fault fails the next calls the way a real store would: only a lost
+/// reply lets the command take effect.
+#[test]
+fn every_fault_kind_fails_like_a_real_store() {
+    use redisutil::{Fault, StoreError};
+
+    let faults = [
+        Fault::Disconnect,
+        Fault::Timeout,
+        Fault::ReplyLost,
+        Fault::Refused("READONLY You can't write against a read only replica.".into()),
+    ];
+    for fault in faults {
+        let store = MemoryStore::new();
+        store.push("k", &[b"a", b"b"], None).unwrap();
+        store.fail_next_with(2, fault.clone());
+        let pushed = store.push("k", &[b"c"], None);
+        let popped = store.pop("k");
+        let applied = fault == Fault::ReplyLost;
+        for outcome in [pushed.map(drop), popped.map(drop)] {
+            let err = outcome.unwrap_err();
+            match &fault {
+                Fault::Disconnect => assert!(matches!(err, StoreError::Connection { .. })),
+                Fault::Timeout | Fault::ReplyLost => {
+                    assert!(matches!(err, StoreError::Timeout { .. }))
+                }
+                Fault::Refused(message) => {
+                    assert!(matches!(err, StoreError::Command { .. }));
+                    assert!(err.to_string().contains(message.as_str()), "{err}");
+                }
+                other => panic!("a fault this test does not know: {other:?}"),
+            }
+        }
+        // Two calls spent the faults; what they did shows in the data.
+        let expected: Vec<&[u8]> = if applied {
+            vec![b"b", b"c"]
+        } else {
+            vec![b"a", b"b"]
+        };
+        for (index, element) in expected.iter().enumerate() {
+            assert_eq!(
+                store.index("k", index as i64).unwrap().as_deref(),
+                Some(*element),
+                "{fault:?}"
+            );
+        }
+        assert_eq!(store.len("k"), 2, "{fault:?}");
+    }
+}
+
+/// A receive whose answer is lost has taken its message: the at-most-once
+/// loss the README describes, reproduced in a downstream test.
+#[test]
+fn a_lost_reply_loses_the_received_message() {
+    use redisutil::{Fault, Peer, RedisChannel};
+
+    let store = MemoryStore::new();
+    let client = RedisChannel::new(store.clone(), "/jobs", Peer::Client).unwrap();
+    let server = RedisChannel::new(store.clone(), "/jobs", Peer::Server).unwrap();
+    client.send_msgs([1, 2]).unwrap();
+    store.fail_next_with(1, Fault::ReplyLost);
+    assert!(
+        server
+            .recv_msg::<i32>()
+            .unwrap_err()
+            .to_string()
+            .contains("did not answer")
+    );
+    assert_eq!(server.recv_msg::<i32>().unwrap(), Some(2));
+    store.fail_next_with(1, Fault::Timeout);
+    client.send_msg(&3).unwrap_err();
+    assert_eq!(
+        server.recv_msg::<i32>().unwrap(),
+        None,
+        "a timed-out send that never ran"
+    );
+}

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::fault::{ADDR, Fault};
 use super::{ListStore, StoreError, glob, ttl_millis, wait_limit};
 use crate::clock::{Clock, SystemClock};
 
@@ -26,7 +27,9 @@ use crate::clock::{Clock, SystemClock};
 ///   nothing; a TTL whose deadline Redis cannot represent is refused before
 ///   anything is written.
 /// - [`fail_next`](MemoryStore::fail_next) makes the next calls fail like a
-///   lost connection.
+///   lost connection; [`fail_next_with`](MemoryStore::fail_next_with) like a
+///   timeout, a refused command, or an answer lost after the command ran
+///   ([`Fault`]).
 ///
 /// Clones share the same data, like clones of a client of one server.
 ///
@@ -64,7 +67,9 @@ struct State {
     lists: HashMap<String, List>,
     /// Keys holding a string (SET), which list operations refuse.
     strings: HashMap<String, Vec<u8>>,
+    /// How many of the next calls fail, and how.
     faults: u64,
+    fault: Option<Fault>,
     /// Blocked pops per key, by ticket, in the order they blocked.
     waiters: HashMap<String, VecDeque<u64>>,
     /// Elements a push handed to a blocked pop, by its ticket.
@@ -76,9 +81,6 @@ struct List {
     items: VecDeque<Vec<u8>>,
     expires_at: Option<SystemTime>,
 }
-
-/// The address the in-memory store reports in its errors.
-const ADDR: &str = "memory";
 
 impl MemoryStore {
     /// An empty store on the system clock.
@@ -99,8 +101,42 @@ impl MemoryStore {
 
     /// Makes the next `calls` calls fail with [`StoreError::Connection`],
     /// as if the connection to Redis were lost; nothing changes in the store.
+    /// The same as [`fail_next_with`](Self::fail_next_with) and
+    /// [`Fault::Disconnect`].
     pub fn fail_next(&self, calls: u64) {
-        self.lock().faults = calls;
+        self.fail_next_with(calls, Fault::Disconnect);
+    }
+
+    /// Makes the next `calls` calls fail as `fault` says: a lost
+    /// connection, a timeout, an answer lost after the command ran, or a
+    /// refused command. `calls` of 0 clears the faults.
+    pub fn fail_next_with(&self, calls: u64, fault: Fault) {
+        let mut state = self.lock();
+        state.faults = calls;
+        state.fault = Some(fault);
+    }
+
+    /// Runs `call`, or fails it as the next injected fault says.
+    fn run<T>(&self, call: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let fault = {
+            let mut state = self.lock();
+            match state.faults {
+                0 => None,
+                _ => {
+                    state.faults -= 1;
+                    state.fault.clone()
+                }
+            }
+        };
+        match fault {
+            None => call(),
+            Some(Fault::ReplyLost) => {
+                // Whatever the server answered never arrives.
+                let _ = call();
+                Err(Fault::ReplyLost.error())
+            }
+            Some(fault) => Err(fault.error()),
+        }
     }
 
     /// Stores the string `value` at `key` (SET), replacing a list there:
@@ -177,26 +213,12 @@ impl MemoryStore {
         .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Locks the state for a list operation on `key`: first spends one
-    /// injected fault if any is left, then refuses a key of another type.
+    /// Locks the state for a list operation on `key`, refusing a key of
+    /// another type.
     fn begin_on(&self, key: &str) -> Result<MutexGuard<'_, State>, StoreError> {
-        let state = self.begin()?;
+        let state = self.lock();
         if state.strings.contains_key(key) {
             return Err(wrong_type());
-        }
-        Ok(state)
-    }
-
-    /// Locks the state, first spending one injected fault if any is left.
-    fn begin(&self) -> Result<MutexGuard<'_, State>, StoreError> {
-        let mut state = self.lock();
-        if state.faults > 0 {
-            state.faults -= 1;
-            return Err(StoreError::Connection {
-                addr: ADDR.into(),
-                message: "injected fault: connection lost".into(),
-                source: None,
-            });
         }
         Ok(state)
     }
@@ -310,10 +332,17 @@ impl State {
     }
 }
 
-impl ListStore for MemoryStore {
-    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+/// The operations themselves, without faults; [`ListStore`] runs them
+/// through [`MemoryStore::run`].
+impl MemoryStore {
+    fn exec_push(
+        &self,
+        key: &str,
+        values: &[&[u8]],
+        ttl: Option<Duration>,
+    ) -> Result<u64, StoreError> {
         let now = self.shared.clock.now();
-        let mut state = self.begin()?;
+        let mut state = self.lock();
         // Redis checks the arguments before the key's type.
         if values.is_empty() {
             return Err(command_error(
@@ -346,12 +375,12 @@ impl ListStore for MemoryStore {
         Ok(len)
     }
 
-    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn exec_pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.shared.clock.now();
         Ok(self.begin_on(key)?.pop_front(key, now))
     }
 
-    fn blocking_pop(
+    fn exec_blocking_pop(
         &self,
         key: &str,
         timeout: Option<Duration>,
@@ -390,7 +419,7 @@ impl ListStore for MemoryStore {
         }
     }
 
-    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    fn exec_index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.shared.clock.now();
         let mut state = self.begin_on(key)?;
         let Some(list) = state.live(key, now) else {
@@ -404,12 +433,12 @@ impl ListStore for MemoryStore {
             .cloned())
     }
 
-    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn exec_take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.shared.clock.now();
         Ok(self.begin_on(key)?.take_last(key, now))
     }
 
-    fn blocking_take_last(
+    fn exec_blocking_take_last(
         &self,
         key: &str,
         timeout: Option<Duration>,
@@ -434,9 +463,9 @@ impl ListStore for MemoryStore {
         }
     }
 
-    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+    fn exec_scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
         let now = self.shared.clock.now();
-        let mut state = self.begin()?;
+        let mut state = self.lock();
         state.lists.retain(|_, list| !list.expired(now));
         Ok(state
             .lists
@@ -447,7 +476,49 @@ impl ListStore for MemoryStore {
             .collect())
     }
 
+    fn exec_ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl ListStore for MemoryStore {
+    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+        self.run(|| self.exec_push(key, values, ttl))
+    }
+
+    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(|| self.exec_pop(key))
+    }
+
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(|| self.exec_blocking_pop(key, timeout))
+    }
+
+    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(|| self.exec_index(key, index))
+    }
+
+    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(|| self.exec_take_last(key))
+    }
+
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(|| self.exec_blocking_take_last(key, timeout))
+    }
+
+    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        self.run(|| self.exec_scan(pattern))
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
-        self.begin().map(drop)
+        self.run(|| self.exec_ping())
     }
 }

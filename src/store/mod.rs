@@ -22,6 +22,7 @@
 
 #[cfg(feature = "cluster")]
 pub(crate) mod cluster;
+pub(crate) mod fault;
 pub(crate) mod glob;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
