@@ -62,9 +62,17 @@ impl Clock for SystemClock {
 ///
 /// Clones share the same time, so a test keeps one clone and hands another
 /// to the component under test.
+///
+/// A blocking call on such a clock (a [`MemoryStore`](crate::MemoryStore)
+/// pop with a timeout) waits until another thread pushes or moves the
+/// clock. A single-threaded test, where nobody else can, uses
+/// [`auto_advancing`](ManualClock::auto_advancing): like tokio's paused
+/// time, a wait with a deadline then moves the clock to that deadline at
+/// once.
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     now: Arc<Mutex<SystemTime>>,
+    auto_advance: bool,
 }
 
 impl ManualClock {
@@ -72,13 +80,46 @@ impl ManualClock {
     pub fn new(start: SystemTime) -> Self {
         Self {
             now: Arc::new(Mutex::new(start)),
+            auto_advance: false,
+        }
+    }
+
+    /// A clock that reads `start`, and that a waiter with a deadline moves
+    /// to its deadline at once instead of blocking: for single-threaded
+    /// tests, where no other thread would ever move it. A wait without a
+    /// deadline still waits for a push.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use redisutil::{Clock, ManualClock, MemoryStore, Peer, RedisChannel};
+    ///
+    /// let clock = ManualClock::auto_advancing(UNIX_EPOCH);
+    /// let store = MemoryStore::with_clock(clock.clone());
+    /// let chan = RedisChannel::new(store, "/jobs", Peer::Server)?;
+    /// // No one sends: the receive times out at once, on the clock's time.
+    /// assert_eq!(chan.brecv_msg::<u32>(Duration::from_secs(30))?, None);
+    /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(30));
+    /// # Ok::<(), redisutil::ChannelError>(())
+    /// ```
+    pub fn auto_advancing(start: SystemTime) -> Self {
+        Self {
+            auto_advance: true,
+            ..Self::new(start)
         }
     }
 
     /// Moves the clock forward by `by`.
+    ///
+    /// # Panics
+    ///
+    /// When the time would pass the end of what [`SystemTime`] holds.
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-        *now += by;
+        *now = now
+            .checked_add(by)
+            .expect("a ManualClock advanced past the end of SystemTime");
     }
 
     /// Sets the clock to `to` (which may be in its past).
@@ -103,7 +144,11 @@ impl Clock for ManualClock {
         self.advance(duration);
     }
 
-    fn recheck_after(&self, _remaining: Duration) -> Duration {
+    fn recheck_after(&self, remaining: Duration) -> Duration {
+        if self.auto_advance {
+            self.advance(remaining);
+            return Duration::ZERO;
+        }
         Duration::from_millis(1)
     }
 }

@@ -154,3 +154,56 @@ fn a_lost_reply_loses_the_received_message() {
         "a timed-out send that never ran"
     );
 }
+
+/// A single-threaded test never hangs on an auto-advancing clock: a wait
+/// with a deadline jumps the clock there; a wait that finds a message does
+/// not move it; TTLs see the jumps.
+#[test]
+fn an_auto_advancing_clock_lets_one_thread_test_timeouts() {
+    let start = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+    let clock = ManualClock::auto_advancing(start);
+    let store = MemoryStore::with_clock(clock.clone());
+    let options = redisutil::ChannelOptions {
+        timeout: Some(Duration::from_secs(60)),
+    };
+    let client = RedisChannel::with_options(store.clone(), "/one", Peer::Client, options).unwrap();
+    let server = RedisChannel::new(store.clone(), "/one", Peer::Server).unwrap();
+
+    client.send_msg(&1).unwrap();
+    assert_eq!(
+        server.brecv_msg::<i32>(Duration::from_secs(5)).unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        redisutil::Clock::now(&clock),
+        start,
+        "a message was there: no wait"
+    );
+
+    assert_eq!(
+        server.brecv_msg::<i32>(Duration::from_secs(5)).unwrap(),
+        None
+    );
+    assert_eq!(
+        server
+            .brecv_last_msg::<i32>(Duration::from_secs(10))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        redisutil::Clock::now(&clock),
+        start + Duration::from_secs(15)
+    );
+
+    client.send_msg(&2).unwrap();
+    // Waiting on the other list moves the clock past the TTL of this one.
+    assert_eq!(
+        client.brecv_msg::<i32>(Duration::from_secs(61)).unwrap(),
+        None
+    );
+    assert_eq!(
+        server.recv_msg::<i32>().unwrap(),
+        None,
+        "expired while the clock jumped"
+    );
+}
