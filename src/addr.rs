@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::host::split_host_port;
 use crate::store::StoreError;
 
 /// The address of a Redis server, as [`get_client`](crate::get_client),
@@ -82,16 +83,12 @@ impl RedisAddr {
                 url: text.to_owned(),
             });
         }
-        let Some((host, port)) = text.rsplit_once(':') else {
-            return Err(invalid(text, "expected \"host:port\" or a redis:// URL"));
-        };
-        let port = port
-            .parse::<u16>()
-            .map_err(|_| invalid(text, "the port is not a number from 1 to 65535"))?;
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+        let (host, port) = split_host_port(text).map_err(|why| {
+            invalid(
+                text,
+                &format!("{why}, or a redis://, rediss:// or unix:// URL"),
+            )
+        })?;
         Self::tcp(host, port)
     }
 }

@@ -7,6 +7,7 @@
 mod addr;
 mod channel;
 mod clock;
+mod host;
 mod json;
 pub mod proxy;
 #[cfg(feature = "redis")]

@@ -18,6 +18,7 @@ use redis::{RedisError, Value};
 use super::pool::{Connector, Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
 use crate::addr::{IntoRedisAddr, RedisAddr};
+use crate::host::split_host_port;
 
 /// Settings of a [`RedisClusterStore`]. `Default` gives the documented
 /// values.
@@ -196,10 +197,12 @@ impl RedisClusterStore {
         cursor: u64,
         pattern: &str,
     ) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
-        let (host, port) = split_node(node).ok_or_else(|| StoreError::Command {
-            addr: self.inner.shown.clone(),
-            message: format!("the cluster named a node without a port: {node:?}"),
-        })?;
+        let (host, port) = split_host_port(node)
+            .ok()
+            .ok_or_else(|| StoreError::Command {
+                addr: self.inner.shown.clone(),
+                message: format!("the cluster named a node without a port: {node:?}"),
+            })?;
         let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
             host: host.to_owned(),
             port,
@@ -262,16 +265,6 @@ fn scan_command(cursor: u64, pattern: &str) -> redis::Cmd {
         .arg("COUNT")
         .arg(1000);
     scan
-}
-
-/// `host:port` (the host possibly an IPv6 address, bracketed or not) split.
-fn split_node(node: &str) -> Option<(&str, u16)> {
-    let (host, port) = node.rsplit_once(':')?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    Some((host, port.parse().ok()?)).filter(|(host, _)| !host.is_empty())
 }
 
 impl ListStore for RedisClusterStore {
@@ -357,17 +350,6 @@ impl ListStore for RedisClusterStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn node_names_split_into_host_and_port() {
-        assert_eq!(split_node("127.0.0.1:7000"), Some(("127.0.0.1", 7000)));
-        assert_eq!(split_node("::1:7000"), Some(("::1", 7000)));
-        assert_eq!(split_node("[::1]:7000"), Some(("::1", 7000)));
-        assert_eq!(split_node("cache-3:1"), Some(("cache-3", 1)));
-        assert_eq!(split_node("7000"), None);
-        assert_eq!(split_node(":7000"), None);
-        assert_eq!(split_node("host:port"), None);
-    }
 
     #[test]
     fn seeds_are_checked_before_anything_connects() {
