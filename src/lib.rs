@@ -7,6 +7,8 @@
 mod addr;
 mod channel;
 mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod host;
 mod json;
 pub mod proxy;

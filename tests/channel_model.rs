@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use redisutil::conformance::{Harness, MemoryHarness};
 use redisutil::{Peer, RedisChannel};
 use serde_json::Value;
-use support::{Backend, MemoryBackend, RedisBackend, unique};
+use support::{RedisBackend, unique};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -69,7 +70,7 @@ impl Model {
     }
 }
 
-fn run_model<B: Backend>(backend: &B, cases: u32) {
+fn run_model<B: Harness>(backend: &B, cases: u32) {
     let config = Config {
         cases,
         failure_persistence: None,
@@ -83,7 +84,7 @@ fn run_model<B: Backend>(backend: &B, cases: u32) {
     println!("model: {cases} cases passed");
 }
 
-fn check<B: Backend>(backend: &B, ops: &[Op]) -> Result<(), TestCaseError> {
+fn check<B: Harness>(backend: &B, ops: &[Op]) -> Result<(), TestCaseError> {
     let name = unique("/model");
     let end = |peer| RedisChannel::new(backend.store(), &name, peer).unwrap();
     let (client, server) = (end(Peer::Client), end(Peer::Server));
@@ -151,7 +152,7 @@ fn check<B: Backend>(backend: &B, ops: &[Op]) -> Result<(), TestCaseError> {
 
 #[test]
 fn memory_model() {
-    run_model(&MemoryBackend::new(), 256);
+    run_model(&MemoryHarness::new(), 256);
 }
 
 #[test]

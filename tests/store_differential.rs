@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use redisutil::conformance::{Harness, MemoryHarness};
 use redisutil::{ListStore, StoreError};
-use support::{Backend, MemoryBackend, RedisBackend, unique};
+use support::{RedisBackend, unique};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -75,7 +76,7 @@ fn answer<T>(outcome: Result<T, StoreError>, ok: impl FnOnce(T) -> Answer) -> An
 }
 
 /// Runs `op` on `backend`, whose keys are `keys`.
-fn run<B: Backend>(backend: &B, keys: &[String], op: &Op) -> Answer {
+fn run<B: Harness>(backend: &B, keys: &[String], op: &Op) -> Answer {
     let store = backend.store();
     let short = Some(Duration::from_millis(1));
     match op {
@@ -117,7 +118,7 @@ fn run<B: Backend>(backend: &B, keys: &[String], op: &Op) -> Answer {
 
 /// The data under `keys`: each list's elements, string and whether it has
 /// a TTL, with the key's index in place of its name.
-fn data<B: Backend>(backend: &B, keys: &[String]) -> Vec<(Vec<Vec<u8>>, Option<String>, bool)> {
+fn data<B: Harness>(backend: &B, keys: &[String]) -> Vec<(Vec<Vec<u8>>, Option<String>, bool)> {
     let store = backend.store();
     keys.iter()
         .map(|key| {
@@ -138,7 +139,7 @@ fn keys(prefix: &str, backend_name: &str) -> Vec<String> {
     (0..KEYS).map(|k| format!("{base}/{k}")).collect()
 }
 
-fn check<B: Backend>(real: &B, cases: u32) {
+fn check<B: Harness>(real: &B, cases: u32) {
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
@@ -146,7 +147,7 @@ fn check<B: Backend>(real: &B, cases: u32) {
     });
     runner
         .run(&prop::collection::vec(op(), 1..30), |ops| {
-            let fake = MemoryBackend::new();
+            let fake = MemoryHarness::new();
             let fake_keys = keys("/diff", "memory");
             let real_keys = keys("/diff", "real");
             for (step, op) in ops.iter().enumerate() {

@@ -1,112 +1,14 @@
-//! The backends the conformance suites run on: the [`Backend`] trait, the
-//! in-memory fake ([`MemoryBackend`]) and a private redis-server
-//! ([`RedisBackend`]); the cluster's is in `cluster.rs`.
+//! The real stores as conformance harnesses: a private redis-server
+//! ([`RedisBackend`]); the cluster's is in `cluster.rs`. The fake's is the
+//! crate's own `redisutil::conformance::MemoryHarness`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use redisutil::{ListStore, ManualClock, MemoryStore, RedisStore};
+use redisutil::RedisStore;
+use redisutil::conformance::Harness;
 
 use super::RedisServer;
-
-/// A store to run the conformance scenarios on, and control of its time.
-pub trait Backend: Sync {
-    /// The store type.
-    type Store: ListStore + Clone + Send + Sync + std::fmt::Debug + 'static;
-
-    /// A handle on the backend's store (clones share data).
-    fn store(&self) -> Self::Store;
-
-    /// Lets `by` pass, as TTLs see it.
-    fn advance(&self, by: Duration);
-
-    /// Runs `call`, which may block on a timeout, with the backend's time
-    /// moving: real time for Redis, a fast-forwarding manual clock for the fake.
-    fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R;
-
-    /// Stores a string at `key` (SET): a key of another type than list.
-    fn set_string(&self, key: &str, value: &str);
-
-    /// The string at `key` (GET); `None` when it holds none.
-    fn get_string(&self, key: &str) -> Option<String>;
-
-    /// The time left before `key` expires (PTTL); `None` without a TTL or key.
-    fn ttl(&self, key: &str) -> Option<Duration>;
-
-    /// Waits until `condition` holds, up to `within` of the backend's time.
-    fn eventually(&self, within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-        let step = Duration::from_millis(20);
-        let mut waited = Duration::ZERO;
-        loop {
-            if condition() {
-                return true;
-            }
-            if waited >= within {
-                return false;
-            }
-            self.advance(step);
-            waited += step;
-        }
-    }
-}
-
-/// The in-memory fake on a manual clock.
-pub struct MemoryBackend {
-    pub store: MemoryStore,
-    pub clock: ManualClock,
-}
-
-impl MemoryBackend {
-    pub fn new() -> Self {
-        let clock = ManualClock::default();
-        Self {
-            store: MemoryStore::with_clock(clock.clone()),
-            clock,
-        }
-    }
-}
-
-impl Backend for MemoryBackend {
-    type Store = MemoryStore;
-
-    fn store(&self) -> MemoryStore {
-        self.store.clone()
-    }
-
-    fn advance(&self, by: Duration) {
-        self.clock.advance(by);
-    }
-
-    fn set_string(&self, key: &str, value: &str) {
-        self.store.set_string(key, value);
-    }
-
-    fn get_string(&self, key: &str) -> Option<String> {
-        let value = self.store.get_string(key)?;
-        Some(String::from_utf8(value).unwrap())
-    }
-
-    fn ttl(&self, key: &str) -> Option<Duration> {
-        self.store.ttl(key)
-    }
-
-    fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
-        let done = AtomicBool::new(false);
-        thread::scope(|scope| {
-            scope.spawn(|| {
-                // Ten manual milliseconds for each real one.
-                while !done.load(Ordering::Acquire) {
-                    self.clock.advance(Duration::from_millis(10));
-                    thread::sleep(Duration::from_millis(1));
-                }
-            });
-            let result = call();
-            done.store(true, Ordering::Release);
-            result
-        })
-    }
-}
 
 /// A private redis-server.
 pub struct RedisBackend {
@@ -122,7 +24,7 @@ impl RedisBackend {
     }
 }
 
-impl Backend for RedisBackend {
+impl Harness for RedisBackend {
     type Store = RedisStore;
 
     fn store(&self) -> RedisStore {

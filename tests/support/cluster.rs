@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use redis::ConnectionLike;
 use redisutil::{RedisClusterStore, wait_serve};
 
-use super::backend::{self, Backend};
 use super::free_port;
 use super::process::{Guarded, check_installed};
 
@@ -332,50 +331,66 @@ impl RedisCluster {
     }
 }
 
-/// The shared test cluster, with a store of its own per test.
-pub struct ClusterBackend {
-    pub cluster: &'static RedisCluster,
-    pub store: RedisClusterStore,
-}
+/// The cluster as a conformance harness.
+#[cfg(feature = "conformance")]
+pub use harness::ClusterBackend;
 
-impl ClusterBackend {
-    pub fn new() -> Self {
-        let cluster = RedisCluster::shared();
-        Self {
-            cluster,
-            store: cluster.store(),
+#[cfg(feature = "conformance")]
+mod harness {
+    use std::thread;
+    use std::time::Duration;
+
+    use redisutil::RedisClusterStore;
+    use redisutil::conformance::Harness;
+
+    use super::RedisCluster;
+    use crate::support::backend;
+
+    /// The shared test cluster, with a store of its own per test.
+    pub struct ClusterBackend {
+        pub cluster: &'static RedisCluster,
+        pub store: RedisClusterStore,
+    }
+
+    impl ClusterBackend {
+        pub fn new() -> Self {
+            let cluster = RedisCluster::shared();
+            Self {
+                cluster,
+                store: cluster.store(),
+            }
         }
     }
-}
 
-impl Backend for ClusterBackend {
-    type Store = RedisClusterStore;
+    impl Harness for ClusterBackend {
+        type Store = RedisClusterStore;
 
-    fn store(&self) -> RedisClusterStore {
-        self.store.clone()
-    }
+        fn store(&self) -> RedisClusterStore {
+            self.store.clone()
+        }
 
-    fn advance(&self, by: Duration) {
-        thread::sleep(by);
-    }
+        fn advance(&self, by: Duration) {
+            thread::sleep(by);
+        }
 
-    fn set_string(&self, key: &str, value: &str) {
-        backend::set_string(
-            &mut self.cluster.raw(self.cluster.master_of(key)),
-            key,
-            value,
-        );
-    }
+        fn set_string(&self, key: &str, value: &str) {
+            backend::set_string(
+                &mut self.cluster.raw(self.cluster.master_of(key)),
+                key,
+                value,
+            );
+        }
 
-    fn get_string(&self, key: &str) -> Option<String> {
-        backend::get_string(&mut self.cluster.raw(self.cluster.master_of(key)), key)
-    }
+        fn get_string(&self, key: &str) -> Option<String> {
+            backend::get_string(&mut self.cluster.raw(self.cluster.master_of(key)), key)
+        }
 
-    fn ttl(&self, key: &str) -> Option<Duration> {
-        backend::ttl(&mut self.cluster.raw(self.cluster.master_of(key)), key)
-    }
+        fn ttl(&self, key: &str) -> Option<Duration> {
+            backend::ttl(&mut self.cluster.raw(self.cluster.master_of(key)), key)
+        }
 
-    fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
-        call()
+        fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
+            call()
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! (`process.rs`), and the backends the conformance suites run on.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+#[cfg(feature = "conformance")]
 mod backend;
 #[cfg(feature = "cluster")]
 mod cluster;
@@ -13,11 +14,15 @@ mod server;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(feature = "conformance")]
 #[allow(unused_imports)] // each test binary uses a different part of this module
-pub use backend::{Backend, MemoryBackend, RedisBackend};
+pub use backend::RedisBackend;
+#[cfg(all(feature = "cluster", feature = "conformance"))]
+#[allow(unused_imports)]
+pub use cluster::ClusterBackend;
 #[cfg(feature = "cluster")]
 #[allow(unused_imports)]
-pub use cluster::{ClusterBackend, RedisCluster};
+pub use cluster::RedisCluster;
 #[allow(unused_imports)]
 pub use counter::RoundTripCounter;
 #[allow(unused_imports)]

@@ -1,0 +1,364 @@
+//! The conformance suite of [`ListStore`], public so that a store of your
+//! own runs the very scenarios this crate runs on [`MemoryStore`], on
+//! Redis and on a Redis Cluster (feature `conformance`).
+//!
+//! A scenario is a function that takes a [`Harness`]: your store, and
+//! control of its time and of keys of other types. [`scenarios`] lists
+//! them all by name, [`run_all`] runs every one and names those that fail.
+//! Scenarios use unique key names, so they may share one store.
+//!
+//! # Examples
+//!
+//! A store of your own, here one that wraps the in-memory fake, passes the
+//! suite:
+//!
+//! ```
+//! use std::time::Duration;
+//! use redisutil::conformance::{self, Harness, MemoryHarness};
+//! use redisutil::{ListStore, MemoryStore, StoreError};
+//!
+//! #[derive(Debug, Clone)]
+//! struct MyStore(MemoryStore);
+//!
+//! impl ListStore for MyStore {
+//!     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+//!         self.0.push(key, values, ttl)
+//!     }
+//!     fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+//!         self.0.pop(key)
+//!     }
+//!     fn blocking_pop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
+//!         self.0.blocking_pop(key, timeout)
+//!     }
+//!     fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+//!         self.0.index(key, index)
+//!     }
+//!     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+//!         self.0.take_last(key)
+//!     }
+//!     fn blocking_take_last(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
+//!         self.0.blocking_take_last(key, timeout)
+//!     }
+//!     fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+//!         self.0.scan(pattern)
+//!     }
+//!     fn ping(&self) -> Result<(), StoreError> {
+//!         self.0.ping()
+//!     }
+//! }
+//!
+//! /// The harness: the store, and the fake's clock and keys underneath.
+//! struct MyHarness(MemoryHarness);
+//!
+//! impl Harness for MyHarness {
+//!     type Store = MyStore;
+//!     fn store(&self) -> MyStore {
+//!         MyStore(self.0.store())
+//!     }
+//!     fn advance(&self, by: Duration) {
+//!         self.0.advance(by)
+//!     }
+//!     fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
+//!         self.0.blocking(call)
+//!     }
+//!     fn set_string(&self, key: &str, value: &str) {
+//!         self.0.set_string(key, value)
+//!     }
+//!     fn get_string(&self, key: &str) -> Option<String> {
+//!         self.0.get_string(key)
+//!     }
+//!     fn ttl(&self, key: &str) -> Option<Duration> {
+//!         self.0.ttl(key)
+//!     }
+//! }
+//!
+//! conformance::run_all(&MyHarness(MemoryHarness::new()));
+//! ```
+
+mod channel;
+mod hostile;
+mod store;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::Duration;
+
+pub use channel::*;
+pub use hostile::*;
+pub use store::*;
+
+use crate::{ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
+
+/// A store under test, with control of its time and of its keys.
+pub trait Harness: Sync {
+    /// The store type.
+    type Store: ListStore + Clone + Send + Sync + std::fmt::Debug + 'static;
+
+    /// A handle on the store (clones share data).
+    fn store(&self) -> Self::Store;
+
+    /// Lets `by` pass, as the store's TTLs see it (a real store: sleep).
+    fn advance(&self, by: Duration);
+
+    /// Runs `call`, which may block on a timeout, with the store's time
+    /// moving: real time for a real store, a fast-forwarding clock for a
+    /// fake.
+    fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R;
+
+    /// Stores a string at `key` (SET): a key of another type than list.
+    fn set_string(&self, key: &str, value: &str);
+
+    /// The string at `key` (GET); `None` when it holds none.
+    fn get_string(&self, key: &str) -> Option<String>;
+
+    /// The time left before `key` expires (PTTL); `None` without a TTL or key.
+    fn ttl(&self, key: &str) -> Option<Duration>;
+
+    /// Waits until `condition` holds, up to `within` of the store's time.
+    fn eventually(&self, within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+        let step = Duration::from_millis(20);
+        let mut waited = Duration::ZERO;
+        loop {
+            if condition() {
+                return true;
+            }
+            if waited >= within {
+                return false;
+            }
+            self.advance(step);
+            waited += step;
+        }
+    }
+}
+
+/// The harness of [`MemoryStore`] on a [`ManualClock`].
+#[derive(Debug, Clone)]
+pub struct MemoryHarness {
+    store: MemoryStore,
+    clock: ManualClock,
+}
+
+impl MemoryHarness {
+    /// An empty store on a manual clock.
+    pub fn new() -> Self {
+        let clock = ManualClock::default();
+        Self {
+            store: MemoryStore::with_clock(clock.clone()),
+            clock,
+        }
+    }
+
+    /// The clock the store runs on.
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+}
+
+impl Default for MemoryHarness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Harness for MemoryHarness {
+    type Store = MemoryStore;
+
+    fn store(&self) -> MemoryStore {
+        self.store.clone()
+    }
+
+    fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
+        let done = AtomicBool::new(false);
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                // Ten manual milliseconds for each real one.
+                while !done.load(Ordering::Acquire) {
+                    self.clock.advance(Duration::from_millis(10));
+                    thread::sleep(Duration::from_millis(1));
+                }
+            });
+            let result = call();
+            done.store(true, Ordering::Release);
+            result
+        })
+    }
+
+    fn set_string(&self, key: &str, value: &str) {
+        self.store.set_string(key, value);
+    }
+
+    fn get_string(&self, key: &str) -> Option<String> {
+        let value = self.store.get_string(key)?;
+        Some(String::from_utf8_lossy(&value).into_owned())
+    }
+
+    fn ttl(&self, key: &str) -> Option<Duration> {
+        self.store.ttl(key)
+    }
+}
+
+/// A scenario: its name and the function that runs it.
+pub type Scenario<H> = (&'static str, fn(&H));
+
+/// Every scenario, by name, in a stable order.
+pub fn scenarios<H: Harness>() -> Vec<Scenario<H>> {
+    vec![
+        ("store_list_semantics", store::store_list_semantics::<H>),
+        (
+            "store_binary_values_round_trip",
+            store::store_binary_values_round_trip::<H>,
+        ),
+        (
+            "store_push_nothing_is_refused",
+            store::store_push_nothing_is_refused::<H>,
+        ),
+        ("store_ttl_zero_deletes", store::store_ttl_zero_deletes::<H>),
+        (
+            "store_scan_matches_globs_like_redis",
+            store::store_scan_matches_globs_like_redis::<H>,
+        ),
+        (
+            "store_blocking_pop_returns_queued_element",
+            store::store_blocking_pop_returns_queued_element::<H>,
+        ),
+        (
+            "send_and_receive_both_ways",
+            channel::send_and_receive_both_ways::<H>,
+        ),
+        (
+            "lists_are_named_like_the_python_original",
+            channel::lists_are_named_like_the_python_original::<H>,
+        ),
+        (
+            "messages_keep_fifo_order",
+            channel::messages_keep_fifo_order::<H>,
+        ),
+        (
+            "null_zero_and_empty_messages_are_not_absence",
+            channel::null_zero_and_empty_messages_are_not_absence::<H>,
+        ),
+        (
+            "non_ascii_is_written_unescaped",
+            channel::non_ascii_is_written_unescaped::<H>,
+        ),
+        (
+            "python_formatted_json_is_accepted",
+            channel::python_formatted_json_is_accepted::<H>,
+        ),
+        (
+            "typed_messages_round_trip",
+            channel::typed_messages_round_trip::<H>,
+        ),
+        (
+            "decode_error_keeps_raw_bytes_and_channel_goes_on",
+            channel::decode_error_keeps_raw_bytes_and_channel_goes_on::<H>,
+        ),
+        (
+            "send_msgs_is_one_ordered_batch",
+            channel::send_msgs_is_one_ordered_batch::<H>,
+        ),
+        (
+            "recv_last_takes_newest_and_clears",
+            channel::recv_last_takes_newest_and_clears::<H>,
+        ),
+        (
+            "brecv_last_waits_then_takes_newest",
+            channel::brecv_last_waits_then_takes_newest::<H>,
+        ),
+        (
+            "peek_and_rpeek_leave_messages",
+            channel::peek_and_rpeek_leave_messages::<H>,
+        ),
+        (
+            "brecv_wakes_when_another_thread_sends",
+            channel::brecv_wakes_when_another_thread_sends::<H>,
+        ),
+        (
+            "brecv_times_out_with_none",
+            channel::brecv_times_out_with_none::<H>,
+        ),
+        (
+            "blocked_receive_does_not_stall_other_calls",
+            channel::blocked_receive_does_not_stall_other_calls::<H>,
+        ),
+        (
+            "blocked_receivers_are_served_longest_waiting_first",
+            channel::blocked_receivers_are_served_longest_waiting_first::<H>,
+        ),
+        (
+            "a_push_goes_to_the_blocked_receiver_before_any_later_pop",
+            channel::a_push_goes_to_the_blocked_receiver_before_any_later_pop::<H>,
+        ),
+        (
+            "list_channel_finds_both_peers_sorted_once",
+            channel::list_channel_finds_both_peers_sorted_once::<H>,
+        ),
+        (
+            "list_channel_matches_glob_characters_literally",
+            channel::list_channel_matches_glob_characters_literally::<H>,
+        ),
+        (
+            "invalid_names_and_prefixes_are_refused_before_sending",
+            channel::invalid_names_and_prefixes_are_refused_before_sending::<H>,
+        ),
+        (
+            "channel_ttl_expires_and_is_refreshed_by_sends",
+            channel::channel_ttl_expires_and_is_refreshed_by_sends::<H>,
+        ),
+        (
+            "wrong_type_keys_are_refused_and_left_untouched",
+            hostile::wrong_type_keys_are_refused_and_left_untouched::<H>,
+        ),
+        (
+            "out_of_range_ttls_are_refused_and_nothing_is_written",
+            hostile::out_of_range_ttls_are_refused_and_nothing_is_written::<H>,
+        ),
+        (
+            "brecv_last_never_drops_what_it_waited_for",
+            hostile::brecv_last_never_drops_what_it_waited_for::<H>,
+        ),
+        (
+            "huge_timeouts_wait_without_limit",
+            hostile::huge_timeouts_wait_without_limit::<H>,
+        ),
+        (
+            "numbers_arrive_exactly_or_not_at_all",
+            hostile::numbers_arrive_exactly_or_not_at_all::<H>,
+        ),
+    ]
+}
+
+/// Runs every scenario on `harness`, then panics naming those that failed.
+pub fn run_all<H: Harness>(harness: &H) {
+    let failed: Vec<&str> = scenarios::<H>()
+        .into_iter()
+        .filter(|(_, scenario)| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(harness))).is_err()
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "conformance scenarios failed: {failed:?}"
+    );
+}
+
+/// A channel of the harness's store.
+type Chan<B> = RedisChannel<<B as Harness>::Store>;
+
+/// Both ends of the channel `name`.
+fn pair<B: Harness>(harness: &B, name: &str) -> (Chan<B>, Chan<B>) {
+    let client = RedisChannel::new(harness.store(), name, Peer::Client).unwrap();
+    let server = RedisChannel::new(harness.store(), name, Peer::Server).unwrap();
+    (client, server)
+}
+
+/// A name no other scenario in this process uses.
+fn unique(prefix: &str) -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}/{}", SEQ.fetch_add(1, Ordering::Relaxed))
+}
