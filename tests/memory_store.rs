@@ -164,7 +164,7 @@ fn an_auto_advancing_clock_lets_one_thread_test_timeouts() {
     let clock = ManualClock::auto_advancing(start);
     let store = MemoryStore::with_clock(clock.clone());
     let options = redisutil::ChannelOptions {
-        timeout: Some(Duration::from_secs(60)),
+        ttl: Some(Duration::from_secs(60)),
     };
     let client = RedisChannel::with_options(store.clone(), "/one", Peer::Client, options).unwrap();
     let server = RedisChannel::new(store.clone(), "/one", Peer::Server).unwrap();

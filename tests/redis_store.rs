@@ -256,7 +256,7 @@ fn without_scripting_rights_nothing_is_lost_or_half_written() {
     let url = format!("redis://limited:pw@127.0.0.1:{}/", server.port());
     let store = RedisStore::open(url.as_str()).unwrap();
     let options = redisutil::ChannelOptions {
-        timeout: Some(Duration::from_secs(60)),
+        ttl: Some(Duration::from_secs(60)),
     };
     let client = RedisChannel::with_options(store.clone(), "/acl", Peer::Client, options).unwrap();
     let server_end = RedisChannel::new(store.clone(), "/acl", Peer::Server).unwrap();

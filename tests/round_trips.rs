@@ -14,7 +14,7 @@ fn each_operation_costs_the_round_trips_it_promises() {
     let counter = RoundTripCounter::start(server.port());
     let store = RedisStore::open(counter.port()).unwrap();
     let options = ChannelOptions {
-        timeout: Some(Duration::from_secs(60)),
+        ttl: Some(Duration::from_secs(60)),
     };
     let client = RedisChannel::with_options(store.clone(), "/rt", Peer::Client, options).unwrap();
     let serving = RedisChannel::new(store.clone(), "/rt", Peer::Server).unwrap();

@@ -387,7 +387,7 @@ type Operation = Box<dyn FnOnce() -> Outcome + Send>;
 fn operations(store: &RedisStore) -> Vec<(&'static str, Operation)> {
     let short = Some(Duration::from_millis(50));
     let options = ChannelOptions {
-        timeout: Some(Duration::from_secs(60)),
+        ttl: Some(Duration::from_secs(60)),
     };
     let chan = RedisChannel::with_options(store.clone(), "/fake/chan", Peer::Client, options)
         .expect("a channel");
@@ -666,7 +666,7 @@ fn acl_like_server() -> FakeServer {
 /// return an error showing `expect`, not panic.
 fn assert_refused(store: RedisStore, expect: &str) {
     let options = ChannelOptions {
-        timeout: Some(Duration::from_secs(60)),
+        ttl: Some(Duration::from_secs(60)),
     };
     let chan = RedisChannel::with_options(store, "/refused", Peer::Client, options).unwrap();
     let sender = chan.clone();

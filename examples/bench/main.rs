@@ -137,7 +137,7 @@ fn main() {
     // With a TTL: one checked script (EVALSHA) against the transaction a
     // hand-written client would send, which does not check before it writes.
     let options = ChannelOptions {
-        timeout: Some(Duration::from_secs(60)),
+        ttl: Some(Duration::from_secs(60)),
     };
     let expiring =
         RedisChannel::with_options(store.clone(), "/bench", Peer::Client, options).unwrap();

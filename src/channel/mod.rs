@@ -48,11 +48,12 @@ const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// Settings of a [`RedisChannel`]. `Default` gives no TTL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChannelOptions {
-    /// The channel's TTL: every send sets the sending list to expire this
-    /// long after it (millisecond precision), in the same atomic step as
-    /// the push. `None`: the lists live until they are emptied. From 1 ms
-    /// to 100 years; the channel refuses others when it is built.
-    pub timeout: Option<Duration>,
+    /// The channel's TTL (the Python original's `timeout`): every send sets
+    /// the sending list to expire this long after it (millisecond
+    /// precision), in the same atomic step as the push. `None`: the lists
+    /// live until they are emptied. From 1 ms to 100 years; the channel
+    /// refuses others when it is built.
+    pub ttl: Option<Duration>,
 }
 
 /// One end of a duplex channel over two Redis lists.
@@ -87,7 +88,7 @@ impl<S: ListStore> RedisChannel<S> {
     /// use std::time::Duration;
     /// use redisutil::{ChannelOptions, MemoryStore, Peer, RedisChannel};
     ///
-    /// let options = ChannelOptions { timeout: Some(Duration::from_secs(60)) };
+    /// let options = ChannelOptions { ttl: Some(Duration::from_secs(60)) };
     /// let chan = RedisChannel::with_options(MemoryStore::new(), ["jobs", "resize"], Peer::Client, options)?;
     /// assert_eq!(chan.name().as_str(), "/jobs/resize");
     /// # Ok::<(), redisutil::ChannelError>(())
@@ -99,11 +100,11 @@ impl<S: ListStore> RedisChannel<S> {
         options: ChannelOptions,
     ) -> Result<Self, ChannelError> {
         if options
-            .timeout
+            .ttl
             .is_some_and(|ttl| !(Duration::from_millis(1)..=MAX_TTL).contains(&ttl))
         {
             return Err(ChannelError::InvalidOption(
-                "a channel timeout (TTL) is between 1 ms and 100 years; None keeps the lists without one",
+                "a channel ttl is between 1 ms and 100 years; None keeps the lists without one",
             ));
         }
         let name = channel.into_channel_name()?;
@@ -152,7 +153,7 @@ impl<S: ListStore> RedisChannel<S> {
     pub fn send_msg<T: Serialize + ?Sized>(&self, msg: &T) -> Result<(), ChannelError> {
         let encoded = json::to_vec(msg).map_err(ChannelError::Encode)?;
         self.store
-            .push(&self.send_key, &[&encoded], self.options.timeout)?;
+            .push(&self.send_key, &[&encoded], self.options.ttl)?;
         Ok(())
     }
 
@@ -189,8 +190,7 @@ impl<S: ListStore> RedisChannel<S> {
             .zip(&ends)
             .map(|(start, &end)| &buffer[start..end])
             .collect();
-        self.store
-            .push(&self.send_key, &values, self.options.timeout)?;
+        self.store.push(&self.send_key, &values, self.options.ttl)?;
         Ok(values.len())
     }
 

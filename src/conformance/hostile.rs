@@ -21,7 +21,7 @@ fn is_wrong_type(err: &ChannelError) -> bool {
 pub fn wrong_type_keys_are_refused_and_left_untouched<B: Harness>(backend: &B) {
     let name = unique("/wrongtype");
     let options = ChannelOptions {
-        timeout: Some(Duration::from_secs(60)),
+        ttl: Some(Duration::from_secs(60)),
     };
     let client = RedisChannel::with_options(backend.store(), &name, Peer::Client, options).unwrap();
     let server = RedisChannel::new(backend.store(), &name, Peer::Server).unwrap();
@@ -107,7 +107,7 @@ pub fn out_of_range_ttls_are_refused_and_nothing_is_written<B: Harness>(backend:
         Duration::from_secs(101 * 365 * 24 * 60 * 60),
         Duration::MAX,
     ] {
-        let options = ChannelOptions { timeout: Some(ttl) };
+        let options = ChannelOptions { ttl: Some(ttl) };
         let err =
             RedisChannel::with_options(store.clone(), "/ttl", Peer::Client, options).unwrap_err();
         assert!(
@@ -116,7 +116,7 @@ pub fn out_of_range_ttls_are_refused_and_nothing_is_written<B: Harness>(backend:
         );
     }
     let longest = ChannelOptions {
-        timeout: Some(Duration::from_secs(100 * 365 * 24 * 60 * 60)),
+        ttl: Some(Duration::from_secs(100 * 365 * 24 * 60 * 60)),
     };
     let name = unique("/ttl-longest");
     let client = RedisChannel::with_options(store.clone(), &name, Peer::Client, longest).unwrap();
