@@ -43,6 +43,50 @@ pub enum ChannelError {
     Store(#[from] StoreError),
 }
 
+impl ChannelError {
+    /// Whether the store failed with a lost or refused connection, or a
+    /// timeout: a later call may pass.
+    pub fn is_connection(&self) -> bool {
+        matches!(self, Self::Store(err) if err.is_connection())
+    }
+
+    /// Whether the store did not answer in time; a receive may have taken
+    /// its message.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Store(err) if err.is_timeout())
+    }
+
+    /// Whether a received message did not decode ([`DecodeError`] holds its
+    /// bytes).
+    ///
+    /// ```
+    /// use redisutil::{ListStore, MemoryStore, Peer, RedisChannel};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.push("/jobs/client", &[b"not json"], None)?;
+    /// let server = RedisChannel::new(store, "/jobs", Peer::Server)?;
+    /// let err = server.recv_msg::<u32>().unwrap_err();
+    /// assert!(err.is_decode() && !err.is_connection());
+    /// # Ok::<(), redisutil::ChannelError>(())
+    /// ```
+    pub fn is_decode(&self) -> bool {
+        matches!(self, Self::Decode(_))
+    }
+
+    /// Whether the input was refused before anything was sent: a bad name,
+    /// prefix, peer or option, or a value JSON cannot carry.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidName { .. }
+                | Self::InvalidPrefix { .. }
+                | Self::InvalidPeer(_)
+                | Self::InvalidOption(_)
+                | Self::Encode(_)
+        )
+    }
+}
+
 /// A message that was received but did not decode into the asked type.
 ///
 /// The message has already been removed from its list (unless it was only

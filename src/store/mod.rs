@@ -181,6 +181,37 @@ impl StoreError {
     pub fn is_connection(&self) -> bool {
         matches!(self, Self::Connection { .. } | Self::Timeout { .. })
     }
+
+    /// Whether the store did not answer in time. The command may have run
+    /// (a receive may have taken its message).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
+    /// The error code the server answered (`WRONGTYPE`, `NOPERM`, `OOM`,
+    /// `ERR`…), when it refused the command.
+    ///
+    /// ```
+    /// use redisutil::{ListStore, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.set_string("k", "not a list");
+    /// let err = store.pop("k").unwrap_err();
+    /// assert_eq!(err.code(), Some("WRONGTYPE"));
+    /// assert!(err.is_wrong_type());
+    /// assert!(!err.is_connection());
+    /// ```
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Command { message, .. } => message.split_whitespace().next(),
+            _ => None,
+        }
+    }
+
+    /// Whether the key holds another type than a list (`WRONGTYPE`).
+    pub fn is_wrong_type(&self) -> bool {
+        self.code() == Some("WRONGTYPE")
+    }
 }
 
 /// A blocking wait this long or longer waits without limit (100 years):
