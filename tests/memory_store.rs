@@ -138,13 +138,17 @@ fn a_lost_reply_loses_the_received_message() {
     let server = RedisChannel::new(store.clone(), "/jobs", Peer::Server).unwrap();
     client.send_msgs([1, 2]).unwrap();
     store.fail_next_with(1, Fault::ReplyLost);
+    let err = server.recv_msg::<i32>().unwrap_err();
     assert!(
-        server
-            .recv_msg::<i32>()
-            .unwrap_err()
-            .to_string()
-            .contains("did not answer")
+        err.is_timeout() && err.is_connection() && !err.is_decode(),
+        "{err}"
     );
+    assert!(err.to_string().contains("did not answer"));
+    store.fail_next_with(1, Fault::Disconnect);
+    let err = server.recv_msg::<i32>().unwrap_err();
+    assert!(err.is_connection() && !err.is_timeout(), "{err}");
+    let err = client.send_msg(&f64::NAN).unwrap_err();
+    assert!(err.is_invalid_input() && !err.is_connection(), "{err}");
     assert_eq!(server.recv_msg::<i32>().unwrap(), Some(2));
     store.fail_next_with(1, Fault::Timeout);
     client.send_msg(&3).unwrap_err();
