@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod addr;
 mod channel;
 mod clock;
 #[cfg(feature = "conformance")]
@@ -12,11 +11,8 @@ pub mod conformance;
 mod host;
 mod json;
 pub mod proxy;
-#[cfg(feature = "redis")]
-mod registry;
 mod store;
 
-pub use addr::{IntoRedisAddr, RedisAddr};
 pub use channel::{
     ChannelError, ChannelName, ChannelOptions, DecodeError, IntoChannelName, Peer, RedisChannel,
     list_channels,
@@ -25,14 +21,15 @@ pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "ureq")]
 pub use proxy::UreqTransport;
 pub use proxy::{FakeTransport, HttpTransport, MemoryProxy, RedisProxyClient};
-#[cfg(feature = "cluster")]
-pub use registry::get_cluster_client;
-#[cfg(feature = "redis")]
-pub use registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
+pub use store::addr::{IntoRedisAddr, RedisAddr};
 #[cfg(feature = "cluster")]
 pub use store::cluster::{RedisClusterStore, RedisClusterStoreOptions};
 pub use store::fault::Fault;
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisStore, RedisStoreOptions};
+#[cfg(feature = "cluster")]
+pub use store::registry::get_cluster_client;
+#[cfg(feature = "redis")]
+pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
 pub use store::{BoxError, ListStore, StoreError};

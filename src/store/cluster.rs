@@ -15,9 +15,9 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisError, Value};
 
+use super::addr::{IntoRedisAddr, RedisAddr};
 use super::pool::{Connector, Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
-use crate::addr::{IntoRedisAddr, RedisAddr};
 use crate::host::split_host_port;
 
 /// Settings of a [`RedisClusterStore`]. `Default` gives the documented

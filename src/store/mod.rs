@@ -20,6 +20,7 @@
 //! # Ok::<(), redisutil::StoreError>(())
 //! ```
 
+pub(crate) mod addr;
 #[cfg(feature = "cluster")]
 pub(crate) mod cluster;
 pub(crate) mod fault;
@@ -29,6 +30,8 @@ pub(crate) mod memory;
 mod pool;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(feature = "redis")]
+pub(crate) mod registry;
 #[cfg(feature = "redis")]
 mod script;
 

@@ -12,9 +12,9 @@ use redis::{
     RedisError,
 };
 
+use super::addr::{IntoRedisAddr, RedisAddr};
 use super::pool::{Connector, Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
-use crate::addr::{IntoRedisAddr, RedisAddr};
 
 /// Settings of a [`RedisStore`]. `Default` gives the documented values.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::addr::{IntoRedisAddr, RedisAddr};
+use super::addr::{IntoRedisAddr, RedisAddr};
 use crate::store::redis::{RedisStore, RedisStoreOptions};
 use crate::store::{ListStore, StoreError};
 
