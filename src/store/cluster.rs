@@ -16,7 +16,8 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRou
 use redis::{RedisError, Value};
 
 use super::addr::{IntoRedisAddr, RedisAddr};
-use super::pool::{Connector, Pool, Wait, to_store_error};
+use super::commands::Connector;
+use super::pool::{Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
 use crate::host::split_host_port;
 

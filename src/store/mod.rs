@@ -23,6 +23,8 @@
 pub(crate) mod addr;
 #[cfg(feature = "cluster")]
 pub(crate) mod cluster;
+#[cfg(feature = "redis")]
+mod commands;
 pub(crate) mod fault;
 pub(crate) mod glob;
 pub(crate) mod memory;

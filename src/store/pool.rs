@@ -1,15 +1,16 @@
 //! The connection pool and call policy that [`RedisStore`](crate::RedisStore)
 //! and `RedisClusterStore` share: idle connections kept per process, a
 //! blocking call's read timeout stretched by its block time, a dead pooled
-//! connection replaced once, and redis errors mapped to [`StoreError`].
+//! connection replaced once, and redis errors mapped to [`StoreError`]. The
+//! commands themselves are in `commands.rs`.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use redis::{ConnectionLike, ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
-use super::script::{self, PUSH_WITH_TTL, TAKE_LAST};
-use super::{StoreError, ttl_millis, wait_limit};
+use super::StoreError;
+use super::commands::Connector;
 
 /// A connection the pool can hold.
 pub(super) trait PooledConnection: ConnectionLike {
@@ -38,137 +39,6 @@ pub(super) enum Wait {
     /// A blocking command that may wait this long on the server (`None`:
     /// forever) before the response timeout starts.
     Blocking(Option<Duration>),
-}
-
-/// What a store tells the pool about itself, and the commands both real
-/// stores send the same way.
-pub(super) trait Connector: Sized {
-    /// The connection type.
-    type Connection: PooledConnection;
-    /// The store's pool.
-    fn pool(&self) -> &Pool<Self::Connection>;
-    /// Opens a connection, with the response timeout set.
-    fn connect(&self) -> Result<Self::Connection, StoreError>;
-    /// How long a non-blocking command may wait for its answer.
-    fn response_timeout(&self) -> Option<Duration>;
-    /// The address shown in errors.
-    fn shown_addr(&self) -> String;
-    /// What the server says when it closes a new connection at once
-    /// (`ERR max number of clients reached`), if it does.
-    fn refusal(&self) -> Option<String> {
-        None
-    }
-
-    /// Runs `command` through the pool (see [`Pool::run`]).
-    fn run<T>(
-        &self,
-        wait: Wait,
-        command: impl FnMut(&mut Self::Connection) -> RedisResult<T>,
-    ) -> Result<T, StoreError> {
-        self.pool().run(self, wait, command)
-    }
-
-    /// RPUSH, or with a TTL the atomic push-and-expire script.
-    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
-        let Some(ttl) = ttl else {
-            let mut rpush = redis::cmd("RPUSH");
-            rpush.arg(key);
-            for value in values {
-                rpush.arg(*value);
-            }
-            return self.run(Wait::Response, |c| rpush.query(c));
-        };
-        if values.is_empty() {
-            // What RPUSH answers; the script would push nothing and say 0.
-            return Err(StoreError::Command {
-                addr: self.shown_addr(),
-                message: "ERR wrong number of arguments for 'rpush' command".into(),
-            });
-        }
-        let millis = ttl_millis(ttl).to_string();
-        let args = std::iter::once(millis.as_bytes()).chain(values.iter().copied());
-        let commands = PUSH_WITH_TTL.commands(key, args);
-        self.run(Wait::Response, |c| script::invoke(c, &commands))
-    }
-
-    /// LPOP.
-    fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut lpop = redis::cmd("LPOP");
-        lpop.arg(key);
-        self.run(Wait::Response, |c| lpop.query(c))
-    }
-
-    /// BLPOP, on a read timeout stretched by the block time.
-    fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
-        let timeout = wait_limit(timeout);
-        let mut blpop = redis::cmd("BLPOP");
-        blpop.arg(key).arg(block_seconds(timeout));
-        let popped: Option<(Vec<u8>, Vec<u8>)> =
-            self.run(Wait::Blocking(timeout), |c| blpop.query(c))?;
-        Ok(popped.map(|(_key, value)| value))
-    }
-
-    /// LINDEX.
-    fn lindex(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut lindex = redis::cmd("LINDEX");
-        lindex.arg(key).arg(index);
-        self.run(Wait::Response, |c| lindex.query(c))
-    }
-
-    /// The take-last script.
-    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let commands = TAKE_LAST.commands(key, std::iter::empty());
-        self.run(Wait::Response, |c| script::invoke(c, &commands))
-    }
-
-    /// Waits for the list to have an element without taking it (`BLMOVE`
-    /// of the tail onto itself, which leaves the list as it is), then the
-    /// take-last script. Nothing leaves Redis before that one atomic step,
-    /// so a failure of either step loses nothing. Another consumer may take
-    /// the element in between: then it waits again, for what is left of
-    /// `timeout`.
-    fn blocking_take_last(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let timeout = wait_limit(timeout);
-        let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
-        loop {
-            let left = deadline
-                .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()));
-            let mut blmove = redis::cmd("BLMOVE");
-            blmove
-                .arg(key)
-                .arg(key)
-                .arg("RIGHT")
-                .arg("RIGHT")
-                .arg(block_seconds(left));
-            let moved: Option<Vec<u8>> = self.run(Wait::Blocking(left), |c| blmove.query(c))?;
-            if moved.is_none() {
-                return Ok(None);
-            }
-            if let Some(last) = self.take_last(key)? {
-                return Ok(Some(last));
-            }
-            if left.is_some_and(|left| left.is_zero()) {
-                return Ok(None);
-            }
-        }
-    }
-}
-
-/// A BLPOP or BLMOVE timeout in seconds with millisecond precision, rounded
-/// up: Redis reads a timeout below one millisecond as 0, which would block
-/// forever.
-fn block_seconds(timeout: Option<Duration>) -> String {
-    match timeout {
-        None => "0".into(),
-        Some(timeout) => {
-            let millis = ttl_millis(timeout).max(1);
-            format!("{}.{:03}", millis / 1000, millis % 1000)
-        }
-    }
 }
 
 /// Idle connections of one process: after `fork()`, the child finds the
@@ -330,19 +200,5 @@ fn server_words(err: &RedisError) -> String {
     match words.trim() {
         "" => "an error reply with no text".into(),
         words => words.into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blpop_timeouts_never_round_to_forever() {
-        assert_eq!(block_seconds(None), "0");
-        assert_eq!(block_seconds(Some(Duration::from_nanos(1))), "0.001");
-        assert_eq!(block_seconds(Some(Duration::ZERO)), "0.001");
-        assert_eq!(block_seconds(Some(Duration::from_millis(1500))), "1.500");
-        assert_eq!(block_seconds(Some(Duration::from_secs(30))), "30.000");
     }
 }

@@ -13,7 +13,8 @@ use redis::{
 };
 
 use super::addr::{IntoRedisAddr, RedisAddr};
-use super::pool::{Connector, Pool, Wait, to_store_error};
+use super::commands::Connector;
+use super::pool::{Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
 
 /// Settings of a [`RedisStore`]. `Default` gives the documented values.
