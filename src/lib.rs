@@ -2,6 +2,7 @@
 //! client for a redis proxy server.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -23,15 +24,20 @@ pub use channel::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "ureq")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ureq")))]
 pub use proxy::UreqTransport;
 pub use proxy::{FakeTransport, HttpTransport, MemoryProxy, RedisProxyClient};
 #[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use registry::get_cluster_client;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
 #[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use store::cluster::{RedisClusterStore, RedisClusterStoreOptions};
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::redis::{RedisStore, RedisStoreOptions};
 pub use store::{BoxError, ListStore, StoreError};
