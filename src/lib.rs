@@ -3,10 +3,12 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod channel;
 mod clock;
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod host;
 mod json;
@@ -19,17 +21,22 @@ pub use channel::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "ureq")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ureq")))]
 pub use proxy::UreqTransport;
 pub use proxy::{FakeTransport, HttpTransport, MemoryProxy, RedisProxyClient};
 pub use store::addr::{IntoRedisAddr, RedisAddr};
 #[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use store::cluster::{RedisClusterStore, RedisClusterStoreOptions};
 pub use store::fault::Fault;
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::redis::{RedisStore, RedisStoreOptions};
 #[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use store::registry::get_cluster_client;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
 pub use store::{BoxError, ListStore, StoreError};

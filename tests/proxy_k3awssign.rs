@@ -3,9 +3,11 @@
 //! escapes, dot segments, non-ASCII, generated ones), on every operation
 //! and for services `s3` and another, must verify there.
 //!
-//! Needs python3 with k3awssign (`pip install k3awssign==0.1.9`): `.ci/run`
-//! installs it. Without it the test fails, it never skips.
+//! Needs a Python with k3awssign 0.1.9: `scripts/test` makes a private venv
+//! with it and points `REDISUTIL_PYTHON` at its interpreter (default
+//! `python3`). Without it the test fails, it never skips.
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
@@ -18,7 +20,14 @@ use redisutil::proxy::{
     SignatureVersion,
 };
 
-const INSTALL: &str = "pip install k3awssign==0.1.9";
+/// What to do when Python or k3awssign is missing.
+const SETUP: &str = "run `scripts/test`, which installs k3awssign 0.1.9 in a private venv \
+     and points REDISUTIL_PYTHON at it";
+
+/// The Python to run: `REDISUTIL_PYTHON`, else `python3`.
+fn python_interpreter() -> OsString {
+    std::env::var_os("REDISUTIL_PYTHON").unwrap_or_else(|| "python3".into())
+}
 
 /// Reads one request a line (JSON) and prints, for each, `ok` or what
 /// k3awssign signed instead.
@@ -136,24 +145,25 @@ fn k3awssign_verifies_what_the_client_signs() {
         }
     }
     let program = format!("import k3awssign\n{VERIFIER}");
-    let mut child = Command::new("python3")
+    let interpreter = python_interpreter();
+    let mut child = Command::new(&interpreter)
         .args(["-c", &program])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|error| {
-            panic!("cannot run python3 ({error}): install Python 3 and `{INSTALL}`")
-        });
+        .unwrap_or_else(|error| panic!("cannot run {interpreter:?} ({error}): {SETUP}"));
     let mut stdin = child.stdin.take().expect("stdin");
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let output = child.wait_with_output().expect("python3 ran");
-    writer.join().expect("writer").expect("input written");
+    let output = child.wait_with_output().expect("python ran");
+    let written = writer.join().expect("writer");
+    // A Python that stops early (no k3awssign) breaks the pipe: say why first.
     assert!(
         output.status.success(),
-        "python failed (is k3awssign installed? `{INSTALL}`):\n{}",
+        "{interpreter:?} failed (is k3awssign 0.1.9 installed? {SETUP}):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    written.expect("input written");
     let stdout = String::from_utf8(output.stdout).expect("utf-8");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), count, "one verdict per request");

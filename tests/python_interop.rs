@@ -1,31 +1,39 @@
 //! Wire compatibility with the Python `k3redisutil` 0.1.9, both ways, on a
-//! private redis-server. Needs python3 with k3redisutil installed
-//! (`pip install k3redisutil==0.1.9`): `.ci/run` installs it.
+//! private redis-server. Needs a Python with k3redisutil 0.1.9:
+//! `scripts/test` makes a private venv with it and points `REDISUTIL_PYTHON`
+//! at its interpreter (default `python3`). Without it the test fails.
 
 mod support;
 
+use std::ffi::OsString;
 use std::process::Command;
 
 use redisutil::{Peer, RedisChannel, list_channels};
 use serde_json::{Value, json};
 use support::RedisServer;
 
+/// What to do when Python or k3redisutil is missing.
+const SETUP: &str = "run `scripts/test`, which installs k3redisutil 0.1.9 in a private venv \
+     and points REDISUTIL_PYTHON at it";
+
+/// The Python to run: `REDISUTIL_PYTHON`, else `python3`.
+fn python_interpreter() -> OsString {
+    std::env::var_os("REDISUTIL_PYTHON").unwrap_or_else(|| "python3".into())
+}
+
 /// Runs `script` in Python with `port` bound to the server's port, and
 /// returns what it printed.
 fn python(port: u16, script: &str) -> String {
     let program = format!("import json, k3redisutil\nport = {port}\n{script}\n");
-    let output = Command::new("python3")
+    let interpreter = python_interpreter();
+    let output = Command::new(&interpreter)
         .arg("-c")
         .arg(program)
         .output()
-        .unwrap_or_else(|err| {
-            panic!(
-                "cannot run python3 ({err}): install Python 3 and `pip install k3redisutil==0.1.9`"
-            )
-        });
+        .unwrap_or_else(|err| panic!("cannot run {interpreter:?} ({err}): {SETUP}"));
     assert!(
         output.status.success(),
-        "python failed (is k3redisutil installed? `pip install k3redisutil==0.1.9`):\n{}",
+        "{interpreter:?} failed (is k3redisutil 0.1.9 installed? {SETUP}):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
