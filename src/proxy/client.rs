@@ -350,7 +350,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
 }
 
 pub(crate) fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error> {
-    crate::json::to_vec(value).map_err(|error| Error::Encode(error.to_string()))
+    crate::json::to_vec(value).map_err(|error| Error::Encode(error.to_string(), Arc::new(error)))
 }
 
 pub(crate) fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
@@ -358,5 +358,6 @@ pub(crate) fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Res
         host,
         message: error.to_string(),
         body,
+        source: Arc::new(error),
     })
 }

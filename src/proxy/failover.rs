@@ -116,7 +116,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         if let Some(signer) = &self.signer {
             signer
                 .presign(&mut request, self.clock.now())
-                .map_err(|error| Error::InvalidArgument(format!("cannot sign request: {error}")))?;
+                .map_err(|source| Error::Sign { source })?;
         }
         Ok(request)
     }
@@ -196,7 +196,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                         attempts: sent,
                     });
                 }
-                Err(error @ Error::InvalidArgument(_)) => return Err(error),
+                Err(error @ (Error::InvalidArgument(_) | Error::Sign { .. })) => return Err(error),
                 Err(error) => last = Some(error),
             }
         }
@@ -220,7 +220,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                     first_host.get_or_insert(host);
                     written.push(cluster);
                 }
-                Err(error @ Error::InvalidArgument(_)) => return Err(error),
+                Err(error @ (Error::InvalidArgument(_) | Error::Sign { .. })) => return Err(error),
                 Err(error) => failed.push(ClusterFailure {
                     cluster,
                     error: Box::new(error),
