@@ -85,7 +85,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     fn target(&self, op: &Op) -> String {
         let mut target = String::with_capacity(op.path.len() + 48);
         target.push_str(&op.path);
-        write_query(&mut target, self.config.nwr, op.expire_ms);
+        write_query(&mut target, self.shared.config.nwr, op.expire_ms);
         target
     }
 
@@ -113,7 +113,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
             .map_err(|error| {
                 Error::InvalidArgument(format!("cannot build request for {host}: {error}"))
             })?;
-        if let Some(signer) = &self.signer {
+        if let Some(signer) = &self.shared.signer {
             signer
                 .presign(&mut request, self.clock.now())
                 .map_err(|source| Error::Sign { source })?;
@@ -133,13 +133,13 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     ) -> Result<(Vec<u8>, ProxyHost), Error> {
         let mut attempts = Vec::new();
         for round in 0..=retry {
-            if round > 0 && !self.config.round_backoff.is_zero() {
-                self.clock.sleep(self.config.round_backoff);
+            if round > 0 && !self.shared.config.round_backoff.is_zero() {
+                self.clock.sleep(self.shared.config.round_backoff);
             }
             for host in hosts {
                 let request = self.request(op, target, host)?;
                 *sent = sent.saturating_add(1);
-                let failure = match self.transport.send(request) {
+                let failure = match self.shared.transport.send(request) {
                     Ok(response) => match response.status() {
                         StatusCode::OK => return Ok((response.into_body(), host.clone())),
                         StatusCode::NOT_FOUND => {
@@ -177,7 +177,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     }
 
     fn retry(&self, options: &CallOptions) -> u32 {
-        options.retry.unwrap_or(self.config.retry)
+        options.retry.unwrap_or(self.shared.config.retry)
     }
 
     /// Main cluster, then each backup, until one succeeds.
@@ -187,7 +187,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         let target = self.target(op);
         let mut sent = 0;
         let mut last = None;
-        for hosts in &self.config.proxy_hosts {
+        for hosts in &self.shared.config.proxy_hosts {
             match self.run_cluster(hosts, op, &target, retry, &mut sent) {
                 Ok((value, host)) => {
                     return Ok(Answered {
@@ -214,7 +214,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         let mut first_host = None;
         let mut written = Vec::new();
         let mut failed = Vec::new();
-        for (cluster, hosts) in self.config.proxy_hosts.iter().enumerate() {
+        for (cluster, hosts) in self.shared.config.proxy_hosts.iter().enumerate() {
             match self.run_cluster(hosts, op, &target, retry, &mut sent) {
                 Ok((_, host)) => {
                     first_host.get_or_insert(host);
