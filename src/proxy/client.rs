@@ -110,8 +110,9 @@ impl<T> fmt::Debug for RedisProxyClient<T> {
 
 #[cfg(feature = "ureq")]
 impl RedisProxyClient<crate::proxy::UreqTransport> {
-    /// A client over real HTTP: a [`UreqTransport`](crate::proxy::UreqTransport)
-    /// with the config's timeouts and body bound.
+    /// A client over real HTTP with the default transport settings
+    /// (timeouts 2 s, bodies up to 16 MiB): [`connect_with`](Self::connect_with)
+    /// and [`UreqConfig::default`](crate::proxy::UreqConfig::default).
     ///
     /// # Errors
     ///
@@ -128,8 +129,36 @@ impl RedisProxyClient<crate::proxy::UreqTransport> {
     /// # Ok::<(), redisutil::proxy::Error>(())
     /// ```
     pub fn connect(config: ProxyConfig) -> Result<Self, Error> {
-        let transport = crate::proxy::UreqTransport::for_config(&config);
-        Self::new(transport, config)
+        Self::connect_with(config, crate::proxy::UreqConfig::default())
+    }
+
+    /// A client over real HTTP: a new [`UreqTransport`](crate::proxy::UreqTransport)
+    /// with `transport`'s timeouts and body bound.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the config or the transport settings
+    /// are invalid ([`UreqConfig::validate`](crate::proxy::UreqConfig::validate)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::proxy::{ProxyConfig, RedisProxyClient, UreqConfig};
+    ///
+    /// let client = RedisProxyClient::connect_with(
+    ///     ProxyConfig::with_hosts([("127.0.0.1", 2222)]),
+    ///     UreqConfig::with_timeout(Duration::from_millis(500)),
+    /// )?;
+    /// assert_eq!(client.transport().config().timeout, Duration::from_millis(500));
+    /// # Ok::<(), redisutil::proxy::Error>(())
+    /// ```
+    pub fn connect_with(
+        config: ProxyConfig,
+        transport: crate::proxy::UreqConfig,
+    ) -> Result<Self, Error> {
+        transport.validate()?;
+        Self::new(crate::proxy::UreqTransport::new(transport), config)
     }
 }
 
@@ -139,7 +168,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] when the config has no cluster, an empty
-    /// cluster, an invalid host ([`ProxyHost::validate`]) or a zero timeout.
+    /// cluster or an invalid host ([`ProxyHost::validate`]).
     ///
     /// # Example
     ///
