@@ -9,7 +9,7 @@
 //! | `wire.rs` | the protocol: the nine commands, paths, the `n`/`w`/`r`/`expire` query |
 //! | `failover.rs` | signed requests, rounds, hosts, clusters |
 //! | `config.rs` | [`ProxyConfig`], [`ProxyHost`], [`Nwr`], [`CallOptions`] |
-//! | `error.rs` | [`Error`] and its parts |
+//! | `error/` | [`Error`] and its predicates; its parts ([`Attempt`], [`ClusterFailure`]) |
 //! | `transport.rs` | the [`HttpTransport`] seam, [`TransportError`] |
 //! | `ureq.rs` | [`UreqTransport`], real HTTP (feature `ureq`) |
 //! | `sign/` | [`Signer`]: AWS SigV4 and SigV2 query signing |

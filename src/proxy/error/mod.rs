@@ -1,11 +1,14 @@
 //! The proxy client's errors, mirroring the seed's `RedisProxyError`
 //! hierarchy: [`Error::SendRequest`], [`Error::KeyNotFound`],
-//! [`Error::ServerResponse`], plus invalid arguments, decoding failures and
-//! writes that did not reach every cluster.
+//! [`Error::ServerResponse`], plus invalid arguments, signing failures,
+//! encoding and decoding failures and writes that did not reach every
+//! cluster.
 //!
 //! Branch on what happened with the predicates ([`Error::is_key_not_found`],
 //! [`Error::is_no_host_answered`], [`Error::is_timeout`], [`Error::status`],
 //! …) rather than on variants, which may grow.
+
+mod parts;
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,53 +17,9 @@ use http::StatusCode;
 
 use crate::proxy::config::ProxyHost;
 use crate::proxy::sign::SignError;
-use crate::proxy::transport::{TransportError, TransportErrorKind};
-
-/// What went wrong with one attempt on one host, when the client moved on
-/// to the next host.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttemptFailure {
-    /// No response: refused, timed out, reset.
-    Transport(TransportError),
-    /// The host answered 502, 503 or 504.
-    Unavailable(StatusCode),
-}
-
-impl fmt::Display for AttemptFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Transport(error) => write!(f, "{error}"),
-            Self::Unavailable(status) => write!(f, "answered {status}"),
-        }
-    }
-}
-
-/// One failed attempt: which host, in which round, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attempt {
-    /// The host tried.
-    pub host: ProxyHost,
-    /// The round (0 for the first pass over the cluster).
-    pub round: u32,
-    /// Why it gave no usable answer.
-    pub failure: AttemptFailure,
-}
-
-impl fmt::Display for Attempt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (round {}): {}", self.host, self.round, self.failure)
-    }
-}
-
-/// A cluster that did not take a write, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClusterFailure {
-    /// Index of the cluster in `proxy_hosts` (0 is the main cluster).
-    pub cluster: usize,
-    /// What that cluster answered.
-    pub error: Box<Error>,
-}
+use crate::proxy::transport::TransportErrorKind;
+pub use parts::{Attempt, AttemptFailure, ClusterFailure};
+use parts::{Attempts, Failures};
 
 /// An error of the proxy client.
 ///
@@ -153,34 +112,6 @@ impl fmt::Display for Location<'_> {
             Some(location) => write!(f, " (location {location:?})"),
             None => Ok(()),
         }
-    }
-}
-
-struct Attempts<'a>(&'a [Attempt]);
-
-impl fmt::Display for Attempts<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, attempt) in self.0.iter().enumerate() {
-            if index > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{attempt}")?;
-        }
-        Ok(())
-    }
-}
-
-struct Failures<'a>(&'a [ClusterFailure]);
-
-impl fmt::Display for Failures<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, failure) in self.0.iter().enumerate() {
-            if index > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "cluster {} ({})", failure.cluster, failure.error)?;
-        }
-        Ok(())
     }
 }
 
