@@ -288,7 +288,7 @@ impl Error {
 
     /// Whether no host answered and at least one attempt failed for want
     /// of a connection: the host could not be reached, gave no response or
-    /// timed out (a [`TransportError`] of kind `Unreachable`, `NoResponse`
+    /// timed out (a [`TransportError`](crate::proxy::TransportError) of kind `Unreachable`, `NoResponse`
     /// or `TimedOut`). Such a write may or may not have been applied.
     ///
     /// # Example
