@@ -242,7 +242,6 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     }
 }
 
-/// The start of a body as text, scrubbed.
 /// The start of `body` for an error: lossy UTF-8, signature values
 /// scrubbed, at most [`EXCERPT_BYTES`] bytes (replacement characters and
 /// `REDACTED` markers can make the text longer than the bytes it comes
