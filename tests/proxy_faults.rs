@@ -9,17 +9,23 @@ mod proxy_support;
 use std::time::{Duration, Instant};
 
 use proxy_support::{AfterReply, TestServer, closed_port, first_transport_failure, memory_server};
-use redisutil::proxy::{Error, ProxyConfig, ProxyHost, RedisProxyClient, TransportErrorKind};
+use redisutil::proxy::{
+    Error, ProxyConfig, ProxyHost, RedisProxyClient, TransportErrorKind, UreqConfig,
+};
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
 fn client(clusters: Vec<Vec<ProxyHost>>) -> RedisProxyClient<redisutil::UreqTransport> {
-    RedisProxyClient::connect(ProxyConfig {
-        proxy_hosts: clusters,
-        timeout: TIMEOUT,
-        max_response_body: 64 * 1024,
-        ..ProxyConfig::default()
-    })
+    RedisProxyClient::connect_with(
+        ProxyConfig {
+            proxy_hosts: clusters,
+            ..ProxyConfig::default()
+        },
+        UreqConfig {
+            max_response_body: 64 * 1024,
+            ..UreqConfig::with_timeout(TIMEOUT)
+        },
+    )
     .expect("client")
 }
 

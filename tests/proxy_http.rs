@@ -22,23 +22,27 @@ const TIMEOUT: Duration = Duration::from_millis(400);
 fn config(hosts: Vec<ProxyHost>) -> ProxyConfig {
     ProxyConfig {
         proxy_hosts: vec![hosts],
-        timeout: TIMEOUT,
         ..ProxyConfig::default()
     }
+}
+
+/// A client over real HTTP with [`TIMEOUT`].
+fn connect(config: ProxyConfig) -> Result<RedisProxyClient<UreqTransport>, Error> {
+    RedisProxyClient::connect_with(config, UreqConfig::with_timeout(TIMEOUT))
 }
 
 #[test]
 fn a_closed_port_is_unreachable_and_skipped() {
     let dead = closed_port();
     let (server, _proxy) = memory_server();
-    let alone = RedisProxyClient::connect(config(vec![dead.clone()])).expect("client");
+    let alone = connect(config(vec![dead.clone()])).expect("client");
     let error = alone.get::<String>("k").expect_err("nothing listens");
     assert_eq!(
         first_transport_failure(&error),
         TransportErrorKind::Unreachable
     );
 
-    let client = RedisProxyClient::connect(config(vec![dead, server.host()])).expect("client");
+    let client = connect(config(vec![dead, server.host()])).expect("client");
     client.set("k", "v").expect("second host takes it");
     assert_eq!(client.get::<String>("k").expect("read back"), "v");
 }
@@ -46,7 +50,7 @@ fn a_closed_port_is_unreachable_and_skipped() {
 #[test]
 fn a_silent_host_times_out_within_bounds() {
     let silent = TestServer::silent();
-    let client = RedisProxyClient::connect(config(vec![silent.host()])).expect("client");
+    let client = connect(config(vec![silent.host()])).expect("client");
     let started = Instant::now();
     let error = client.get::<String>("k").expect_err("no answer");
     let elapsed = started.elapsed();
@@ -65,14 +69,13 @@ fn a_silent_host_times_out_within_bounds() {
 fn a_host_that_hangs_up_gave_no_response() {
     let rude = TestServer::hang_up();
     let (server, _proxy) = memory_server();
-    let alone = RedisProxyClient::connect(config(vec![rude.host()])).expect("client");
+    let alone = connect(config(vec![rude.host()])).expect("client");
     let error = alone.get::<String>("k").expect_err("hung up");
     assert_eq!(
         first_transport_failure(&error),
         TransportErrorKind::NoResponse
     );
-    let client =
-        RedisProxyClient::connect(config(vec![rude.host(), server.host()])).expect("client");
+    let client = connect(config(vec![rude.host(), server.host()])).expect("client");
     client.set("k", &7).expect("failover");
     assert_eq!(client.get::<u8>("k").expect("read back"), 7);
 }
@@ -85,13 +88,12 @@ fn a_503_host_fails_over_to_the_next() {
         response
     });
     let (server, _proxy) = memory_server();
-    let client =
-        RedisProxyClient::connect(config(vec![busy.host(), server.host()])).expect("client");
+    let client = connect(config(vec![busy.host(), server.host()])).expect("client");
     client.set("k", "v").expect("second host takes it");
     assert_eq!(client.get::<String>("k").expect("read back"), "v");
     assert_eq!(busy.requests(), 2);
     assert_eq!(server.requests(), 2);
-    let alone = RedisProxyClient::connect(config(vec![busy.host()])).expect("client");
+    let alone = connect(config(vec![busy.host()])).expect("client");
     match alone.get::<String>("k") {
         Err(Error::SendRequest { attempts }) => assert_eq!(
             attempts[0].failure,
@@ -104,7 +106,7 @@ fn a_503_host_fails_over_to_the_next() {
 #[test]
 fn connections_are_kept_alive_and_reused() {
     let (server, _proxy) = memory_server();
-    let client = RedisProxyClient::connect(config(vec![server.host()])).expect("client");
+    let client = connect(config(vec![server.host()])).expect("client");
     for index in 0..20 {
         client.set(&format!("k{index}"), &index).expect("set");
         assert_eq!(client.get::<u32>(&format!("k{index}")).expect("get"), index);
@@ -149,7 +151,7 @@ fn the_seed_synopsis_runs_end_to_end() {
     let served = proxy.clone();
     let server = TestServer::serve(move |request| served.handle(request));
     let dead = closed_port();
-    let cli = RedisProxyClient::connect(ProxyConfig {
+    let cli = connect(ProxyConfig {
         credentials: Some(credentials),
         ..config(vec![server.host(), dead])
     })
@@ -188,7 +190,7 @@ fn the_seed_synopsis_runs_end_to_end() {
     );
 
     // A client with the wrong secret is refused by the server.
-    let intruder = RedisProxyClient::connect(ProxyConfig {
+    let intruder = connect(ProxyConfig {
         credentials: Some(Credentials::new("access-key", "guessed")),
         ..config(vec![server.host()])
     })

@@ -11,16 +11,21 @@ use std::time::Duration;
 
 use proxy_support::{TestServer, first_transport_failure, memory_server};
 use redisutil::proxy::{
-    Credentials, Error, ProxyConfig, ProxyHost, RedisProxyClient, TransportErrorKind,
+    Credentials, Error, ProxyConfig, ProxyHost, RedisProxyClient, TransportErrorKind, UreqConfig,
+    UreqTransport,
 };
 
 fn config(hosts: Vec<ProxyHost>) -> ProxyConfig {
     ProxyConfig {
         proxy_hosts: vec![hosts],
         credentials: Some(Credentials::new("access", "secret")),
-        timeout: Duration::from_millis(500),
         ..ProxyConfig::default()
     }
+}
+
+/// A client over real HTTP with a 500 ms timeout.
+fn connect(config: ProxyConfig) -> Result<RedisProxyClient<UreqTransport>, Error> {
+    RedisProxyClient::connect_with(config, UreqConfig::with_timeout(Duration::from_millis(500)))
 }
 
 /// A host answering `status` with a `Location` on `target`, same path and
@@ -45,7 +50,7 @@ fn redirects_are_errors_and_never_followed() {
     let (target, _proxy) = memory_server();
     for status in [301u16, 302, 303, 307, 308] {
         let server = redirecting(status, &target.host());
-        let client = RedisProxyClient::connect(config(vec![server.host()])).expect("client");
+        let client = connect(config(vec![server.host()])).expect("client");
         let results = [
             ("get", client.get::<String>("k").map(drop)),
             ("set", client.set("k", "v")),
@@ -87,8 +92,7 @@ fn a_redirect_is_not_a_reason_to_try_the_next_host() {
     let (target, _proxy) = memory_server();
     let server = redirecting(307, &target.host());
     let (next, _next_proxy) = memory_server();
-    let client =
-        RedisProxyClient::connect(config(vec![server.host(), next.host()])).expect("client");
+    let client = connect(config(vec![server.host(), next.host()])).expect("client");
     let error = client.set("k", "v").expect_err("redirected");
     assert!(matches!(error, Error::ServerResponse { status, .. } if status.as_u16() == 307));
     assert_eq!(next.requests(), 0);
@@ -98,8 +102,7 @@ fn a_redirect_is_not_a_reason_to_try_the_next_host() {
 #[test]
 fn a_name_that_does_not_resolve_is_unreachable() {
     let client =
-        RedisProxyClient::connect(config(vec![ProxyHost::new("nonexistent.invalid", 2222)]))
-            .expect("client");
+        connect(config(vec![ProxyHost::new("nonexistent.invalid", 2222)])).expect("client");
     for error in [
         client.get::<String>("k").expect_err("no such name"),
         client.set("k", "v").expect_err("no such name"),
@@ -148,7 +151,7 @@ fn env_proxy_child() {
         return;
     }
     let (server, _proxy) = memory_server();
-    let client = RedisProxyClient::connect(config(vec![server.host()])).expect("client");
+    let client = connect(config(vec![server.host()])).expect("client");
     let error = client.get::<String>("k").expect_err("nothing stored");
     assert!(error.is_key_not_found(), "{error}");
 }

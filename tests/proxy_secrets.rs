@@ -5,8 +5,6 @@
 
 mod proxy_support;
 
-use std::time::Duration;
-
 use redisutil::ManualClock;
 use redisutil::proxy::{
     Credentials, Error, FakeTransport, HttpTransport, MemoryProxy, Outcome, ProxyConfig,
@@ -37,7 +35,6 @@ fn make_config(version: SignatureVersion, hosts: Vec<redisutil::proxy::ProxyHost
         proxy_hosts: vec![hosts],
         credentials: Some(Credentials::new(ACCESS, SECRET)),
         signature: version,
-        timeout: Duration::from_millis(300),
         ..ProxyConfig::default()
     }
 }

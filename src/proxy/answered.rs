@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -13,6 +12,7 @@ use crate::proxy::config::{CallOptions, ProxyHost};
 use crate::proxy::error::Error;
 use crate::proxy::failover::Op;
 use crate::proxy::transport::HttpTransport;
+use crate::proxy::wire::Command;
 
 /// The value of a successful call, with the host that answered it and the
 /// number of requests it took.
@@ -76,7 +76,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         key: &str,
         options: &CallOptions,
     ) -> Result<Answered<V>, Error> {
-        let op = Op::new(Method::GET, "GET", &[key], None, options)?;
+        let op = Op::new(Command::Get, &[key], None, options)?;
         Answered::<V>::decoded(self.read(&op, options)?)
     }
 
@@ -91,7 +91,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         value: &V,
         options: &CallOptions,
     ) -> Result<Answered<()>, Error> {
-        let op = Op::new(Method::PUT, "SET", &[key], Some(encode(value)?), options)?;
+        let op = Op::new(Command::Set, &[key], Some(encode(value)?), options)?;
         self.write(&op, options)
     }
 
@@ -106,7 +106,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashkey: &str,
         options: &CallOptions,
     ) -> Result<Answered<V>, Error> {
-        let op = Op::new(Method::GET, "HGET", &[hashname, hashkey], None, options)?;
+        let op = Op::new(Command::HGet, &[hashname, hashkey], None, options)?;
         Answered::<V>::decoded(self.read(&op, options)?)
     }
 
@@ -123,7 +123,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         options: &CallOptions,
     ) -> Result<Answered<()>, Error> {
         let body = Some(encode(value)?);
-        let op = Op::new(Method::PUT, "HSET", &[hashname, hashkey], body, options)?;
+        let op = Op::new(Command::HSet, &[hashname, hashkey], body, options)?;
         self.write(&op, options)
     }
 
@@ -137,7 +137,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashname: &str,
         options: &CallOptions,
     ) -> Result<Answered<Vec<String>>, Error> {
-        let op = Op::new(Method::GET, "HKEYS", &[hashname], None, options)?;
+        let op = Op::new(Command::HKeys, &[hashname], None, options)?;
         Answered::<Vec<String>>::decoded(self.read(&op, options)?)
     }
 
@@ -151,7 +151,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashname: &str,
         options: &CallOptions,
     ) -> Result<Answered<Vec<V>>, Error> {
-        let op = Op::new(Method::GET, "HVALS", &[hashname], None, options)?;
+        let op = Op::new(Command::HVals, &[hashname], None, options)?;
         Answered::<Vec<V>>::decoded(self.read(&op, options)?)
     }
 
@@ -165,7 +165,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashname: &str,
         options: &CallOptions,
     ) -> Result<Answered<HashMap<String, V>>, Error> {
-        let op = Op::new(Method::GET, "HGETALL", &[hashname], None, options)?;
+        let op = Op::new(Command::HGetAll, &[hashname], None, options)?;
         Answered::<HashMap<String, V>>::decoded(self.read(&op, options)?)
     }
 
@@ -175,7 +175,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     ///
     /// As [`set`](Self::set).
     pub fn delete_answered(&self, key: &str, options: &CallOptions) -> Result<Answered<()>, Error> {
-        let op = Op::new(Method::DELETE, "DEL", &[key], None, options)?;
+        let op = Op::new(Command::Del, &[key], None, options)?;
         self.write(&op, options)
     }
 
@@ -190,7 +190,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashkey: &str,
         options: &CallOptions,
     ) -> Result<Answered<()>, Error> {
-        let op = Op::new(Method::DELETE, "HDEL", &[hashname, hashkey], None, options)?;
+        let op = Op::new(Command::HDel, &[hashname, hashkey], None, options)?;
         self.write(&op, options)
     }
 }

@@ -47,17 +47,62 @@ use crate::proxy::transport::HttpTransport;
 /// assert!(client.get::<String>("k2").unwrap_err().is_key_not_found());
 /// # Ok::<(), redisutil::proxy::Error>(())
 /// ```
+///
+/// # Sharing
+///
+/// A client is cheap to clone: clones share its transport (so a
+/// [`UreqTransport`](crate::proxy::UreqTransport)'s kept-alive connections),
+/// its config and its signer, and can be used from many threads at once
+/// (when the transport is `Send + Sync`, as every transport of this crate
+/// is).
+///
+/// ```
+/// use std::thread;
+/// use redisutil::proxy::{MemoryProxy, ProxyConfig, RedisProxyClient};
+///
+/// let client = RedisProxyClient::new(MemoryProxy::new(), ProxyConfig::with_hosts([("127.0.0.1", 2222)]))?;
+/// let workers: Vec<_> = (0..4)
+///     .map(|worker| {
+///         let client = client.clone();
+///         thread::spawn(move || client.set(&format!("k{worker}"), &worker))
+///     })
+///     .collect();
+/// for worker in workers {
+///     worker.join().expect("no panic")?;
+/// }
+/// assert_eq!(client.get::<u32>("k3")?, 3);
+/// # Ok::<(), redisutil::proxy::Error>(())
+/// ```
 pub struct RedisProxyClient<T> {
+    /// What every clone shares.
+    pub(crate) shared: Arc<Shared<T>>,
+    /// Signing dates and backoff sleeps; a clone may have its own
+    /// ([`with_clock`](Self::with_clock)).
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// The transport, config and signer the clones of a client share.
+pub(crate) struct Shared<T> {
     pub(crate) transport: T,
     pub(crate) config: ProxyConfig,
     pub(crate) signer: Option<Signer>,
-    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl<T> Clone for RedisProxyClient<T> {
+    /// Another handle on the same transport and config (two reference
+    /// counts; the transport itself is not cloned).
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            clock: Arc::clone(&self.clock),
+        }
+    }
 }
 
 impl<T> fmt::Debug for RedisProxyClient<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisProxyClient")
-            .field("config", &self.config)
+            .field("config", &self.shared.config)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
@@ -65,8 +110,9 @@ impl<T> fmt::Debug for RedisProxyClient<T> {
 
 #[cfg(feature = "ureq")]
 impl RedisProxyClient<crate::proxy::UreqTransport> {
-    /// A client over real HTTP: a [`UreqTransport`](crate::proxy::UreqTransport)
-    /// with the config's timeouts and body bound.
+    /// A client over real HTTP with the default transport settings
+    /// (timeouts 2 s, bodies up to 16 MiB): [`connect_with`](Self::connect_with)
+    /// and [`UreqConfig::default`](crate::proxy::UreqConfig::default).
     ///
     /// # Errors
     ///
@@ -83,8 +129,36 @@ impl RedisProxyClient<crate::proxy::UreqTransport> {
     /// # Ok::<(), redisutil::proxy::Error>(())
     /// ```
     pub fn connect(config: ProxyConfig) -> Result<Self, Error> {
-        let transport = crate::proxy::UreqTransport::for_config(&config);
-        Self::new(transport, config)
+        Self::connect_with(config, crate::proxy::UreqConfig::default())
+    }
+
+    /// A client over real HTTP: a new [`UreqTransport`](crate::proxy::UreqTransport)
+    /// with `transport`'s timeouts and body bound.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the config or the transport settings
+    /// are invalid ([`UreqConfig::validate`](crate::proxy::UreqConfig::validate)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::proxy::{ProxyConfig, RedisProxyClient, UreqConfig};
+    ///
+    /// let client = RedisProxyClient::connect_with(
+    ///     ProxyConfig::with_hosts([("127.0.0.1", 2222)]),
+    ///     UreqConfig::with_timeout(Duration::from_millis(500)),
+    /// )?;
+    /// assert_eq!(client.transport().config().timeout, Duration::from_millis(500));
+    /// # Ok::<(), redisutil::proxy::Error>(())
+    /// ```
+    pub fn connect_with(
+        config: ProxyConfig,
+        transport: crate::proxy::UreqConfig,
+    ) -> Result<Self, Error> {
+        transport.validate()?;
+        Self::new(crate::proxy::UreqTransport::new(transport), config)
     }
 }
 
@@ -94,7 +168,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] when the config has no cluster, an empty
-    /// cluster, an invalid host ([`ProxyHost::validate`]) or a zero timeout.
+    /// cluster or an invalid host ([`ProxyHost::validate`]).
     ///
     /// # Example
     ///
@@ -112,14 +186,17 @@ impl<T: HttpTransport> RedisProxyClient<T> {
             .clone()
             .map(|credentials| Signer::new(credentials, config.signature.clone()));
         Ok(Self {
-            transport,
-            config,
-            signer,
+            shared: Arc::new(Shared {
+                transport,
+                config,
+                signer,
+            }),
             clock: Arc::new(SystemClock),
         })
     }
 
-    /// Uses `clock` for signing dates and backoff sleeps.
+    /// Uses `clock` for signing dates and backoff sleeps (this handle and
+    /// the clones made from it afterwards; earlier clones keep theirs).
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -128,12 +205,12 @@ impl<T: HttpTransport> RedisProxyClient<T> {
 
     /// The configuration.
     pub fn config(&self) -> &ProxyConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// The transport.
     pub fn transport(&self) -> &T {
-        &self.transport
+        &self.shared.transport
     }
 
     /// The value at `key`; [`Error::KeyNotFound`] when there is none.
@@ -350,7 +427,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
 }
 
 pub(crate) fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error> {
-    crate::json::to_vec(value).map_err(|error| Error::Encode(error.to_string()))
+    crate::json::to_vec(value).map_err(|error| Error::Encode(error.to_string(), Arc::new(error)))
 }
 
 pub(crate) fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
@@ -358,5 +435,37 @@ pub(crate) fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Res
         host,
         message: error.to_string(),
         body,
+        source: Arc::new(error),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RedisProxyClient;
+    use crate::proxy::{FakeTransport, MemoryProxy, ProxyConfig, RoutingTransport};
+
+    fn shareable<C: Clone + Send + Sync + 'static>() {}
+
+    #[test]
+    fn clients_are_shareable_across_threads() {
+        shareable::<RedisProxyClient<MemoryProxy>>();
+        shareable::<RedisProxyClient<FakeTransport>>();
+        shareable::<RedisProxyClient<RoutingTransport>>();
+        #[cfg(feature = "ureq")]
+        shareable::<RedisProxyClient<crate::proxy::UreqTransport>>();
+    }
+
+    #[test]
+    fn clones_share_transport_and_config() {
+        let server = MemoryProxy::new();
+        let client =
+            RedisProxyClient::new(server.clone(), ProxyConfig::with_hosts([("127.0.0.1", 1)]))
+                .unwrap();
+        let clone = client.clone();
+        assert!(std::ptr::eq(client.transport(), clone.transport()));
+        assert!(std::ptr::eq(client.config(), clone.config()));
+        clone.set("k", &1).unwrap();
+        assert_eq!(client.get::<u32>("k").unwrap(), 1);
+        assert_eq!(server.requests_handled(), 2);
+    }
 }

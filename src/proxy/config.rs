@@ -176,6 +176,13 @@ impl Default for Nwr {
 ///
 /// `Debug` never shows the secret key.
 ///
+/// Settings of one HTTP exchange (timeouts, the bound on a response body)
+/// belong to the transport: [`UreqConfig`](crate::proxy::UreqConfig) for
+/// real HTTP, given with
+/// [`RedisProxyClient::connect_with`](crate::proxy::RedisProxyClient::connect_with)
+/// (the seed's `timeout`, 2 s by default, is
+/// [`UreqConfig::with_timeout`](crate::proxy::UreqConfig::with_timeout)).
+///
 /// # Examples
 ///
 /// ```
@@ -191,8 +198,8 @@ impl Default for Nwr {
 ///     ..ProxyConfig::default()
 /// };
 /// assert_eq!(config.nwr, Nwr { n: 3, w: 2, r: 2 });
-/// assert_eq!(config.timeout, Duration::from_secs(2));
 /// assert_eq!(config.retry, 0);
+/// assert_eq!(config.round_backoff, Duration::ZERO);
 /// # Ok::<(), redisutil::proxy::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,10 +215,6 @@ pub struct ProxyConfig {
     /// How requests are signed when there are credentials. Default: V4,
     /// `us-east-1`, `s3`, 60 s.
     pub signature: SignatureVersion,
-    /// Timeout of one HTTP exchange with one host. Default 2 s.
-    pub timeout: Duration,
-    /// Timeout to connect to one host; `None` uses `timeout`.
-    pub connect_timeout: Option<Duration>,
     /// Extra rounds over a cluster's hosts when none answered (`retry = N`
     /// tries each host up to `N + 1` times). Default 0; a call can override
     /// it with [`CallOptions::retry`].
@@ -219,9 +222,6 @@ pub struct ProxyConfig {
     /// Pause between two rounds over a cluster, on the client's clock.
     /// Default zero (no pause).
     pub round_backoff: Duration,
-    /// Largest response body read from a host; a longer one is an error.
-    /// Default 16 MiB.
-    pub max_response_body: u64,
 }
 
 impl Default for ProxyConfig {
@@ -231,11 +231,8 @@ impl Default for ProxyConfig {
             nwr: Nwr::default(),
             credentials: None,
             signature: SignatureVersion::default(),
-            timeout: Duration::from_secs(2),
-            connect_timeout: None,
             retry: 0,
             round_backoff: Duration::ZERO,
-            max_response_body: 16 * 1024 * 1024,
         }
     }
 }
@@ -260,8 +257,8 @@ impl ProxyConfig {
         }
     }
 
-    /// Checks that there is at least one cluster, no empty one, that every
-    /// host is [valid](ProxyHost::validate) and the timeout is not zero.
+    /// Checks that there is at least one cluster, no empty one, and that
+    /// every host is [valid](ProxyHost::validate).
     ///
     /// # Errors
     ///
@@ -277,9 +274,6 @@ impl ProxyConfig {
         }
         for host in self.proxy_hosts.iter().flatten() {
             host.validate()?;
-        }
-        if self.timeout.is_zero() {
-            return Err(Error::InvalidArgument("timeout must not be zero".into()));
         }
         Ok(())
     }

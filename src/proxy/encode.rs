@@ -63,6 +63,19 @@ pub(crate) fn decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Decoded `(name, value)` pairs of a raw query string.
+///
+/// `None` when an escape is malformed or the bytes are not UTF-8.
+pub(crate) fn decode_query(raw: &str) -> Option<Vec<(String, String)>> {
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(name)?, decode(value)?))
+        })
+        .collect()
+}
+
 /// Whether `raw` is its own canonical form: only unreserved characters
 /// (and `/` when `slash` is set) and upper-case escapes of reserved ASCII
 /// bytes, exactly what [`encode_into`] writes for ASCII text.

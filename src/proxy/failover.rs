@@ -1,4 +1,5 @@
 //! Failover and retry: how one call walks hosts, rounds and clusters.
+//! (What goes on the wire is [`wire`](super::wire)'s.)
 //!
 //! - Within a cluster: `for round in 0..=retry { for host in hosts { … } }`.
 //!   A host that cannot be reached (any [`TransportError`]) or that answers
@@ -16,25 +17,22 @@
 use std::fmt::Write as _;
 
 use http::header::{CONTENT_LENGTH, HOST, LOCATION};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{HeaderValue, Request, StatusCode};
 
 use crate::proxy::answered::Answered;
 use crate::proxy::client::RedisProxyClient;
 use crate::proxy::config::{CallOptions, ProxyHost};
-use crate::proxy::encode::encode_into;
 use crate::proxy::error::{Attempt, AttemptFailure, ClusterFailure, Error};
 use crate::proxy::redact::redact;
 use crate::proxy::transport::HttpTransport;
-
-/// The API prefix of every path.
-pub(crate) const PATH_PREFIX: &str = "/redisproxy/v1/";
+use crate::proxy::wire::{Command, build_path, write_query};
 
 /// The longest body excerpt kept in [`Error::ServerResponse`].
 const EXCERPT_BYTES: usize = 512;
 
 /// One call, ready to be sent to any host.
 pub(crate) struct Op {
-    method: Method,
+    command: Command,
     /// Encoded path, e.g. `/redisproxy/v1/HGET/h/k`.
     path: String,
     /// The `expire` query parameter, in milliseconds.
@@ -47,25 +45,19 @@ pub(crate) struct Op {
 impl Op {
     /// Checks the arguments and builds the path.
     pub(crate) fn new(
-        method: Method,
-        verb: &str,
-        segments: &[&str],
+        command: Command,
+        arguments: &[&str],
         body: Option<Vec<u8>>,
         options: &CallOptions,
     ) -> Result<Self, Error> {
-        if let Some(empty) = segments.iter().position(|segment| segment.is_empty()) {
-            let what = if segments.len() == 2 && empty == 1 {
-                "hashkey"
-            } else if segments.len() == 2 || verb.starts_with('H') {
-                "hashname"
-            } else {
-                "key"
-            };
+        debug_assert_eq!(arguments.len(), command.arity());
+        if let Some(empty) = arguments.iter().position(|argument| argument.is_empty()) {
+            let what = command.arguments()[empty];
             return Err(Error::InvalidArgument(format!("{what} must not be empty")));
         }
         let expire_ms = match options.expire {
             None => None,
-            Some(_) if method != Method::PUT => {
+            Some(_) if !command.has_body() => {
                 return Err(Error::InvalidArgument(
                     "expire applies to set and hset only".into(),
                 ));
@@ -77,35 +69,13 @@ impl Op {
             }
             Some(expire) => Some(expire.as_millis()),
         };
-        let mut path = String::with_capacity(
-            PATH_PREFIX.len() + verb.len() + segments.iter().map(|s| s.len() + 1).sum::<usize>(),
-        );
-        path.push_str(PATH_PREFIX);
-        path.push_str(verb);
-        for segment in segments {
-            path.push('/');
-            encode_segment(segment, &mut path);
-        }
         Ok(Self {
-            method,
-            path,
+            command,
+            path: build_path(command, arguments),
             expire_ms,
-            key: segments.join("/"),
+            key: arguments.join("/"),
             body,
         })
-    }
-}
-
-/// Appends `segment` percent-encoded to `path`; a segment `.` or `..` has
-/// its dots escaped too (`%2E`), so that no segment sent is a dot segment a
-/// server or a proxy in between would resolve.
-fn encode_segment(segment: &str, path: &mut String) {
-    if matches!(segment, "." | "..") {
-        for _ in 0..segment.len() {
-            path.push_str("%2E");
-        }
-    } else {
-        encode_into(segment.as_bytes(), path);
     }
 }
 
@@ -113,14 +83,9 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// Path and query of `op`, the same for every host:
     /// `/redisproxy/v1/GET/k?n=3&w=2&r=2`, then `&expire=<ms>`.
     fn target(&self, op: &Op) -> String {
-        let nwr = self.config.nwr;
         let mut target = String::with_capacity(op.path.len() + 48);
         target.push_str(&op.path);
-        // Writing to a String cannot fail.
-        let _ = write!(target, "?n={}&w={}&r={}", nwr.n, nwr.w, nwr.r);
-        if let Some(ms) = op.expire_ms {
-            let _ = write!(target, "&expire={ms}");
-        }
+        write_query(&mut target, self.shared.config.nwr, op.expire_ms);
         target
     }
 
@@ -136,10 +101,10 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         })?;
         uri.push_str(target);
         let mut builder = Request::builder()
-            .method(op.method.clone())
+            .method(op.command.method())
             .uri(uri)
             .header(HOST, authority);
-        if op.method == Method::PUT {
+        if op.command.has_body() {
             let length = op.body.as_ref().map_or(0, Vec::len);
             builder = builder.header(CONTENT_LENGTH, length);
         }
@@ -148,10 +113,10 @@ impl<T: HttpTransport> RedisProxyClient<T> {
             .map_err(|error| {
                 Error::InvalidArgument(format!("cannot build request for {host}: {error}"))
             })?;
-        if let Some(signer) = &self.signer {
+        if let Some(signer) = &self.shared.signer {
             signer
                 .presign(&mut request, self.clock.now())
-                .map_err(|error| Error::InvalidArgument(format!("cannot sign request: {error}")))?;
+                .map_err(|source| Error::Sign { source })?;
         }
         Ok(request)
     }
@@ -168,13 +133,13 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     ) -> Result<(Vec<u8>, ProxyHost), Error> {
         let mut attempts = Vec::new();
         for round in 0..=retry {
-            if round > 0 && !self.config.round_backoff.is_zero() {
-                self.clock.sleep(self.config.round_backoff);
+            if round > 0 && !self.shared.config.round_backoff.is_zero() {
+                self.clock.sleep(self.shared.config.round_backoff);
             }
             for host in hosts {
                 let request = self.request(op, target, host)?;
                 *sent = sent.saturating_add(1);
-                let failure = match self.transport.send(request) {
+                let failure = match self.shared.transport.send(request) {
                     Ok(response) => match response.status() {
                         StatusCode::OK => return Ok((response.into_body(), host.clone())),
                         StatusCode::NOT_FOUND => {
@@ -212,16 +177,17 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     }
 
     fn retry(&self, options: &CallOptions) -> u32 {
-        options.retry.unwrap_or(self.config.retry)
+        options.retry.unwrap_or(self.shared.config.retry)
     }
 
     /// Main cluster, then each backup, until one succeeds.
     pub(crate) fn read(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
+        debug_assert!(!op.command.is_write());
         let retry = self.retry(options);
         let target = self.target(op);
         let mut sent = 0;
         let mut last = None;
-        for hosts in &self.config.proxy_hosts {
+        for hosts in &self.shared.config.proxy_hosts {
             match self.run_cluster(hosts, op, &target, retry, &mut sent) {
                 Ok((value, host)) => {
                     return Ok(Answered {
@@ -230,7 +196,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                         attempts: sent,
                     });
                 }
-                Err(error @ Error::InvalidArgument(_)) => return Err(error),
+                Err(error @ (Error::InvalidArgument(_) | Error::Sign { .. })) => return Err(error),
                 Err(error) => last = Some(error),
             }
         }
@@ -241,19 +207,20 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// main cluster's); [`Error::PartialWrite`] when some but not all did;
     /// the main cluster's own error when none did.
     pub(crate) fn write(&self, op: &Op, options: &CallOptions) -> Result<Answered<()>, Error> {
+        debug_assert!(op.command.is_write());
         let retry = self.retry(options);
         let target = self.target(op);
         let mut sent = 0;
         let mut first_host = None;
         let mut written = Vec::new();
         let mut failed = Vec::new();
-        for (cluster, hosts) in self.config.proxy_hosts.iter().enumerate() {
+        for (cluster, hosts) in self.shared.config.proxy_hosts.iter().enumerate() {
             match self.run_cluster(hosts, op, &target, retry, &mut sent) {
                 Ok((_, host)) => {
                     first_host.get_or_insert(host);
                     written.push(cluster);
                 }
-                Err(error @ Error::InvalidArgument(_)) => return Err(error),
+                Err(error @ (Error::InvalidArgument(_) | Error::Sign { .. })) => return Err(error),
                 Err(error) => failed.push(ClusterFailure {
                     cluster,
                     error: Box::new(error),
@@ -275,7 +242,6 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     }
 }
 
-/// The start of a body as text, scrubbed.
 /// The start of `body` for an error: lossy UTF-8, signature values
 /// scrubbed, at most [`EXCERPT_BYTES`] bytes (replacement characters and
 /// `REDACTED` markers can make the text longer than the bytes it comes

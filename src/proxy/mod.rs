@@ -6,13 +6,14 @@
 //! |---|---|
 //! | `client.rs` | [`RedisProxyClient`], the typed API |
 //! | `answered.rs` | [`Answered`]: who answered a call, after how many attempts |
-//! | `failover.rs` | paths, queries, rounds, hosts, clusters |
+//! | `wire.rs` | the protocol: the nine commands, paths, the `n`/`w`/`r`/`expire` query |
+//! | `failover.rs` | signed requests, rounds, hosts, clusters |
 //! | `config.rs` | [`ProxyConfig`], [`ProxyHost`], [`Nwr`], [`CallOptions`] |
-//! | `error.rs` | [`Error`] and its parts |
+//! | `error/` | [`Error`] and its predicates; its parts ([`Attempt`], [`ClusterFailure`]) |
 //! | `transport.rs` | the [`HttpTransport`] seam, [`TransportError`] |
 //! | `ureq.rs` | [`UreqTransport`], real HTTP (feature `ureq`) |
 //! | `sign/` | [`Signer`]: AWS SigV4 and SigV2 query signing |
-//! | `memory.rs` | [`MemoryProxy`], the server in memory |
+//! | `memory/` | [`MemoryProxy`], the server in memory: `request.rs` parses, `data.rs` executes |
 //! | `fake.rs` | [`FakeTransport`], scripted hosts |
 //! | `route.rs` | [`RoutingTransport`], one transport per host |
 //!
@@ -61,6 +62,7 @@ pub mod sign;
 mod transport;
 #[cfg(feature = "ureq")]
 mod ureq;
+mod wire;
 
 #[cfg(feature = "ureq")]
 pub use self::ureq::{UreqConfig, UreqTransport};

@@ -26,10 +26,13 @@ use http::{Request, Response};
 use ureq::Agent;
 use ureq::Timeout;
 
-use crate::proxy::config::ProxyConfig;
+use crate::proxy::error::Error;
 use crate::proxy::transport::{HttpTransport, TransportError, TransportErrorKind};
 
-/// Timeouts and limits of a [`UreqTransport`].
+/// Timeouts and limits of a [`UreqTransport`]: the settings of one HTTP
+/// exchange, which only the transport uses (a
+/// [`ProxyConfig`](crate::proxy::ProxyConfig) says where to send and how
+/// to sign; this says how long to wait and how much to read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UreqConfig {
     /// Timeout of one whole exchange (connect, send, receive). Default 2 s.
@@ -51,25 +54,54 @@ impl Default for UreqConfig {
 }
 
 impl UreqConfig {
-    /// The transport settings of a client config.
+    /// The default settings with both timeouts `timeout`: what the seed's
+    /// (and `ProxyConfig`'s former) `timeout` set.
     ///
     /// # Example
     ///
     /// ```
     /// use std::time::Duration;
-    /// use redisutil::proxy::{ProxyConfig, UreqConfig};
+    /// use redisutil::proxy::UreqConfig;
     ///
-    /// let config = ProxyConfig { timeout: Duration::from_secs(5), ..ProxyConfig::default() };
-    /// let ureq = UreqConfig::from_proxy_config(&config);
+    /// let ureq = UreqConfig::with_timeout(Duration::from_secs(5));
     /// assert_eq!(ureq.timeout, Duration::from_secs(5));
     /// assert_eq!(ureq.connect_timeout, Duration::from_secs(5));
+    /// assert_eq!(ureq.max_response_body, UreqConfig::default().max_response_body);
+    /// assert_eq!(UreqConfig::default(), UreqConfig::with_timeout(Duration::from_secs(2)));
     /// ```
-    pub fn from_proxy_config(config: &ProxyConfig) -> Self {
+    pub fn with_timeout(timeout: Duration) -> Self {
         Self {
-            timeout: config.timeout,
-            connect_timeout: config.connect_timeout.unwrap_or(config.timeout),
-            max_response_body: config.max_response_body,
+            timeout,
+            connect_timeout: timeout,
+            ..Self::default()
         }
+    }
+
+    /// Checks that neither timeout is zero.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] naming the timeout.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::proxy::UreqConfig;
+    ///
+    /// assert!(UreqConfig::default().validate().is_ok());
+    /// assert!(UreqConfig::with_timeout(Duration::ZERO).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.timeout.is_zero() {
+            return Err(Error::InvalidArgument("timeout must not be zero".into()));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::InvalidArgument(
+                "connect timeout must not be zero".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -126,11 +158,6 @@ impl UreqTransport {
             .build()
             .new_agent();
         Self { agent, config }
-    }
-
-    /// A transport with a client config's timeouts and body bound.
-    pub fn for_config(config: &ProxyConfig) -> Self {
-        Self::new(UreqConfig::from_proxy_config(config))
     }
 
     /// The settings.

@@ -35,7 +35,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use crate::proxy::encode::{decode, encode_into, is_canonical_path};
+use crate::proxy::encode::{decode, decode_query, encode_into, is_canonical_path};
 
 /// An access key and its secret key.
 ///
@@ -352,7 +352,7 @@ impl Signer {
         request: &http::Request<Vec<u8>>,
         now: SystemTime,
     ) -> Result<(), VerifyError> {
-        let params = parse_query(request.uri().query().unwrap_or_default()).ok_or(
+        let params = decode_query(request.uri().query().unwrap_or_default()).ok_or(
             VerifyError::Malformed("query is not valid percent-encoding"),
         )?;
         match &self.version {
@@ -372,17 +372,6 @@ impl Signer {
             }
         }
     }
-}
-
-/// Decoded `(name, value)` pairs of a raw query string.
-pub(crate) fn parse_query(raw: &str) -> Option<Vec<(String, String)>> {
-    raw.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((decode(name)?, decode(value)?))
-        })
-        .collect()
 }
 
 /// The canonical form of a raw path for V2: each segment decoded and
