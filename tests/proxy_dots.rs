@@ -6,7 +6,6 @@
 
 mod proxy_support;
 
-use proxy_support::memory_server;
 use redisutil::proxy::{
     Credentials, FakeTransport, MemoryProxy, Outcome, ProxyConfig, RedisProxyClient,
     SignatureVersion, Signer,
@@ -96,7 +95,7 @@ fn dot_keys_round_trip_through_the_memory_proxy() {
 #[cfg(feature = "ureq")]
 #[test]
 fn dot_keys_round_trip_over_http() {
-    let (server, _proxy) = memory_server();
+    let (server, _proxy) = proxy_support::memory_server();
     let client = RedisProxyClient::connect(ProxyConfig {
         proxy_hosts: vec![vec![server.host()]],
         ..ProxyConfig::default()
