@@ -20,10 +20,6 @@ pub use channel::{
     list_channels,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-#[cfg(feature = "ureq")]
-#[cfg_attr(docsrs, doc(cfg(feature = "ureq")))]
-pub use proxy::UreqTransport;
-pub use proxy::{FakeTransport, HttpTransport, MemoryProxy, RedisProxyClient};
 pub use store::addr::{IntoRedisAddr, RedisAddr};
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]

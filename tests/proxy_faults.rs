@@ -15,7 +15,7 @@ use redisutil::proxy::{
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 
-fn client(clusters: Vec<Vec<ProxyHost>>) -> RedisProxyClient<redisutil::UreqTransport> {
+fn client(clusters: Vec<Vec<ProxyHost>>) -> RedisProxyClient<redisutil::proxy::UreqTransport> {
     RedisProxyClient::connect_with(
         ProxyConfig {
             proxy_hosts: clusters,

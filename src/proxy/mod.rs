@@ -75,3 +75,8 @@ pub use memory::{MemoryProxy, MemoryProxyBuilder};
 pub use route::RoutingTransport;
 pub use sign::{Credentials, SignError, SignatureVersion, Signer, VerifyError};
 pub use transport::{HttpTransport, TransportError, TransportErrorKind};
+
+/// The `http` crate, whose `Request` and `Response` an [`HttpTransport`]
+/// takes and gives: the version this crate is built with.
+#[doc(no_inline)]
+pub use ::http;

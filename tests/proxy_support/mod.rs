@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use redisutil::MemoryProxy;
+use redisutil::proxy::MemoryProxy;
 use redisutil::proxy::{AttemptFailure, Error, ProxyHost, TransportErrorKind};
 
 type Handler = dyn Fn(&http::Request<Vec<u8>>) -> http::Response<Vec<u8>> + Send + Sync;
