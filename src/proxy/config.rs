@@ -1,6 +1,7 @@
 //! Client configuration: [`ProxyConfig`] (with the seed's defaults),
 //! [`ProxyHost`], [`Nwr`] and the per-call [`CallOptions`].
 
+use crate::host::split_host_port;
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
@@ -123,9 +124,9 @@ impl FromStr for ProxyHost {
     /// Parses `ip:port` (or `[ipv6]:port`) and [validates](Self::validate)
     /// it.
     fn from_str(text: &str) -> Result<Self, Error> {
-        let invalid = || Error::InvalidArgument(format!("host {text:?} is not ip:port"));
-        let (ip, port) = text.rsplit_once(':').ok_or_else(invalid)?;
-        let port = port.parse().map_err(|_| invalid())?;
+        let (ip, port) = split_host_port(text).map_err(|why| {
+            Error::InvalidArgument(format!("host {text:?} is not ip:port: {why}"))
+        })?;
         let host = Self::new(ip, port);
         host.validate()?;
         Ok(host)
