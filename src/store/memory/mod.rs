@@ -1,13 +1,16 @@
 //! [`MemoryStore`]: an in-memory [`ListStore`] with Redis list semantics.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use super::fault::{ADDR, Fault};
-use super::{ListStore, StoreError, glob, ttl_millis, wait_limit};
+mod state;
+
+use super::fault::Fault;
+use super::{ListStore, StoreError, glob};
 use crate::clock::{Clock, SystemClock};
+use state::{List, State, command_error, deadline, expiry, wrong_type};
 
 /// An in-memory [`ListStore`] that behaves like Redis, for tests.
 ///
@@ -60,26 +63,6 @@ struct Shared {
     /// Signalled on every push, so blocked pops wake up.
     pushed: Condvar,
     clock: Arc<dyn Clock>,
-}
-
-#[derive(Default)]
-struct State {
-    lists: HashMap<String, List>,
-    /// Keys holding a string (SET), which list operations refuse.
-    strings: HashMap<String, Vec<u8>>,
-    /// How many of the next calls fail, and how.
-    faults: u64,
-    fault: Option<Fault>,
-    /// Blocked pops per key, by ticket, in the order they blocked.
-    waiters: HashMap<String, VecDeque<u64>>,
-    /// Elements a push handed to a blocked pop, by its ticket.
-    handed: HashMap<u64, Vec<u8>>,
-    next_ticket: u64,
-}
-
-struct List {
-    items: VecDeque<Vec<u8>>,
-    expires_at: Option<SystemTime>,
 }
 
 impl MemoryStore {
@@ -224,44 +207,6 @@ impl MemoryStore {
     }
 }
 
-/// When a blocking wait from `now` ends: `None` without limit, as for a
-/// timeout too long for the clock (saturating, never overflowing).
-fn deadline(now: SystemTime, timeout: Option<Duration>) -> Option<SystemTime> {
-    wait_limit(timeout).and_then(|timeout| now.checked_add(timeout))
-}
-
-/// An error the server answered, as Redis words it.
-fn command_error(message: &str) -> StoreError {
-    StoreError::Command {
-        addr: ADDR.into(),
-        message: message.into(),
-    }
-}
-
-/// What Redis answers a list command on a key of another type.
-fn wrong_type() -> StoreError {
-    command_error("WRONGTYPE Operation against a key holding the wrong kind of value")
-}
-
-/// When a list given `ttl` at `now` expires, or the error Redis's PEXPIRE
-/// gives for it: it refuses a deadline beyond `i64::MAX` milliseconds.
-fn expiry(now: SystemTime, ttl: Duration) -> Result<SystemTime, StoreError> {
-    let millis = ttl_millis(ttl);
-    let Ok(millis) = i64::try_from(millis) else {
-        return Err(command_error("ERR value is not an integer or out of range"));
-    };
-    let now_millis = now.duration_since(UNIX_EPOCH).map_or(0, |since| {
-        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-    });
-    if millis > i64::MAX - now_millis {
-        return Err(command_error(
-            "ERR invalid expire time in 'pexpire' command",
-        ));
-    }
-    // Within i64 milliseconds of the epoch: representable.
-    Ok(now + Duration::from_millis(millis.unsigned_abs()))
-}
-
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
@@ -276,59 +221,6 @@ impl fmt::Debug for MemoryStore {
             .field("faults", &state.faults)
             .field("clock", &self.shared.clock)
             .finish()
-    }
-}
-
-impl List {
-    /// Redis keeps a key up to and including its expiry millisecond.
-    fn expired(&self, now: SystemTime) -> bool {
-        self.expires_at.is_some_and(|at| now > at)
-    }
-}
-
-impl State {
-    /// The list at `key`, after dropping it if it has expired.
-    fn live(&mut self, key: &str, now: SystemTime) -> Option<&mut List> {
-        if self.lists.get(key).is_some_and(|list| list.expired(now)) {
-            self.lists.remove(key);
-        }
-        self.lists.get_mut(key)
-    }
-
-    /// Like Redis after a push: hands elements to the pops blocked on
-    /// `key`, longest waiting first, before any other call can see them.
-    fn serve_waiters(&mut self, key: &str) {
-        let (Some(waiters), Some(list)) = (self.waiters.get_mut(key), self.lists.get_mut(key))
-        else {
-            return;
-        };
-        while !waiters.is_empty() && !list.items.is_empty() {
-            if let (Some(ticket), Some(item)) = (waiters.pop_front(), list.items.pop_front()) {
-                self.handed.insert(ticket, item);
-            }
-        }
-        if waiters.is_empty() {
-            self.waiters.remove(key);
-        }
-        if list.items.is_empty() {
-            self.lists.remove(key);
-        }
-    }
-
-    fn take_last(&mut self, key: &str, now: SystemTime) -> Option<Vec<u8>> {
-        self.live(key, now);
-        self.lists
-            .remove(key)
-            .and_then(|mut list| list.items.pop_back())
-    }
-
-    fn pop_front(&mut self, key: &str, now: SystemTime) -> Option<Vec<u8>> {
-        let list = self.live(key, now)?;
-        let item = list.items.pop_front();
-        if list.items.is_empty() {
-            self.lists.remove(key);
-        }
-        item
     }
 }
 

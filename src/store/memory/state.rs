@@ -1,0 +1,120 @@
+//! The data of a [`MemoryStore`](super::MemoryStore) and Redis's rules on
+//! it: lists and strings, TTLs, blocked pops served in order, and the
+//! errors Redis gives.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::super::fault::{ADDR, Fault};
+use super::super::{StoreError, ttl_millis, wait_limit};
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) lists: HashMap<String, List>,
+    /// Keys holding a string (SET), which list operations refuse.
+    pub(super) strings: HashMap<String, Vec<u8>>,
+    /// How many of the next calls fail, and how.
+    pub(super) faults: u64,
+    pub(super) fault: Option<Fault>,
+    /// Blocked pops per key, by ticket, in the order they blocked.
+    pub(super) waiters: HashMap<String, VecDeque<u64>>,
+    /// Elements a push handed to a blocked pop, by its ticket.
+    pub(super) handed: HashMap<u64, Vec<u8>>,
+    pub(super) next_ticket: u64,
+}
+
+pub(super) struct List {
+    pub(super) items: VecDeque<Vec<u8>>,
+    pub(super) expires_at: Option<SystemTime>,
+}
+
+/// When a blocking wait from `now` ends: `None` without limit, as for a
+/// timeout too long for the clock (saturating, never overflowing).
+pub(super) fn deadline(now: SystemTime, timeout: Option<Duration>) -> Option<SystemTime> {
+    wait_limit(timeout).and_then(|timeout| now.checked_add(timeout))
+}
+
+/// An error the server answered, as Redis words it.
+pub(super) fn command_error(message: &str) -> StoreError {
+    StoreError::Command {
+        addr: ADDR.into(),
+        message: message.into(),
+    }
+}
+
+/// What Redis answers a list command on a key of another type.
+pub(super) fn wrong_type() -> StoreError {
+    command_error("WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+/// When a list given `ttl` at `now` expires, or the error Redis's PEXPIRE
+/// gives for it: it refuses a deadline beyond `i64::MAX` milliseconds.
+pub(super) fn expiry(now: SystemTime, ttl: Duration) -> Result<SystemTime, StoreError> {
+    let millis = ttl_millis(ttl);
+    let Ok(millis) = i64::try_from(millis) else {
+        return Err(command_error("ERR value is not an integer or out of range"));
+    };
+    let now_millis = now.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    });
+    if millis > i64::MAX - now_millis {
+        return Err(command_error(
+            "ERR invalid expire time in 'pexpire' command",
+        ));
+    }
+    // Within i64 milliseconds of the epoch: representable.
+    Ok(now + Duration::from_millis(millis.unsigned_abs()))
+}
+
+impl List {
+    /// Redis keeps a key up to and including its expiry millisecond.
+    pub(super) fn expired(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|at| now > at)
+    }
+}
+
+impl State {
+    /// The list at `key`, after dropping it if it has expired.
+    pub(super) fn live(&mut self, key: &str, now: SystemTime) -> Option<&mut List> {
+        if self.lists.get(key).is_some_and(|list| list.expired(now)) {
+            self.lists.remove(key);
+        }
+        self.lists.get_mut(key)
+    }
+
+    /// Like Redis after a push: hands elements to the pops blocked on
+    /// `key`, longest waiting first, before any other call can see them.
+    pub(super) fn serve_waiters(&mut self, key: &str) {
+        let (Some(waiters), Some(list)) = (self.waiters.get_mut(key), self.lists.get_mut(key))
+        else {
+            return;
+        };
+        while !waiters.is_empty() && !list.items.is_empty() {
+            if let (Some(ticket), Some(item)) = (waiters.pop_front(), list.items.pop_front()) {
+                self.handed.insert(ticket, item);
+            }
+        }
+        if waiters.is_empty() {
+            self.waiters.remove(key);
+        }
+        if list.items.is_empty() {
+            self.lists.remove(key);
+        }
+    }
+
+    pub(super) fn take_last(&mut self, key: &str, now: SystemTime) -> Option<Vec<u8>> {
+        self.live(key, now);
+        self.lists
+            .remove(key)
+            .and_then(|mut list| list.items.pop_back())
+    }
+
+    pub(super) fn pop_front(&mut self, key: &str, now: SystemTime) -> Option<Vec<u8>> {
+        let list = self.live(key, now)?;
+        let item = list.items.pop_front();
+        if list.items.is_empty() {
+            self.lists.remove(key);
+        }
+        item
+    }
+}
