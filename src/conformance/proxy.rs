@@ -119,7 +119,19 @@ impl fmt::Display for Unsupported {
 /// signatures: everything a test needs to run the suite, and the server a
 /// transport of your own can be pointed at
 /// ([`proxy`](Self::proxy) serves requests through
-/// [`MemoryProxy::handle`]).
+/// [`MemoryProxy::handle`]). Clones share the server and the clock.
+///
+/// # Example
+///
+/// ```
+/// use redisutil::conformance::{self, MemoryProxyHarness, ProxyHarness};
+///
+/// let harness = MemoryProxyHarness::new();
+/// harness.client().set("k", "v")?;
+/// assert_eq!(harness.client().get::<String>("k")?, "v");
+/// conformance::proxy_signatures_are_accepted_and_a_wrong_secret_refused(&harness);
+/// # Ok::<(), redisutil::proxy::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct MemoryProxyHarness {
     proxy: MemoryProxy,

@@ -74,7 +74,8 @@ pub fn proxy_expire_is_honoured_on_hash_fields<H: ProxyHarness>(harness: &H) {
 }
 
 /// Scenario: requests signed with the server's credentials are accepted;
-/// with a wrong secret key every read and write is refused with a 403
+/// an unknown access key is refused with a 403; with the right access key
+/// and a wrong secret key every read and write is refused with a 403
 /// ([`Error::ServerResponse`]) that does not show the secret, and the
 /// refused write changed nothing. Skips when the server checks no
 /// signature (the harness's config has no credentials).
@@ -93,6 +94,15 @@ pub fn proxy_signatures_are_accepted_and_a_wrong_secret_refused<H: ProxyHarness>
     assert_eq!(client.get::<String>(&key).unwrap(), "signed");
 
     let wrong_secret = "conformance-wrong-secret-key";
+    let stranger = harness.client_with(crate::proxy::ProxyConfig {
+        credentials: Some(Credentials::new(
+            "conformance-unknown-access-key",
+            wrong_secret,
+        )),
+        ..config.clone()
+    });
+    let error = stranger.get::<String>(&key).unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(403), "{error:?}");
     let forger = harness.client_with(crate::proxy::ProxyConfig {
         credentials: Some(Credentials::new(credentials.access_key(), wrong_secret)),
         ..config
