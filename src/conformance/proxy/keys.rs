@@ -37,7 +37,8 @@ const AWKWARD: &[&str] = &[
 /// Scenario: keys, hash names and fields holding `/`, `?`, `#`, `%`,
 /// already percent-encoded text, spaces, control characters, non-ASCII
 /// and dot segments inside them round-trip through every operation, each
-/// as its own key: `a/b` and `a%2Fb` never meet.
+/// as its own key: `a/b` and `a%2Fb` never meet. A key holding a value
+/// refuses a hash write (any error) and keeps its value.
 pub fn proxy_awkward_keys_round_trip<H: ProxyHarness>(harness: &H) {
     let client = harness.client();
     let base = unique("proxy-keys");
@@ -81,7 +82,8 @@ pub fn proxy_awkward_keys_round_trip<H: ProxyHarness>(harness: &H) {
 
 /// Scenario: the names `.` and `..` (and `...`) are keys, hash names and
 /// fields like any other: written and read back distinct from each other
-/// and from `%2E`, never resolved as dot segments into another path.
+/// and from `%2E`, never resolved as dot segments into another path, and
+/// deleted one by one.
 ///
 /// The keys `.`, `..` and `...` themselves cannot be made unique: the
 /// scenario writes a unique value to them and removes them afterwards.

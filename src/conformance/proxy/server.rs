@@ -127,7 +127,9 @@ pub fn proxy_signatures_are_accepted_and_a_wrong_secret_refused<H: ProxyHarness>
 }
 
 /// Scenario: a value holding an integer beyond 64 bits, stored by a raw
-/// `PUT` as another client (Python) may store it, is read back as
+/// `PUT` (built by hand, signed with the config's credentials, sent
+/// through the harness's transport to the first host of the config) as
+/// another client (Python) may store it, is read back as
 /// [`Error::Decode`] holding the exact body, never as a float with other
 /// digits; its neighbour within 64 bits reads exactly.
 pub fn proxy_integers_beyond_64_bits_are_decode_errors_holding_the_body<H: ProxyHarness>(
