@@ -1,6 +1,10 @@
-//! The conformance suite of [`ListStore`], public so that a store of your
-//! own runs the very scenarios this crate runs on [`MemoryStore`], on
-//! Redis and on a Redis Cluster (feature `conformance`).
+//! The conformance suites of [`ListStore`] and of the proxy client's
+//! [`HttpTransport`](crate::proxy::HttpTransport) and server, public so
+//! that a store, a transport or a proxy server of your own runs the very
+//! scenarios this crate runs on its own (feature `conformance`): the
+//! channel suite on [`MemoryStore`], on Redis and on a Redis Cluster, the
+//! proxy suite on [`MemoryProxy`](crate::proxy::MemoryProxy) in memory and
+//! over HTTP.
 //!
 //! A scenario is a function that takes a [`Harness`]: your store, and
 //! control of its time and of keys of other types. [`scenarios`] lists
@@ -74,9 +78,64 @@
 //!
 //! conformance::run_all(&MyHarness(MemoryHarness::new()));
 //! ```
+//!
+//! # The proxy suite
+//!
+//! The same for the proxy half: a [`ProxyHarness`] gives a transport, the
+//! hosts and credentials of a redis proxy server it reaches, and control
+//! of the server's clock. [`proxy_scenarios`] lists the scenarios (each
+//! named `proxy_…`), [`run_all_proxy`] runs them. A transport of your own
+//! (another HTTP client) runs them against a known server
+//! ([`MemoryProxyHarness::proxy`], served over HTTP if it must be);
+//! a server of your own, reached by a known transport
+//! ([`UreqTransport`](crate::proxy::UreqTransport)), runs them too. A
+//! scenario the harness cannot support (expiry, when the server's time
+//! cannot be moved quickly: [`ProxyHarness::time_control`]; signatures,
+//! when the server checks none) skips and prints why.
+//!
+//! A transport that wraps the in-memory server passes the suite:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use redisutil::Clock;
+//! use redisutil::conformance::{self, MemoryProxyHarness, ProxyHarness};
+//! use redisutil::proxy::{HttpTransport, MemoryProxy, ProxyConfig, TransportError};
+//!
+//! /// A transport of one's own, here handing requests to the in-memory server.
+//! struct MyTransport(MemoryProxy);
+//!
+//! impl HttpTransport for MyTransport {
+//!     fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, TransportError> {
+//!         Ok(self.0.handle(&request))
+//!     }
+//! }
+//!
+//! /// The harness: the transport, and the server's hosts, credentials and clock.
+//! struct MyHarness(MemoryProxyHarness);
+//!
+//! impl ProxyHarness for MyHarness {
+//!     type Transport = MyTransport;
+//!     fn transport(&self) -> MyTransport {
+//!         MyTransport(self.0.proxy().clone())
+//!     }
+//!     fn config(&self) -> ProxyConfig {
+//!         self.0.config()
+//!     }
+//!     fn client_clock(&self) -> Arc<dyn Clock> {
+//!         self.0.client_clock()
+//!     }
+//!     fn advance(&self, by: Duration) {
+//!         self.0.advance(by)
+//!     }
+//! }
+//!
+//! conformance::run_all_proxy(&MyHarness(MemoryProxyHarness::new()));
+//! ```
 
 mod channel;
 mod hostile;
+mod proxy;
 mod store;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,6 +144,7 @@ use std::time::Duration;
 
 pub use channel::*;
 pub use hostile::*;
+pub use proxy::*;
 pub use store::*;
 
 use crate::{ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
