@@ -45,12 +45,7 @@ pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_
 /// The first integer literal (outside strings) that does not fit in an
 /// `i64` or a `u64`, shortened for an error message.
 fn integer_beyond_64_bits(bytes: &[u8]) -> Option<String> {
-    // 2^64 - 1 and -2^63 have 20 and 19 digits: shorter runs always fit.
-    let mut run = 0;
-    if !bytes.iter().any(|byte| {
-        run = if byte.is_ascii_digit() { run + 1 } else { 0 };
-        run >= 19
-    }) {
+    if !has_digit_run(bytes, 19) {
         return None;
     }
     let mut at = 0;
@@ -88,6 +83,22 @@ fn integer_beyond_64_bits(bytes: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether `bytes` hold `len` ASCII digits in a row. 2^64 - 1 and -2^63
+/// have 20 and 19 digits, so a message without a run of 19 holds no
+/// integer beyond 64 bits. Every run of `len` covers a multiple of `len`:
+/// only those bytes are looked at, and the runs through them measured.
+fn has_digit_run(bytes: &[u8], len: usize) -> bool {
+    let digit = |byte: &u8| byte.is_ascii_digit();
+    (0..bytes.len()).step_by(len).any(|at| {
+        if !digit(&bytes[at]) {
+            return false;
+        }
+        let before = bytes[..at].iter().rev().take_while(|b| digit(b)).count();
+        let after = bytes[at..].iter().take_while(|b| digit(b)).count();
+        before + after >= len
+    })
 }
 
 /// A serializer that passes everything to the inner one, refusing
@@ -303,6 +314,24 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn digit_runs_are_found_wherever_they_sit() {
+        for len in 0..60 {
+            for start in 0..25 {
+                let mut text = vec![b'x'; 100];
+                text[start..start + len].fill(b'7');
+                assert_eq!(
+                    has_digit_run(&text, 19),
+                    len >= 19,
+                    "{len} digits at {start}"
+                );
+            }
+        }
+        assert!(!has_digit_run(b"", 19));
+        assert!(has_digit_run(&[b'1'; 19], 19));
+        assert!(!has_digit_run(&[b'1'; 18], 19));
     }
 
     #[test]
