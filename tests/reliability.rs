@@ -335,13 +335,18 @@ fn many_producers_and_consumers_on_redis_with_a_separate_process() {
                 "import k3redisutil\nc = k3redisutil.RedisChannel({port}, {python_name:?}, 'client')\n\
              for i in range({python_sends}):\n    c.send_msg({{'p': 99, 'i': i}})\n"
             );
-            let status = Command::new("python3")
+            // The Python of `scripts/test`'s venv, as the interop tests use.
+            let python = std::env::var_os("REDISUTIL_PYTHON").unwrap_or_else(|| "python3".into());
+            let status = Command::new(python)
                 .arg("-c")
                 .arg(script)
                 .stdout(Stdio::null())
                 .status()
-                .expect("python3 with k3redisutil (pip install k3redisutil==0.1.9)");
-            assert!(status.success(), "the Python producer failed");
+                .expect("a Python with k3redisutil: run scripts/test, or set REDISUTIL_PYTHON");
+            assert!(
+                status.success(),
+                "the Python producer failed (k3redisutil missing? run scripts/test)"
+            );
         },
     );
 }
