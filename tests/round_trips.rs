@@ -62,4 +62,16 @@ fn each_operation_costs_the_round_trips_it_promises() {
     );
     assert_eq!(serving.peek_msg::<i32>().unwrap(), None);
     assert_eq!(counter.take(), 1, "peek_msg");
+    client.send_msgs(0..10).unwrap();
+    counter.take();
+    assert_eq!(serving.recv_msgs::<i32>(4).unwrap().len(), 4);
+    assert_eq!(counter.take(), 1, "recv_msgs: one LPOP with a count");
+    assert_eq!(
+        serving
+            .brecv_msgs::<i32>(10, Duration::from_secs(1))
+            .unwrap()
+            .len(),
+        6
+    );
+    assert_eq!(counter.take(), 1, "brecv_msgs: one BLMPOP");
 }

@@ -119,6 +119,16 @@ fn operations(store: &RedisStore) -> Vec<(&'static str, Operation)> {
         .recv_msg::<serde_json::Value>());
     op!("brecv_msg", c(), channel_outcome, |h| h
         .brecv_msg::<serde_json::Value>(Duration::from_millis(50)));
+    op!("recv_msgs", c(), channel_outcome, |h| h
+        .recv_msgs::<serde_json::Value>(3));
+    op!("brecv_msgs", c(), channel_outcome, |h| h
+        .brecv_msgs::<serde_json::Value>(
+            3,
+            Duration::from_millis(50)
+        ));
+    op!("pop_many", s(), store_outcome, |h| h.pop_many("k", 3));
+    op!("blocking_pop_many", s(), store_outcome, |h| h
+        .blocking_pop_many("k", 3, short));
     op!("recv_last_msg", c(), channel_outcome, |h| h
         .recv_last_msg::<serde_json::Value>(
     ));
@@ -461,4 +471,41 @@ fn a_blank_error_reply_is_an_error_with_a_message() {
             wrong.join("\n")
         );
     }
+}
+
+/// A server older than Redis 7 has no BLMPOP: a blocking batch receive
+/// falls back to BLPOP for the first message and LPOP for the rest, and
+/// gets the same batch.
+#[test]
+fn a_blocking_batch_falls_back_without_blmpop() {
+    fn encode(value: Value) -> Reply {
+        let mut out = Vec::new();
+        value.encode(&mut out);
+        Reply::Bytes(out)
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let server = FakeServer::start(Arc::new(move |command: &[Vec<u8>]| {
+        let name = String::from_utf8_lossy(&command[0]).to_uppercase();
+        log.lock().unwrap().push(name.clone());
+        match name.as_str() {
+            "BLMPOP" => encode(Value::Error(b"ERR unknown command 'BLMPOP'".to_vec())),
+            "BLPOP" => encode(Value::Array(vec![
+                Value::Bulk(command[1].clone()),
+                Value::Bulk(b"1".to_vec()),
+            ])),
+            "LPOP" => encode(Value::Array(vec![
+                Value::Bulk(b"2".to_vec()),
+                Value::Bulk(b"3".to_vec()),
+            ])),
+            _ => encode(Value::Simple(b"OK".to_vec())),
+        }
+    }));
+    let channel = RedisChannel::new(server.patient_store(), "/old", Peer::Server).unwrap();
+    let batch = channel
+        .brecv_msgs::<u32>(3, Duration::from_secs(1))
+        .unwrap();
+    let batch: Vec<u32> = batch.into_iter().map(Result::unwrap).collect();
+    assert_eq!(batch, [1, 2, 3]);
+    assert_eq!(*seen.lock().unwrap(), ["BLMPOP", "BLPOP", "LPOP"]);
 }

@@ -18,7 +18,9 @@ use support::{RedisBackend, unique};
 enum Op {
     Push(usize, Vec<Vec<u8>>, Option<Duration>),
     Pop(usize),
+    PopMany(usize, usize),
     BlockingPop(usize),
+    BlockingPopMany(usize, usize),
     Index(usize, i64),
     TakeLast(usize),
     BlockingTakeLast(usize),
@@ -44,7 +46,9 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         5 => (key.clone(), values, ttl()).prop_map(|(k, v, t)| Op::Push(k, v, t)),
         3 => key.clone().prop_map(Op::Pop),
+        2 => (key.clone(), 0usize..4).prop_map(|(k, n)| Op::PopMany(k, n)),
         1 => key.clone().prop_map(Op::BlockingPop),
+        1 => (key.clone(), 0usize..4).prop_map(|(k, n)| Op::BlockingPopMany(k, n)),
         2 => (key.clone(), -3i64..3).prop_map(|(k, i)| Op::Index(k, i)),
         1 => key.clone().prop_map(Op::TakeLast),
         1 => key.clone().prop_map(Op::BlockingTakeLast),
@@ -59,6 +63,7 @@ fn op() -> impl Strategy<Value = Op> {
 enum Answer {
     Len(u64),
     Element(Option<Vec<u8>>),
+    Elements(Vec<Vec<u8>>),
     Keys(Vec<String>),
     Done,
     Refused(String),
@@ -85,6 +90,11 @@ fn run<B: Harness>(backend: &B, keys: &[String], op: &Op) -> Answer {
             answer(store.push(&keys[*k], &values, *ttl), Answer::Len)
         }
         Op::Pop(k) => answer(store.pop(&keys[*k]), Answer::Element),
+        Op::PopMany(k, count) => answer(store.pop_many(&keys[*k], *count), Answer::Elements),
+        Op::BlockingPopMany(k, count) => answer(
+            backend.blocking(|| store.blocking_pop_many(&keys[*k], *count, short)),
+            Answer::Elements,
+        ),
         Op::BlockingPop(k) => answer(
             backend.blocking(|| store.blocking_pop(&keys[*k], short)),
             Answer::Element,

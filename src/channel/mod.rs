@@ -209,6 +209,47 @@ impl<S: ListStore> RedisChannel<S> {
         self.decode(self.blocking_pop(timeout)?)
     }
 
+    /// Receives up to `max` of the oldest messages at once, oldest first, in
+    /// one round trip (LPOP with a count); empty when there is none.
+    ///
+    /// Each message is decoded on its own: one that does not decode is an
+    /// `Err` holding its bytes in its place, and the others still arrive.
+    ///
+    /// ```
+    /// use redisutil::{MemoryStore, Peer, RedisChannel};
+    ///
+    /// let store = MemoryStore::new();
+    /// let client = RedisChannel::new(store.clone(), "/jobs", Peer::Client)?;
+    /// let server = RedisChannel::new(store, "/jobs", Peer::Server)?;
+    /// client.send_msgs([1, 2, 3])?;
+    /// let batch: Vec<u32> = server.recv_msgs(2)?.into_iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(batch, [1, 2]);
+    /// assert_eq!(server.recv_msgs::<u32>(10)?.len(), 1);
+    /// assert!(server.recv_msgs::<u32>(10)?.is_empty());
+    /// # Ok::<(), redisutil::ChannelError>(())
+    /// ```
+    pub fn recv_msgs<T: DeserializeOwned>(
+        &self,
+        max: usize,
+    ) -> Result<Vec<Result<T, DecodeError>>, ChannelError> {
+        let popped = self.store.pop_many(&self.recv_key, max)?;
+        Ok(self.decode_all(popped))
+    }
+
+    /// Like [`recv_msgs`](Self::recv_msgs), but waits up to `timeout`
+    /// (`Duration::ZERO`, or 100 years or more: without limit) for the first
+    /// message, then takes up to `max` at once (BLMPOP, one round trip on
+    /// Redis 7 and newer; BLPOP then LPOP before). Empty when the time passed.
+    pub fn brecv_msgs<T: DeserializeOwned>(
+        &self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Result<T, DecodeError>>, ChannelError> {
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        let popped = self.store.blocking_pop_many(&self.recv_key, max, timeout)?;
+        Ok(self.decode_all(popped))
+    }
+
     /// Receives the newest message and drops all older ones, atomically and
     /// in one round trip, whatever the backlog; `None` when there is none.
     pub fn recv_last_msg<T: DeserializeOwned>(&self) -> Result<Option<T>, ChannelError> {
@@ -249,6 +290,16 @@ impl<S: ListStore> RedisChannel<S> {
     fn blocking_pop(&self, timeout: Duration) -> Result<Option<Vec<u8>>, ChannelError> {
         let timeout = (!timeout.is_zero()).then_some(timeout);
         Ok(self.store.blocking_pop(&self.recv_key, timeout)?)
+    }
+
+    fn decode_all<T: DeserializeOwned>(&self, popped: Vec<Vec<u8>>) -> Vec<Result<T, DecodeError>> {
+        popped
+            .into_iter()
+            .map(|raw| match json::from_slice(&raw) {
+                Ok(value) => Ok(value),
+                Err(err) => Err(DecodeError::new(&self.recv_key, raw, err)),
+            })
+            .collect()
     }
 
     fn decode<T: DeserializeOwned>(&self, raw: Option<Vec<u8>>) -> Result<Option<T>, ChannelError> {

@@ -51,6 +51,15 @@ pub fn wrong_type_keys_are_refused_and_left_untouched<B: Harness>(backend: &B) {
                     .map(drop)
             }),
         ),
+        ("recv_msgs", client.recv_msgs::<Value>(2).map(drop)),
+        (
+            "brecv_msgs",
+            backend.blocking(|| {
+                client
+                    .brecv_msgs::<Value>(2, Duration::from_millis(100))
+                    .map(drop)
+            }),
+        ),
         ("server send_msg", server.send_msg(&1)),
     ];
     for (operation, outcome) in refused {

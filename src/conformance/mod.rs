@@ -133,6 +133,7 @@
 //! conformance::run_all_proxy(&MyHarness(MemoryProxyHarness::new()));
 //! ```
 
+mod batch;
 mod channel;
 mod hostile;
 mod proxy;
@@ -142,6 +143,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
+pub use batch::*;
 pub use channel::*;
 pub use hostile::*;
 pub use proxy::*;
@@ -388,6 +390,18 @@ pub fn scenarios<H: Harness>() -> Vec<Scenario<H>> {
         (
             "numbers_arrive_exactly_or_not_at_all",
             hostile::numbers_arrive_exactly_or_not_at_all::<H>,
+        ),
+        (
+            "batch_receive_takes_up_to_max_in_order",
+            batch::batch_receive_takes_up_to_max_in_order::<H>,
+        ),
+        (
+            "batch_receive_keeps_undecodable_messages_in_place",
+            batch::batch_receive_keeps_undecodable_messages_in_place::<H>,
+        ),
+        (
+            "blocking_batch_receive_waits_then_takes_what_is_there",
+            batch::blocking_batch_receive_waits_then_takes_what_is_there::<H>,
         ),
     ]
 }

@@ -285,6 +285,19 @@ impl ListStore for RedisClusterStore {
         self.blpop(key, timeout)
     }
 
+    fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.lpop_many(key, count)
+    }
+
+    fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.blmpop(key, count, timeout)
+    }
+
     fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
         self.lindex(key, index)
     }

@@ -79,6 +79,54 @@ pub(super) trait Connector: Sized {
         Ok(popped.map(|(_key, value)| value))
     }
 
+    /// LPOP with a count: one round trip.
+    fn lpop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut lpop = redis::cmd("LPOP");
+        lpop.arg(key).arg(count);
+        let popped: Option<Vec<Vec<u8>>> = self.run(Wait::Response, |c| lpop.query(c))?;
+        Ok(popped.unwrap_or_default())
+    }
+
+    /// BLMPOP (Redis 7 and newer): one round trip. On an older server,
+    /// which does not know the command, BLPOP for the first element and LPOP
+    /// for the rest.
+    fn blmpop(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let timeout = wait_limit(timeout);
+        let mut blmpop = redis::cmd("BLMPOP");
+        blmpop
+            .arg(block_seconds(timeout))
+            .arg(1)
+            .arg(key)
+            .arg("LEFT")
+            .arg("COUNT")
+            .arg(count);
+        // The answer: nil on a timeout, else the key and its elements.
+        type Popped = Option<(Vec<u8>, Vec<Vec<u8>>)>;
+        match self.run(Wait::Blocking(timeout), |c| blmpop.query::<Popped>(c)) {
+            Ok(popped) => Ok(popped.map(|(_key, values)| values).unwrap_or_default()),
+            Err(StoreError::Command { message, .. }) if message.contains("unknown command") => {
+                let Some(first) = self.blpop(key, timeout)? else {
+                    return Ok(Vec::new());
+                };
+                let mut popped = vec![first];
+                popped.extend(self.lpop_many(key, count - 1)?);
+                Ok(popped)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// LINDEX.
     fn lindex(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
         let mut lindex = redis::cmd("LINDEX");

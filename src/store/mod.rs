@@ -71,6 +71,43 @@ pub trait ListStore: Send + Sync {
         timeout: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Removes and returns up to `count` elements from the head, oldest
+    /// first (LPOP with a count, Redis 6.2 and newer); empty when the list
+    /// is. A `count` of 0 asks the store nothing and gives an empty batch.
+    /// One round trip on the real stores; this default pops one by one.
+    fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut popped = Vec::new();
+        while popped.len() < count {
+            match self.pop(key)? {
+                Some(element) => popped.push(element),
+                None => break,
+            }
+        }
+        Ok(popped)
+    }
+
+    /// Like [`pop_many`](ListStore::pop_many), but waits up to `timeout`
+    /// (`None`: without limit) for the first element (BLMPOP, Redis 7 and
+    /// newer). Empty when the timeout passes with the list still empty. This
+    /// default waits with [`blocking_pop`](ListStore::blocking_pop), then
+    /// takes the rest with `pop_many`.
+    fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(first) = self.blocking_pop(key, timeout)? else {
+            return Ok(Vec::new());
+        };
+        let mut popped = vec![first];
+        popped.extend(self.pop_many(key, count - 1)?);
+        Ok(popped)
+    }
+
     /// The element at `index` (LINDEX): 0 is the head, -1 the tail.
     fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError>;
 
@@ -107,6 +144,12 @@ macro_rules! forward_list_store {
             }
             fn blocking_pop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
                 (**self).blocking_pop(key, timeout)
+            }
+            fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+                (**self).pop_many(key, count)
+            }
+            fn blocking_pop_many(&self, key: &str, count: usize, timeout: Option<Duration>) -> Result<Vec<Vec<u8>>, StoreError> {
+                (**self).blocking_pop_many(key, count, timeout)
             }
             fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
                 (**self).index(key, index)

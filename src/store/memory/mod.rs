@@ -272,40 +272,56 @@ impl MemoryStore {
         Ok(self.begin_on(key)?.pop_front(key, now))
     }
 
+    fn exec_pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let now = self.shared.clock.now();
+        Ok(self.begin_on(key)?.pop_front_many(key, count, now))
+    }
+
     fn exec_blocking_pop(
         &self,
         key: &str,
         timeout: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        let popped = self.exec_blocking_pop_many(key, 1, timeout)?;
+        Ok(popped.into_iter().next())
+    }
+
+    fn exec_blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let clock = &self.shared.clock;
         let deadline = deadline(clock.now(), timeout);
         let mut state = self.begin_on(key)?;
-        if let Some(item) = state.pop_front(key, clock.now()) {
-            return Ok(Some(item));
+        let popped = state.pop_front_many(key, count, clock.now());
+        if !popped.is_empty() || count == 0 {
+            return Ok(popped);
         }
-        // Block: take a place in the key's queue; a push hands us an element.
+        // Block: take a place in the key's queue; a push hands us elements.
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state
             .waiters
             .entry(key.to_owned())
             .or_default()
-            .push_back(ticket);
+            .push_back((ticket, count));
         loop {
-            if let Some(item) = state.handed.remove(&ticket) {
-                return Ok(Some(item));
+            if let Some(items) = state.handed.remove(&ticket) {
+                return Ok(items);
             }
             let now = clock.now();
             let remaining =
                 deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default());
             if remaining.is_some_and(|remaining| remaining.is_zero()) {
                 if let Some(waiters) = state.waiters.get_mut(key) {
-                    waiters.retain(|waiting| *waiting != ticket);
+                    waiters.retain(|(waiting, _)| *waiting != ticket);
                     if waiters.is_empty() {
                         state.waiters.remove(key);
                     }
                 }
-                return Ok(None);
+                return Ok(Vec::new());
             }
             state = self.wait(state, remaining);
         }
@@ -388,6 +404,25 @@ impl ListStore for MemoryStore {
         timeout: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         self.run(|| self.exec_blocking_pop(key, timeout))
+    }
+
+    fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.run(|| self.exec_pop_many(key, count))
+    }
+
+    fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.run(|| self.exec_blocking_pop_many(key, count, timeout))
     }
 
     fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {

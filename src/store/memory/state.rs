@@ -16,10 +16,11 @@ pub(super) struct State {
     /// How many of the next calls fail, and how.
     pub(super) faults: u64,
     pub(super) fault: Option<Fault>,
-    /// Blocked pops per key, by ticket, in the order they blocked.
-    pub(super) waiters: HashMap<String, VecDeque<u64>>,
+    /// Blocked pops per key, by ticket and how many elements each takes,
+    /// in the order they blocked.
+    pub(super) waiters: HashMap<String, VecDeque<(u64, usize)>>,
     /// Elements a push handed to a blocked pop, by its ticket.
-    pub(super) handed: HashMap<u64, Vec<u8>>,
+    pub(super) handed: HashMap<u64, Vec<Vec<u8>>>,
     pub(super) next_ticket: u64,
 }
 
@@ -89,10 +90,13 @@ impl State {
         else {
             return;
         };
-        while !waiters.is_empty() && !list.items.is_empty() {
-            if let (Some(ticket), Some(item)) = (waiters.pop_front(), list.items.pop_front()) {
-                self.handed.insert(ticket, item);
-            }
+        while !list.items.is_empty() {
+            let Some((ticket, count)) = waiters.pop_front() else {
+                break;
+            };
+            let taken = count.min(list.items.len());
+            self.handed
+                .insert(ticket, list.items.drain(..taken).collect());
         }
         if waiters.is_empty() {
             self.waiters.remove(key);
@@ -107,6 +111,24 @@ impl State {
         self.lists
             .remove(key)
             .and_then(|mut list| list.items.pop_back())
+    }
+
+    /// Up to `count` elements from the head (LPOP with a count).
+    pub(super) fn pop_front_many(
+        &mut self,
+        key: &str,
+        count: usize,
+        now: SystemTime,
+    ) -> Vec<Vec<u8>> {
+        let Some(list) = self.live(key, now) else {
+            return Vec::new();
+        };
+        let taken = count.min(list.items.len());
+        let items = list.items.drain(..taken).collect();
+        if list.items.is_empty() {
+            self.lists.remove(key);
+        }
+        items
     }
 
     pub(super) fn pop_front(&mut self, key: &str, now: SystemTime) -> Option<Vec<u8>> {
