@@ -3,11 +3,12 @@
 //! escapes, dot segments, non-ASCII, generated ones), on every operation
 //! and for services `s3` and another, must verify there.
 //!
-//! Needs a Python with k3awssign 0.1.9: `scripts/test` makes a private venv
-//! with it and points `REDISUTIL_PYTHON` at its interpreter (default
-//! `python3`). Without it the test fails, it never skips.
+//! Needs a Python with k3awssign 0.1.9: `scripts/setup` makes a private venv
+//! with it, which the test finds (see `tests/python_support/`). Without it the test fails, it never skips.
 
-use std::ffi::OsString;
+mod python_support;
+
+use python_support::SETUP;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
@@ -19,15 +20,6 @@ use redisutil::proxy::{
     CallOptions, Credentials, FakeTransport, Outcome, ProxyConfig, RedisProxyClient,
     SignatureVersion,
 };
-
-/// What to do when Python or k3awssign is missing.
-const SETUP: &str = "run `scripts/test`, which installs k3awssign 0.1.9 in a private venv \
-     and points REDISUTIL_PYTHON at it";
-
-/// The Python to run: `REDISUTIL_PYTHON`, else `python3`.
-fn python_interpreter() -> OsString {
-    std::env::var_os("REDISUTIL_PYTHON").unwrap_or_else(|| "python3".into())
-}
 
 /// Reads one request a line (JSON) and prints, for each, `ok` or what
 /// k3awssign signed instead.
@@ -145,7 +137,7 @@ fn k3awssign_verifies_what_the_client_signs() {
         }
     }
     let program = format!("import k3awssign\n{VERIFIER}");
-    let interpreter = python_interpreter();
+    let interpreter = python_support::interpreter();
     let mut child = Command::new(&interpreter)
         .args(["-c", &program])
         .stdin(Stdio::piped())

@@ -1,31 +1,23 @@
 //! Wire compatibility with the Python `k3redisutil` 0.1.9, both ways, on a
 //! private redis-server. Needs a Python with k3redisutil 0.1.9:
-//! `scripts/test` makes a private venv with it and points `REDISUTIL_PYTHON`
-//! at its interpreter (default `python3`). Without it the test fails.
+//! `scripts/setup` makes a private venv with it, which the test finds
+//! (see `tests/python_support/`). Without it the test fails.
 
+mod python_support;
 mod support;
 
-use std::ffi::OsString;
+use python_support::SETUP;
 use std::process::Command;
 
 use redisutil::{Peer, RedisChannel, list_channels};
 use serde_json::{Value, json};
 use support::RedisServer;
 
-/// What to do when Python or k3redisutil is missing.
-const SETUP: &str = "run `scripts/test`, which installs k3redisutil 0.1.9 in a private venv \
-     and points REDISUTIL_PYTHON at it";
-
-/// The Python to run: `REDISUTIL_PYTHON`, else `python3`.
-fn python_interpreter() -> OsString {
-    std::env::var_os("REDISUTIL_PYTHON").unwrap_or_else(|| "python3".into())
-}
-
 /// Runs `script` in Python with `port` bound to the server's port, and
 /// returns what it printed.
 fn python(port: u16, script: &str) -> String {
     let program = format!("import json, k3redisutil\nport = {port}\n{script}\n");
-    let interpreter = python_interpreter();
+    let interpreter = python_support::interpreter();
     let output = Command::new(&interpreter)
         .arg("-c")
         .arg(program)

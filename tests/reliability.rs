@@ -6,6 +6,7 @@
 //! `REDISUTIL_SOAK=<messages>` makes the concurrency runs bigger (default
 //! 100,000 messages).
 
+mod python_support;
 mod support;
 
 use std::collections::HashSet;
@@ -335,17 +336,18 @@ fn many_producers_and_consumers_on_redis_with_a_separate_process() {
                 "import k3redisutil\nc = k3redisutil.RedisChannel({port}, {python_name:?}, 'client')\n\
              for i in range({python_sends}):\n    c.send_msg({{'p': 99, 'i': i}})\n"
             );
-            // The Python of `scripts/test`'s venv, as the interop tests use.
-            let python = std::env::var_os("REDISUTIL_PYTHON").unwrap_or_else(|| "python3".into());
-            let status = Command::new(python)
+            let status = Command::new(python_support::interpreter())
                 .arg("-c")
                 .arg(script)
                 .stdout(Stdio::null())
                 .status()
-                .expect("a Python with k3redisutil: run scripts/test, or set REDISUTIL_PYTHON");
+                .unwrap_or_else(|err| {
+                    panic!("cannot run Python ({err}): {}", python_support::SETUP)
+                });
             assert!(
                 status.success(),
-                "the Python producer failed (k3redisutil missing? run scripts/test)"
+                "the Python producer failed (k3redisutil missing?): {}",
+                python_support::SETUP
             );
         },
     );
