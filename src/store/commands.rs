@@ -8,7 +8,7 @@ use std::time::Duration;
 use redis::RedisResult;
 
 use super::pool::{Pool, PooledConnection, Wait};
-use super::script::{self, PUSH_WITH_TTL, TAKE_LAST};
+use super::script::{PUSH_WITH_TTL, TAKE_LAST};
 use super::{StoreError, ttl_millis, wait_limit};
 
 /// What a store tells the pool about itself, and the commands both real
@@ -57,9 +57,10 @@ pub(super) trait Connector: Sized {
             });
         }
         let millis = ttl_millis(ttl).to_string();
-        let args = std::iter::once(millis.as_bytes()).chain(values.iter().copied());
-        let commands = PUSH_WITH_TTL.commands(key, args);
-        self.run(Wait::Response, |c| script::invoke(c, &commands))
+        let args: Vec<&[u8]> = std::iter::once(millis.as_bytes())
+            .chain(values.iter().copied())
+            .collect();
+        self.run(Wait::Response, |c| PUSH_WITH_TTL.invoke(c, key, &args))
     }
 
     /// LPOP.
@@ -136,8 +137,7 @@ pub(super) trait Connector: Sized {
 
     /// The take-last script.
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let commands = TAKE_LAST.commands(key, std::iter::empty());
-        self.run(Wait::Response, |c| script::invoke(c, &commands))
+        self.run(Wait::Response, |c| TAKE_LAST.invoke(c, key, &[]))
     }
 
     /// Waits for the list to have an element without taking it (`BLMOVE`

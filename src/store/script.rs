@@ -39,36 +39,32 @@ impl Script {
         })
     }
 
-    /// The `EVALSHA` command for `key` and `args`, and the same as `EVAL`
-    /// for a server that answers `NOSCRIPT`.
-    pub(super) fn commands<'a>(
+    /// Runs the script on `key` with `args`: by its SHA-1, then by its
+    /// text if the server does not know it yet. The text is sent, and its
+    /// command built, only then.
+    pub(super) fn invoke<T: FromRedisValue>(
         &self,
+        connection: &mut impl ConnectionLike,
         key: &str,
-        args: impl Iterator<Item = &'a [u8]> + Clone,
-    ) -> (Cmd, Cmd) {
-        let mut by_sha = redis::cmd("EVALSHA");
-        by_sha.arg(self.sha()).arg(1).arg(key);
-        let mut by_text = redis::cmd("EVAL");
-        by_text.arg(self.text).arg(1).arg(key);
-        for arg in args {
-            by_sha.arg(arg);
-            by_text.arg(arg);
+        args: &[&[u8]],
+    ) -> RedisResult<T> {
+        match command("EVALSHA", self.sha(), key, args).query(connection) {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                command("EVAL", self.text, key, args).query(connection)
+            }
+            outcome => outcome,
         }
-        (by_sha, by_text)
     }
 }
 
-/// Runs `by_sha`, then `by_text` if the server does not know the script.
-pub(super) fn invoke<T: FromRedisValue>(
-    connection: &mut impl ConnectionLike,
-    (by_sha, by_text): &(Cmd, Cmd),
-) -> RedisResult<T> {
-    match by_sha.query(connection) {
-        Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-            by_text.query(connection)
-        }
-        outcome => outcome,
+/// `name script 1 key args…`.
+fn command(name: &str, script: &str, key: &str, args: &[&[u8]]) -> Cmd {
+    let mut command = redis::cmd(name);
+    command.arg(script).arg(1).arg(key);
+    for arg in args {
+        command.arg(*arg);
     }
+    command
 }
 
 /// RPUSH the values (ARGV[2..]) and PEXPIRE the list by ARGV[1] ms, in one
