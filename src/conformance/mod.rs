@@ -408,17 +408,20 @@ pub fn scenarios<H: Harness>() -> Vec<Scenario<H>> {
 
 /// Runs every scenario on `harness`, then panics naming those that failed.
 pub fn run_all<H: Harness>(harness: &H) {
-    let failed: Vec<&str> = scenarios::<H>()
+    run_each("conformance", harness, scenarios::<H>());
+}
+
+/// Runs each of `scenarios` on `harness`, then panics naming those of the
+/// `suite` that failed.
+fn run_each<H>(suite: &str, harness: &H, scenarios: Vec<Scenario<H>>) {
+    let failed: Vec<&str> = scenarios
         .into_iter()
         .filter(|(_, scenario)| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(harness))).is_err()
         })
         .map(|(name, _)| name)
         .collect();
-    assert!(
-        failed.is_empty(),
-        "conformance scenarios failed: {failed:?}"
-    );
+    assert!(failed.is_empty(), "{suite} scenarios failed: {failed:?}");
 }
 
 /// A channel of the harness's store.

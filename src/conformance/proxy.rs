@@ -269,17 +269,7 @@ pub fn proxy_scenarios<H: ProxyHarness>() -> Vec<Scenario<H>> {
 /// Runs every proxy scenario on `harness`, then panics naming those that
 /// failed. Scenarios the harness cannot run skip, printing why.
 pub fn run_all_proxy<H: ProxyHarness>(harness: &H) {
-    let failed: Vec<&str> = proxy_scenarios::<H>()
-        .into_iter()
-        .filter(|(_, scenario)| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(harness))).is_err()
-        })
-        .map(|(name, _)| name)
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "proxy conformance scenarios failed: {failed:?}"
-    );
+    super::run_each("proxy conformance", harness, proxy_scenarios::<H>());
 }
 
 /// `true`, after printing why, when `scenario` cannot run for want of

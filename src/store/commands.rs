@@ -190,6 +190,65 @@ fn block_seconds(timeout: Option<Duration>) -> String {
     }
 }
 
+/// The [`ListStore`](super::ListStore) methods that both real stores answer
+/// the same way, through their [`Connector`]; each store adds `scan` and
+/// `ping`, which depend on its topology.
+macro_rules! connector_list_store_methods {
+    () => {
+        fn push(
+            &self,
+            key: &str,
+            values: &[&[u8]],
+            ttl: Option<std::time::Duration>,
+        ) -> Result<u64, $crate::StoreError> {
+            $crate::store::commands::Connector::push(self, key, values, ttl)
+        }
+
+        fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, $crate::StoreError> {
+            self.lpop(key)
+        }
+
+        fn blocking_pop(
+            &self,
+            key: &str,
+            timeout: Option<std::time::Duration>,
+        ) -> Result<Option<Vec<u8>>, $crate::StoreError> {
+            self.blpop(key, timeout)
+        }
+
+        fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, $crate::StoreError> {
+            self.lpop_many(key, count)
+        }
+
+        fn blocking_pop_many(
+            &self,
+            key: &str,
+            count: usize,
+            timeout: Option<std::time::Duration>,
+        ) -> Result<Vec<Vec<u8>>, $crate::StoreError> {
+            self.blmpop(key, count, timeout)
+        }
+
+        fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, $crate::StoreError> {
+            self.lindex(key, index)
+        }
+
+        fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, $crate::StoreError> {
+            $crate::store::commands::Connector::take_last(self, key)
+        }
+
+        fn blocking_take_last(
+            &self,
+            key: &str,
+            timeout: Option<std::time::Duration>,
+        ) -> Result<Option<Vec<u8>>, $crate::StoreError> {
+            $crate::store::commands::Connector::blocking_take_last(self, key, timeout)
+        }
+    };
+}
+
+pub(super) use connector_list_store_methods;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use redis::{
 };
 
 use super::addr::{IntoRedisAddr, RedisAddr};
-use super::commands::Connector;
+use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
 
@@ -300,50 +300,7 @@ impl fmt::Debug for RedisStore {
 }
 
 impl ListStore for RedisStore {
-    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
-        Connector::push(self, key, values, ttl)
-    }
-
-    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.lpop(key)
-    }
-
-    fn blocking_pop(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.blpop(key, timeout)
-    }
-
-    fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.lpop_many(key, count)
-    }
-
-    fn blocking_pop_many(
-        &self,
-        key: &str,
-        count: usize,
-        timeout: Option<Duration>,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.blmpop(key, count, timeout)
-    }
-
-    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.lindex(key, index)
-    }
-
-    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Connector::take_last(self, key)
-    }
-
-    fn blocking_take_last(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        Connector::blocking_take_last(self, key, timeout)
-    }
+    connector_list_store_methods!();
 
     fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
