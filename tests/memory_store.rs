@@ -157,6 +157,15 @@ fn a_lost_reply_loses_the_received_message() {
         None,
         "a timed-out send that never ran"
     );
+    // A batch whose answer is lost has taken all it popped.
+    client.send_msgs([5, 6, 7]).unwrap();
+    store.fail_next_with(1, Fault::ReplyLost);
+    assert!(server.recv_msgs::<i32>(2).unwrap_err().is_timeout());
+    assert_eq!(
+        server.recv_msgs::<i32>(5).unwrap().len(),
+        1,
+        "only 7 is left"
+    );
 }
 
 /// A single-threaded test never hangs on an auto-advancing clock: a wait

@@ -40,15 +40,20 @@ fn ttl() -> impl Strategy<Value = Option<Duration>> {
     ]
 }
 
+/// A batch size: small, or beyond anything Redis counts.
+fn count() -> impl Strategy<Value = usize> {
+    prop_oneof![4 => 0usize..4, 1 => Just(usize::MAX)]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let key = 0..KEYS;
     let values = prop::collection::vec(prop::collection::vec(any::<u8>(), 0..4), 0..4);
     prop_oneof![
         5 => (key.clone(), values, ttl()).prop_map(|(k, v, t)| Op::Push(k, v, t)),
         3 => key.clone().prop_map(Op::Pop),
-        2 => (key.clone(), 0usize..4).prop_map(|(k, n)| Op::PopMany(k, n)),
+        2 => (key.clone(), count()).prop_map(|(k, n)| Op::PopMany(k, n)),
         1 => key.clone().prop_map(Op::BlockingPop),
-        1 => (key.clone(), 0usize..4).prop_map(|(k, n)| Op::BlockingPopMany(k, n)),
+        1 => (key.clone(), count()).prop_map(|(k, n)| Op::BlockingPopMany(k, n)),
         2 => (key.clone(), -3i64..3).prop_map(|(k, i)| Op::Index(k, i)),
         1 => key.clone().prop_map(Op::TakeLast),
         1 => key.clone().prop_map(Op::BlockingTakeLast),

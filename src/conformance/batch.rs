@@ -21,6 +21,12 @@ pub fn batch_receive_takes_up_to_max_in_order<B: Harness>(backend: &B) {
     assert_eq!(ok(server.recv_msgs(2).unwrap()), [1, 2]);
     assert_eq!(ok(server.recv_msgs(10).unwrap()), [3, 4, 5]);
     assert!(server.recv_msgs::<i32>(10).unwrap().is_empty());
+    // A `max` beyond what Redis counts means every message.
+    client.send_msgs(6..=7).unwrap();
+    assert_eq!(ok(server.recv_msgs(usize::MAX).unwrap()), [6, 7]);
+    client.send_msgs(8..=9).unwrap();
+    let all = backend.blocking(|| server.brecv_msgs(usize::MAX, Duration::MAX));
+    assert_eq!(ok(all.unwrap()), [8, 9]);
     assert_eq!(
         backend.store().pop_many(server.recv_key(), 5).unwrap(),
         Vec::<Vec<u8>>::new(),

@@ -86,7 +86,7 @@ pub(super) trait Connector: Sized {
             return Ok(Vec::new());
         }
         let mut lpop = redis::cmd("LPOP");
-        lpop.arg(key).arg(count);
+        lpop.arg(key).arg(redis_count(count));
         let popped: Option<Vec<Vec<u8>>> = self.run(Wait::Response, |c| lpop.query(c))?;
         Ok(popped.unwrap_or_default())
     }
@@ -111,7 +111,7 @@ pub(super) trait Connector: Sized {
             .arg(key)
             .arg("LEFT")
             .arg("COUNT")
-            .arg(count);
+            .arg(redis_count(count));
         // The answer: nil on a timeout, else the key and its elements.
         type Popped = Option<(Vec<u8>, Vec<Vec<u8>>)>;
         match self.run(Wait::Blocking(timeout), |c| blmpop.query::<Popped>(c)) {
@@ -175,6 +175,12 @@ pub(super) trait Connector: Sized {
             }
         }
     }
+}
+
+/// A count as LPOP and BLMPOP take it: Redis refuses one beyond `i64::MAX`,
+/// which no list reaches, so a larger one means the same: every element.
+fn redis_count(count: usize) -> u64 {
+    (count as u64).min(i64::MAX as u64)
 }
 
 /// A BLPOP or BLMOVE timeout in seconds with millisecond precision, rounded
