@@ -286,3 +286,25 @@ fn without_scripting_rights_nothing_is_lost_or_half_written() {
         Some("new")
     );
 }
+
+/// The extreme `Duration`s are timeouts like any other: no overflow on
+/// connect, handshake or read.
+#[test]
+fn duration_max_timeouts_work() {
+    let server = RedisServer::start();
+    let options = RedisStoreOptions {
+        connect_timeout: Duration::MAX,
+        response_timeout: Some(Duration::MAX),
+        ..RedisStoreOptions::default()
+    };
+    let url = format!("redis://127.0.0.1:{}/1", server.port());
+    let store = RedisStore::open_with(url.as_str(), options).unwrap();
+    store.ping().unwrap();
+    store
+        .push("k", &[b"v"], Some(Duration::from_secs(60)))
+        .unwrap();
+    assert_eq!(
+        store.blocking_pop("k", Some(Duration::MAX)).unwrap(),
+        Some(b"v".to_vec())
+    );
+}
