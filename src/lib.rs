@@ -16,8 +16,8 @@ pub mod proxy;
 mod store;
 
 pub use channel::{
-    ChannelError, ChannelName, ChannelOptions, DecodeError, IntoChannelName, Peer, RedisChannel,
-    list_channels,
+    ChannelError, ChannelName, ChannelOptions, DEFAULT_MAX_DELIVERIES, DecodeError, Delivery,
+    IntoChannelName, Peer, RedisChannel, list_channels,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::addr::{IntoRedisAddr, RedisAddr};
@@ -35,4 +35,7 @@ pub use store::registry::get_cluster_client;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
-pub use store::{BoxError, ListStore, StoreError};
+pub use store::{
+    BoxError, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
+    ListStore, Nacked, StoreError,
+};

@@ -178,6 +178,7 @@ fn an_auto_advancing_clock_lets_one_thread_test_timeouts() {
     let store = MemoryStore::with_clock(clock.clone());
     let options = redisutil::ChannelOptions {
         ttl: Some(Duration::from_secs(60)),
+        ..Default::default()
     };
     let client = RedisChannel::with_options(store.clone(), "/one", Peer::Client, options).unwrap();
     let server = RedisChannel::new(store.clone(), "/one", Peer::Server).unwrap();

@@ -257,6 +257,7 @@ fn without_scripting_rights_nothing_is_lost_or_half_written() {
     let store = RedisStore::open(url.as_str()).unwrap();
     let options = redisutil::ChannelOptions {
         ttl: Some(Duration::from_secs(60)),
+        ..Default::default()
     };
     let client = RedisChannel::with_options(store.clone(), "/acl", Peer::Client, options).unwrap();
     let server_end = RedisChannel::new(store.clone(), "/acl", Peer::Server).unwrap();

@@ -15,6 +15,7 @@ fn each_operation_costs_the_round_trips_it_promises() {
     let store = RedisStore::open(counter.port()).unwrap();
     let options = ChannelOptions {
         ttl: Some(Duration::from_secs(60)),
+        ..Default::default()
     };
     let client = RedisChannel::with_options(store.clone(), "/rt", Peer::Client, options).unwrap();
     let serving = RedisChannel::new(store.clone(), "/rt", Peer::Server).unwrap();

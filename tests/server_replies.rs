@@ -86,6 +86,7 @@ fn operations(store: &RedisStore) -> Vec<(&'static str, Operation)> {
     let short = Some(Duration::from_millis(50));
     let options = ChannelOptions {
         ttl: Some(Duration::from_secs(60)),
+        ..Default::default()
     };
     let chan = RedisChannel::with_options(store.clone(), "/fake/chan", Peer::Client, options)
         .expect("a channel");
@@ -375,6 +376,7 @@ fn acl_like_server() -> FakeServer {
 fn assert_refused(store: RedisStore, expect: &str) {
     let options = ChannelOptions {
         ttl: Some(Duration::from_secs(60)),
+        ..Default::default()
     };
     let chan = RedisChannel::with_options(store, "/refused", Peer::Client, options).unwrap();
     let sender = chan.clone();

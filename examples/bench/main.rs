@@ -138,6 +138,7 @@ fn main() {
     // hand-written client would send, which does not check before it writes.
     let options = ChannelOptions {
         ttl: Some(Duration::from_secs(60)),
+        ..Default::default()
     };
     let expiring =
         RedisChannel::with_options(store.clone(), "/bench", Peer::Client, options).unwrap();

@@ -27,6 +27,7 @@
 //! ```
 
 mod error;
+mod lease;
 mod name;
 
 use std::time::Duration;
@@ -35,18 +36,21 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::{ChannelError, DecodeError};
+pub use lease::Delivery;
+
 pub use name::{ChannelName, IntoChannelName, Peer};
 
 use crate::json;
-use crate::store::{ListStore, glob};
+use crate::store::{LeaseKeys, ListStore, glob};
 
 /// The longest channel TTL: 100 years. Redis refuses a TTL whose deadline
 /// passes `i64::MAX` milliseconds since 1970; refusing far earlier, when the
 /// channel is built, means a send never half-applies.
 const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
-/// Settings of a [`RedisChannel`]. `Default` gives no TTL.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Settings of a [`RedisChannel`]. `Default` gives no TTL and
+/// [`DEFAULT_MAX_DELIVERIES`] for leased receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelOptions {
     /// The channel's TTL (the Python original's `timeout`): every send sets
     /// the sending list to expire this long after it (millisecond
@@ -54,6 +58,22 @@ pub struct ChannelOptions {
     /// live until they are emptied. From 1 ms to 100 years; the channel
     /// refuses others when it is built.
     pub ttl: Option<Duration>,
+    /// How many times a leased receive delivers a message before one more
+    /// lease running out, or a [`nack`](RedisChannel::nack), makes it a dead
+    /// letter; at least 1. Every consumer of a channel should agree on it.
+    pub max_deliveries: u32,
+}
+
+/// The default of [`ChannelOptions::max_deliveries`].
+pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        Self {
+            ttl: None,
+            max_deliveries: DEFAULT_MAX_DELIVERIES,
+        }
+    }
 }
 
 /// One end of a duplex channel over two Redis lists.
@@ -73,6 +93,9 @@ pub struct RedisChannel<S> {
     peer: Peer,
     send_key: String,
     recv_key: String,
+    /// The lease keys of the receiving list; `None` when they could not
+    /// share its cluster slot.
+    lease_keys: Option<LeaseKeys>,
     options: ChannelOptions,
 }
 
@@ -88,7 +111,7 @@ impl<S: ListStore> RedisChannel<S> {
     /// use std::time::Duration;
     /// use redisutil::{ChannelOptions, MemoryStore, Peer, RedisChannel};
     ///
-    /// let options = ChannelOptions { ttl: Some(Duration::from_secs(60)) };
+    /// let options = ChannelOptions { ttl: Some(Duration::from_secs(60)), ..Default::default() };
     /// let chan = RedisChannel::with_options(MemoryStore::new(), ["jobs", "resize"], Peer::Client, options)?;
     /// assert_eq!(chan.name().as_str(), "/jobs/resize");
     /// # Ok::<(), redisutil::ChannelError>(())
@@ -107,10 +130,17 @@ impl<S: ListStore> RedisChannel<S> {
                 "a channel ttl is between 1 ms and 100 years; None keeps the lists without one",
             ));
         }
+        if options.max_deliveries == 0 {
+            return Err(ChannelError::InvalidOption(
+                "max_deliveries is at least 1: a message is delivered at least once",
+            ));
+        }
         let name = channel.into_channel_name()?;
+        let recv_key = name.list_key(peer.other());
         Ok(Self {
             send_key: name.list_key(peer),
-            recv_key: name.list_key(peer.other()),
+            lease_keys: LeaseKeys::for_list(&recv_key),
+            recv_key,
             store,
             name,
             peer,

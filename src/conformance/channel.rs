@@ -404,6 +404,7 @@ pub fn invalid_names_and_prefixes_are_refused_before_sending<B: Harness>(backend
     }
     let options = ChannelOptions {
         ttl: Some(Duration::ZERO),
+        ..Default::default()
     };
     let err = RedisChannel::with_options(store.clone(), "/ok", Peer::Client, options).unwrap_err();
     assert!(matches!(err, ChannelError::InvalidOption(_)), "{err}");
@@ -413,7 +414,10 @@ pub fn invalid_names_and_prefixes_are_refused_before_sending<B: Harness>(backend
 pub fn channel_ttl_expires_and_is_refreshed_by_sends<B: Harness>(backend: &B) {
     let ttl = Duration::from_millis(1000);
     let name = unique("/ttl");
-    let options = ChannelOptions { ttl: Some(ttl) };
+    let options = ChannelOptions {
+        ttl: Some(ttl),
+        ..Default::default()
+    };
     let client = RedisChannel::with_options(backend.store(), &name, Peer::Client, options).unwrap();
     let server = RedisChannel::new(backend.store(), &name, Peer::Server).unwrap();
     client.send_msg(&1).unwrap();

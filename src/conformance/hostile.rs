@@ -22,6 +22,7 @@ pub fn wrong_type_keys_are_refused_and_left_untouched<B: Harness>(backend: &B) {
     let name = unique("/wrongtype");
     let options = ChannelOptions {
         ttl: Some(Duration::from_secs(60)),
+        ..Default::default()
     };
     let client = RedisChannel::with_options(backend.store(), &name, Peer::Client, options).unwrap();
     let server = RedisChannel::new(backend.store(), &name, Peer::Server).unwrap();
@@ -116,7 +117,10 @@ pub fn out_of_range_ttls_are_refused_and_nothing_is_written<B: Harness>(backend:
         Duration::from_secs(101 * 365 * 24 * 60 * 60),
         Duration::MAX,
     ] {
-        let options = ChannelOptions { ttl: Some(ttl) };
+        let options = ChannelOptions {
+            ttl: Some(ttl),
+            ..Default::default()
+        };
         let err =
             RedisChannel::with_options(store.clone(), "/ttl", Peer::Client, options).unwrap_err();
         assert!(
@@ -126,6 +130,7 @@ pub fn out_of_range_ttls_are_refused_and_nothing_is_written<B: Harness>(backend:
     }
     let longest = ChannelOptions {
         ttl: Some(Duration::from_secs(100 * 365 * 24 * 60 * 60)),
+        ..Default::default()
     };
     let name = unique("/ttl-longest");
     let client = RedisChannel::with_options(store.clone(), &name, Peer::Client, longest).unwrap();

@@ -16,6 +16,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRou
 use redis::{RedisError, Value};
 
 use super::addr::{IntoRedisAddr, RedisAddr};
+use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
@@ -267,6 +268,8 @@ fn scan_command(cursor: u64, pattern: &str) -> redis::Cmd {
         .arg(1000);
     scan
 }
+
+connector_lease_store!(RedisClusterStore);
 
 impl ListStore for RedisClusterStore {
     connector_list_store_methods!();

@@ -27,6 +27,7 @@ pub(crate) mod cluster;
 mod commands;
 pub(crate) mod fault;
 pub(crate) mod glob;
+pub(crate) mod lease;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
 mod pool;
@@ -40,6 +41,10 @@ mod script;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use lease::{
+    DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, Nacked,
+};
 
 /// The Redis list operations a channel needs.
 ///

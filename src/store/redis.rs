@@ -13,6 +13,7 @@ use redis::{
 };
 
 use super::addr::{IntoRedisAddr, RedisAddr};
+use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, Wait, to_store_error};
 use super::{ListStore, StoreError};
@@ -298,6 +299,8 @@ impl fmt::Debug for RedisStore {
             .finish_non_exhaustive()
     }
 }
+
+connector_lease_store!(RedisStore);
 
 impl ListStore for RedisStore {
     connector_list_store_methods!();

@@ -5,9 +5,11 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+mod lease;
 mod state;
 
 use super::fault::Fault;
+use super::lease::LeaseKeys;
 use super::{ListStore, StoreError, glob};
 use crate::clock::{Clock, SystemClock};
 use state::{List, State, command_error, deadline, expiry, wrong_type};
@@ -157,7 +159,7 @@ impl MemoryStore {
         let now = self.shared.clock.now();
         let mut state = self.lock();
         state.lists.retain(|_, list| !list.expired(now));
-        state.lists.is_empty() && state.strings.is_empty()
+        state.lists.is_empty() && state.strings.is_empty() && state.leases.is_empty()
     }
 
     /// The time left before the list `key` expires (PTTL): `None` when the
@@ -375,13 +377,25 @@ impl MemoryStore {
         let now = self.shared.clock.now();
         let mut state = self.lock();
         state.lists.retain(|_, list| !list.expired(now));
-        Ok(state
+        let mut keys: Vec<String> = state
             .lists
             .keys()
             .chain(state.strings.keys())
             .filter(|key| glob::matches(pattern, key))
             .cloned()
-            .collect())
+            .collect();
+        for (list, leases) in &state.leases {
+            if let Some(lease_keys) = LeaseKeys::for_list(list) {
+                keys.extend(
+                    leases
+                        .existing(&lease_keys)
+                        .into_iter()
+                        .filter(|key| glob::matches(pattern, key))
+                        .map(str::to_owned),
+                );
+            }
+        }
+        Ok(keys)
     }
 
     fn exec_ping(&self) -> Result<(), StoreError> {

@@ -22,6 +22,8 @@ pub(super) struct State {
     /// Elements a push handed to a blocked pop, by its ticket.
     pub(super) handed: HashMap<u64, Vec<Vec<u8>>>,
     pub(super) next_ticket: u64,
+    /// The lease keys of each list that has any, by the list's key.
+    pub(super) leases: HashMap<String, super::lease::Leases>,
 }
 
 pub(super) struct List {

@@ -11,12 +11,14 @@
 //! yet (`NOSCRIPT`: first use, restart, failover) gets its text (`EVAL`),
 //! which also caches it there.
 
+pub(super) mod lease;
+
 use std::sync::OnceLock;
 
 use redis::{Cmd, ConnectionLike, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 use sha1::{Digest, Sha1};
 
-/// A Lua script on one key.
+/// A Lua script.
 pub(super) struct Script {
     text: &'static str,
     sha: OnceLock<String>,
@@ -39,28 +41,31 @@ impl Script {
         })
     }
 
-    /// Runs the script on `key` with `args`: by its SHA-1, then by its
+    /// Runs the script on `keys` with `args`: by its SHA-1, then by its
     /// text if the server does not know it yet. The text is sent, and its
-    /// command built, only then.
+    /// command built, only then. A cluster routes it by the first key.
     pub(super) fn invoke<T: FromRedisValue>(
         &self,
         connection: &mut impl ConnectionLike,
-        key: &str,
+        keys: &[&str],
         args: &[&[u8]],
     ) -> RedisResult<T> {
-        match command("EVALSHA", self.sha(), key, args).query(connection) {
+        match command("EVALSHA", self.sha(), keys, args).query(connection) {
             Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                command("EVAL", self.text, key, args).query(connection)
+                command("EVAL", self.text, keys, args).query(connection)
             }
             outcome => outcome,
         }
     }
 }
 
-/// `name script 1 key args…`.
-fn command(name: &str, script: &str, key: &str, args: &[&[u8]]) -> Cmd {
+/// `name script numkeys keys… args…`.
+fn command(name: &str, script: &str, keys: &[&str], args: &[&[u8]]) -> Cmd {
     let mut command = redis::cmd(name);
-    command.arg(script).arg(1).arg(key);
+    command.arg(script).arg(keys.len());
+    for key in keys {
+        command.arg(*key);
+    }
     for arg in args {
         command.arg(*arg);
     }

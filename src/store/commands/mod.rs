@@ -3,6 +3,8 @@
 //! gives the connections, a [`Connector`] runs the same RPUSH, LPOP,
 //! BLPOP, LINDEX, BLMOVE and the same scripts through its [`Pool`].
 
+pub(super) mod lease;
+
 use std::time::Duration;
 
 use redis::RedisResult;
@@ -60,7 +62,7 @@ pub(super) trait Connector: Sized {
         let args: Vec<&[u8]> = std::iter::once(millis.as_bytes())
             .chain(values.iter().copied())
             .collect();
-        self.run(Wait::Response, |c| PUSH_WITH_TTL.invoke(c, key, &args))
+        self.run(Wait::Response, |c| PUSH_WITH_TTL.invoke(c, &[key], &args))
     }
 
     /// LPOP.
@@ -137,7 +139,7 @@ pub(super) trait Connector: Sized {
 
     /// The take-last script.
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(Wait::Response, |c| TAKE_LAST.invoke(c, key, &[]))
+        self.run(Wait::Response, |c| TAKE_LAST.invoke(c, &[key], &[]))
     }
 
     /// Waits for the list to have an element without taking it (`BLMOVE`

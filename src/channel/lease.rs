@@ -1,0 +1,279 @@
+//! Leased receive: at-least-once delivery on a channel, with ack, nack,
+//! extend, reclaim and dead letters.
+//!
+//! A plain receive (`recv_msg`) pops the message: a consumer that dies
+//! before it has done its work loses it. A leased receive hands the message
+//! out under a lease and keeps it in Redis until the consumer
+//! [`ack`](RedisChannel::ack)s it; if the lease runs out first, the next
+//! leased receive on that end (by any consumer) delivers it again, with its
+//! attempt count raised. After [`max_deliveries`](super::ChannelOptions::max_deliveries)
+//! deliveries without an ack it becomes a dead letter instead.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use redisutil::{ManualClock, MemoryStore, Peer, RedisChannel};
+//!
+//! let clock = ManualClock::default();
+//! let store = MemoryStore::with_clock(clock.clone());
+//! let client = RedisChannel::new(store.clone(), "/jobs", Peer::Client)?;
+//! let worker = RedisChannel::new(store, "/jobs", Peer::Server)?;
+//! client.send_msg("resize 1.png")?;
+//!
+//! let lease = Duration::from_secs(30);
+//! let job = worker.lease_msg::<String>(lease)?.unwrap();
+//! assert_eq!(job.attempt(), 1);
+//! // The worker dies without an ack: 30 s later the job is back.
+//! clock.advance(lease);
+//! let again = worker.lease_msg::<String>(lease)?.unwrap();
+//! assert_eq!((again.msg().as_str(), again.attempt()), ("resize 1.png", 2));
+//! assert!(worker.ack(&again)?);
+//! assert!(!worker.ack(&job)?, "the first delivery no longer holds it");
+//! assert!(worker.lease_msg::<String>(lease)?.is_none());
+//! # Ok::<(), redisutil::ChannelError>(())
+//! ```
+
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+
+use super::{ChannelError, DecodeError, MAX_TTL, RedisChannel};
+use crate::json;
+use crate::store::{
+    DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, Nacked,
+};
+
+/// A message received under a lease: settle it with
+/// [`ack`](RedisChannel::ack) (done), [`nack`](RedisChannel::nack) (deliver
+/// it again) or let the lease run out; [`extend`](RedisChannel::extend)
+/// holds it longer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery<T> {
+    msg: T,
+    tag: DeliveryTag,
+    deadline: SystemTime,
+}
+
+impl<T> Delivery<T> {
+    /// The message.
+    pub fn msg(&self) -> &T {
+        &self.msg
+    }
+
+    /// The message, taken out (the delivery's tag is then gone: ack first,
+    /// or keep [`tag`](Self::tag)).
+    pub fn into_msg(self) -> T {
+        self.msg
+    }
+
+    /// Which delivery of the message this is: 1 for the first.
+    pub fn attempt(&self) -> u32 {
+        self.tag.attempt
+    }
+
+    /// When the lease runs out, on the store's clock (the Redis server's).
+    pub fn deadline(&self) -> SystemTime {
+        self.deadline
+    }
+
+    /// The message's id and this delivery's attempt.
+    pub fn tag(&self) -> &DeliveryTag {
+        &self.tag
+    }
+}
+
+/// Leased receive, on a store that keeps leases ([`LeaseStore`]: every
+/// store of this crate).
+impl<S: LeaseStore> RedisChannel<S> {
+    /// Receives the oldest message under a lease of `lease` (1 ms to 100
+    /// years); `None` when there is none. One round trip.
+    ///
+    /// Messages whose lease ran out, or that were refused with
+    /// [`nack`](Self::nack) and are due again, come first; expired leases
+    /// are reclaimed in the same step. A message that does not decode is
+    /// moved to the dead letters at once (its bytes stay there and are in
+    /// the [`DecodeError`]).
+    pub fn lease_msg<T: DeserializeOwned>(
+        &self,
+        lease: Duration,
+    ) -> Result<Option<Delivery<T>>, ChannelError> {
+        let mut batch = self.lease_msgs(1, lease)?;
+        Ok(batch.pop().transpose()?)
+    }
+
+    /// Like [`lease_msg`](Self::lease_msg), but waits up to `timeout`
+    /// (`Duration::ZERO`, or 100 years or more: without limit) for a
+    /// message: a new one, or one due again.
+    pub fn blease_msg<T: DeserializeOwned>(
+        &self,
+        lease: Duration,
+        timeout: Duration,
+    ) -> Result<Option<Delivery<T>>, ChannelError> {
+        let mut batch = self.blease_msgs(1, lease, timeout)?;
+        Ok(batch.pop().transpose()?)
+    }
+
+    /// Receives up to `max` messages under one lease each, in one round
+    /// trip; each is decoded on its own, and one that does not decode is a
+    /// dead letter, an `Err` holding its bytes in its place.
+    pub fn lease_msgs<T: DeserializeOwned>(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Result<Delivery<T>, DecodeError>>, ChannelError> {
+        let (keys, policy) = self.lease_policy(lease)?;
+        let leased = self.store.lease(keys, max, policy)?;
+        Ok(self.deliveries(keys, leased))
+    }
+
+    /// Like [`lease_msgs`](Self::lease_msgs), but waits up to `timeout`
+    /// (`Duration::ZERO`, or 100 years or more: without limit) for the
+    /// first message. Empty when the time passed.
+    pub fn blease_msgs<T: DeserializeOwned>(
+        &self,
+        max: usize,
+        lease: Duration,
+        timeout: Duration,
+    ) -> Result<Vec<Result<Delivery<T>, DecodeError>>, ChannelError> {
+        let (keys, policy) = self.lease_policy(lease)?;
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        let leased = self.store.blocking_lease(keys, max, policy, timeout)?;
+        Ok(self.deliveries(keys, leased))
+    }
+
+    /// Settles a delivery for good: the message is deleted. `false` when
+    /// this delivery no longer held it: it was acked already, or its lease
+    /// ran out and another delivery of it has begun (which will be acked
+    /// or run out on its own). One round trip.
+    pub fn ack<T>(&self, delivery: &Delivery<T>) -> Result<bool, ChannelError> {
+        Ok(self.ack_all([delivery])? == 1)
+    }
+
+    /// Acks many deliveries in one round trip; returns how many were still
+    /// held.
+    pub fn ack_all<'a, T: 'a>(
+        &self,
+        deliveries: impl IntoIterator<Item = &'a Delivery<T>>,
+    ) -> Result<u64, ChannelError> {
+        let keys = self.lease_keys()?;
+        let tags: Vec<DeliveryTag> = deliveries
+            .into_iter()
+            .map(|delivery| delivery.tag.clone())
+            .collect();
+        Ok(self.store.ack(keys, &tags)?)
+    }
+
+    /// Refuses a delivery: the message may be delivered again `delay` from
+    /// now (`Duration::ZERO`: at once), or becomes a dead letter if it has
+    /// been delivered `max_deliveries` times. One round trip.
+    pub fn nack<T>(&self, delivery: &Delivery<T>, delay: Duration) -> Result<Nacked, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.nack(
+            keys,
+            &delivery.tag,
+            delay.min(MAX_TTL),
+            self.options.max_deliveries,
+        )?)
+    }
+
+    /// Holds the message `lease` from now (1 ms to 100 years) instead of to
+    /// its deadline, for long work; `false` when the lease was reclaimed
+    /// already, and then the delivery is unchanged. One round trip.
+    pub fn extend<T>(
+        &self,
+        delivery: &mut Delivery<T>,
+        lease: Duration,
+    ) -> Result<bool, ChannelError> {
+        let (keys, _) = self.lease_policy(lease)?;
+        match self.store.extend(keys, &delivery.tag, lease)? {
+            Some(deadline) => {
+                delivery.deadline = deadline;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Moves every expired lease of this end back to be delivered (or to
+    /// the dead letters) now, and returns how many. Leased receives do this
+    /// by themselves (up to 256 at a time); any consumer may call it.
+    pub fn reclaim(&self) -> Result<u64, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.reclaim(keys, self.options.max_deliveries)?)
+    }
+
+    /// Up to `max` dead letters of this end, oldest first, as the bytes
+    /// that were sent; they stay.
+    pub fn dead_letters(&self, max: usize) -> Result<Vec<Vec<u8>>, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.dead_letters(keys, max)?)
+    }
+
+    /// Sends up to `max` of the oldest dead letters again: they move to the
+    /// tail of the receiving list as new messages (attempt 1). Returns how
+    /// many moved.
+    pub fn requeue_dead(&self, max: usize) -> Result<u64, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.requeue_dead(keys, max)?)
+    }
+
+    /// Deletes every dead letter of this end; returns how many there were.
+    pub fn purge_dead(&self) -> Result<u64, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.purge_dead(keys)?)
+    }
+
+    /// Everything in flight, waiting to be delivered again, or dead on
+    /// this end, read in one atomic step (its size is the state's).
+    pub fn lease_snapshot(&self) -> Result<LeaseSnapshot, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.lease_snapshot(keys)?)
+    }
+
+    /// The lease keys of the receiving list, or why there are none.
+    pub fn lease_keys(&self) -> Result<&LeaseKeys, ChannelError> {
+        self.lease_keys.as_ref().ok_or_else(|| ChannelError::InvalidName {
+            name: self.name.as_str().to_owned(),
+            reason: "a name with a '}' but no hash tag cannot keep leases in its list's cluster slot",
+        })
+    }
+
+    fn lease_policy(&self, lease: Duration) -> Result<(&LeaseKeys, LeasePolicy), ChannelError> {
+        if !(Duration::from_millis(1)..=MAX_TTL).contains(&lease) {
+            return Err(ChannelError::InvalidOption(
+                "a lease is between 1 ms and 100 years",
+            ));
+        }
+        let policy = LeasePolicy {
+            lease,
+            max_deliveries: self.options.max_deliveries,
+        };
+        Ok((self.lease_keys()?, policy))
+    }
+
+    /// Decodes each leased message; one that does not decode goes to the
+    /// dead letters. If moving it fails, it stays leased, comes back when
+    /// its lease runs out and ends among the dead letters after
+    /// `max_deliveries`: either way, its bytes are kept.
+    fn deliveries<T: DeserializeOwned>(
+        &self,
+        keys: &LeaseKeys,
+        leased: Vec<Leased>,
+    ) -> Vec<Result<Delivery<T>, DecodeError>> {
+        leased
+            .into_iter()
+            .map(|leased| match json::from_slice(&leased.body) {
+                Ok(msg) => Ok(Delivery {
+                    msg,
+                    tag: leased.tag,
+                    deadline: leased.deadline,
+                }),
+                Err(err) => {
+                    let _ = self.store.dead_letter(keys, &leased.tag);
+                    Err(DecodeError::new(&self.recv_key, leased.body, err))
+                }
+            })
+            .collect()
+    }
+}

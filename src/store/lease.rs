@@ -1,0 +1,402 @@
+//! Leases: the [`LeaseStore`] trait behind at-least-once delivery, and the
+//! keys it keeps beside a channel's list.
+//!
+//! A leased receive takes messages from the head of a list, as a pop does,
+//! but keeps each one in the store under a delivery id until it is
+//! acknowledged. A message whose lease runs out, or that is refused
+//! ([`nack`](LeaseStore::nack)), waits to be delivered again; one that has
+//! been delivered `max_deliveries` times without an ack goes to a list of
+//! dead letters instead. The list itself stays as it is (the wire format of
+//! the Python original); the lease state lives in five keys named after it
+//! ([`LeaseKeys`]).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{ListStore, StoreError, WAITS_FOREVER, ttl_millis};
+
+/// The keys of a list's lease state, each in the list's Redis Cluster slot.
+///
+/// For a list `L` without a hash tag they are `{L}:leased` (a sorted set:
+/// delivery id → lease deadline in ms), `{L}:retry` (a sorted set: id → when
+/// it may be delivered again), `{L}:body` (a hash: id → message bytes),
+/// `{L}:tries` (a hash: id → deliveries so far) and `{L}:dead` (a list of
+/// dead letters, in the list's own format). `{L}` makes the cluster hash
+/// them by `L`, as it hashes `L` itself. When `L` has a hash tag of its own
+/// (`/{jobs}/a/server`), they are `L:leased` and so on, which keep it.
+///
+/// Channel lists end in `/client` or `/server`; these end in a `:` word,
+/// so no channel list and no lease key share a name. A list that cannot
+/// share its slot this way (one with a `}` but no hash tag, such as
+/// `/a}b/server`) has no lease keys.
+///
+/// ```
+/// use redisutil::LeaseKeys;
+///
+/// let keys = LeaseKeys::for_list("/jobs/server").unwrap();
+/// assert_eq!(keys.leased(), "{/jobs/server}:leased");
+/// assert_eq!(keys.dead(), "{/jobs/server}:dead");
+/// let tagged = LeaseKeys::for_list("/{jobs}/a/server").unwrap();
+/// assert_eq!(tagged.retry(), "/{jobs}/a/server:retry");
+/// assert!(LeaseKeys::for_list("/a}b/server").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaseKeys {
+    keys: Arc<[String; 6]>,
+}
+
+impl LeaseKeys {
+    /// The lease keys of the list `list`; `None` when they could not share
+    /// its cluster slot.
+    pub fn for_list(list: &str) -> Option<Self> {
+        let stem = if hash_tag(list).is_some() {
+            list.to_owned()
+        } else if list.contains('}') {
+            return None;
+        } else {
+            format!("{{{list}}}")
+        };
+        let key = |suffix: &str| format!("{stem}:{suffix}");
+        Some(Self {
+            keys: Arc::new([
+                list.to_owned(),
+                key("leased"),
+                key("retry"),
+                key("body"),
+                key("tries"),
+                key("dead"),
+            ]),
+        })
+    }
+
+    /// The list messages are leased from.
+    pub fn list(&self) -> &str {
+        &self.keys[0]
+    }
+
+    /// The sorted set of leases in flight, by deadline.
+    pub fn leased(&self) -> &str {
+        &self.keys[1]
+    }
+
+    /// The sorted set of messages waiting to be delivered again, by when.
+    pub fn retry(&self) -> &str {
+        &self.keys[2]
+    }
+
+    /// The hash of the bodies of leased and waiting messages.
+    pub fn bodies(&self) -> &str {
+        &self.keys[3]
+    }
+
+    /// The hash of delivery counts.
+    pub fn tries(&self) -> &str {
+        &self.keys[4]
+    }
+
+    /// The list of dead letters.
+    pub fn dead(&self) -> &str {
+        &self.keys[5]
+    }
+
+    /// All six keys, the list first, in the order the scripts take them.
+    pub(crate) fn all(&self) -> &[String; 6] {
+        &self.keys
+    }
+}
+
+/// The hash tag of `key`: what Redis Cluster hashes instead of the whole key.
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = open + 1 + key[open + 1..].find('}')?;
+    (close > open + 1).then(|| &key[open + 1..close])
+}
+
+/// Which delivery of which message: what an ack, nack or extend names.
+///
+/// A message keeps its id across deliveries; the attempt tells deliveries
+/// apart, so that a consumer whose lease ran out cannot settle the
+/// delivery another consumer holds now.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeliveryTag {
+    /// The message's id in the lease keys.
+    pub id: String,
+    /// Which delivery: 1 for the first.
+    pub attempt: u32,
+}
+
+/// A message handed out under a lease, as the store returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leased {
+    /// Its id and attempt.
+    pub tag: DeliveryTag,
+    /// When the lease runs out, on the store's clock (the server's, for Redis).
+    pub deadline: SystemTime,
+    /// The message as the list held it.
+    pub body: Vec<u8>,
+}
+
+/// How a leased receive hands out messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeasePolicy {
+    /// How long a consumer holds each message before it may be delivered
+    /// again (millisecond precision, at least 1 ms).
+    pub lease: Duration,
+    /// After this many deliveries without an ack, a message whose lease
+    /// runs out, or that is refused, goes to the dead letters.
+    pub max_deliveries: u32,
+}
+
+/// What a [`nack`](LeaseStore::nack) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nacked {
+    /// The message waits to be delivered again.
+    Retrying,
+    /// It had been delivered `max_deliveries` times: it is a dead letter now.
+    DeadLettered,
+    /// This delivery no longer held it (acked, reclaimed after its lease,
+    /// or delivered again); nothing changed.
+    NotHeld,
+}
+
+/// A message in the lease state, for [`LeaseSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseEntry {
+    /// Its id and the last delivery's attempt (0: never delivered).
+    pub tag: DeliveryTag,
+    /// The lease deadline (in flight) or when it may be delivered again.
+    pub at: SystemTime,
+    /// The message.
+    pub body: Vec<u8>,
+}
+
+/// Everything in a list's lease state, read in one atomic step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseSnapshot {
+    /// Messages under a lease, by deadline, then id.
+    pub in_flight: Vec<LeaseEntry>,
+    /// Messages waiting to be delivered again, by time, then id.
+    pub retrying: Vec<LeaseEntry>,
+    /// Dead letters, oldest first.
+    pub dead: Vec<Vec<u8>>,
+}
+
+/// The lease operations behind at-least-once delivery, each one atomic
+/// step on the store, on the keys [`LeaseKeys`] names.
+///
+/// Time is the store's own: the server's clock for Redis (so consumers on
+/// machines whose clocks disagree see the same deadlines), the injected
+/// [`Clock`](crate::Clock) for [`MemoryStore`](crate::MemoryStore).
+/// A lease whose deadline has come is *expired*; the next
+/// [`lease`](LeaseStore::lease) or [`reclaim`](LeaseStore::reclaim) on the
+/// list moves it to be delivered again, or to the dead letters, without a
+/// daemon. A key of another type fails with `WRONGTYPE` and changes nothing.
+pub trait LeaseStore: ListStore {
+    /// Reclaims expired leases (up to 256), then leases up to `count`
+    /// messages: first those waiting to be delivered again whose time has
+    /// come, then the head of the list. Each is delivered with its attempt
+    /// count raised and a deadline `policy.lease` from now. One round trip.
+    fn lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<Vec<Leased>, StoreError>;
+
+    /// Like [`lease`](LeaseStore::lease), but waits up to `timeout`
+    /// (`None`, or 100 years or more: without limit) for a message to send,
+    /// to come back from an expired lease, or to be due again. Empty when
+    /// the time passed.
+    fn blocking_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError>;
+
+    /// Settles deliveries for good: each message still held by its
+    /// delivery (in flight, even past its deadline, or waiting to be
+    /// delivered again after that delivery) is deleted. Returns how many
+    /// were. One round trip for all.
+    fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError>;
+
+    /// Ends a delivery without an ack: the message may be delivered again
+    /// `delay` from now, or becomes a dead letter when it has been
+    /// delivered `max_deliveries` times.
+    fn nack(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<Nacked, StoreError>;
+
+    /// Moves the deadline of a lease still in flight (not yet reclaimed) to
+    /// `lease` from now; `None` when the delivery no longer holds it.
+    fn extend(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        lease: Duration,
+    ) -> Result<Option<SystemTime>, StoreError>;
+
+    /// Moves a message still in flight under `tag` to the dead letters at
+    /// once (a message that does not decode). Whether it was there.
+    fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError>;
+
+    /// Moves every expired lease to be delivered again, or to the dead
+    /// letters after `max_deliveries`, and returns how many it moved.
+    fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError>;
+
+    /// Up to `max` dead letters, oldest first, left in place.
+    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Moves up to `max` of the oldest dead letters back to the tail of the
+    /// list, as new messages; returns how many.
+    fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError>;
+
+    /// Deletes every dead letter; returns how many there were.
+    fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError>;
+
+    /// The whole lease state, in one atomic read (for tests and operators:
+    /// its size is the state's).
+    fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError>;
+}
+
+/// A store behind a shared pointer or a reference is a lease store.
+macro_rules! forward_lease_store {
+    ($($pointer:ty),*) => {$(
+        impl<S: LeaseStore + ?Sized> LeaseStore for $pointer {
+            fn lease(&self, keys: &LeaseKeys, count: usize, policy: LeasePolicy) -> Result<Vec<Leased>, StoreError> {
+                (**self).lease(keys, count, policy)
+            }
+            fn blocking_lease(&self, keys: &LeaseKeys, count: usize, policy: LeasePolicy, timeout: Option<Duration>) -> Result<Vec<Leased>, StoreError> {
+                (**self).blocking_lease(keys, count, policy, timeout)
+            }
+            fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+                (**self).ack(keys, tags)
+            }
+            fn nack(&self, keys: &LeaseKeys, tag: &DeliveryTag, delay: Duration, max_deliveries: u32) -> Result<Nacked, StoreError> {
+                (**self).nack(keys, tag, delay, max_deliveries)
+            }
+            fn extend(&self, keys: &LeaseKeys, tag: &DeliveryTag, lease: Duration) -> Result<Option<SystemTime>, StoreError> {
+                (**self).extend(keys, tag, lease)
+            }
+            fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
+                (**self).dead_letter(keys, tag)
+            }
+            fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
+                (**self).reclaim(keys, max_deliveries)
+            }
+            fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+                (**self).dead_letters(keys, max)
+            }
+            fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
+                (**self).requeue_dead(keys, max)
+            }
+            fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
+                (**self).purge_dead(keys)
+            }
+            fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
+                (**self).lease_snapshot(keys)
+            }
+        }
+    )*};
+}
+
+forward_lease_store!(&S, Arc<S>, Box<S>);
+
+/// How many expired leases one receive reclaims at most: the work of one
+/// atomic step stays bounded; [`LeaseStore::reclaim`] takes them all.
+pub(crate) const RECLAIM_PER_LEASE: u64 = 256;
+
+/// The largest batch one leased receive hands out (a count Lua and Redis
+/// both hold exactly).
+pub(crate) const MAX_LEASE_BATCH: usize = 1 << 30;
+
+/// Milliseconds of a lease, a delay or a deadline as the stores count them:
+/// rounded up, at least 1 for a lease, at most 100 years.
+pub(crate) fn lease_millis(duration: Duration) -> u64 {
+    ttl_millis(duration.min(WAITS_FOREVER))
+}
+
+/// Milliseconds since 1970 of `time` (0 before it).
+pub(crate) fn epoch_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+/// The time `millis` after 1970.
+pub(crate) fn from_epoch_millis(millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis)
+}
+
+/// A fresh prefix for the ids of one leased receive: 128 bits from keyed
+/// SipHash over a process-wide counter, the process id and the time, with
+/// keys std draws at random per process. Ids are this prefix, `-`, and the
+/// message's place in the batch, so they never repeat, across processes
+/// too, but with negligible odds.
+pub(crate) fn new_id_prefix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let half = || {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(count);
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(nanos);
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", half(), half())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_tags_follow_redis_cluster() {
+        assert_eq!(hash_tag("{user1000}.following"), Some("user1000"));
+        assert_eq!(hash_tag("foo{}{bar}"), None);
+        assert_eq!(hash_tag("foo{{bar}}zap"), Some("{bar"));
+        assert_eq!(hash_tag("foo{bar}{zap}"), Some("bar"));
+        assert_eq!(hash_tag("/a/{b"), None);
+        assert_eq!(hash_tag("plain"), None);
+    }
+
+    #[test]
+    fn lease_keys_hash_like_their_list() {
+        for list in [
+            "/a/server",
+            "/{jobs}/a/client",
+            "/a{/client",
+            "/x{}y/server",
+        ] {
+            let keys = LeaseKeys::for_list(list);
+            if list.contains('}') && hash_tag(list).is_none() {
+                assert!(keys.is_none(), "{list}");
+                continue;
+            }
+            let keys = keys.unwrap();
+            let tag = hash_tag(list).unwrap_or(list);
+            for key in &keys.all()[1..] {
+                assert_eq!(hash_tag(key), Some(tag), "{key}");
+                assert!(!key.ends_with("/client") && !key.ends_with("/server"));
+            }
+        }
+    }
+
+    #[test]
+    fn id_prefixes_do_not_repeat() {
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| new_id_prefix()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 32));
+    }
+}
