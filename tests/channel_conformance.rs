@@ -6,7 +6,7 @@
 mod support;
 
 macro_rules! conformance {
-    ($($scenario:ident),* $(,)?) => {
+    ($suite:ident from $list:ident: $($scenario:ident),* $(,)?) => { mod $suite {
         mod memory {
             $( #[test] fn $scenario() {
                 redisutil::conformance::$scenario(&redisutil::conformance::MemoryHarness::new());
@@ -14,13 +14,13 @@ macro_rules! conformance {
         }
         mod redis {
             $( #[test] fn $scenario() {
-                redisutil::conformance::$scenario(&super::support::RedisBackend::new());
+                redisutil::conformance::$scenario(&super::super::support::RedisBackend::new());
             } )*
         }
         #[cfg(feature = "cluster")]
         mod cluster {
             $( #[test] fn $scenario() {
-                redisutil::conformance::$scenario(&super::support::ClusterBackend::new());
+                redisutil::conformance::$scenario(&super::super::support::ClusterBackend::new());
             } )*
         }
 
@@ -28,16 +28,17 @@ macro_rules! conformance {
         #[test]
         fn every_published_scenario_runs_here() {
             let here = [$(stringify!($scenario)),*];
-            let published: Vec<&str> = redisutil::conformance::scenarios::<redisutil::conformance::MemoryHarness>()
+            let published: Vec<&str> = redisutil::conformance::$list::<redisutil::conformance::MemoryHarness>()
                 .into_iter()
                 .map(|(name, _)| name)
                 .collect();
             assert_eq!(published, here);
         }
-    };
+    } };
 }
 
 conformance!(
+    lists from scenarios:
     store_list_semantics,
     store_binary_values_round_trip,
     store_push_nothing_is_refused,
@@ -73,4 +74,16 @@ conformance!(
     batch_receive_takes_up_to_max_in_order,
     batch_receive_keeps_undecodable_messages_in_place,
     blocking_batch_receive_waits_then_takes_what_is_there,
+);
+
+conformance!(
+    leases from lease_scenarios:
+    leased_messages_are_acked_or_delivered_again,
+    nacked_messages_come_back_then_become_dead_letters,
+    expired_leases_are_reclaimed_then_dead_lettered,
+    extend_holds_a_lease_longer,
+    leased_batches_are_taken_and_acked_at_once,
+    blocking_leased_receive_waits_for_sends_and_expiries,
+    leases_keep_the_wire_format_and_documented_keys,
+    lease_operations_refuse_bad_input_and_foreign_keys,
 );

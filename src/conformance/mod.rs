@@ -74,6 +74,9 @@
 //!     fn ttl(&self, key: &str) -> Option<Duration> {
 //!         self.0.ttl(key)
 //!     }
+//!     fn delete(&self, key: &str) {
+//!         self.0.delete(key)
+//!     }
 //! }
 //!
 //! conformance::run_all(&MyHarness(MemoryHarness::new()));
@@ -136,6 +139,7 @@
 mod batch;
 mod channel;
 mod hostile;
+mod lease;
 mod proxy;
 mod store;
 
@@ -146,10 +150,11 @@ use std::time::Duration;
 pub use batch::*;
 pub use channel::*;
 pub use hostile::*;
+pub use lease::*;
 pub use proxy::*;
 pub use store::*;
 
-use crate::{ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
+use crate::{LeaseStore, ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
 
 /// A store under test, with control of its time and of its keys.
 pub trait Harness: Sync {
@@ -175,6 +180,9 @@ pub trait Harness: Sync {
 
     /// The time left before `key` expires (PTTL); `None` without a TTL or key.
     fn ttl(&self, key: &str) -> Option<Duration>;
+
+    /// Deletes `key`, a list or a string (DEL).
+    fn delete(&self, key: &str);
 
     /// Waits until `condition` holds, up to `within` of the store's time.
     fn eventually(&self, within: Duration, mut condition: impl FnMut() -> bool) -> bool {
@@ -260,6 +268,10 @@ impl Harness for MemoryHarness {
 
     fn ttl(&self, key: &str) -> Option<Duration> {
         self.store.ttl(key)
+    }
+
+    fn delete(&self, key: &str) {
+        self.store.delete(key);
     }
 }
 
@@ -409,6 +421,57 @@ pub fn scenarios<H: Harness>() -> Vec<Scenario<H>> {
 /// Runs every scenario on `harness`, then panics naming those that failed.
 pub fn run_all<H: Harness>(harness: &H) {
     run_each("conformance", harness, scenarios::<H>());
+}
+
+/// The scenarios of leased receive, for a store that keeps leases
+/// ([`LeaseStore`]), by name, in a stable order.
+pub fn lease_scenarios<H: Harness>() -> Vec<Scenario<H>>
+where
+    H::Store: LeaseStore,
+{
+    vec![
+        (
+            "leased_messages_are_acked_or_delivered_again",
+            lease::leased_messages_are_acked_or_delivered_again::<H>,
+        ),
+        (
+            "nacked_messages_come_back_then_become_dead_letters",
+            lease::nacked_messages_come_back_then_become_dead_letters::<H>,
+        ),
+        (
+            "expired_leases_are_reclaimed_then_dead_lettered",
+            lease::expired_leases_are_reclaimed_then_dead_lettered::<H>,
+        ),
+        (
+            "extend_holds_a_lease_longer",
+            lease::extend_holds_a_lease_longer::<H>,
+        ),
+        (
+            "leased_batches_are_taken_and_acked_at_once",
+            lease::leased_batches_are_taken_and_acked_at_once::<H>,
+        ),
+        (
+            "blocking_leased_receive_waits_for_sends_and_expiries",
+            lease::blocking_leased_receive_waits_for_sends_and_expiries::<H>,
+        ),
+        (
+            "leases_keep_the_wire_format_and_documented_keys",
+            lease::leases_keep_the_wire_format_and_documented_keys::<H>,
+        ),
+        (
+            "lease_operations_refuse_bad_input_and_foreign_keys",
+            lease::lease_operations_refuse_bad_input_and_foreign_keys::<H>,
+        ),
+    ]
+}
+
+/// Runs every lease scenario on `harness`, then panics naming those that
+/// failed.
+pub fn run_all_leases<H: Harness>(harness: &H)
+where
+    H::Store: LeaseStore,
+{
+    run_each("lease conformance", harness, lease_scenarios::<H>());
 }
 
 /// Runs each of `scenarios` on `harness`, then panics naming those of the

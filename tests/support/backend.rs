@@ -47,6 +47,10 @@ impl Harness for RedisBackend {
         ttl(&mut self.server.raw(), key)
     }
 
+    fn delete(&self, key: &str) {
+        delete(&mut self.server.raw(), key);
+    }
+
     fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
         call()
     }
@@ -62,6 +66,10 @@ pub(super) fn get_string(raw: &mut redis::Connection, key: &str) -> Option<Strin
         return None;
     }
     redis::cmd("GET").arg(key).query(raw).unwrap()
+}
+
+pub(super) fn delete(raw: &mut redis::Connection, key: &str) {
+    redis::cmd("DEL").arg(key).exec(raw).unwrap();
 }
 
 pub(super) fn ttl(raw: &mut redis::Connection, key: &str) -> Option<Duration> {

@@ -389,6 +389,10 @@ mod harness {
             backend::ttl(&mut self.cluster.raw(self.cluster.master_of(key)), key)
         }
 
+        fn delete(&self, key: &str) {
+            backend::delete(&mut self.cluster.raw(self.cluster.master_of(key)), key);
+        }
+
         fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
             call()
         }

@@ -142,6 +142,24 @@ impl MemoryStore {
         state.strings.insert(key.to_owned(), value.into());
     }
 
+    /// Deletes the list or string at `key` (DEL); whether there was one.
+    ///
+    /// ```
+    /// use redisutil::{ListStore, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.set_string("k", "text");
+    /// assert!(store.delete("k"));
+    /// assert!(!store.delete("k"));
+    /// store.push("k", &[b"a list now"], None)?;
+    /// # Ok::<(), redisutil::StoreError>(())
+    /// ```
+    pub fn delete(&self, key: &str) -> bool {
+        let mut state = self.lock();
+        let list = state.lists.remove(key).is_some();
+        list | state.strings.remove(key).is_some()
+    }
+
     /// The string at `key` (GET); `None` when the key holds none.
     pub fn get_string(&self, key: &str) -> Option<Vec<u8>> {
         self.lock().strings.get(key).cloned()
