@@ -221,3 +221,63 @@ fn an_auto_advancing_clock_lets_one_thread_test_timeouts() {
         "expired while the clock jumped"
     );
 }
+
+/// Leased receive on the fake, as a downstream test drives it: a lost
+/// answer or a refused ack loses nothing, the message comes back when its
+/// lease runs out on the manual clock.
+#[test]
+fn lease_faults_lose_nothing() {
+    use redisutil::{Fault, Peer, RedisChannel};
+
+    let clock = ManualClock::default();
+    let store = MemoryStore::with_clock(clock.clone());
+    let client = RedisChannel::new(store.clone(), "/jobs", Peer::Client).unwrap();
+    let server = RedisChannel::new(store.clone(), "/jobs", Peer::Server).unwrap();
+    let lease = Duration::from_secs(30);
+    client.send_msg(&1).unwrap();
+
+    store.fail_next_with(1, Fault::ReplyLost);
+    assert!(server.lease_msg::<i32>(lease).unwrap_err().is_timeout());
+    assert!(
+        server.lease_msg::<i32>(lease).unwrap().is_none(),
+        "leased, unseen"
+    );
+    clock.advance(lease);
+    let delivery = server.lease_msg::<i32>(lease).unwrap().unwrap();
+    assert_eq!((*delivery.msg(), delivery.attempt()), (1, 2));
+
+    store.fail_next(1);
+    assert!(server.ack(&delivery).unwrap_err().is_connection());
+    store.fail_next_with(1, Fault::Timeout);
+    assert!(server.nack(&delivery, Duration::ZERO).is_err());
+    store.fail_next_with(1, Fault::ReplyLost);
+    assert!(server.ack(&delivery).unwrap_err().is_timeout());
+    assert!(!server.ack(&delivery).unwrap(), "the lost ack was applied");
+    assert!(server.lease_snapshot().unwrap().in_flight.is_empty());
+}
+
+/// A consumer blocked in a leased receive on the fake wakes when another
+/// consumer's lease runs out on the manual clock, and gets the message.
+#[test]
+fn a_blocked_consumer_gets_a_message_whose_lease_ran_out() {
+    use redisutil::{Peer, RedisChannel};
+
+    let clock = ManualClock::default();
+    let store = MemoryStore::with_clock(clock.clone());
+    let client = RedisChannel::new(store.clone(), "/work", Peer::Client).unwrap();
+    let crashing = RedisChannel::new(store.clone(), "/work", Peer::Server).unwrap();
+    let healthy = crashing.clone();
+    client.send_msg("resize").unwrap();
+    let lease = Duration::from_secs(10);
+    let taken = crashing.lease_msg::<String>(lease).unwrap().unwrap();
+    drop(taken); // its consumer dies without an ack
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| healthy.blease_msg::<String>(lease, Duration::ZERO));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "the lease still holds it");
+        clock.advance(lease);
+        let delivery = waiting.join().unwrap().unwrap().unwrap();
+        assert_eq!((delivery.msg().as_str(), delivery.attempt()), ("resize", 2));
+        assert!(healthy.ack(&delivery).unwrap());
+    });
+}

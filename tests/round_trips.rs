@@ -75,4 +75,83 @@ fn each_operation_costs_the_round_trips_it_promises() {
         6
     );
     assert_eq!(counter.take(), 1, "brecv_msgs: one BLMPOP");
+
+    // Leased receive: each transition is one script, one round trip, once
+    // the server knows the script (its first use adds the NOSCRIPT answer).
+    let lease = Duration::from_secs(60);
+    client.send_msgs(0..300).unwrap();
+    let warm = serving.lease_msg::<i32>(lease).unwrap().unwrap();
+    serving.ack(&warm).unwrap();
+    let warm = serving.lease_msg::<i32>(lease).unwrap().unwrap();
+    serving.nack(&warm, Duration::ZERO).unwrap();
+    let mut warm = serving.lease_msg::<i32>(lease).unwrap().unwrap();
+    serving.extend(&mut warm, lease).unwrap();
+    serving.reclaim().unwrap();
+    serving.requeue_dead(1).unwrap();
+    serving.purge_dead().unwrap();
+    serving.lease_snapshot().unwrap();
+    counter.take();
+    let delivery = serving.lease_msg::<i32>(lease).unwrap().unwrap();
+    assert_eq!(counter.take(), 1, "lease_msg");
+    serving.ack(&delivery).unwrap();
+    assert_eq!(counter.take(), 1, "ack");
+    let batch: Vec<_> = serving
+        .lease_msgs::<i32>(100, lease)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!((batch.len(), counter.take()), (100, 1), "lease_msgs of 100");
+    assert_eq!(serving.ack_all(&batch).unwrap(), 100);
+    assert_eq!(counter.take(), 1, "ack_all of 100");
+    let mut delivery = serving.lease_msg::<i32>(lease).unwrap().unwrap();
+    counter.take();
+    serving.extend(&mut delivery, lease).unwrap();
+    assert_eq!(counter.take(), 1, "extend");
+    serving.nack(&delivery, Duration::ZERO).unwrap();
+    assert_eq!(counter.take(), 1, "nack");
+    serving.reclaim().unwrap();
+    assert_eq!(counter.take(), 1, "reclaim");
+    serving.dead_letters(10).unwrap();
+    assert_eq!(counter.take(), 1, "dead_letters");
+    serving.requeue_dead(10).unwrap();
+    assert_eq!(counter.take(), 1, "requeue_dead");
+    serving.purge_dead().unwrap();
+    assert_eq!(counter.take(), 1, "purge_dead");
+    let delivery = serving
+        .blease_msg::<i32>(lease, Duration::from_secs(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(counter.take(), 1, "blease_msg with a message due");
+    serving.ack(&delivery).unwrap();
+    serving.recv_msgs::<i32>(1000).unwrap();
+    counter.take();
+    assert!(
+        serving
+            .blease_msg::<i32>(lease, Duration::from_millis(50))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        counter.take(),
+        3,
+        "blease_msg that waits: the script, BLMOVE the head onto itself, the script"
+    );
+    for (expected, what) in [
+        (
+            3,
+            "the first lease that does not decode: the lease, then the dead-letter script (NOSCRIPT, EVAL)",
+        ),
+        (
+            2,
+            "a lease that does not decode: the lease, then to the dead letters",
+        ),
+    ] {
+        store
+            .push(serving.recv_key(), &[b"not json"], None)
+            .unwrap();
+        counter.take();
+        assert!(serving.lease_msg::<i32>(lease).unwrap_err().is_decode());
+        assert_eq!(counter.take(), expected, "{what}");
+    }
 }
