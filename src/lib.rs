@@ -16,8 +16,8 @@ pub mod proxy;
 mod store;
 
 pub use channel::{
-    ChannelError, ChannelName, ChannelOptions, DEFAULT_MAX_DELIVERIES, DecodeError, Delivery,
-    IntoChannelName, Peer, RedisChannel, list_channels,
+    ChannelError, ChannelName, ChannelOptions, DEFAULT_MAX_DELIVERIES, DecodeError, Deliveries,
+    Delivery, IntoChannelName, Peer, RedisChannel, list_channels,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::addr::{IntoRedisAddr, RedisAddr};

@@ -103,41 +103,47 @@ struct Model {
 }
 
 impl Model {
-    /// Ids in `place` kind, by (time, id): the order Redis's sorted sets keep.
-    fn ordered(&self, in_flight: bool) -> Vec<(u64, String)> {
-        let mut ids: Vec<(u64, String)> = self
+    /// The pending members, by (time, member): the order of the sorted set.
+    fn pending(&self) -> Vec<(u64, String, String)> {
+        let mut pending: Vec<(u64, String, String)> = self
             .records
             .iter()
-            .filter_map(|(id, record)| match (record.place, in_flight) {
-                (Place::InFlight(at), true) | (Place::Retry(at), false) => Some((at, id.clone())),
-                _ => None,
+            .map(|(id, record)| match record.place {
+                Place::InFlight(at) => (at, format!("{id}#{}", record.attempt), id.clone()),
+                Place::Retry(at) => (at, format!("{id}#{}+", record.attempt), id.clone()),
             })
             .collect();
-        ids.sort();
-        ids
+        pending.sort();
+        pending
     }
 
-    fn release(&mut self, id: &str, at: u64) -> bool {
-        let record = self.records.get_mut(id).unwrap();
-        if record.attempt >= self.max {
-            let record = self.records.remove(id).unwrap();
-            self.dead.push_back(record.body);
-            return true;
-        }
-        record.place = Place::Retry(at);
-        false
+    /// Ids of one kind, in the sorted set's order.
+    fn ordered(&self, in_flight: bool) -> Vec<(u64, String)> {
+        self.pending()
+            .into_iter()
+            .filter(|(_, member, _)| member.ends_with('+') != in_flight)
+            .map(|(at, _, id)| (at, id))
+            .collect()
     }
 
-    fn reclaim(&mut self, limit: usize) -> u64 {
-        let expired: Vec<String> = self
+    fn bury(&mut self, id: &str) {
+        let record = self.records.remove(id).unwrap();
+        self.dead.push_back(record.body);
+    }
+
+    /// Expired leases wait at their deadline, or are buried; how many.
+    fn reclaim(&mut self) -> u64 {
+        let expired: Vec<(u64, String)> = self
             .ordered(true)
             .into_iter()
             .filter(|(at, _)| *at <= self.now)
-            .take(limit)
-            .map(|(_, id)| id)
             .collect();
-        for id in &expired {
-            self.release(id, self.now);
+        for (at, id) in &expired {
+            if self.records[id].attempt >= self.max {
+                self.bury(id);
+            } else {
+                self.records.get_mut(id).unwrap().place = Place::Retry(*at);
+            }
         }
         expired.len() as u64
     }
@@ -191,38 +197,51 @@ fn run<S: LeaseStore + Clone>(
                 let got = server
                     .lease_msgs::<u32>(usize::from(count), Duration::from_millis(lease_ms.into()))
                     .unwrap();
-                model.reclaim(256);
                 let deadline = model.now + u64::from(lease_ms);
-                let all_due: Vec<String> = model
-                    .ordered(false)
+                // Due pending messages first, in the sorted set's order:
+                // those delivered `max` times are buried on the way.
+                let due: Vec<String> = model
+                    .pending()
                     .into_iter()
-                    .filter(|(at, _)| *at <= model.now)
-                    .map(|(_, id)| id)
+                    .filter(|(at, _, _)| *at <= model.now)
+                    .map(|(_, _, id)| id)
                     .collect();
-                let taken = all_due.len().min(usize::from(count));
-                let due: Vec<String> = if clock.is_some() {
-                    all_due[..taken].to_vec()
-                } else {
+                let mut redelivered = Vec::new();
+                for id in due {
+                    if redelivered.len() == usize::from(count) {
+                        break;
+                    }
+                    if model.records[&id].attempt >= model.max {
+                        model.bury(&id);
+                    } else {
+                        redelivered.push(id);
+                    }
+                }
+                if clock.is_none() {
                     // The server orders retries by its own clock: any of
                     // the due ones may come first.
                     let chosen: Vec<String> = got
                         .iter()
-                        .take(taken)
+                        .take(redelivered.len())
                         .map(|delivery| delivery.as_ref().unwrap().tag().id.clone())
                         .collect();
-                    prop_assert!(chosen.iter().all(|id| all_due.contains(id)));
-                    chosen
-                };
-                let fresh = usize::from(count) - due.len();
+                    let mut sorted = chosen.clone();
+                    sorted.sort();
+                    let mut expected = redelivered.clone();
+                    expected.sort();
+                    prop_assert_eq!(sorted, expected);
+                    redelivered = chosen;
+                }
+                let fresh = usize::from(count) - redelivered.len();
                 let fresh: Vec<Vec<u8>> =
                     model.queue.drain(..fresh.min(model.queue.len())).collect();
-                prop_assert_eq!(got.len(), due.len() + fresh.len());
+                prop_assert_eq!(got.len(), redelivered.len() + fresh.len());
                 for (place, delivery) in got.into_iter().enumerate() {
                     let delivery = delivery.unwrap();
                     if clock.is_some() {
                         prop_assert_eq!(millis(delivery.deadline()), deadline);
                     }
-                    if let Some(id) = due.get(place) {
+                    if let Some(id) = redelivered.get(place) {
                         prop_assert_eq!(&delivery.tag().id, id);
                         let record = model.records.get_mut(id).unwrap();
                         record.attempt += 1;
@@ -233,7 +252,7 @@ fn run<S: LeaseStore + Clone>(
                             record.body.clone()
                         );
                     } else {
-                        let body = fresh[place - due.len()].clone();
+                        let body = fresh[place - redelivered.len()].clone();
                         prop_assert_eq!(delivery.attempt(), 1);
                         prop_assert_eq!(delivery.msg().to_string().into_bytes(), body.clone());
                         let id = delivery.tag().id.clone();
@@ -278,11 +297,15 @@ fn run<S: LeaseStore + Clone>(
                     let in_flight = model
                         .holds(delivery)
                         .is_some_and(|record| matches!(record.place, Place::InFlight(_)));
+                    let id = delivery.tag().id.clone();
                     let expected = if !in_flight {
                         Nacked::NotHeld
-                    } else if model.release(&delivery.tag().id, model.now + u64::from(delay_ms)) {
+                    } else if delivery.attempt() >= model.max {
+                        model.bury(&id);
                         Nacked::DeadLettered
                     } else {
+                        model.records.get_mut(&id).unwrap().place =
+                            Place::Retry(model.now + u64::from(delay_ms));
                         Nacked::Retrying
                     };
                     let got = server
@@ -320,7 +343,7 @@ fn run<S: LeaseStore + Clone>(
                 model.now += u64::from(by);
             }
             Op::Reclaim => {
-                let expected = model.reclaim(usize::MAX);
+                let expected = model.reclaim();
                 prop_assert_eq!(server.reclaim().unwrap(), expected);
             }
             Op::RequeueDead(count) => {

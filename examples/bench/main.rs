@@ -12,6 +12,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod lease;
 mod proxy;
 
 use std::process::Command;
@@ -210,6 +211,18 @@ fn main() {
     );
     row("brecv_msg", brecv, "raw BLPOP");
 
+    let batch_100 = lease::run(&serving, &mut raw(&server), &mut |admin| {
+        let _: () = redis::cmd("DEL").arg(&key).query(admin).unwrap();
+        for _ in 0..N / 1000 {
+            let values: Vec<&[u8]> = (0..1000).map(|_| encoded.as_slice()).collect();
+            let _: () = redis::cmd("RPUSH")
+                .arg(&key)
+                .arg(&values)
+                .query(admin)
+                .unwrap();
+        }
+    });
+
     let mut admin = raw(&server);
     let mut empty = || {
         let _: () = redis::cmd("DEL").arg(&key).query(&mut admin).unwrap();
@@ -334,6 +347,10 @@ fn main() {
     println!(
         "| send_msgs(1000) msgs/s / redis-benchmark -c 1 -P 64 RPUSH | {:.2} |",
         batch_1000 / rps(&pipelined, "RPUSH")
+    );
+    println!(
+        "| recv_msgs(100) msgs/s / redis-benchmark -c 1 -P 64 LPOP | {:.2} |",
+        batch_100 / rps(&pipelined, "LPOP")
     );
 
     proxy::run();

@@ -44,6 +44,10 @@ use crate::store::{
     DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, Nacked,
 };
 
+/// A leased batch: each message decoded on its own, one that does not
+/// decode (now a dead letter) an `Err` holding its bytes in its place.
+pub type Deliveries<T> = Vec<Result<Delivery<T>, DecodeError>>;
+
 /// A message received under a lease: settle it with
 /// [`ack`](RedisChannel::ack) (done), [`nack`](RedisChannel::nack) (deliver
 /// it again) or let the lease run out; [`extend`](RedisChannel::extend)
@@ -90,8 +94,9 @@ impl<S: LeaseStore> RedisChannel<S> {
     /// years); `None` when there is none. One round trip.
     ///
     /// Messages whose lease ran out, or that were refused with
-    /// [`nack`](Self::nack) and are due again, come first; expired leases
-    /// are reclaimed in the same step. A message that does not decode is
+    /// [`nack`](Self::nack) and are due again, come first, in the order they
+    /// became due; one already delivered `max_deliveries` times goes to the
+    /// dead letters instead, in the same step. A message that does not decode is
     /// moved to the dead letters at once (its bytes stay there and are in
     /// the [`DecodeError`]).
     pub fn lease_msg<T: DeserializeOwned>(
@@ -121,7 +126,7 @@ impl<S: LeaseStore> RedisChannel<S> {
         &self,
         max: usize,
         lease: Duration,
-    ) -> Result<Vec<Result<Delivery<T>, DecodeError>>, ChannelError> {
+    ) -> Result<Deliveries<T>, ChannelError> {
         let (keys, policy) = self.lease_policy(lease)?;
         let leased = self.store.lease(keys, max, policy)?;
         Ok(self.deliveries(keys, leased))
@@ -135,7 +140,7 @@ impl<S: LeaseStore> RedisChannel<S> {
         max: usize,
         lease: Duration,
         timeout: Duration,
-    ) -> Result<Vec<Result<Delivery<T>, DecodeError>>, ChannelError> {
+    ) -> Result<Deliveries<T>, ChannelError> {
         let (keys, policy) = self.lease_policy(lease)?;
         let timeout = (!timeout.is_zero()).then_some(timeout);
         let leased = self.store.blocking_lease(keys, max, policy, timeout)?;
@@ -162,6 +167,55 @@ impl<S: LeaseStore> RedisChannel<S> {
             .map(|delivery| delivery.tag.clone())
             .collect();
         Ok(self.store.ack(keys, &tags)?)
+    }
+
+    /// Acks `done` and leases the next message, in one atomic step and one
+    /// round trip: the loop of a consumer that works one message at a
+    /// time. Returns whether `done` was still held (see [`ack`](Self::ack))
+    /// and the next delivery, if any.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::{MemoryStore, Peer, RedisChannel};
+    ///
+    /// let store = MemoryStore::new();
+    /// let client = RedisChannel::new(store.clone(), "/jobs", Peer::Client)?;
+    /// let worker = RedisChannel::new(store, "/jobs", Peer::Server)?;
+    /// client.send_msgs([1, 2, 3])?;
+    /// let lease = Duration::from_secs(30);
+    /// let mut next = worker.lease_msg::<u32>(lease)?;
+    /// let mut done = Vec::new();
+    /// while let Some(delivery) = next {
+    ///     done.push(*delivery.msg()); // the work
+    ///     let (acked, following) = worker.ack_and_lease_msg(&delivery, lease)?;
+    ///     assert!(acked);
+    ///     next = following;
+    /// }
+    /// assert_eq!(done, [1, 2, 3]);
+    /// # Ok::<(), redisutil::ChannelError>(())
+    /// ```
+    pub fn ack_and_lease_msg<D, T: DeserializeOwned>(
+        &self,
+        done: &Delivery<D>,
+        lease: Duration,
+    ) -> Result<(bool, Option<Delivery<T>>), ChannelError> {
+        let (acked, mut batch) = self.ack_and_lease_msgs([done], 1, lease)?;
+        Ok((acked == 1, batch.pop().transpose()?))
+    }
+
+    /// Acks `done` and leases up to `max` messages, in one atomic step and
+    /// one round trip; returns how many of `done` were still held, and the
+    /// batch (as [`lease_msgs`](Self::lease_msgs) gives it).
+    pub fn ack_and_lease_msgs<'a, D: 'a, T: DeserializeOwned>(
+        &self,
+        done: impl IntoIterator<Item = &'a Delivery<D>>,
+        max: usize,
+        lease: Duration,
+    ) -> Result<(u64, Deliveries<T>), ChannelError> {
+        let (keys, policy) = self.lease_policy(lease)?;
+        let tags: Vec<DeliveryTag> = done.into_iter().map(|d| d.tag.clone()).collect();
+        let (acked, leased) = self.store.ack_and_lease(keys, &tags, max, policy)?;
+        Ok((acked, self.deliveries(keys, leased)))
     }
 
     /// Refuses a delivery: the message may be delivered again `delay` from
@@ -195,9 +249,10 @@ impl<S: LeaseStore> RedisChannel<S> {
         }
     }
 
-    /// Moves every expired lease of this end back to be delivered (or to
-    /// the dead letters) now, and returns how many. Leased receives do this
-    /// by themselves (up to 256 at a time); any consumer may call it.
+    /// Moves every expired lease of this end to wait to be delivered again
+    /// (or to the dead letters, after `max_deliveries`) now, and returns how
+    /// many. Leased receives take expired leases by themselves; this is for
+    /// operators, and for dead-lettering exhausted messages at once.
     pub fn reclaim(&self) -> Result<u64, ChannelError> {
         let keys = self.lease_keys()?;
         Ok(self.store.reclaim(keys, self.options.max_deliveries)?)
@@ -260,7 +315,7 @@ impl<S: LeaseStore> RedisChannel<S> {
         &self,
         keys: &LeaseKeys,
         leased: Vec<Leased>,
-    ) -> Vec<Result<Delivery<T>, DecodeError>> {
+    ) -> Deliveries<T> {
         leased
             .into_iter()
             .map(|leased| match json::from_slice(&leased.body) {

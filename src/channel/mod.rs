@@ -36,7 +36,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::{ChannelError, DecodeError};
-pub use lease::Delivery;
+pub use lease::{Deliveries, Delivery};
 
 pub use name::{ChannelName, IntoChannelName, Peer};
 

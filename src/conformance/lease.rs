@@ -308,7 +308,7 @@ where
         let keys = LeaseKeys::for_list(server.recv_key()).unwrap();
         assert_eq!(server.lease_keys().unwrap(), &keys);
         let mut found = store
-            .scan(&crate::store::glob::escape(keys.leased()))
+            .scan(&crate::store::glob::escape(keys.pending()))
             .unwrap();
         found.extend(
             store
@@ -316,16 +316,10 @@ where
                 .unwrap(),
         );
         found.sort();
-        let mut expected = vec![keys.leased().to_owned(), keys.bodies().to_owned()];
+        let mut expected = vec![keys.pending().to_owned(), keys.bodies().to_owned()];
         expected.sort();
         assert_eq!(found, expected);
-        for key in [
-            keys.leased(),
-            keys.retry(),
-            keys.bodies(),
-            keys.tries(),
-            keys.dead(),
-        ] {
+        for key in [keys.pending(), keys.bodies(), keys.dead()] {
             assert_eq!(
                 crate::ChannelName::from_list_key(key),
                 None,
@@ -335,7 +329,7 @@ where
         assert!(server.ack(&leased).unwrap());
         assert!(
             store
-                .scan(&crate::store::glob::escape(keys.leased()))
+                .scan(&crate::store::glob::escape(keys.pending()))
                 .unwrap()
                 .is_empty()
         );
@@ -352,13 +346,7 @@ where
     let (client, server) = lease_pair(backend, "/lease-hostile", 5);
     client.send_msg(&1).unwrap();
     let keys = server.lease_keys().unwrap().clone();
-    for foreign in [
-        keys.leased(),
-        keys.retry(),
-        keys.bodies(),
-        keys.tries(),
-        keys.dead(),
-    ] {
+    for foreign in [keys.list(), keys.pending(), keys.bodies(), keys.dead()] {
         backend.set_string(foreign, "theirs");
         let err = server.lease_msg::<u32>(LEASE).unwrap_err();
         assert!(
@@ -366,11 +354,15 @@ where
             "{foreign}: {err}"
         );
         assert_eq!(backend.get_string(foreign).as_deref(), Some("theirs"));
-        assert_eq!(server.peek_msg::<u32>().unwrap(), Some(1), "nothing taken");
         backend.delete(foreign);
+        if foreign == keys.list() {
+            client.send_msg(&1).unwrap();
+        }
+        assert_eq!(server.peek_msg::<u32>().unwrap(), Some(1), "nothing taken");
     }
     let delivery = server.lease_msg::<u32>(LEASE).unwrap().unwrap();
-    backend.set_string(keys.dead(), "theirs");
+    // The body hash in the way: settling would delete from it.
+    backend.set_string(keys.bodies(), "theirs");
     assert!(
         server
             .nack(&delivery, Duration::ZERO)
@@ -385,7 +377,12 @@ where
             .to_string()
             .contains("WRONGTYPE")
     );
-    backend.delete(keys.dead());
+    backend.delete(keys.bodies()); // and with it the body: SET replaced the hash
+    let mut held = delivery.clone();
+    assert!(
+        server.extend(&mut held, LEASE).unwrap(),
+        "still in flight after the refusals"
+    );
     assert!(
         server.ack(&delivery).unwrap(),
         "still held after the refusals"

@@ -20,13 +20,18 @@ use super::{ListStore, StoreError, WAITS_FOREVER, ttl_millis};
 
 /// The keys of a list's lease state, each in the list's Redis Cluster slot.
 ///
-/// For a list `L` without a hash tag they are `{L}:leased` (a sorted set:
-/// delivery id → lease deadline in ms), `{L}:retry` (a sorted set: id → when
-/// it may be delivered again), `{L}:body` (a hash: id → message bytes),
-/// `{L}:tries` (a hash: id → deliveries so far) and `{L}:dead` (a list of
-/// dead letters, in the list's own format). `{L}` makes the cluster hash
-/// them by `L`, as it hashes `L` itself. When `L` has a hash tag of its own
-/// (`/{jobs}/a/server`), they are `L:leased` and so on, which keep it.
+/// For a list `L` without a hash tag they are:
+///
+/// - `{L}:pending`, a sorted set of the messages taken from `L` and not yet
+///   acked: the member `<id>#<n>` is in flight under its `n`th delivery
+///   until its score (a deadline in ms since 1970); `<id>#<n>+` waits, after
+///   `n` deliveries, to be delivered again from its score on;
+/// - `{L}:body`, a hash: id → the message's bytes;
+/// - `{L}:dead`, a list of dead letters, in the format of `L` itself.
+///
+/// `{L}` makes the cluster hash them by `L`, as it hashes `L` itself. When
+/// `L` has a hash tag of its own (`/{jobs}/a/server`), they are
+/// `L:pending` and so on, which keep it.
 ///
 /// Channel lists end in `/client` or `/server`; these end in a `:` word,
 /// so no channel list and no lease key share a name. A list that cannot
@@ -37,15 +42,15 @@ use super::{ListStore, StoreError, WAITS_FOREVER, ttl_millis};
 /// use redisutil::LeaseKeys;
 ///
 /// let keys = LeaseKeys::for_list("/jobs/server").unwrap();
-/// assert_eq!(keys.leased(), "{/jobs/server}:leased");
+/// assert_eq!(keys.pending(), "{/jobs/server}:pending");
 /// assert_eq!(keys.dead(), "{/jobs/server}:dead");
 /// let tagged = LeaseKeys::for_list("/{jobs}/a/server").unwrap();
-/// assert_eq!(tagged.retry(), "/{jobs}/a/server:retry");
+/// assert_eq!(tagged.bodies(), "/{jobs}/a/server:body");
 /// assert!(LeaseKeys::for_list("/a}b/server").is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LeaseKeys {
-    keys: Arc<[String; 6]>,
+    keys: Arc<[String; 4]>,
 }
 
 impl LeaseKeys {
@@ -61,14 +66,7 @@ impl LeaseKeys {
         };
         let key = |suffix: &str| format!("{stem}:{suffix}");
         Some(Self {
-            keys: Arc::new([
-                list.to_owned(),
-                key("leased"),
-                key("retry"),
-                key("body"),
-                key("tries"),
-                key("dead"),
-            ]),
+            keys: Arc::new([list.to_owned(), key("pending"), key("body"), key("dead")]),
         })
     }
 
@@ -77,35 +75,41 @@ impl LeaseKeys {
         &self.keys[0]
     }
 
-    /// The sorted set of leases in flight, by deadline.
-    pub fn leased(&self) -> &str {
+    /// The sorted set of messages in flight and waiting to be delivered again.
+    pub fn pending(&self) -> &str {
         &self.keys[1]
     }
 
-    /// The sorted set of messages waiting to be delivered again, by when.
-    pub fn retry(&self) -> &str {
-        &self.keys[2]
-    }
-
-    /// The hash of the bodies of leased and waiting messages.
+    /// The hash of the bodies of pending messages.
     pub fn bodies(&self) -> &str {
-        &self.keys[3]
-    }
-
-    /// The hash of delivery counts.
-    pub fn tries(&self) -> &str {
-        &self.keys[4]
+        &self.keys[2]
     }
 
     /// The list of dead letters.
     pub fn dead(&self) -> &str {
-        &self.keys[5]
+        &self.keys[3]
     }
 
-    /// All six keys, the list first, in the order the scripts take them.
-    pub(crate) fn all(&self) -> &[String; 6] {
+    /// All four keys, the list first, in the order the scripts take them.
+    pub(crate) fn all(&self) -> &[String; 4] {
         &self.keys
     }
+}
+
+/// The member of `{L}:pending` for `id` after `attempt` deliveries: in
+/// flight, or waiting to be delivered again.
+pub(crate) fn member(id: &str, attempt: u32, waiting: bool) -> String {
+    format!("{id}#{attempt}{}", if waiting { "+" } else { "" })
+}
+
+/// A member of `{L}:pending` read back: id, deliveries, whether waiting.
+pub(crate) fn parse_member(member: &str) -> Option<(&str, u32, bool)> {
+    let (rest, waiting) = match member.strip_suffix('+') {
+        Some(rest) => (rest, true),
+        None => (member, false),
+    };
+    let (id, attempt) = rest.rsplit_once('#')?;
+    Some((id, attempt.parse().ok()?, waiting))
 }
 
 /// The hash tag of `key`: what Redis Cluster hashes instead of the whole key.
@@ -165,7 +169,7 @@ pub enum Nacked {
 /// A message in the lease state, for [`LeaseSnapshot`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseEntry {
-    /// Its id and the last delivery's attempt (0: never delivered).
+    /// Its id and the last delivery's attempt.
     pub tag: DeliveryTag,
     /// The lease deadline (in flight) or when it may be delivered again.
     pub at: SystemTime,
@@ -176,9 +180,9 @@ pub struct LeaseEntry {
 /// Everything in a list's lease state, read in one atomic step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaseSnapshot {
-    /// Messages under a lease, by deadline, then id.
+    /// Messages under a lease, by deadline (then member).
     pub in_flight: Vec<LeaseEntry>,
-    /// Messages waiting to be delivered again, by time, then id.
+    /// Messages waiting to be delivered again, by time (then member).
     pub retrying: Vec<LeaseEntry>,
     /// Dead letters, oldest first.
     pub dead: Vec<Vec<u8>>,
@@ -190,21 +194,39 @@ pub struct LeaseSnapshot {
 /// Time is the store's own: the server's clock for Redis (so consumers on
 /// machines whose clocks disagree see the same deadlines), the injected
 /// [`Clock`](crate::Clock) for [`MemoryStore`](crate::MemoryStore).
-/// A lease whose deadline has come is *expired*; the next
-/// [`lease`](LeaseStore::lease) or [`reclaim`](LeaseStore::reclaim) on the
-/// list moves it to be delivered again, or to the dead letters, without a
-/// daemon. A key of another type fails with `WRONGTYPE` and changes nothing.
+/// A lease whose deadline has come is *expired*: the message is due again,
+/// like one waiting after a [`nack`](LeaseStore::nack) whose time has
+/// come, and the next [`lease`](LeaseStore::lease) on the list takes it (or
+/// moves it to the dead letters once delivered `max_deliveries` times),
+/// without a daemon. A key of another type fails with `WRONGTYPE` and
+/// changes nothing.
 pub trait LeaseStore: ListStore {
-    /// Reclaims expired leases (up to 256), then leases up to `count`
-    /// messages: first those waiting to be delivered again whose time has
-    /// come, then the head of the list. Each is delivered with its attempt
-    /// count raised and a deadline `policy.lease` from now. One round trip.
+    /// Leases up to `count` messages: first the pending ones that are due
+    /// (expired leases and retries whose time has come), by when they
+    /// became due, then the head of the list. Each is delivered with its
+    /// attempt count raised and a deadline `policy.lease` from now; a due
+    /// one already delivered `policy.max_deliveries` times goes to the dead
+    /// letters instead. One round trip.
     fn lease(
         &self,
         keys: &LeaseKeys,
         count: usize,
         policy: LeasePolicy,
-    ) -> Result<Vec<Leased>, StoreError>;
+    ) -> Result<Vec<Leased>, StoreError> {
+        Ok(self.ack_and_lease(keys, &[], count, policy)?.1)
+    }
+
+    /// [`ack`](LeaseStore::ack)s `tags`, then [`lease`](LeaseStore::lease)s,
+    /// in one atomic step and one round trip: a consumer's loop settles the
+    /// message it has done and takes the next at once. Returns how many
+    /// were acked, and the leased messages.
+    fn ack_and_lease(
+        &self,
+        keys: &LeaseKeys,
+        tags: &[DeliveryTag],
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<(u64, Vec<Leased>), StoreError>;
 
     /// Like [`lease`](LeaseStore::lease), but waits up to `timeout`
     /// (`None`, or 100 years or more: without limit) for a message to send,
@@ -248,8 +270,10 @@ pub trait LeaseStore: ListStore {
     /// once (a message that does not decode). Whether it was there.
     fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError>;
 
-    /// Moves every expired lease to be delivered again, or to the dead
-    /// letters after `max_deliveries`, and returns how many it moved.
+    /// Moves every expired lease to wait to be delivered again, or to the
+    /// dead letters after `max_deliveries`, and returns how many it moved.
+    /// Leasing does this by itself for the messages it takes; this settles
+    /// them all at once (one step, over every due message).
     fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError>;
 
     /// Up to `max` dead letters, oldest first, left in place.
@@ -273,6 +297,9 @@ macro_rules! forward_lease_store {
         impl<S: LeaseStore + ?Sized> LeaseStore for $pointer {
             fn lease(&self, keys: &LeaseKeys, count: usize, policy: LeasePolicy) -> Result<Vec<Leased>, StoreError> {
                 (**self).lease(keys, count, policy)
+            }
+            fn ack_and_lease(&self, keys: &LeaseKeys, tags: &[DeliveryTag], count: usize, policy: LeasePolicy) -> Result<(u64, Vec<Leased>), StoreError> {
+                (**self).ack_and_lease(keys, tags, count, policy)
             }
             fn blocking_lease(&self, keys: &LeaseKeys, count: usize, policy: LeasePolicy, timeout: Option<Duration>) -> Result<Vec<Leased>, StoreError> {
                 (**self).blocking_lease(keys, count, policy, timeout)
@@ -309,10 +336,6 @@ macro_rules! forward_lease_store {
 }
 
 forward_lease_store!(&S, Arc<S>, Box<S>);
-
-/// How many expired leases one receive reclaims at most: the work of one
-/// atomic step stays bounded; [`LeaseStore::reclaim`] takes them all.
-pub(crate) const RECLAIM_PER_LEASE: u64 = 256;
 
 /// The largest batch one leased receive hands out (a count Lua and Redis
 /// both hold exactly).
@@ -391,6 +414,16 @@ mod tests {
                 assert!(!key.ends_with("/client") && !key.ends_with("/server"));
             }
         }
+    }
+
+    #[test]
+    fn members_read_back() {
+        for (id, attempt, waiting) in [("ab-1", 1, false), ("a#b-2", 7, true), ("", 0, false)] {
+            let member = member(id, attempt, waiting);
+            assert_eq!(parse_member(&member), Some((id, attempt, waiting)));
+        }
+        assert_eq!(parse_member("no attempt"), None);
+        assert_eq!(parse_member("x#"), None);
     }
 
     #[test]

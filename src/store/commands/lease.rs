@@ -1,12 +1,12 @@
 //! The lease operations both real stores send the same way: each is one
-//! script ([`script::lease`](crate::store::script::lease)) on the six
+//! script ([`script::lease`](crate::store::script::lease)) on the four
 //! [`LeaseKeys`], run through the store's pool.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use super::super::lease::{
     DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, Leased, MAX_LEASE_BATCH, Nacked,
-    RECLAIM_PER_LEASE, lease_millis, new_id_prefix,
+    lease_millis, new_id_prefix,
 };
 use super::super::pool::Wait;
 use super::super::script::Script;
@@ -17,7 +17,7 @@ use super::super::script::lease::{
 use super::super::{StoreError, wait_limit};
 use super::{Connector, block_seconds};
 
-/// Runs `script` on the six keys with `args`.
+/// Runs `script` on the four keys with `args`.
 fn invoke<C: Connector, T: redis::FromRedisValue>(
     store: &C,
     script: &Script,
@@ -28,10 +28,18 @@ fn invoke<C: Connector, T: redis::FromRedisValue>(
     store.run(Wait::Response, |c| script.invoke(c, &keys, args))
 }
 
-/// The lease script once.
+/// The id and attempt pairs of `tags`, as the scripts take them.
+fn tag_args(tags: &[DeliveryTag]) -> (Vec<String>, Vec<&str>) {
+    let attempts: Vec<String> = tags.iter().map(|tag| tag.attempt.to_string()).collect();
+    let ids = tags.iter().map(|tag| tag.id.as_str()).collect();
+    (attempts, ids)
+}
+
+/// The lease script once, acking `tags` first.
 fn lease_once<C: Connector>(
     store: &C,
     keys: &LeaseKeys,
+    tags: &[DeliveryTag],
     count: usize,
     policy: LeasePolicy,
 ) -> Result<LeaseReply, StoreError> {
@@ -39,29 +47,32 @@ fn lease_once<C: Connector>(
     let count = count.min(MAX_LEASE_BATCH).to_string();
     let max = policy.max_deliveries.to_string();
     let prefix = new_id_prefix();
-    invoke(
-        store,
-        &LEASE,
-        keys,
-        &[
-            lease.as_bytes(),
-            count.as_bytes(),
-            max.as_bytes(),
-            prefix.as_bytes(),
-        ],
-    )
+    let (attempts, ids) = tag_args(tags);
+    let mut args: Vec<&[u8]> = vec![
+        lease.as_bytes(),
+        count.as_bytes(),
+        max.as_bytes(),
+        prefix.as_bytes(),
+    ];
+    for (id, attempt) in ids.iter().zip(&attempts) {
+        args.push(id.as_bytes());
+        args.push(attempt.as_bytes());
+    }
+    invoke(store, &LEASE, keys, &args)
 }
 
-pub(in crate::store) fn lease<C: Connector>(
+pub(in crate::store) fn ack_and_lease<C: Connector>(
     store: &C,
     keys: &LeaseKeys,
+    tags: &[DeliveryTag],
     count: usize,
     policy: LeasePolicy,
-) -> Result<Vec<Leased>, StoreError> {
+) -> Result<(u64, Vec<Leased>), StoreError> {
     if count == 0 {
-        return Ok(Vec::new());
+        return Ok((ack(store, keys, tags)?, Vec::new()));
     }
-    Ok(lease_once(store, keys, count, policy)?.leased)
+    let reply = lease_once(store, keys, tags, count, policy)?;
+    Ok((reply.acked, reply.leased))
 }
 
 /// The lease script; when it leased nothing, a wait on the list that takes
@@ -80,7 +91,7 @@ pub(in crate::store) fn blocking_lease<C: Connector>(
     let timeout = wait_limit(timeout);
     let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
     loop {
-        let reply = lease_once(store, keys, count, policy)?;
+        let reply = lease_once(store, keys, &[], count, policy)?;
         if !reply.leased.is_empty() {
             return Ok(reply.leased);
         }
@@ -113,11 +124,11 @@ pub(in crate::store) fn ack<C: Connector>(
     if tags.is_empty() {
         return Ok(0);
     }
-    let attempts: Vec<String> = tags.iter().map(|tag| tag.attempt.to_string()).collect();
-    let args: Vec<&[u8]> = tags
+    let (attempts, ids) = tag_args(tags);
+    let args: Vec<&[u8]> = ids
         .iter()
         .zip(&attempts)
-        .flat_map(|(tag, attempt)| [tag.id.as_bytes(), attempt.as_bytes()])
+        .flat_map(|(id, attempt)| [id.as_bytes(), attempt.as_bytes()])
         .collect();
     invoke(store, &ACK, keys, &args)
 }
@@ -174,22 +185,13 @@ pub(in crate::store) fn dead_letter<C: Connector>(
     Ok(moved == 1)
 }
 
-/// The reclaim script until it finds fewer expired leases than its limit.
 pub(in crate::store) fn reclaim<C: Connector>(
     store: &C,
     keys: &LeaseKeys,
     max_deliveries: u32,
 ) -> Result<u64, StoreError> {
-    let limit = RECLAIM_PER_LEASE.to_string();
     let max = max_deliveries.to_string();
-    let mut total = 0;
-    loop {
-        let moved: u64 = invoke(store, &RECLAIM, keys, &[limit.as_bytes(), max.as_bytes()])?;
-        total += moved;
-        if moved < RECLAIM_PER_LEASE {
-            return Ok(total);
-        }
-    }
+    invoke(store, &RECLAIM, keys, &[max.as_bytes()])
 }
 
 pub(in crate::store) fn dead_letters<C: Connector>(
@@ -238,13 +240,14 @@ pub(in crate::store) fn lease_snapshot<C: Connector>(
 macro_rules! connector_lease_store {
     ($store:ty) => {
         impl $crate::LeaseStore for $store {
-            fn lease(
+            fn ack_and_lease(
                 &self,
                 keys: &$crate::LeaseKeys,
+                tags: &[$crate::DeliveryTag],
                 count: usize,
                 policy: $crate::LeasePolicy,
-            ) -> Result<Vec<$crate::Leased>, $crate::StoreError> {
-                $crate::store::commands::lease::lease(self, keys, count, policy)
+            ) -> Result<(u64, Vec<$crate::Leased>), $crate::StoreError> {
+                $crate::store::commands::lease::ack_and_lease(self, keys, tags, count, policy)
             }
             fn blocking_lease(
                 &self,

@@ -1,6 +1,7 @@
 //! The lease state of a [`MemoryStore`](super::MemoryStore), with the rules
-//! of the lease scripts the real stores run: sorted sets ordered by score,
-//! then id; whole milliseconds; a lease expired from its deadline on.
+//! of the lease scripts the real stores run: a sorted set ordered by score,
+//! then member; whole milliseconds; a lease expired from its deadline on;
+//! the same keys checked for their type by the same operations.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::MutexGuard;
@@ -9,68 +10,60 @@ use std::time::{Duration, SystemTime};
 use super::super::StoreError;
 use super::super::lease::{
     DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
-    MAX_LEASE_BATCH, Nacked, RECLAIM_PER_LEASE, epoch_millis, from_epoch_millis, lease_millis,
-    new_id_prefix,
+    MAX_LEASE_BATCH, Nacked, epoch_millis, from_epoch_millis, lease_millis, member, new_id_prefix,
+    parse_member,
 };
 use super::MemoryStore;
 use super::state::{List, State, deadline, wrong_type};
 
-/// A sorted set of ids by a millisecond score, as Redis orders one.
+/// The indexes of the keys in [`LeaseKeys::all`].
+const LIST: usize = 0;
+const PENDING: usize = 1;
+const BODIES: usize = 2;
+const DEAD: usize = 3;
+
+/// A sorted set of members by a millisecond score, as Redis orders one.
 #[derive(Default)]
-pub(super) struct ZSet {
+struct ZSet {
     ordered: BTreeSet<(u64, String)>,
     scores: HashMap<String, u64>,
 }
 
 impl ZSet {
-    fn add(&mut self, score: u64, id: &str) {
-        if let Some(old) = self.scores.insert(id.to_owned(), score) {
-            self.ordered.remove(&(old, id.to_owned()));
+    fn add(&mut self, score: u64, member: String) {
+        if let Some(old) = self.scores.insert(member.clone(), score) {
+            self.ordered.remove(&(old, member.clone()));
         }
-        self.ordered.insert((score, id.to_owned()));
+        self.ordered.insert((score, member));
     }
 
-    fn remove(&mut self, id: &str) -> bool {
-        match self.scores.remove(id) {
-            Some(score) => self.ordered.remove(&(score, id.to_owned())),
+    fn remove(&mut self, member: &str) -> bool {
+        match self.scores.remove(member) {
+            Some(score) => self.ordered.remove(&(score, member.to_owned())),
             None => false,
         }
     }
 
-    fn contains(&self, id: &str) -> bool {
-        self.scores.contains_key(id)
+    fn contains(&self, member: &str) -> bool {
+        self.scores.contains_key(member)
     }
 
-    /// Up to `limit` ids scored at most `max`, lowest first.
-    fn up_to(&self, max: u64, limit: usize) -> Vec<String> {
+    /// Up to `limit` members scored at most `max`, lowest first.
+    fn up_to(&self, max: u64, limit: usize) -> Vec<(u64, String)> {
         self.ordered
             .iter()
             .take_while(|(score, _)| *score <= max)
             .take(limit)
-            .map(|(_, id)| id.clone())
+            .cloned()
             .collect()
-    }
-
-    fn first_score(&self) -> Option<u64> {
-        self.ordered.first().map(|(score, _)| *score)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.scores.is_empty()
-    }
-
-    fn entries(&self) -> impl Iterator<Item = &(u64, String)> {
-        self.ordered.iter()
     }
 }
 
-/// The lease keys of one list.
+/// The lease keys of one list: pending, bodies, dead letters.
 #[derive(Default)]
 pub(super) struct Leases {
-    leased: ZSet,
-    retry: ZSet,
+    pending: ZSet,
     bodies: HashMap<String, Vec<u8>>,
-    tries: HashMap<String, u32>,
     dead: VecDeque<Vec<u8>>,
 }
 
@@ -78,10 +71,8 @@ impl Leases {
     /// The names of the keys that exist, as Redis would list them.
     pub(super) fn existing<'k>(&self, keys: &'k LeaseKeys) -> Vec<&'k str> {
         let present = [
-            !self.leased.is_empty(),
-            !self.retry.is_empty(),
+            !self.pending.scores.is_empty(),
             !self.bodies.is_empty(),
-            !self.tries.is_empty(),
             !self.dead.is_empty(),
         ];
         keys.all()[1..]
@@ -93,150 +84,159 @@ impl Leases {
     }
 
     fn is_empty(&self) -> bool {
-        self.leased.is_empty()
-            && self.retry.is_empty()
-            && self.bodies.is_empty()
-            && self.dead.is_empty()
+        self.pending.scores.is_empty() && self.bodies.is_empty() && self.dead.is_empty()
     }
 
-    fn holds(&self, tag: &DeliveryTag) -> bool {
-        self.tries.get(&tag.id) == Some(&tag.attempt)
-    }
-
-    /// Ends a delivery of `id`, already out of the leased set: due again
-    /// at `at`, or a dead letter once delivered `max` times. Whether dead.
-    fn release(&mut self, id: &str, at: u64, max: u32) -> bool {
-        if self.tries.get(id).copied().unwrap_or(0) >= max {
-            let body = self.bodies.remove(id).unwrap_or_default();
-            self.dead.push_back(body);
-            self.tries.remove(id);
-            return true;
+    /// Moves the bodies of `ids` to the dead letters, in order.
+    fn bury(&mut self, ids: &[String]) {
+        for id in ids {
+            if let Some(body) = self.bodies.remove(id) {
+                self.dead.push_back(body);
+            }
         }
-        self.retry.add(at, id);
-        false
     }
 
-    /// Releases up to `limit` expired leases; how many.
-    pub(super) fn reclaim(&mut self, now: u64, limit: usize, max: u32) -> u64 {
-        let expired = self.leased.up_to(now, limit);
-        for id in &expired {
-            self.leased.remove(id);
-            self.release(id, now, max);
+    /// Deletes each message still held by its delivery; how many.
+    fn ack(&mut self, tags: &[DeliveryTag]) -> u64 {
+        let mut acked = 0;
+        for tag in tags {
+            let held = self.pending.remove(&member(&tag.id, tag.attempt, false))
+                | self.pending.remove(&member(&tag.id, tag.attempt, true));
+            if held {
+                self.bodies.remove(&tag.id);
+                acked += 1;
+            }
         }
-        expired.len() as u64
+        acked
     }
 
-    /// Leases up to `count` due retries, at `deadline`: (id, attempt, body).
-    pub(super) fn lease_due(
+    /// Leases up to `count` due pending messages at `deadline`, burying
+    /// those delivered `max` times: (id, attempt, body).
+    fn lease_due(
         &mut self,
         now: u64,
         count: usize,
+        max: u32,
         deadline: u64,
     ) -> Vec<(String, u32, Vec<u8>)> {
-        let due = self.retry.up_to(now, count);
-        due.into_iter()
-            .map(|id| {
-                self.retry.remove(&id);
-                self.leased.add(deadline, &id);
-                let attempt = self.tries.entry(id.clone()).or_insert(0);
-                *attempt += 1;
-                let attempt = *attempt;
-                let body = self.bodies.get(&id).cloned().unwrap_or_default();
-                (id, attempt, body)
-            })
-            .collect()
-    }
-
-    /// Leases a message fresh from the list.
-    pub(super) fn lease_new(&mut self, id: &str, body: Vec<u8>, deadline: u64) {
-        self.bodies.insert(id.to_owned(), body);
-        self.tries.insert(id.to_owned(), 1);
-        self.leased.add(deadline, id);
-    }
-
-    /// Milliseconds from `now` until a lease expires or a retry is due.
-    pub(super) fn next_due(&self, now: u64) -> Option<u64> {
-        [self.leased.first_score(), self.retry.first_score()]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|first| first.saturating_sub(now))
-    }
-
-    pub(super) fn ack(&mut self, tag: &DeliveryTag) -> bool {
-        if !self.holds(tag) {
-            return false;
+        let mut leased = Vec::new();
+        while leased.len() < count {
+            let due = self.pending.up_to(now, count - leased.len());
+            if due.is_empty() {
+                break;
+            }
+            let mut exhausted = Vec::new();
+            for (_, due_member) in &due {
+                self.pending.remove(due_member);
+                let Some((id, attempt, _)) = parse_member(due_member) else {
+                    continue;
+                };
+                if attempt >= max {
+                    exhausted.push(id.to_owned());
+                } else if let Some(body) = self.bodies.get(id) {
+                    // One whose body is gone cannot come back.
+                    leased.push((id.to_owned(), attempt + 1, body.clone()));
+                    self.pending.add(deadline, member(id, attempt + 1, false));
+                }
+            }
+            self.bury(&exhausted);
         }
-        let held = self.leased.remove(&tag.id) | self.retry.remove(&tag.id);
-        if held {
-            self.bodies.remove(&tag.id);
-            self.tries.remove(&tag.id);
-        }
-        held
+        leased
     }
 
-    /// `None` when not held, else whether it went to the dead letters.
-    pub(super) fn nack(&mut self, tag: &DeliveryTag, at: u64, max: u32) -> Option<bool> {
-        if !self.holds(tag) || !self.leased.remove(&tag.id) {
+    /// Milliseconds from `now` until the first pending message is due.
+    fn next_due(&self, now: u64) -> Option<u64> {
+        let (first, _) = self.pending.ordered.first()?;
+        Some(first.saturating_sub(now))
+    }
+
+    /// `None` when not in flight, else whether it went to the dead letters.
+    fn nack(&mut self, tag: &DeliveryTag, at: u64, max: u32) -> Option<bool> {
+        if !self.pending.remove(&member(&tag.id, tag.attempt, false)) {
             return None;
         }
-        Some(self.release(&tag.id, at, max))
+        if tag.attempt >= max {
+            self.bury(std::slice::from_ref(&tag.id));
+            return Some(true);
+        }
+        self.pending.add(at, member(&tag.id, tag.attempt, true));
+        Some(false)
     }
 
-    pub(super) fn extend(&mut self, tag: &DeliveryTag, deadline: u64) -> bool {
-        if !self.holds(tag) || !self.leased.contains(&tag.id) {
+    fn extend(&mut self, tag: &DeliveryTag, deadline: u64) -> bool {
+        let in_flight = member(&tag.id, tag.attempt, false);
+        if !self.pending.contains(&in_flight) {
             return false;
         }
-        self.leased.add(deadline, &tag.id);
+        self.pending.add(deadline, in_flight);
         true
     }
 
-    pub(super) fn dead_letter(&mut self, tag: &DeliveryTag, now: u64) -> bool {
-        if !self.holds(tag) || !self.leased.remove(&tag.id) {
+    fn dead_letter(&mut self, tag: &DeliveryTag) -> bool {
+        if !self.pending.remove(&member(&tag.id, tag.attempt, false)) {
             return false;
         }
-        self.release(&tag.id, now, 0);
+        self.bury(std::slice::from_ref(&tag.id));
         true
     }
 
-    pub(super) fn dead(&self) -> &VecDeque<Vec<u8>> {
-        &self.dead
+    /// Every expired lease waits (at its deadline) or is buried; how many.
+    fn reclaim(&mut self, now: u64, max: u32) -> u64 {
+        let mut expired = 0;
+        let mut exhausted = Vec::new();
+        for (at, due_member) in self.pending.up_to(now, usize::MAX) {
+            let Some((id, attempt, false)) = parse_member(&due_member) else {
+                continue;
+            };
+            let id = id.to_owned();
+            self.pending.remove(&due_member);
+            expired += 1;
+            if attempt >= max {
+                exhausted.push(id);
+            } else {
+                self.pending.add(at, member(&id, attempt, true));
+            }
+        }
+        self.bury(&exhausted);
+        expired
     }
 
-    pub(super) fn dead_mut(&mut self) -> &mut VecDeque<Vec<u8>> {
-        &mut self.dead
-    }
-
-    pub(super) fn snapshot(&self) -> LeaseSnapshot {
-        let entries = |set: &ZSet| {
-            set.entries()
-                .map(|(at, id)| LeaseEntry {
-                    tag: DeliveryTag {
-                        id: id.clone(),
-                        attempt: self.tries.get(id).copied().unwrap_or(0),
-                    },
-                    at: from_epoch_millis(*at),
-                    body: self.bodies.get(id).cloned().unwrap_or_default(),
-                })
-                .collect()
-        };
-        LeaseSnapshot {
-            in_flight: entries(&self.leased),
-            retrying: entries(&self.retry),
+    fn snapshot(&self) -> LeaseSnapshot {
+        let mut snapshot = LeaseSnapshot {
             dead: self.dead.iter().cloned().collect(),
+            ..LeaseSnapshot::default()
+        };
+        for (at, pending) in &self.pending.ordered {
+            let Some((id, attempt, waiting)) = parse_member(pending) else {
+                continue;
+            };
+            let entry = LeaseEntry {
+                tag: DeliveryTag {
+                    id: id.to_owned(),
+                    attempt,
+                },
+                at: from_epoch_millis(*at),
+                body: self.bodies.get(id).cloned().unwrap_or_default(),
+            };
+            if waiting {
+                snapshot.retrying.push(entry);
+            } else {
+                snapshot.in_flight.push(entry);
+            }
         }
+        snapshot
     }
 }
 
 impl State {
     /// The lease state of `keys`' list, created empty.
-    pub(super) fn leases(&mut self, keys: &LeaseKeys) -> &mut Leases {
+    fn leases_of(&mut self, keys: &LeaseKeys) -> &mut Leases {
         self.leases.entry(keys.list().to_owned()).or_default()
     }
 
     /// Drops the lease state of `keys`' list when it holds nothing, as
     /// Redis deletes an empty key.
-    pub(super) fn tidy_leases(&mut self, keys: &LeaseKeys) {
+    fn tidy_leases(&mut self, keys: &LeaseKeys) {
         if self.leases.get(keys.list()).is_some_and(Leases::is_empty) {
             self.leases.remove(keys.list());
         }
@@ -246,14 +246,21 @@ impl State {
 /// The lease operations, each under one lock: one atomic step, like the
 /// scripts of the real stores.
 impl MemoryStore {
-    /// Locks the state for a lease operation, refusing keys of another type:
-    /// a string anywhere, or a list where a set or hash belongs.
-    fn begin_lease(&self, keys: &LeaseKeys) -> Result<MutexGuard<'_, State>, StoreError> {
+    /// Locks the state for a lease operation that touches the keys at
+    /// `touched`, refusing one of another type: a string anywhere, a list
+    /// where the sorted set or the hash belongs.
+    fn begin_lease(
+        &self,
+        keys: &LeaseKeys,
+        touched: &[usize],
+    ) -> Result<MutexGuard<'_, State>, StoreError> {
         let state = self.lock();
-        let all = keys.all();
-        if all.iter().any(|key| state.strings.contains_key(key))
-            || all[1..5].iter().any(|key| state.lists.contains_key(key))
-        {
+        let foreign = touched.iter().any(|&index| {
+            let key = &keys.all()[index];
+            state.strings.contains_key(key)
+                || (matches!(index, PENDING | BODIES) && state.lists.contains_key(key))
+        });
+        if foreign {
             return Err(wrong_type());
         }
         Ok(state)
@@ -263,32 +270,35 @@ impl MemoryStore {
         epoch_millis(self.shared.clock.now())
     }
 
-    /// One lease step; the leased messages, or when something may be due.
+    /// One ack-and-lease step; how many were acked, the leased messages,
+    /// and when something may be due.
     fn lease_step(
         &self,
         state: &mut State,
         keys: &LeaseKeys,
+        tags: &[DeliveryTag],
         count: usize,
         policy: LeasePolicy,
-    ) -> (Vec<Leased>, Option<u64>) {
+    ) -> (u64, Vec<Leased>, Option<u64>) {
         let now = self.now_millis();
         let count = count.min(MAX_LEASE_BATCH);
         let deadline = now + lease_millis(policy.lease).max(1);
-        let leases = state.leases(keys);
-        leases.reclaim(now, RECLAIM_PER_LEASE as usize, policy.max_deliveries);
-        let mut leased: Vec<(String, u32, Vec<u8>)> = leases.lease_due(now, count, deadline);
+        let leases = state.leases_of(keys);
+        let acked = leases.ack(tags);
+        let mut leased = leases.lease_due(now, count, policy.max_deliveries, deadline);
         let left = count - leased.len();
         if left > 0 {
             let popped = state.pop_front_many(keys.list(), left, self.shared.clock.now());
             let prefix = new_id_prefix();
-            let leases = state.leases(keys);
+            let leases = state.leases_of(keys);
             for (place, body) in popped.into_iter().enumerate() {
                 let id = format!("{prefix}-{}", place + 1);
-                leases.lease_new(&id, body.clone(), deadline);
+                leases.bodies.insert(id.clone(), body.clone());
+                leases.pending.add(deadline, member(&id, 1, false));
                 leased.push((id, 1, body));
             }
         }
-        let next_due = state.leases(keys).next_due(now);
+        let next_due = state.leases_of(keys).next_due(now);
         state.tidy_leases(keys);
         let leased = leased
             .into_iter()
@@ -298,17 +308,7 @@ impl MemoryStore {
                 body,
             })
             .collect();
-        (leased, next_due)
-    }
-
-    fn exec_lease(
-        &self,
-        keys: &LeaseKeys,
-        count: usize,
-        policy: LeasePolicy,
-    ) -> Result<Vec<Leased>, StoreError> {
-        let mut state = self.begin_lease(keys)?;
-        Ok(self.lease_step(&mut state, keys, count, policy).0)
+        (acked, leased, next_due)
     }
 
     fn exec_blocking_lease(
@@ -320,9 +320,9 @@ impl MemoryStore {
     ) -> Result<Vec<Leased>, StoreError> {
         let clock = &self.shared.clock;
         let deadline = deadline(clock.now(), timeout);
-        let mut state = self.begin_lease(keys)?;
+        let mut state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
         loop {
-            let (leased, next_due) = self.lease_step(&mut state, keys, count, policy);
+            let (_, leased, next_due) = self.lease_step(&mut state, keys, &[], count, policy);
             if !leased.is_empty() {
                 return Ok(leased);
             }
@@ -337,38 +337,43 @@ impl MemoryStore {
                 (Some(remaining), Some(due)) => Some(remaining.min(due)),
                 (remaining, due) => remaining.or(due),
             };
-            state = self.wait(state, wait);
-            drop(state);
-            state = self.begin_lease(keys)?;
+            drop(self.wait(state, wait));
+            state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
         }
     }
 
-    /// Runs `step` on the list's lease state, then drops the state if it
-    /// is left empty.
+    /// Runs `step` on the list's lease state, after checking the keys at
+    /// `touched`, then drops the state if it is left empty.
     fn with_leases<T>(
         &self,
         keys: &LeaseKeys,
+        touched: &[usize],
         step: impl FnOnce(&mut Leases, u64) -> T,
     ) -> Result<T, StoreError> {
         let now = self.now_millis();
-        let mut state = self.begin_lease(keys)?;
-        let outcome = step(state.leases(keys), now);
+        let mut state = self.begin_lease(keys, touched)?;
+        let outcome = step(state.leases_of(keys), now);
         state.tidy_leases(keys);
         Ok(outcome)
     }
 }
 
 impl LeaseStore for MemoryStore {
-    fn lease(
+    fn ack_and_lease(
         &self,
         keys: &LeaseKeys,
+        tags: &[DeliveryTag],
         count: usize,
         policy: LeasePolicy,
-    ) -> Result<Vec<Leased>, StoreError> {
+    ) -> Result<(u64, Vec<Leased>), StoreError> {
         if count == 0 {
-            return Ok(Vec::new());
+            return Ok((self.ack(keys, tags)?, Vec::new()));
         }
-        self.run(|| self.exec_lease(keys, count, policy))
+        self.run(|| {
+            let mut state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
+            let (acked, leased, _) = self.lease_step(&mut state, keys, tags, count, policy);
+            Ok((acked, leased))
+        })
     }
 
     fn blocking_lease(
@@ -388,11 +393,7 @@ impl LeaseStore for MemoryStore {
         if tags.is_empty() {
             return Ok(0);
         }
-        self.run(|| {
-            self.with_leases(keys, |leases, _| {
-                tags.iter().filter(|tag| leases.ack(tag)).count() as u64
-            })
-        })
+        self.run(|| self.with_leases(keys, &[PENDING, BODIES], |leases, _| leases.ack(tags)))
     }
 
     fn nack(
@@ -403,7 +404,7 @@ impl LeaseStore for MemoryStore {
         max_deliveries: u32,
     ) -> Result<Nacked, StoreError> {
         let nacked = self.run(|| {
-            self.with_leases(keys, |leases, now| {
+            self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, now| {
                 match leases.nack(tag, now + lease_millis(delay), max_deliveries) {
                     None => Nacked::NotHeld,
                     Some(false) => Nacked::Retrying,
@@ -422,7 +423,7 @@ impl LeaseStore for MemoryStore {
         lease: Duration,
     ) -> Result<Option<SystemTime>, StoreError> {
         self.run(|| {
-            self.with_leases(keys, |leases, now| {
+            self.with_leases(keys, &[PENDING], |leases, now| {
                 let deadline = now + lease_millis(lease).max(1);
                 leases
                     .extend(tag, deadline)
@@ -432,13 +433,17 @@ impl LeaseStore for MemoryStore {
     }
 
     fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
-        self.run(|| self.with_leases(keys, |leases, now| leases.dead_letter(tag, now)))
+        self.run(|| {
+            self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, _| {
+                leases.dead_letter(tag)
+            })
+        })
     }
 
     fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
         let moved = self.run(|| {
-            self.with_leases(keys, |leases, now| {
-                leases.reclaim(now, usize::MAX, max_deliveries)
+            self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, now| {
+                leases.reclaim(now, max_deliveries)
             })
         })?;
         self.shared.pushed.notify_all();
@@ -450,8 +455,8 @@ impl LeaseStore for MemoryStore {
             return Ok(Vec::new());
         }
         self.run(|| {
-            self.with_leases(keys, |leases, _| {
-                leases.dead().iter().take(max).cloned().collect()
+            self.with_leases(keys, &[DEAD], |leases, _| {
+                leases.dead.iter().take(max).cloned().collect()
             })
         })
     }
@@ -462,8 +467,8 @@ impl LeaseStore for MemoryStore {
         }
         let moved = self.run(|| {
             let now = self.shared.clock.now();
-            let mut state = self.begin_lease(keys)?;
-            let dead = state.leases(keys).dead_mut();
+            let mut state = self.begin_lease(keys, &[LIST, DEAD])?;
+            let dead = &mut state.leases_of(keys).dead;
             let moved: Vec<Vec<u8>> = dead.drain(..max.min(dead.len())).collect();
             state.tidy_leases(keys);
             if moved.is_empty() {
@@ -488,16 +493,19 @@ impl LeaseStore for MemoryStore {
 
     fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
         self.run(|| {
-            self.with_leases(keys, |leases, _| {
-                let dead = leases.dead_mut();
-                let count = dead.len() as u64;
-                dead.clear();
+            self.with_leases(keys, &[DEAD], |leases, _| {
+                let count = leases.dead.len() as u64;
+                leases.dead.clear();
                 count
             })
         })
     }
 
     fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
-        self.run(|| self.with_leases(keys, |leases, _| leases.snapshot()))
+        self.run(|| {
+            self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, _| {
+                leases.snapshot()
+            })
+        })
     }
 }
