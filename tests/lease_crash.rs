@@ -269,13 +269,14 @@ struct Report {
 }
 
 /// Sends `0..MESSAGES` in chunks, retrying a chunk until its send returns
-/// Ok; returns how many sends returned Ok (a send that failed may have
-/// been applied all the same: a duplicate, never a loss).
-fn produce(addr: String, progress: Arc<AtomicU64>, deadline: Instant) -> u64 {
+/// Ok; returns how many messages were in sends that returned Ok, and how
+/// many sends failed (a send that failed may have been applied all the
+/// same: a duplicate, never a loss).
+fn produce(addr: String, progress: Arc<AtomicU64>, deadline: Instant) -> (u64, u64) {
     let store = RedisStore::open(addr.as_str()).expect("the producer's store");
     let chan = RedisChannel::new(store, CHANNEL, Peer::Client).expect("the channel");
     let start = Instant::now();
-    let mut sent = 0;
+    let (mut sent, mut failed) = (0, 0);
     let mut next = 0;
     while next < MESSAGES {
         let due = start + PACE * (next / CHUNK) as u32;
@@ -288,6 +289,7 @@ fn produce(addr: String, progress: Arc<AtomicU64>, deadline: Instant) -> u64 {
                 progress.store(next, Ordering::Release);
             }
             Err(err) => {
+                failed += 1;
                 assert!(
                     Instant::now() < deadline,
                     "the producer still fails after {TIME_LIMIT:?}: {err}"
@@ -296,7 +298,7 @@ fn produce(addr: String, progress: Arc<AtomicU64>, deadline: Instant) -> u64 {
             }
         }
     }
-    sent
+    (sent, failed)
 }
 
 fn run(label: &'static str, restart: bool, seed: u64) -> Report {
@@ -335,7 +337,7 @@ fn run(label: &'static str, restart: bool, seed: u64) -> Report {
         }
         within("sending");
     }
-    let sent = producer.join().expect("the producer");
+    let (sent, failed_sends) = producer.join().expect("the producer");
     let sent_secs = start.elapsed().as_secs_f64();
 
     // Go on killing a while, then let the consumers drain everything.
@@ -407,8 +409,8 @@ fn run(label: &'static str, restart: bool, seed: u64) -> Report {
         first_lost: lost.iter().copied().take(20).collect(),
     };
     println!(
-        "lease_crash {label}: sent {sent} (all sent by {sent_secs:.1} s, drained by \
-         {drained_secs:.1} s), kills {kills}, \
+        "lease_crash {label}: sent {sent} ({failed_sends} sends failed and were \
+         retried; all sent by {sent_secs:.1} s, drained by {drained_secs:.1} s), kills {kills}, \
          processed {}, unique processed {}, duplicates {}, dead letters {}, lost {}, \
          redis restarts {restarts}, elapsed {:.1} s",
         done.len(),
