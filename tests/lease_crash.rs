@@ -7,7 +7,10 @@
 //!
 //! A `harness = false` test: `main` runs the orchestration, or, started as
 //! `lease_crash --consumer <port> <seed>`, one consumer. Arguments cargo
-//! passes (filters, `--nocapture`, `--test-threads`) are ignored.
+//! passes (filters, `--nocapture`, `--test-threads`) are ignored, but for
+//! `--list`, which lists the one test and runs nothing. The two runs take
+//! about 45 s in the debug profile on two cores: sending is paced to 20 s
+//! each (see [`PACE`]).
 //!
 //! `LEASE_CRASH_SEED=<n>` fixes the seed of the random choices (timing
 //! still differs from run to run).
