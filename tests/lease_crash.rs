@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redisutil::{Delivery, ListStore, Peer, RedisChannel, RedisStore};
+use redisutil::{ChannelOptions, Delivery, ListStore, Peer, RedisChannel, RedisStore};
 use support::RedisServer;
 
 /// The channel; the producer is its client end, consumers its server end.
@@ -52,8 +52,19 @@ const LEASE: Duration = Duration::from_millis(500);
 const TIME_LIMIT: Duration = Duration::from_secs(300);
 /// How long consumers are still killed after the last send.
 const KILLING_AFTER_SENDS: Duration = Duration::from_secs(1);
+/// Deliveries before a message whose lease runs out is a dead letter: low,
+/// so that messages whose consumers were killed twice take that path.
+const MAX_DELIVERIES: u32 = 2;
 /// How long a consumer or the producer waits after an error.
 const BACKOFF: Duration = Duration::from_millis(20);
+
+/// The consumers' channel options.
+fn options() -> ChannelOptions {
+    ChannelOptions {
+        max_deliveries: MAX_DELIVERIES,
+        ..ChannelOptions::default()
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -142,7 +153,8 @@ fn consume(port: u16, seed: u64) -> ! {
             Err(_) => thread::sleep(BACKOFF),
         }
     };
-    let chan = RedisChannel::new(store.clone(), CHANNEL, Peer::Server).expect("the channel");
+    let chan = RedisChannel::with_options(store.clone(), CHANNEL, Peer::Server, options())
+        .expect("the channel");
     loop {
         if consume_batch(&store, &chan, &mut rng).is_err() {
             thread::sleep(BACKOFF);
@@ -349,7 +361,8 @@ fn run(label: &'static str, restart: bool, seed: u64) -> Report {
         thread::sleep(Duration::from_millis(rng.range(30, 200)));
         consumers.kill_one();
     }
-    let watcher = RedisChannel::new(server.store(), CHANNEL, Peer::Server).expect("the channel");
+    let watcher = RedisChannel::with_options(server.store(), CHANNEL, Peer::Server, options())
+        .expect("the channel");
     let mut raw = server.raw();
     let mut last_word = Instant::now();
     loop {
