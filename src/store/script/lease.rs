@@ -66,23 +66,32 @@ end
 -- Acks the id and attempt pairs of ARGV from `first` on: each message held
 -- by that delivery (in flight, or waiting after it) is deleted. How many.
 local function ack(first)
-  local members, ids, seen = {}, {}, {}
+  local in_flight, ids, seen = {}, {}, {}
   for i = first, #ARGV - 1, 2 do
     local member = ARGV[i] .. '#' .. ARGV[i + 1]
     if not seen[member] then
       seen[member] = true
-      members[#members + 1] = member
-      members[#members + 1] = member .. '+'
+      in_flight[#in_flight + 1] = member
       ids[#ids + 1] = ARGV[i]
     end
   end
-  if #members == 0 then return 0 end
-  local scores = chunked('ZMSCORE', KEYS[2], members)
-  local held, held_ids = {}, {}
-  for i, score in ipairs(scores) do
+  if #in_flight == 0 then return 0 end
+  local held, held_ids, waiting, waiting_ids = {}, {}, {}, {}
+  for i, score in ipairs(chunked('ZMSCORE', KEYS[2], in_flight)) do
     if score then
-      held[#held + 1] = members[i]
-      held_ids[#held_ids + 1] = ids[math.floor((i + 1) / 2)]
+      held[#held + 1] = in_flight[i]
+      held_ids[#held_ids + 1] = ids[i]
+    else
+      waiting[#waiting + 1] = in_flight[i] .. '+'
+      waiting_ids[#waiting_ids + 1] = ids[i]
+    end
+  end
+  if #waiting > 0 then
+    for i, score in ipairs(chunked('ZMSCORE', KEYS[2], waiting)) do
+      if score then
+        held[#held + 1] = waiting[i]
+        held_ids[#held_ids + 1] = waiting_ids[i]
+      end
     end
   end
   if #held > 0 then
