@@ -143,3 +143,55 @@ for n in [2**64, 2**64 + 1, 2**70, -2**63 - 1, {'id': 2**64}, 2**64 - 1, -2**63,
     );
     assert_eq!(printed.trim(), "None", "nothing reached Python");
 }
+
+/// Messages the Python original sends are received with leases, and a
+/// Python consumer with a plain receive works beside a Rust consumer with
+/// leases on the same channel: each message reaches exactly one of them,
+/// and Python's list_channel does not see the lease keys.
+#[test]
+fn python_senders_and_plain_receivers_work_beside_leased_receivers() {
+    let server = RedisServer::start();
+    let store = server.store();
+    python(
+        server.port(),
+        r#"
+c = k3redisutil.RedisChannel(port, '/interop/lease', 'client')
+for i in range(10):
+    c.send_msg({'n': i})
+"#,
+    );
+    let worker = RedisChannel::new(store.clone(), "/interop/lease", Peer::Server).unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let leased: Vec<_> = worker
+        .lease_msgs::<Value>(4, lease)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let printed = python(
+        server.port(),
+        r#"
+s = k3redisutil.RedisChannel(port, '/interop/lease', 'server')
+before = [c.decode() for c in s.list_channel('/')]
+got = []
+while True:
+    m = s.recv_msg()
+    if m is None:
+        break
+    got.append(m['n'])
+print(json.dumps({'got': got, 'before': before, 'after': [c.decode() for c in s.list_channel('/')]}))
+"#,
+    );
+    let seen: Value = serde_json::from_str(printed.trim()).unwrap();
+    let rust: Vec<Value> = leased.iter().map(|d| d.msg()["n"].clone()).collect();
+    assert_eq!(rust, [json!(0), json!(1), json!(2), json!(3)]);
+    assert_eq!(seen["got"], json!([4, 5, 6, 7, 8, 9]), "the rest, once");
+    assert_eq!(seen["before"], json!(["/interop/lease"]));
+    assert_eq!(
+        seen["after"],
+        json!([]),
+        "the lists are empty: the lease keys are no channel"
+    );
+    assert_eq!(worker.ack_all(&leased).unwrap(), 4);
+    assert!(worker.lease_msg::<Value>(lease).unwrap().is_none());
+}
