@@ -37,6 +37,7 @@ pub(crate) mod redis;
 pub(crate) mod registry;
 #[cfg(feature = "redis")]
 mod script;
+pub(crate) mod tls;
 
 use std::fmt;
 use std::sync::Arc;

@@ -16,6 +16,7 @@ use super::addr::{IntoRedisAddr, RedisAddr};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, Wait, to_store_error};
+use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
 
 /// Settings of a [`RedisStore`]. `Default` gives the documented values.
@@ -29,6 +30,11 @@ pub struct RedisStoreOptions {
     pub response_timeout: Option<Duration>,
     /// How many idle connections are kept for reuse. Default: 16.
     pub max_idle: usize,
+    /// The certificates of a `rediss://` address (feature `tls-rustls`):
+    /// `None` trusts the system's roots and presents no client
+    /// certificate. Given for a `redis://` address, the store refuses to
+    /// open. Default: `None`.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for RedisStoreOptions {
@@ -37,6 +43,7 @@ impl Default for RedisStoreOptions {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Some(Duration::from_secs(5)),
             max_idle: 16,
+            tls: None,
         }
     }
 }
@@ -84,6 +91,8 @@ struct Inner {
     info: ConnectionInfo,
     /// AUTH and SELECT, as the address asks; each sent alone.
     handshake: Vec<Cmd>,
+    /// Whether connections speak TLS (`rediss://`).
+    tls: bool,
     addr: RedisAddr,
     options: RedisStoreOptions,
     pool: Pool<Connection>,
@@ -117,11 +126,19 @@ impl RedisStore {
         // the whole timeout; it also names the library (CLIENT SETINFO), a
         // round trip this store does without.
         let info = info.set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+        let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        let info = tls_info(info, tls, options.tls.as_ref()).map_err(|message| {
+            StoreError::InvalidAddress {
+                addr: addr.to_string(),
+                message,
+            }
+        })?;
         redis::Client::open(info.clone()).map_err(invalid)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 info,
                 handshake,
+                tls,
                 addr,
                 pool: Pool::new(options.max_idle),
                 options,
@@ -176,6 +193,26 @@ impl Connector for RedisStore {
                 .and_then(|()| connection.set_write_timeout(Some(left)))
                 .and_then(|()| command.query::<()>(&mut connection))
                 .map_err(|err| self.explain(err, timeout))?;
+        }
+        if inner.tls && inner.handshake.is_empty() {
+            // The TLS handshake happens on the first command: a PING makes
+            // it happen here, within the connect timeout (a TLS client on a
+            // plain port would otherwise wait for an answer that never comes).
+            let left = left()?;
+            connection
+                .set_read_timeout(Some(left))
+                .and_then(|()| connection.set_write_timeout(Some(left)))
+                .and_then(|()| redis::cmd("PING").query::<()>(&mut connection))
+                .map_err(|err| match self.explain(err, timeout) {
+                    StoreError::Timeout { addr, timeout } => StoreError::Connection {
+                        addr,
+                        message: format!(
+                            "no answer to the TLS handshake within {timeout:?}: is it a TLS port?"
+                        ),
+                        source: None,
+                    },
+                    err => err,
+                })?;
         }
         let response_timeout = inner.options.response_timeout;
         connection
@@ -268,6 +305,39 @@ impl RedisStore {
             },
             None => to_store_error(err, self.inner.addr.to_string(), timeout),
         }
+    }
+}
+
+/// `info` with the certificates of `options` when the address is TLS; why
+/// not, when the address and the options disagree or the build has no TLS.
+fn tls_info(
+    info: ConnectionInfo,
+    tls: bool,
+    options: Option<&TlsOptions>,
+) -> Result<ConnectionInfo, String> {
+    if !tls {
+        return match options {
+            Some(_) => Err("TLS options are for a rediss:// address".into()),
+            None => Ok(info),
+        };
+    }
+    #[cfg(feature = "tls-rustls")]
+    {
+        super::tls::install_crypto_provider();
+        match options {
+            None => Ok(info),
+            Some(options) => redis::Client::build_with_tls(
+                info,
+                options.check().map(|()| options.certificates())?,
+            )
+            .map(|client| client.get_connection_info().clone())
+            .map_err(|err| format!("unusable TLS certificates: {err}")),
+        }
+    }
+    #[cfg(not(feature = "tls-rustls"))]
+    {
+        let _ = (info, options);
+        Err("a rediss:// address needs the feature tls-rustls".into())
     }
 }
 

@@ -8,7 +8,7 @@ mod backend;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod counter;
-mod process;
+pub mod process;
 mod server;
 
 use std::net::TcpListener;

@@ -1,0 +1,134 @@
+//! TLS to Redis (feature `tls-rustls`): [`TlsOptions`], the certificates
+//! a `rediss://` connection trusts and presents.
+
+use std::fmt;
+
+/// The certificates of TLS connections to Redis (`rediss://` addresses).
+///
+/// `Default` verifies the server against the system's root certificates
+/// and presents no client certificate. Verification is never skipped but
+/// by the address: `rediss://host:port/#insecure`, which needs the feature
+/// `tls-rustls-insecure`.
+///
+/// ```no_run
+/// # #[cfg(feature = "tls-rustls")] {
+/// use redisutil::{ClientIdentity, RedisStore, RedisStoreOptions, TlsOptions};
+///
+/// let options = RedisStoreOptions {
+///     tls: Some(TlsOptions {
+///         ca_pem: Some(std::fs::read("ca.pem")?),
+///         client: Some(ClientIdentity {
+///             cert_pem: std::fs::read("client.pem")?,
+///             key_pem: std::fs::read("client.key")?,
+///         }),
+///     }),
+///     ..RedisStoreOptions::default()
+/// };
+/// let store = RedisStore::open_with("rediss://redis.internal:6380", options)?;
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// CA certificates (PEM) to trust instead of the system's roots: for a
+    /// server whose certificate your own CA signed.
+    pub ca_pem: Option<Vec<u8>>,
+    /// A certificate and key to present, for a server that checks its
+    /// clients (`tls-auth-clients yes`: mutual TLS).
+    pub client: Option<ClientIdentity>,
+}
+
+/// A client certificate (chain) and its private key, both PEM. `Debug`
+/// never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The certificate chain, the client's own first.
+    pub cert_pem: Vec<u8>,
+    /// The private key.
+    pub key_pem: Vec<u8>,
+}
+
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &format_args!("***"))
+            .finish()
+    }
+}
+
+impl TlsOptions {
+    /// These certificates as redis-rs takes them.
+    #[cfg(all(feature = "tls-rustls", feature = "redis"))]
+    pub(crate) fn certificates(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self.client.as_ref().map(|client| redis::ClientTlsConfig {
+                client_cert: client.cert_pem.clone(),
+                client_key: client.key_pem.clone(),
+            }),
+            root_cert: self.ca_pem.clone(),
+        }
+    }
+}
+
+impl TlsOptions {
+    /// Why these certificates cannot be used: a PEM without a certificate,
+    /// a client key that is not one.
+    #[cfg(feature = "tls-rustls")]
+    pub(crate) fn check(&self) -> Result<(), String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let certificates = |what: &str, pem: &[u8]| {
+            let parsed: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).collect();
+            match parsed {
+                Ok(found) if !found.is_empty() => Ok(()),
+                Ok(_) => Err(format!("the {what} holds no PEM certificate")),
+                Err(err) => Err(format!("the {what} is not PEM: {err}")),
+            }
+        };
+        if let Some(ca) = &self.ca_pem {
+            certificates("CA certificate", ca)?;
+        }
+        if let Some(client) = &self.client {
+            certificates("client certificate", &client.cert_pem)?;
+            // The key's own bytes never go into the message.
+            PrivateKeyDer::from_pem_slice(&client.key_pem)
+                .map_err(|_| "the client key is no PEM private key".to_owned())?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes rustls's `ring` provider the process default unless another one
+/// is already: rustls cannot choose by itself when a program's other
+/// dependencies enable a second provider.
+#[cfg(feature = "tls-rustls")]
+pub(crate) fn install_crypto_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let options = TlsOptions {
+            ca_pem: None,
+            client: Some(ClientIdentity {
+                cert_pem: b"CERT".to_vec(),
+                key_pem: b"-----BEGIN PRIVATE KEY-----secret".to_vec(),
+            }),
+        };
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("PRIVATE"),
+            "{shown}"
+        );
+        assert!(shown.contains("***"));
+    }
+}

@@ -1,0 +1,431 @@
+//! TLS to Redis (`rediss://`): private TLS redis-servers
+//! (`--tls-port`), certificates made by `openssl` when the tests start.
+//! The conformance suites pass over TLS; wrong certificates, the wrong
+//! kind of port and a missing client certificate each fail clearly
+//! within the connect timeout, which bounds the TLS handshake too.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use redisutil::conformance::{self, Harness};
+use redisutil::{
+    ClientIdentity, ListStore, Peer, RedisChannel, RedisStore, RedisStoreOptions, StoreError,
+    TlsOptions,
+};
+use support::process::Guarded;
+use support::{RedisServer, free_port};
+
+/// The certificates of the tests, made once per test process.
+struct Certs {
+    dir: PathBuf,
+}
+
+impl Certs {
+    fn get() -> &'static Certs {
+        static CERTS: OnceLock<Certs> = OnceLock::new();
+        CERTS.get_or_init(|| {
+            let found = Command::new("openssl").arg("version").output();
+            assert!(
+                found.is_ok_and(|output| output.status.success()),
+                "these tests make their certificates with openssl, which was not found on PATH: \
+                 install it (Debian/Ubuntu: `apt-get install openssl`; macOS: `brew install openssl`)"
+            );
+            let dir = std::env::temp_dir().join(format!("redisutil-tls-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let certs = Certs { dir };
+            certs.authority("ca");
+            certs.authority("other-ca");
+            certs.signed("server", "ca", "DNS:localhost", "serverAuth", 2);
+            certs.signed("expired", "ca", "DNS:localhost", "serverAuth", 0);
+            certs.signed("client", "ca", "DNS:client", "clientAuth", 2);
+            certs
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn pem(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap()
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A self-signed CA: `<name>.pem`, `<name>.key`.
+    fn authority(&self, name: &str) {
+        let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
+        let subject = format!("/CN=redisutil test {name}");
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-subj",
+            &subject,
+        ]);
+    }
+
+    /// A certificate `ca` signed for `san`, valid `days` (0: expired from
+    /// the next second on): `<name>.pem`, `<name>.key`.
+    fn signed(&self, name: &str, ca: &str, san: &str, usage: &str, days: u32) {
+        let (pem, key, csr, ext) = (
+            format!("{name}.pem"),
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(
+            self.path(&ext),
+            format!("subjectAltName={san}\nextendedKeyUsage={usage}\n"),
+        )
+        .unwrap();
+        let subject = format!("/CN={name}");
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &subject,
+        ]);
+        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            &days.to_string(),
+            "-extfile",
+            &ext,
+        ]);
+    }
+
+    fn client(&self) -> ClientIdentity {
+        ClientIdentity {
+            cert_pem: self.pem("client.pem"),
+            key_pem: self.pem("client.key"),
+        }
+    }
+}
+
+/// A redis-server serving TLS only, with the certificate `cert`.
+struct TlsRedis {
+    _process: Guarded,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl TlsRedis {
+    fn start(cert: &str, auth_clients: bool) -> Self {
+        let certs = Certs::get();
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("redisutil-tls-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str| certs.path(name).display().to_string();
+        let args: Vec<String> = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            &file(&format!("{cert}.pem")),
+            "--tls-key-file",
+            &file(&format!("{cert}.key")),
+            "--tls-ca-cert-file",
+            &file("ca.pem"),
+            "--tls-auth-clients",
+            if auth_clients { "yes" } else { "no" },
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir.display().to_string(),
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+        let process = Guarded::spawn(&args, Some(&dir));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the TLS redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            _process: process,
+            port,
+            dir,
+        }
+    }
+
+    fn url(&self, host: &str) -> String {
+        format!("rediss://{host}:{}", self.port)
+    }
+
+    /// A store that trusts the test CA (and presents `client`).
+    fn store(&self, client: Option<ClientIdentity>) -> RedisStore {
+        RedisStore::open_with(self.url("localhost"), options(Some("ca.pem"), client)).unwrap()
+    }
+
+    /// A raw redis-rs connection over TLS, for checks the store does not offer.
+    fn raw(&self) -> redis::Connection {
+        let certs = Certs::get();
+        let tls = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(certs.pem("ca.pem")),
+        };
+        redis::Client::build_with_tls(self.url("localhost"), tls)
+            .and_then(|client| client.get_connection())
+            .expect("a raw TLS connection")
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn options(ca: Option<&str>, client: Option<ClientIdentity>) -> RedisStoreOptions {
+    RedisStoreOptions {
+        tls: Some(TlsOptions {
+            ca_pem: ca.map(|ca| Certs::get().pem(ca)),
+            client,
+        }),
+        ..RedisStoreOptions::default()
+    }
+}
+
+/// The conformance harness of a TLS server.
+struct TlsBackend {
+    server: TlsRedis,
+    store: RedisStore,
+}
+
+impl Harness for TlsBackend {
+    type Store = RedisStore;
+
+    fn store(&self) -> RedisStore {
+        self.store.clone()
+    }
+
+    fn advance(&self, by: Duration) {
+        std::thread::sleep(by);
+    }
+
+    fn blocking<R: Send>(&self, call: impl FnOnce() -> R + Send) -> R {
+        call()
+    }
+
+    fn set_string(&self, key: &str, value: &str) {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .exec(&mut self.server.raw())
+            .unwrap();
+    }
+
+    fn get_string(&self, key: &str) -> Option<String> {
+        let raw = &mut self.server.raw();
+        let kind: String = redis::cmd("TYPE").arg(key).query(raw).unwrap();
+        (kind == "string").then(|| redis::cmd("GET").arg(key).query(raw).unwrap())
+    }
+
+    fn ttl(&self, key: &str) -> Option<Duration> {
+        let millis: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query(&mut self.server.raw())
+            .unwrap();
+        u64::try_from(millis).ok().map(Duration::from_millis)
+    }
+
+    fn delete(&self, key: &str) {
+        redis::cmd("DEL")
+            .arg(key)
+            .exec(&mut self.server.raw())
+            .unwrap();
+    }
+}
+
+#[test]
+fn the_conformance_suites_pass_over_tls() {
+    let server = TlsRedis::start("server", false);
+    let store = server.store(None);
+    let backend = TlsBackend { server, store };
+    conformance::run_all(&backend);
+    conformance::run_all_leases(&backend);
+}
+
+#[test]
+fn mutual_tls_works_with_a_client_certificate_and_fails_clearly_without() {
+    let server = TlsRedis::start("server", true);
+    let store = server.store(Some(Certs::get().client()));
+    let client = RedisChannel::new(store.clone(), "/mtls", Peer::Client).unwrap();
+    let worker = RedisChannel::new(store, "/mtls", Peer::Server).unwrap();
+    client.send_msg("over mutual TLS").unwrap();
+    assert_eq!(
+        worker.recv_msg::<String>().unwrap().as_deref(),
+        Some("over mutual TLS")
+    );
+    let err = refused(&server.store(None));
+    assert!(err.is_connection(), "{err}");
+}
+
+/// Pings `store`, which must fail within the connect timeout (1 s, with a
+/// margin for a loaded machine); the error.
+fn refused(store: &RedisStore) -> StoreError {
+    let start = Instant::now();
+    let err = store.ping().expect_err("the connection must be refused");
+    let elapsed = start.elapsed();
+    let bound = store.options().connect_timeout.mul_f32(2.5);
+    assert!(elapsed < bound, "{err} took {elapsed:?}, over {bound:?}");
+    err
+}
+
+#[test]
+fn bad_certificates_fail_clearly_within_the_connect_timeout() {
+    let server = TlsRedis::start("server", false);
+    let expired = TlsRedis::start("expired", false);
+    std::thread::sleep(Duration::from_millis(1100)); // past its last second
+    let cases = [
+        (
+            "a CA that did not sign it",
+            RedisStore::open_with(server.url("localhost"), options(Some("other-ca.pem"), None)),
+            "UnknownIssuer",
+        ),
+        (
+            "the system's roots",
+            RedisStore::open_with(server.url("localhost"), options(None, None)),
+            "UnknownIssuer",
+        ),
+        (
+            "a name the certificate does not hold",
+            RedisStore::open_with(server.url("127.0.0.1"), options(Some("ca.pem"), None)),
+            "not valid for name",
+        ),
+        (
+            "an expired certificate",
+            RedisStore::open_with(expired.url("localhost"), options(Some("ca.pem"), None)),
+            "certificate expired",
+        ),
+    ];
+    for (case, store, words) in cases {
+        let err = refused(&store.unwrap());
+        let shown = err.to_string();
+        assert!(err.is_connection(), "{case}: {shown}");
+        assert!(
+            shown.contains("certificate") && shown.contains(words),
+            "{case}: {shown}"
+        );
+    }
+}
+
+#[test]
+fn the_wrong_kind_of_port_fails_within_the_connect_timeout() {
+    let tls = TlsRedis::start("server", false);
+    let plain = RedisServer::start();
+    let plain_on_tls = RedisStore::open(format!("redis://localhost:{}", tls.port)).unwrap();
+    let err = refused(&plain_on_tls);
+    assert!(err.is_connection(), "a plain client on a TLS port: {err}");
+    let tls_on_plain = RedisStore::open_with(
+        format!("rediss://localhost:{}", plain.port()),
+        options(Some("ca.pem"), None),
+    )
+    .unwrap();
+    let err = refused(&tls_on_plain);
+    assert!(
+        err.is_connection() && err.to_string().contains("TLS port"),
+        "a TLS client on a plain port: {err}"
+    );
+}
+
+#[test]
+fn get_client_and_wait_serve_take_rediss_addresses() {
+    let server = TlsRedis::start("server", false);
+    // Verification skipped by the address itself (feature tls-rustls-insecure).
+    let addr = format!("rediss://localhost:{}/#insecure", server.port);
+    redisutil::wait_serve(addr.as_str(), Duration::from_secs(5)).unwrap();
+    let store = redisutil::get_client(addr.as_str()).unwrap();
+    store.push("/insecure/client", &[b"1"], None).unwrap();
+    assert_eq!(store.pop("/insecure/client").unwrap(), Some(b"1".to_vec()));
+}
+
+#[test]
+fn tls_options_need_a_rediss_address_and_readable_certificates() {
+    let err =
+        RedisStore::open_with("redis://localhost:6379", options(Some("ca.pem"), None)).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::InvalidAddress { message, .. } if message.contains("rediss://")),
+        "{err}"
+    );
+    let bad = RedisStoreOptions {
+        tls: Some(TlsOptions {
+            ca_pem: Some(b"not a certificate".to_vec()),
+            client: None,
+        }),
+        ..RedisStoreOptions::default()
+    };
+    let err = RedisStore::open_with("rediss://localhost:6379", bad).unwrap_err();
+    assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err}");
+    // A password in a rediss:// address is hidden like in any other.
+    let store = RedisStore::open_with(
+        "rediss://user:s3cret@localhost:1",
+        options(Some("ca.pem"), None),
+    )
+    .unwrap();
+    let err = store.ping().unwrap_err();
+    for shown in [
+        format!("{store:?}"),
+        store.addr().to_string(),
+        err.to_string(),
+    ] {
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+    let shown = format!("{:?}", options(None, Some(Certs::get().client())));
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    let _ = Path::new(&Certs::get().dir);
+}
