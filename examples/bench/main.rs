@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench
+//! cargo run --release --example bench --features tls-rustls   # and over TLS
 //! ```
 //!
 //! Each figure is the best of five runs, and the runs of `redisutil` and of
@@ -14,6 +15,8 @@ mod support;
 
 mod lease;
 mod proxy;
+#[cfg(feature = "tls-rustls")]
+mod tls;
 
 use std::process::Command;
 use std::sync::mpsc;
@@ -353,6 +356,8 @@ fn main() {
         batch_100 / rps(&pipelined, "LPOP")
     );
 
+    #[cfg(feature = "tls-rustls")]
+    tls::run();
     proxy::run();
 }
 

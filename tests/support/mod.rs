@@ -10,6 +10,8 @@ mod cluster;
 mod counter;
 pub mod process;
 mod server;
+#[cfg(feature = "tls-rustls")]
+pub mod tls;
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
