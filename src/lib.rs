@@ -14,6 +14,7 @@ mod host;
 mod json;
 pub mod proxy;
 mod store;
+mod trace;
 
 pub use channel::{
     ChannelError, ChannelName, ChannelOptions, DEFAULT_MAX_DELIVERIES, DecodeError, Deliveries,

@@ -115,6 +115,7 @@ pub struct DecodeError {
 
 impl DecodeError {
     pub(crate) fn new(key: &str, raw: Vec<u8>, source: serde_json::Error) -> Self {
+        crate::trace::decode_failed("channel message", key, raw.len(), &source);
         Self {
             key: key.to_owned(),
             raw,

@@ -431,11 +431,14 @@ pub(crate) fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error>
 }
 
 pub(crate) fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
-    crate::json::from_slice(&body).map_err(|error| Error::Decode {
-        host,
-        message: error.to_string(),
-        body,
-        source: Arc::new(error),
+    crate::json::from_slice(&body).map_err(|error| {
+        crate::trace::decode_failed("proxy value", host.to_string().as_str(), body.len(), &error);
+        Error::Decode {
+            host,
+            message: error.to_string(),
+            body,
+            source: Arc::new(error),
+        }
     })
 }
 

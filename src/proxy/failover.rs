@@ -139,7 +139,10 @@ impl<T: HttpTransport> RedisProxyClient<T> {
             for host in hosts {
                 let request = self.request(op, target, host)?;
                 *sent = sent.saturating_add(1);
-                let failure = match self.shared.transport.send(request) {
+                let started = std::time::Instant::now();
+                let answer = self.shared.transport.send(request);
+                attempted(host, round, started, &answer);
+                let failure = match answer {
                     Ok(response) => match response.status() {
                         StatusCode::OK => return Ok((response.into_body(), host.clone())),
                         StatusCode::NOT_FOUND => {
@@ -215,7 +218,15 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         let mut written = Vec::new();
         let mut failed = Vec::new();
         for (cluster, hosts) in self.shared.config.proxy_hosts.iter().enumerate() {
-            match self.run_cluster(hosts, op, &target, retry, &mut sent) {
+            let outcome = self.run_cluster(hosts, op, &target, retry, &mut sent);
+            crate::trace::event!(
+                DEBUG,
+                cluster,
+                written = outcome.is_ok(),
+                error = outcome.as_ref().err().map(ToString::to_string),
+                "proxy write on a cluster"
+            );
+            match outcome {
                 Ok((_, host)) => {
                     first_host.get_or_insert(host);
                     written.push(cluster);
@@ -240,6 +251,41 @@ impl<T: HttpTransport> RedisProxyClient<T> {
             )),
         }
     }
+}
+
+/// The event of one request to `host`: its status, or the kind of
+/// transport failure, and how long it took. Never the URL (a presigned
+/// one holds a live signature).
+fn attempted(
+    host: &ProxyHost,
+    round: u32,
+    started: std::time::Instant,
+    answer: &Result<http::Response<Vec<u8>>, crate::proxy::TransportError>,
+) {
+    #[cfg(feature = "tracing")]
+    {
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match answer {
+            Ok(response) => crate::trace::event!(
+                DEBUG,
+                %host,
+                round,
+                status = response.status().as_u16(),
+                elapsed_ms,
+                "proxy attempt answered"
+            ),
+            Err(error) => crate::trace::event!(
+                WARN,
+                %host,
+                round,
+                kind = ?error.kind(),
+                elapsed_ms,
+                "proxy attempt failed"
+            ),
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = (host, round, started, answer);
 }
 
 /// The start of `body` for an error: lossy UTF-8, signature values

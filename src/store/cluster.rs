@@ -230,15 +230,20 @@ impl Connector for RedisClusterStore {
     }
 
     fn connect(&self) -> Result<ClusterConnection, StoreError> {
-        let connection = self
+        let start = std::time::Instant::now();
+        let opened = self
             .inner
             .client
             .get_connection()
-            .map_err(|err| self.error(err, self.inner.options.connect_timeout))?;
-        connection
-            .set_write_timeout(self.inner.options.response_timeout)
-            .map_err(|err| self.error(err, Duration::ZERO))?;
-        Ok(connection)
+            .map_err(|err| self.error(err, self.inner.options.connect_timeout))
+            .and_then(|connection| {
+                connection
+                    .set_write_timeout(self.inner.options.response_timeout)
+                    .map_err(|err| self.error(err, Duration::ZERO))?;
+                Ok(connection)
+            });
+        crate::trace::connected("cluster", &self.inner.shown, start, &opened);
+        opened
     }
 
     fn response_timeout(&self) -> Option<Duration> {

@@ -131,6 +131,12 @@ impl<C: PooledConnection> Pool<C> {
             match outcome {
                 Ok(value) => return Ok(value),
                 Err(err) if reused && is_lost(&err) && !err.is_timeout() => {
+                    crate::trace::event!(
+                        INFO,
+                        addr = %store.shown_addr(),
+                        error = %err,
+                        "pooled connection lost; the pool is dropped and the command sent again"
+                    );
                     self.idle().1.clear();
                 }
                 Err(err) if !reused && is_lost(&err) && !err.is_timeout() => {

@@ -173,6 +173,41 @@ impl Connector for RedisStore {
     /// whole of it: name resolution aside, every address tried and the
     /// handshake share one deadline.
     fn connect(&self) -> Result<Connection, StoreError> {
+        let start = Instant::now();
+        let opened = self.open_connection();
+        crate::trace::connected("redis", &self.inner.addr, start, &opened);
+        opened
+    }
+
+    fn refusal(&self) -> Option<String> {
+        let ConnectionAddr::Tcp(host, port) = self.inner.info.addr() else {
+            return None;
+        };
+        let timeout = self.inner.options.connect_timeout;
+        let addr = (host.as_str(), *port).to_socket_addrs().ok()?.next()?;
+        let mut socket = TcpStream::connect_timeout(&addr, timeout).ok()?;
+        socket
+            .set_read_timeout(Some(timeout.min(Duration::from_millis(500))))
+            .ok()?;
+        let mut greeting = [0; 256];
+        let read = socket.read(&mut greeting).ok()?;
+        let line = greeting[..read].strip_prefix(b"-")?;
+        let line = line.split(|byte| *byte == b'\r').next()?;
+        Some(String::from_utf8_lossy(line).into_owned())
+    }
+
+    fn response_timeout(&self) -> Option<Duration> {
+        self.inner.options.response_timeout
+    }
+
+    fn shown_addr(&self) -> String {
+        self.inner.addr.to_string()
+    }
+}
+
+impl RedisStore {
+    /// [`Connector::connect`], without its events.
+    fn open_connection(&self) -> Result<Connection, StoreError> {
         let inner = &self.inner;
         let timeout = inner.options.connect_timeout;
         let start = Instant::now();
@@ -220,31 +255,6 @@ impl Connector for RedisStore {
             .and_then(|()| connection.set_write_timeout(response_timeout))
             .map_err(|err| self.explain(err, timeout))?;
         Ok(connection)
-    }
-
-    fn refusal(&self) -> Option<String> {
-        let ConnectionAddr::Tcp(host, port) = self.inner.info.addr() else {
-            return None;
-        };
-        let timeout = self.inner.options.connect_timeout;
-        let addr = (host.as_str(), *port).to_socket_addrs().ok()?.next()?;
-        let mut socket = TcpStream::connect_timeout(&addr, timeout).ok()?;
-        socket
-            .set_read_timeout(Some(timeout.min(Duration::from_millis(500))))
-            .ok()?;
-        let mut greeting = [0; 256];
-        let read = socket.read(&mut greeting).ok()?;
-        let line = greeting[..read].strip_prefix(b"-")?;
-        let line = line.split(|byte| *byte == b'\r').next()?;
-        Some(String::from_utf8_lossy(line).into_owned())
-    }
-
-    fn response_timeout(&self) -> Option<Duration> {
-        self.inner.options.response_timeout
-    }
-
-    fn shown_addr(&self) -> String {
-        self.inner.addr.to_string()
     }
 }
 
