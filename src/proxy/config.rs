@@ -223,6 +223,11 @@ pub struct ProxyConfig {
     /// Pause between two rounds over a cluster, on the client's clock.
     /// Default zero (no pause).
     pub round_backoff: Duration,
+    /// Whether requests go over `https` (TLS) instead of `http`: the
+    /// transport must speak it ([`UreqTransport`](crate::proxy::UreqTransport)
+    /// with the feature `tls-rustls`). Signatures are the same either way.
+    /// Default `false`.
+    pub https: bool,
 }
 
 impl Default for ProxyConfig {
@@ -234,6 +239,7 @@ impl Default for ProxyConfig {
             signature: SignatureVersion::default(),
             retry: 0,
             round_backoff: Duration::ZERO,
+            https: false,
         }
     }
 }

@@ -92,11 +92,15 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// The signed request for `op` (whose path and query are `target`) on
     /// `host`.
     fn request(&self, op: &Op, target: &str, host: &ProxyHost) -> Result<Request<Vec<u8>>, Error> {
-        const SCHEME: &str = "http://";
-        let mut uri = String::with_capacity(SCHEME.len() + host.ip().len() + 8 + target.len());
-        uri.push_str(SCHEME);
+        let scheme = if self.shared.config.https {
+            "https://"
+        } else {
+            "http://"
+        };
+        let mut uri = String::with_capacity(scheme.len() + host.ip().len() + 8 + target.len());
+        uri.push_str(scheme);
         let _ = write!(uri, "{host}");
-        let authority = HeaderValue::from_str(&uri[SCHEME.len()..]).map_err(|error| {
+        let authority = HeaderValue::from_str(&uri[scheme.len()..]).map_err(|error| {
             Error::InvalidArgument(format!("cannot build request for {host}: {error}"))
         })?;
         uri.push_str(target);

@@ -148,16 +148,62 @@ impl Default for UreqTransport {
 impl UreqTransport {
     /// A transport with its own agent (and connection pool).
     pub fn new(config: UreqConfig) -> Self {
-        let agent = Agent::config_builder()
+        let agent = Self::agent_config(&config).build().new_agent();
+        Self { agent, config }
+    }
+
+    /// The agent's settings: no redirect, no environment proxy, the
+    /// timeouts of `config`.
+    fn agent_config(
+        config: &UreqConfig,
+    ) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+        Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(None)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.timeout))
             .user_agent("redisutil")
+    }
+
+    /// A transport for `https` proxy hosts that trusts the CA of `tls`
+    /// (none: Mozilla's roots) and presents its client certificate, if any
+    /// (feature `tls-rustls`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when a certificate or the key is not PEM.
+    #[cfg(feature = "tls-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls-rustls")))]
+    pub fn with_tls(config: UreqConfig, tls: &crate::TlsOptions) -> Result<Self, Error> {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+        tls.check().map_err(Error::InvalidArgument)?;
+        let invalid = |what: &str| Error::InvalidArgument(format!("unusable {what}"));
+        let certificates = |pem: &[u8]| -> Result<Vec<Certificate<'static>>, Error> {
+            ureq::tls::parse_pem(pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
+                    Ok(_) => None,
+                    Err(_) => Some(Err(invalid("certificate"))),
+                })
+                .collect()
+        };
+        let mut builder = TlsConfig::builder();
+        if let Some(ca) = &tls.ca_pem {
+            builder = builder.root_certs(RootCerts::new_with_certs(&certificates(ca)?));
+        }
+        if let Some(client) = &tls.client {
+            let key = PrivateKey::from_pem(&client.key_pem).map_err(|_| invalid("client key"))?;
+            let chain = certificates(&client.cert_pem)?;
+            builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        crate::store::tls::install_crypto_provider();
+        let agent = Self::agent_config(&config)
+            .tls_config(builder.build())
             .build()
             .new_agent();
-        Self { agent, config }
+        Ok(Self { agent, config })
     }
 
     /// The settings.
@@ -172,6 +218,23 @@ fn is_lookup_failure(error: &io::Error) -> bool {
     error
         .to_string()
         .starts_with("failed to lookup address information")
+}
+
+/// Whether `error` is a failed TLS handshake (a certificate refused, no
+/// TLS on the other side): the host could not be reached safely, and was
+/// sent nothing.
+fn is_tls_failure(error: &io::Error) -> bool {
+    #[cfg(feature = "tls-rustls")]
+    {
+        error
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>())
+    }
+    #[cfg(not(feature = "tls-rustls"))]
+    {
+        let _ = error;
+        false
+    }
 }
 
 /// Sorts a ureq error into the ways an exchange fails.
@@ -199,7 +262,9 @@ fn classify(error: ureq::Error) -> TransportError {
         }
         ureq::Error::Io(io_error) => {
             let kind = match io_error.kind() {
-                _ if is_lookup_failure(&io_error) => TransportErrorKind::Unreachable,
+                _ if is_lookup_failure(&io_error) || is_tls_failure(&io_error) => {
+                    TransportErrorKind::Unreachable
+                }
                 io::ErrorKind::ConnectionRefused
                 | io::ErrorKind::AddrNotAvailable
                 | io::ErrorKind::NetworkUnreachable
@@ -212,9 +277,13 @@ fn classify(error: ureq::Error) -> TransportError {
         }
         ureq::Error::HostNotFound
         | ureq::Error::ConnectionFailed
+        | ureq::Error::Tls(_)
+        | ureq::Error::TlsRequired
         | ureq::Error::ConnectProxyFailed(_) => {
             TransportError::new(TransportErrorKind::Unreachable, message)
         }
+        #[cfg(feature = "tls-rustls")]
+        ureq::Error::Rustls(_) => TransportError::new(TransportErrorKind::Unreachable, message),
         ureq::Error::BodyExceedsLimit(_)
         | ureq::Error::Protocol(_)
         | ureq::Error::LargeResponseHeader(..)

@@ -92,9 +92,22 @@ impl TlsOptions {
         }
         if let Some(client) = &self.client {
             certificates("client certificate", &client.cert_pem)?;
-            // The key's own bytes never go into the message.
-            PrivateKeyDer::from_pem_slice(&client.key_pem)
+            // The key's own bytes never go into the messages.
+            let key = PrivateKeyDer::from_pem_slice(&client.key_pem)
                 .map_err(|_| "the client key is no PEM private key".to_owned())?;
+            let chain = CertificateDer::pem_slice_iter(&client.cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| "the client certificate is not PEM".to_owned())?;
+            install_crypto_provider();
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_client_auth_cert(chain, key)
+                .map_err(|err| match err {
+                    rustls::Error::InconsistentKeys(_) => {
+                        "the client key does not belong to the client certificate".to_owned()
+                    }
+                    _ => "the client key cannot be used".to_owned(),
+                })?;
         }
         Ok(())
     }
