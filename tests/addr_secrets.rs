@@ -232,6 +232,7 @@ fn quick() -> RedisStoreOptions {
         connect_timeout: Duration::from_millis(200),
         response_timeout: Some(Duration::from_millis(200)),
         max_idle: 0,
+        ..RedisStoreOptions::default()
     }
 }
 

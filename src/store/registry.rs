@@ -134,6 +134,8 @@ pub fn wait_serve(addr: impl IntoRedisAddr, timeout: Duration) -> Result<(), Sto
             connect_timeout: remaining.clamp(Duration::from_millis(1), Duration::from_secs(1)),
             response_timeout: Some(remaining.max(Duration::from_millis(1))),
             max_idle: 0,
+            max_connections: 1,
+            pool_timeout: Duration::ZERO,
         };
         let last = match RedisStore::open_with(addr.clone(), options)?.ping() {
             Ok(()) => return Ok(()),
