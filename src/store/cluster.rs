@@ -24,7 +24,13 @@ use crate::host::split_host_port;
 
 /// Settings of a [`RedisClusterStore`]. `Default` gives the documented
 /// values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two option sets are equal when every field is;
+/// [`get_cluster_client_with`] hands out one store per seed set and
+/// options.
+///
+/// [`get_cluster_client_with`]: crate::get_cluster_client_with
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RedisClusterStoreOptions {
     /// How long opening a connection to one node may take. Default: 1 s.
     pub connect_timeout: Duration,

@@ -19,7 +19,12 @@ use super::pool::{Pool, PoolLimits, Wait, pool_limits, to_store_error};
 use super::{ListStore, StoreError};
 
 /// Settings of a [`RedisStore`]. `Default` gives the documented values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two option sets are equal when every field is; [`get_client_with`]
+/// hands out one store per address and options.
+///
+/// [`get_client_with`]: crate::get_client_with
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RedisStoreOptions {
     /// How long opening a connection may take: the TCP connect and the
     /// AUTH/SELECT handshake together. Default: 1 s.
