@@ -30,12 +30,12 @@ pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::redis::{RedisStore, RedisStoreOptions};
-#[cfg(feature = "cluster")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
-pub use store::registry::get_cluster_client;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
+pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, get_client_with, wait_serve};
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+pub use store::registry::{get_cluster_client, get_cluster_client_with};
 pub use store::tls::{ClientIdentity, TlsOptions};
 pub use store::{
     BoxError, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,

@@ -50,8 +50,10 @@ impl ChannelError {
         matches!(self, Self::Store(err) if err.is_connection())
     }
 
-    /// Whether the store did not answer in time; a receive may have taken
-    /// its message.
+    /// Whether the call ran out of time: the store did not answer in time
+    /// (a receive may have taken its message), or no pooled connection came
+    /// free within the pool timeout (nothing was sent; see
+    /// [`StoreError::is_pool_exhausted`]).
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Store(err) if err.is_timeout())
     }

@@ -18,13 +18,19 @@ use redis::{RedisError, Value};
 use super::addr::{IntoRedisAddr, RedisAddr};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
-use super::pool::{Pool, Wait, to_store_error};
+use super::pool::{Pool, Wait, pool_limits, to_store_error};
 use super::{ListStore, StoreError};
 use crate::host::split_host_port;
 
 /// Settings of a [`RedisClusterStore`]. `Default` gives the documented
 /// values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two option sets are equal when every field is;
+/// [`get_cluster_client_with`] hands out one store per seed set and
+/// options.
+///
+/// [`get_cluster_client_with`]: crate::get_cluster_client_with
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RedisClusterStoreOptions {
     /// How long opening a connection to one node may take. Default: 1 s.
     pub connect_timeout: Duration,
@@ -33,8 +39,28 @@ pub struct RedisClusterStoreOptions {
     /// this. Default: 5 s.
     pub response_timeout: Option<Duration>,
     /// How many cluster connections (each one socket per node) are kept
-    /// idle for reuse. Default: 16.
+    /// idle for reuse. A value above `max_connections` keeps at most
+    /// `max_connections`. Default: 16.
     pub max_idle: usize,
+    /// How many cluster connections the store may have at once: idle ones,
+    /// ones in use, and ones being opened. Each holds at most one socket
+    /// per node, so a node sees at most this many connections from the
+    /// store. Each call holds one while it runs, and each blocked receive
+    /// holds one for as long as it waits, so this also bounds how many
+    /// receives can block at once: a call past the cap waits
+    /// `pool_timeout` for a connection to come back.
+    ///
+    /// Default: 64, four times `max_idle`: room for dozens of threads
+    /// blocked in receives beside the senders, while a hundred processes
+    /// stay well below Redis's default `maxclients` of 10,000 per node. 0
+    /// is refused by [`RedisClusterStore::open_with`].
+    pub max_connections: usize,
+    /// How long a call waits for a connection when `max_connections` are
+    /// in use, before it fails with [`StoreError::PoolExhausted`] (which
+    /// names the cap and this timeout; nothing was sent). `Duration::ZERO`
+    /// fails at once; 100 years and more (`Duration::MAX`) waits without
+    /// limit. Default: 5 s.
+    pub pool_timeout: Duration,
     /// How many times the driver sends a command again after a redirection
     /// (`MOVED`, `ASK`), a `TRYAGAIN` or `CLUSTERDOWN` answer, or a broken
     /// node connection. A call that meets no answer at all may so wait
@@ -48,6 +74,8 @@ impl Default for RedisClusterStoreOptions {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Some(Duration::from_secs(5)),
             max_idle: 16,
+            max_connections: 64,
+            pool_timeout: Duration::from_secs(5),
             retries: 5,
         }
     }
@@ -60,7 +88,12 @@ impl Default for RedisClusterStoreOptions {
 ///   nodes it names. Such a cluster connection is kept in a small pool and
 ///   reused; a thread that needs one while all are busy opens another, so a
 ///   blocked [`blocking_pop`](ListStore::blocking_pop) never stalls other
-///   calls.
+///   calls, up to
+///   [`max_connections`](RedisClusterStoreOptions::max_connections) (64)
+///   in all: past that, a call waits up to
+///   [`pool_timeout`](RedisClusterStoreOptions::pool_timeout) (5 s) for
+///   another to give its connection back, then fails with
+///   [`StoreError::PoolExhausted`].
 /// - Each operation is one command on one key, sent to the master of the
 ///   key's slot. `push` with a TTL and `take_last` are one Lua script each
 ///   (`EVALSHA`, the same scripts as [`RedisStore`](crate::RedisStore)'s),
@@ -121,7 +154,9 @@ impl RedisClusterStore {
         Self::open_with(seeds, RedisClusterStoreOptions::default())
     }
 
-    /// A store for the cluster of the `seeds` with `options`.
+    /// A store for the cluster of the `seeds` with `options`. A
+    /// `max_connections` of 0 is refused ([`StoreError::InvalidAddress`],
+    /// naming the option).
     pub fn open_with<I>(seeds: I, options: RedisClusterStoreOptions) -> Result<Self, StoreError>
     where
         I: IntoIterator,
@@ -152,6 +187,12 @@ impl RedisClusterStore {
                 message: "cluster nodes are reached over tcp, not unix sockets".into(),
             });
         }
+        let limits = pool_limits(
+            shown.clone(),
+            options.max_idle,
+            options.max_connections,
+            options.pool_timeout,
+        )?;
         let mut builder = ClusterClient::builder(seeds.iter().map(RedisAddr::url))
             .connection_timeout(options.connect_timeout)
             .retries(options.retries);
@@ -167,7 +208,7 @@ impl RedisClusterStore {
                 client,
                 seeds,
                 shown,
-                pool: Pool::new(options.max_idle),
+                pool: Pool::new(limits),
                 options,
             }),
         })

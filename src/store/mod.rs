@@ -216,6 +216,23 @@ pub enum StoreError {
         /// The server's error message.
         message: String,
     },
+    /// Every connection the store's pool may open
+    /// (`max_connections`) stayed in use, and none came back within the
+    /// pool timeout. Nothing was sent: the command never ran. A later call
+    /// may pass, once other calls (a blocked receive among them) give
+    /// their connections back.
+    #[error(
+        "connection pool of {addr} exhausted: all {max_connections} connections \
+         (max_connections) stayed in use for {timeout:?} (pool_timeout)"
+    )]
+    PoolExhausted {
+        /// The store's address.
+        addr: String,
+        /// The pool's cap, `max_connections`.
+        max_connections: usize,
+        /// How long the call waited for a connection, `pool_timeout`.
+        timeout: Duration,
+    },
     /// An address or configuration could not be used.
     #[error("invalid redis address {addr:?}: {message}")]
     InvalidAddress {
@@ -230,16 +247,29 @@ pub enum StoreError {
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl StoreError {
-    /// Whether the failure was a lost or refused connection, or a timeout:
-    /// the kind of failure that a later call may not see.
+    /// Whether the failure was a lost or refused connection, a timeout, or
+    /// a pool with no connection free in time: the kind of failure that a
+    /// later call may not see.
     pub fn is_connection(&self) -> bool {
-        matches!(self, Self::Connection { .. } | Self::Timeout { .. })
+        matches!(
+            self,
+            Self::Connection { .. } | Self::Timeout { .. } | Self::PoolExhausted { .. }
+        )
     }
 
-    /// Whether the store did not answer in time. The command may have run
-    /// (a receive may have taken its message).
+    /// Whether the call ran out of time: the store did not answer in time
+    /// ([`Timeout`](Self::Timeout): the command may have run, a receive may
+    /// have taken its message), or no pooled connection came free in time
+    /// ([`PoolExhausted`](Self::PoolExhausted): the command never ran).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Timeout { .. })
+        matches!(self, Self::Timeout { .. } | Self::PoolExhausted { .. })
+    }
+
+    /// Whether every connection of the store's pool stayed in use for the
+    /// pool timeout ([`PoolExhausted`](Self::PoolExhausted)): nothing was
+    /// sent.
+    pub fn is_pool_exhausted(&self) -> bool {
+        matches!(self, Self::PoolExhausted { .. })
     }
 
     /// The error code the server answered (`WRONGTYPE`, `NOPERM`, `OOM`,

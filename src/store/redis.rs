@@ -15,26 +15,52 @@ use redis::{
 use super::addr::{IntoRedisAddr, RedisAddr};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
-use super::pool::{Pool, Wait, to_store_error};
+use super::pool::{Pool, PoolLimits, Wait, pool_limits, to_store_error};
 use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
 
 /// Settings of a [`RedisStore`]. `Default` gives the documented values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two option sets are equal when every field is; [`get_client_with`]
+/// hands out one store per address and options.
+///
+/// [`get_client_with`]: crate::get_client_with
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RedisStoreOptions {
-    /// How long opening a connection may take. Default: 1 s.
+    /// How long opening a connection may take: the TCP connect and the
+    /// AUTH/SELECT handshake together. Default: 1 s.
     pub connect_timeout: Duration,
     /// How long a non-blocking command may wait for its answer; `None`
     /// waits without limit. A blocking pop waits its own timeout plus this.
     /// Default: 5 s.
     pub response_timeout: Option<Duration>,
-    /// How many idle connections are kept for reuse. Default: 16.
+    /// How many idle connections are kept for reuse. A value above
+    /// `max_connections` keeps at most `max_connections`. Default: 16.
     pub max_idle: usize,
     /// The certificates of a `rediss://` address (feature `tls-rustls`):
     /// `None` trusts the system's roots and presents no client
     /// certificate. Given for a `redis://` address, the store refuses to
     /// open. Default: `None`.
     pub tls: Option<TlsOptions>,
+    /// How many connections the store may have open at once: idle ones,
+    /// ones in use, and ones being opened. Each call holds one connection
+    /// while it runs, and each blocked receive
+    /// ([`blocking_pop`](ListStore::blocking_pop), `brecv_msg`, a blocking
+    /// leased receive) holds one for as long as it waits, so this also
+    /// bounds how many receives can block at once: a call past the cap
+    /// waits `pool_timeout` for a connection to come back.
+    ///
+    /// Default: 64, four times `max_idle`: room for dozens of threads
+    /// blocked in receives beside the senders, while a hundred processes
+    /// stay well below Redis's default `maxclients` of 10,000. 0 is
+    /// refused by [`RedisStore::open_with`].
+    pub max_connections: usize,
+    /// How long a call waits for a connection when `max_connections` are
+    /// in use, before it fails with [`StoreError::PoolExhausted`] (which
+    /// names the cap and this timeout; nothing was sent). `Duration::ZERO`
+    /// fails at once; 100 years and more (`Duration::MAX`) waits without
+    /// limit. Default: 5 s, the response timeout's default.
+    pub pool_timeout: Duration,
 }
 
 impl Default for RedisStoreOptions {
@@ -44,7 +70,21 @@ impl Default for RedisStoreOptions {
             response_timeout: Some(Duration::from_secs(5)),
             max_idle: 16,
             tls: None,
+            max_connections: 64,
+            pool_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+impl RedisStoreOptions {
+    /// The pool's bounds, once `max_connections` is checked.
+    fn pool_limits(&self, addr: &RedisAddr) -> Result<PoolLimits, StoreError> {
+        pool_limits(
+            addr.to_string(),
+            self.max_idle,
+            self.max_connections,
+            self.pool_timeout,
+        )
     }
 }
 
@@ -53,7 +93,13 @@ impl Default for RedisStoreOptions {
 /// - Opening it connects to nothing: connections are opened on first use,
 ///   kept in a small pool and reused; a thread that needs one while all are
 ///   busy opens another, so a blocked [`blocking_pop`](ListStore::blocking_pop)
-///   never stalls other calls.
+///   never stalls other calls, up to
+///   [`max_connections`](RedisStoreOptions::max_connections) (64) in all:
+///   past that, a call waits up to
+///   [`pool_timeout`](RedisStoreOptions::pool_timeout) (5 s) for another to
+///   give its connection back, then fails with
+///   [`StoreError::PoolExhausted`]. A connection that breaks, whatever the
+///   error (or a panic), frees its place.
 /// - Opening a connection is bounded by the connect timeout as a whole:
 ///   every address of the host in turn and the AUTH/SELECT handshake
 ///   share one deadline.
@@ -105,12 +151,15 @@ impl RedisStore {
         Self::open_with(addr, RedisStoreOptions::default())
     }
 
-    /// A store for the Redis at `addr` with `options`.
+    /// A store for the Redis at `addr` with `options`. Connects to nothing
+    /// yet. A `max_connections` of 0 is refused
+    /// ([`StoreError::InvalidAddress`], naming the option).
     pub fn open_with(
         addr: impl IntoRedisAddr,
         options: RedisStoreOptions,
     ) -> Result<Self, StoreError> {
         let addr = addr.into_redis_addr()?;
+        let limits = options.pool_limits(&addr)?;
         let invalid = |err: RedisError| StoreError::InvalidAddress {
             addr: addr.to_string(),
             message: err.to_string(),
@@ -140,7 +189,7 @@ impl RedisStore {
                 handshake,
                 tls,
                 addr,
-                pool: Pool::new(options.max_idle),
+                pool: Pool::new(limits),
                 options,
             }),
         })

@@ -1,5 +1,7 @@
-//! The process-wide client registry, [`get_client`] (and
-//! `get_cluster_client` with the `cluster` feature), and [`wait_serve`].
+//! The process-wide client registry, [`get_client`] and
+//! [`get_client_with`] (and `get_cluster_client`,
+//! `get_cluster_client_with` with the `cluster` feature), and
+//! [`wait_serve`].
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -46,8 +48,10 @@ impl<K: Hash + Eq + Clone, V: Clone> Registry<K, V> {
     }
 }
 
-/// The process-wide [`RedisStore`] for `addr`: created on first use, then
-/// the same handle (sharing one connection pool) for every caller.
+/// The process-wide [`RedisStore`] for `addr`, with default options:
+/// created on first use, then the same handle (sharing one connection pool)
+/// for every caller. The same as [`get_client_with`] with
+/// `RedisStoreOptions::default()`.
 ///
 /// After `fork()` the child gets fresh handles, never the parent's sockets.
 /// `addr` is a port, `(host, port)`, `"host:port"` or a `redis://` URL
@@ -64,14 +68,57 @@ impl<K: Hash + Eq + Clone, V: Clone> Registry<K, V> {
 /// # Ok::<(), redisutil::StoreError>(())
 /// ```
 pub fn get_client(addr: impl IntoRedisAddr) -> Result<RedisStore, StoreError> {
-    static CLIENTS: Registry<RedisAddr, RedisStore> = Registry::new();
-    CLIENTS.get_or_open(addr.into_redis_addr()?, RedisStore::open)
+    get_client_with(addr, RedisStoreOptions::default())
+}
+
+/// The process-wide [`RedisStore`] for `addr` with `options` (timeouts,
+/// pool size): created on first use, then the same handle for every caller
+/// that asks for the same address with equal options.
+///
+/// A store is kept per address *and* options: asking for an address with
+/// other options gives another store, with its own pool, never a store
+/// whose options differ from the ones asked for. So each option set has its
+/// own `max_connections`, and the caps of the stores of one address add
+/// up; to share one pool, share the options (or the store). A
+/// `max_connections` of 0 is refused, and nothing is kept.
+///
+/// After `fork()` the child gets fresh handles, never the parent's sockets.
+/// Nothing connects until the store is used.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use redisutil::{RedisStoreOptions, get_client, get_client_with};
+///
+/// let options = RedisStoreOptions {
+///     max_connections: 8,
+///     pool_timeout: Duration::from_secs(1),
+///     ..RedisStoreOptions::default()
+/// };
+/// let a = get_client_with(6379, options.clone())?;
+/// assert_eq!(a.options(), &options);
+/// assert!(a.ptr_eq(&get_client_with("127.0.0.1:6379", options)?));
+/// // Other options, another store; the defaults are `get_client`'s.
+/// assert!(!a.ptr_eq(&get_client(6379)?));
+/// assert!(get_client(6379)?.ptr_eq(&get_client_with(6379, RedisStoreOptions::default())?));
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
+pub fn get_client_with(
+    addr: impl IntoRedisAddr,
+    options: RedisStoreOptions,
+) -> Result<RedisStore, StoreError> {
+    static CLIENTS: Registry<(RedisAddr, RedisStoreOptions), RedisStore> = Registry::new();
+    CLIENTS.get_or_open((addr.into_redis_addr()?, options), |(addr, options)| {
+        RedisStore::open_with(addr, options)
+    })
 }
 
 /// The process-wide [`RedisClusterStore`](crate::RedisClusterStore) for
-/// the cluster of `seeds`: created on first use, then the same handle
-/// (sharing one connection pool) for every caller that names the same set
-/// of seeds, in any order.
+/// the cluster of `seeds`, with default options: created on first use,
+/// then the same handle (sharing one connection pool) for every caller
+/// that names the same set of seeds, in any order. The same as
+/// [`get_cluster_client_with`] with `RedisClusterStoreOptions::default()`.
 ///
 /// After `fork()` the child gets fresh handles, never the parent's sockets.
 /// Each seed is a port, `(host, port)`, `"host:port"` or a `redis://` URL
@@ -94,16 +141,56 @@ where
     I: IntoIterator,
     I::Item: IntoRedisAddr,
 {
-    use crate::RedisClusterStore;
+    get_cluster_client_with(seeds, crate::RedisClusterStoreOptions::default())
+}
 
-    static CLUSTERS: Registry<Vec<RedisAddr>, RedisClusterStore> = Registry::new();
+/// The process-wide [`RedisClusterStore`](crate::RedisClusterStore) for
+/// the cluster of `seeds` with `options`: created on first use, then the
+/// same handle for every caller that names the same set of seeds, in any
+/// order, with equal options.
+///
+/// As with [`get_client_with`], a store is kept per seed set *and*
+/// options: other options give another store, with its own pool, never a
+/// store whose options differ from the ones asked for. A
+/// `max_connections` of 0 is refused, and nothing is kept.
+///
+/// # Examples
+///
+/// ```
+/// use redisutil::{RedisClusterStoreOptions, get_cluster_client, get_cluster_client_with};
+///
+/// let options = RedisClusterStoreOptions {
+///     max_connections: 8,
+///     ..RedisClusterStoreOptions::default()
+/// };
+/// let a = get_cluster_client_with([7000, 7001], options.clone())?;
+/// assert_eq!(a.options(), &options);
+/// assert!(a.ptr_eq(&get_cluster_client_with([7001, 7000], options)?));
+/// assert!(!a.ptr_eq(&get_cluster_client([7000, 7001])?));
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
+#[cfg(feature = "cluster")]
+pub fn get_cluster_client_with<I>(
+    seeds: I,
+    options: crate::RedisClusterStoreOptions,
+) -> Result<crate::RedisClusterStore, StoreError>
+where
+    I: IntoIterator,
+    I::Item: IntoRedisAddr,
+{
+    use crate::{RedisClusterStore, RedisClusterStoreOptions};
+
+    type Key = (Vec<RedisAddr>, RedisClusterStoreOptions);
+    static CLUSTERS: Registry<Key, RedisClusterStore> = Registry::new();
     let mut seeds = seeds
         .into_iter()
         .map(IntoRedisAddr::into_redis_addr)
         .collect::<Result<Vec<_>, _>>()?;
     seeds.sort_unstable_by(|a, b| a.url().cmp(b.url()));
     seeds.dedup();
-    CLUSTERS.get_or_open(seeds, RedisClusterStore::open)
+    CLUSTERS.get_or_open((seeds, options), |(seeds, options)| {
+        RedisClusterStore::open_with(seeds, options)
+    })
 }
 
 /// How long [`wait_serve`] waits when the caller has no better idea: 5 s.
@@ -134,6 +221,8 @@ pub fn wait_serve(addr: impl IntoRedisAddr, timeout: Duration) -> Result<(), Sto
             connect_timeout: remaining.clamp(Duration::from_millis(1), Duration::from_secs(1)),
             response_timeout: Some(remaining.max(Duration::from_millis(1))),
             max_idle: 0,
+            max_connections: 1,
+            pool_timeout: Duration::ZERO,
             ..RedisStoreOptions::default()
         };
         let last = match RedisStore::open_with(addr.clone(), options)?.ping() {

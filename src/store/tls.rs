@@ -28,7 +28,7 @@ use std::fmt;
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TlsOptions {
     /// CA certificates (PEM) to trust instead of the system's roots: for a
     /// server whose certificate your own CA signed.
@@ -40,7 +40,7 @@ pub struct TlsOptions {
 
 /// A client certificate (chain) and its private key, both PEM. `Debug`
 /// never shows the key.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClientIdentity {
     /// The certificate chain, the client's own first.
     pub cert_pem: Vec<u8>,
