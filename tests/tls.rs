@@ -205,3 +205,31 @@ fn tls_options_need_a_rediss_address_and_readable_certificates() {
     assert!(!shown.contains("PRIVATE KEY"), "{shown}");
     let _ = Path::new(&Certs::get().dir);
 }
+
+#[cfg(feature = "cluster")]
+#[test]
+fn the_conformance_suites_pass_on_a_tls_cluster() {
+    use support::{ClusterBackend, RedisCluster};
+
+    let cluster = RedisCluster::shared_tls();
+    let options = redisutil::RedisClusterStoreOptions {
+        tls: Some(TlsOptions {
+            ca_pem: Some(Certs::get().pem("ca.pem")),
+            client: None,
+        }),
+        ..redisutil::RedisClusterStoreOptions::default()
+    };
+    let store = redisutil::RedisClusterStore::open_with(cluster.tls_seeds(), options).unwrap();
+    store.ping().unwrap();
+    let backend = ClusterBackend { cluster, store };
+    conformance::run_all(&backend);
+    conformance::run_all_leases(&backend);
+
+    // The system's roots do not hold the test CA.
+    let untrusted = redisutil::RedisClusterStore::open(cluster.tls_seeds()).unwrap();
+    let err = untrusted.ping().unwrap_err();
+    assert!(
+        err.is_connection() && err.to_string().contains("certificate"),
+        "{err}"
+    );
+}

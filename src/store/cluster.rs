@@ -19,6 +19,7 @@ use super::addr::{IntoRedisAddr, RedisAddr};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, Wait, pool_limits, to_store_error};
+use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
 use crate::host::split_host_port;
 
@@ -66,6 +67,11 @@ pub struct RedisClusterStoreOptions {
     /// node connection. A call that meets no answer at all may so wait
     /// `(retries + 1)` response timeouts. Default: 5.
     pub retries: u32,
+    /// The certificates of `rediss://` seeds (feature `tls-rustls`), used
+    /// for every node: `None` trusts the system's roots and presents no
+    /// client certificate. Given for `redis://` seeds, the store refuses
+    /// to open. Default: `None`.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for RedisClusterStoreOptions {
@@ -77,6 +83,7 @@ impl Default for RedisClusterStoreOptions {
             max_connections: 64,
             pool_timeout: Duration::from_secs(5),
             retries: 5,
+            tls: None,
         }
     }
 }
@@ -196,6 +203,13 @@ impl RedisClusterStore {
         let mut builder = ClusterClient::builder(seeds.iter().map(RedisAddr::url))
             .connection_timeout(options.connect_timeout)
             .retries(options.retries);
+        let tls = seeds.iter().any(|seed| seed.url().starts_with("rediss:"));
+        builder = cluster_tls(builder, tls, options.tls.as_ref()).map_err(|message| {
+            StoreError::InvalidAddress {
+                addr: shown.clone(),
+                message,
+            }
+        })?;
         if let Some(timeout) = options.response_timeout {
             builder = builder.response_timeout(timeout);
         }
@@ -364,6 +378,37 @@ impl ListStore for RedisClusterStore {
         let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
         self.run(Wait::Response, |c| c.route_command(&ping, routing.clone()))
             .map(drop)
+    }
+}
+
+/// `builder` with the certificates of `options` when the seeds are TLS;
+/// why not, when the seeds and the options disagree or the build has no TLS.
+fn cluster_tls(
+    builder: redis::cluster::ClusterClientBuilder,
+    tls: bool,
+    options: Option<&TlsOptions>,
+) -> Result<redis::cluster::ClusterClientBuilder, String> {
+    if !tls {
+        return match options {
+            Some(_) => Err("TLS options are for rediss:// seeds".into()),
+            None => Ok(builder),
+        };
+    }
+    #[cfg(feature = "tls-rustls")]
+    {
+        super::tls::install_crypto_provider();
+        match options {
+            None => Ok(builder),
+            Some(options) => {
+                options.check()?;
+                Ok(builder.certs(options.certificates()))
+            }
+        }
+    }
+    #[cfg(not(feature = "tls-rustls"))]
+    {
+        let _ = (builder, options);
+        Err("rediss:// seeds need the feature tls-rustls".into())
     }
 }
 

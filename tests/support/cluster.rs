@@ -19,13 +19,16 @@ use super::process::{Guarded, check_installed};
 /// directory once it is dead.
 struct Node {
     port: u16,
+    /// The TLS port of a node of a TLS cluster (`tls-cluster yes`), which
+    /// also keeps its plain `port` for the tests' own connections.
+    tls_port: Option<u16>,
     process: Guarded,
 }
 
 impl Node {
     /// Starts a cluster-enabled server on a free port; `None` if it
     /// did not come up (the port was taken meanwhile).
-    fn start(node_timeout: Duration) -> Option<Self> {
+    fn start(node_timeout: Duration, tls: bool) -> Option<Self> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let port = free_port();
         let bus_port = free_port();
@@ -63,8 +66,14 @@ impl Node {
             "--dir".into(),
             dir.display().to_string(),
         ];
+        let mut args = args.to_vec();
+        let tls_port = tls.then(free_port);
+        if let Some(tls_port) = tls_port {
+            args.extend(tls_args(tls_port));
+        }
         let mut node = Self {
             port,
+            tls_port,
             process: Guarded::spawn(&args, Some(&dir)),
         };
         match wait_serve(port, Duration::from_secs(5)) {
@@ -87,6 +96,36 @@ impl Node {
     }
 }
 
+/// The arguments that make a node serve TLS on `tls_port`, with the
+/// test certificates (one for `127.0.0.1`), and speak TLS on its bus.
+#[cfg(feature = "tls-rustls")]
+fn tls_args(tls_port: u16) -> Vec<String> {
+    let certs = super::tls::Certs::get();
+    let file = |name: &str| certs.path(name).display().to_string();
+    [
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &file("node.pem"),
+        "--tls-key-file",
+        &file("node.key"),
+        "--tls-ca-cert-file",
+        &file("ca.pem"),
+        "--tls-cluster",
+        "yes",
+        "--tls-auth-clients",
+        "no",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect()
+}
+
+#[cfg(not(feature = "tls-rustls"))]
+fn tls_args(_tls_port: u16) -> Vec<String> {
+    panic!("a TLS cluster needs the feature tls-rustls")
+}
+
 /// A Redis Cluster on loopback: masters (and replicas) on free ports,
 /// joined by `redis-cli --cluster create`, killed on drop.
 pub struct RedisCluster {
@@ -97,12 +136,23 @@ impl RedisCluster {
     /// Starts `masters` masters with `replicas` replicas each, whose
     /// nodes count a peer as failing after `node_timeout`.
     pub fn start(masters: usize, replicas: usize, node_timeout: Duration) -> Self {
+        Self::start_with_tls(masters, replicas, node_timeout, false)
+    }
+
+    /// Like [`start`](Self::start); with `tls`, every node also serves TLS
+    /// on a port of its own and the nodes talk TLS among themselves.
+    pub fn start_with_tls(
+        masters: usize,
+        replicas: usize,
+        node_timeout: Duration,
+        tls: bool,
+    ) -> Self {
         check_installed("redis-server");
         check_installed("redis-cli");
         let mut nodes = Vec::new();
         let mut failures = 0;
         while nodes.len() < masters * (replicas + 1) {
-            match Node::start(node_timeout) {
+            match Node::start(node_timeout, tls) {
                 Some(node) => nodes.push(node),
                 None => {
                     failures += 1;
@@ -189,6 +239,22 @@ impl RedisCluster {
                 thread::sleep(Duration::from_millis(50));
             }
         }
+    }
+
+    /// One TLS cluster of 3 masters, no replicas, shared like [`shared`](Self::shared).
+    #[cfg(feature = "tls-rustls")]
+    pub fn shared_tls() -> &'static Self {
+        static SHARED: OnceLock<RedisCluster> = OnceLock::new();
+        SHARED.get_or_init(|| Self::start_with_tls(3, 0, Duration::from_secs(5), true))
+    }
+
+    /// `rediss://127.0.0.1:<tls port>` of every node of a TLS cluster.
+    pub fn tls_seeds(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter_map(|node| node.tls_port)
+            .map(|port| format!("rediss://127.0.0.1:{port}"))
+            .collect()
     }
 
     /// `127.0.0.1:<port>` of every node, masters and replicas.

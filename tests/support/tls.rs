@@ -36,6 +36,13 @@ impl Certs {
             certs.signed("server", "ca", "DNS:localhost", "serverAuth", 2);
             certs.signed("expired", "ca", "DNS:localhost", "serverAuth", 0);
             certs.signed("client", "ca", "DNS:client", "clientAuth", 2);
+            certs.signed(
+                "node",
+                "ca",
+                "DNS:localhost,IP:127.0.0.1",
+                "serverAuth,clientAuth",
+                2,
+            );
             certs
         })
     }
