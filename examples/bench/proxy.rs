@@ -149,6 +149,9 @@ pub fn run() {
         );
     }
 
+    #[cfg(feature = "tls-rustls")]
+    https(&proxy);
+
     let v4 = sign_cost(&Signer::new(credentials(), SignatureVersion::v4()));
     let v2 = sign_cost(&Signer::new(credentials(), SignatureVersion::v2()));
     println!("\nsigning cost, µs per request (presign, best of {RUNS} × {SIGNS}):\n");
@@ -156,4 +159,52 @@ pub fn run() {
     println!("|---|---|");
     println!("| SigV4 | {v4:.2} |");
     println!("| SigV2 | {v2:.2} |");
+}
+
+/// Keep-alive requests per second over https against http, to the same
+/// in-memory server through the same test HTTP server (feature `tls-rustls`).
+#[cfg(feature = "tls-rustls")]
+fn https(proxy: &MemoryProxy) {
+    use super::support::tls::{Certs, server_config};
+    use redisutil::TlsOptions;
+    use redisutil::proxy::{UreqConfig, UreqTransport};
+
+    let tls = TlsOptions {
+        ca_pem: Some(Certs::get().pem("ca.pem")),
+        client: None,
+    };
+    let best = |https: bool| {
+        (0..RUNS)
+            .map(|_| {
+                let served = proxy.clone();
+                let server = if https {
+                    TestServer::serve_tls(
+                        move |request| served.handle(request),
+                        server_config("server", None),
+                    )
+                } else {
+                    TestServer::serve(move |request| served.handle(request))
+                };
+                let host = ProxyHost::new("localhost", server.host().port());
+                let config = ProxyConfig {
+                    https,
+                    ..config(host)
+                };
+                let transport = UreqTransport::with_tls(UreqConfig::default(), &tls).expect("tls");
+                let client = Client::new(transport, config).expect("client");
+                let started = Instant::now();
+                for _ in 0..KEEP_ALIVE_REQUESTS {
+                    black_box(client.get::<Value>("bench-key").expect("get"));
+                }
+                f64::from(KEEP_ALIVE_REQUESTS) / started.elapsed().as_secs_f64()
+            })
+            .fold(0.0, f64::max)
+    };
+    let (plain, secure) = (best(false), best(true));
+    println!(
+        "\nkeep-alive `get` over https against http, same server, best of {RUNS}; requests/s\n"
+    );
+    println!("| https | http | ratio |");
+    println!("|---|---|---|");
+    println!("| {secure:.0} | {plain:.0} | {:.2} |", secure / plain);
 }

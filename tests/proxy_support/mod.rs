@@ -29,6 +29,9 @@ const MAX_CONNECTIONS: usize = 256;
 #[derive(Clone)]
 enum Mode {
     Serve(Arc<Handler>),
+    /// Like `Serve`, over TLS.
+    #[cfg(feature = "tls-rustls")]
+    ServeTls(Arc<Handler>, Arc<rustls::ServerConfig>),
     Silent,
     HangUp,
     Raw {
@@ -63,6 +66,15 @@ impl TestServer {
         handler: impl Fn(&http::Request<Vec<u8>>) -> http::Response<Vec<u8>> + Send + Sync + 'static,
     ) -> Self {
         Self::start(Mode::Serve(Arc::new(handler)))
+    }
+
+    /// Serves `handler` over HTTP/1.1 with keep-alive, over TLS with `config`.
+    #[cfg(feature = "tls-rustls")]
+    pub fn serve_tls(
+        handler: impl Fn(&http::Request<Vec<u8>>) -> http::Response<Vec<u8>> + Send + Sync + 'static,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Self {
+        Self::start(Mode::ServeTls(Arc::new(handler), config))
     }
 
     /// Accepts connections and never answers.
@@ -117,6 +129,10 @@ impl TestServer {
                     let worker = std::thread::spawn(move || match mode {
                         Mode::Serve(handler) => {
                             serve_connection(stream, &*handler, &stop, &requests)
+                        }
+                        #[cfg(feature = "tls-rustls")]
+                        Mode::ServeTls(handler, config) => {
+                            serve_tls_connection(stream, config, &*handler, &stop, &requests)
                         }
                         Mode::Silent => hold_connection(stream, &stop),
                         Mode::HangUp => hang_up(stream, &stop),
@@ -215,7 +231,7 @@ fn hold_connection(stream: TcpStream, stop: &AtomicBool) {
 
 /// Reads one line, waiting across read timeouts until the stop flag or the
 /// idle limit. `None` at EOF, stop or idle.
-fn read_line(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> Option<String> {
+fn read_line(reader: &mut BufReader<impl Read>, stop: &AtomicBool) -> Option<String> {
     let started = Instant::now();
     let mut line = Vec::new();
     loop {
@@ -241,7 +257,7 @@ fn read_line(reader: &mut BufReader<TcpStream>, stop: &AtomicBool) -> Option<Str
 }
 
 fn read_request(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<impl Read>,
     stop: &AtomicBool,
 ) -> Option<(http::Request<Vec<u8>>, bool)> {
     let request_line = read_line(reader, stop)?;
@@ -267,12 +283,22 @@ fn read_request(
         builder = builder.header(name, value);
     }
     let mut body = vec![0; length];
-    reader
-        .get_mut()
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .ok()?;
-    reader.read_exact(&mut body).ok()?;
-    reader.get_mut().set_read_timeout(Some(TICK)).ok()?;
+    // The socket times out every TICK: read on through the timeouts, for
+    // up to 5 s.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut filled = 0;
+    while filled < length {
+        match reader.read(&mut body[filled..]) {
+            Ok(0) => return None,
+            Ok(read) => filled += read,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) && Instant::now() < deadline => {}
+            Err(_) => return None,
+        }
+    }
     Some((builder.body(body).ok()?, close))
 }
 
@@ -280,10 +306,39 @@ fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool, ser
     if stream.set_read_timeout(Some(TICK)).is_err() || stream.set_nodelay(true).is_err() {
         return;
     }
-    let Ok(writer) = stream.try_clone() else {
+    serve_stream(stream, handler, stop, served);
+}
+
+/// [`serve_connection`] over TLS.
+#[cfg(feature = "tls-rustls")]
+fn serve_tls_connection(
+    stream: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    handler: &Handler,
+    stop: &AtomicBool,
+    served: &AtomicUsize,
+) {
+    if stream.set_read_timeout(Some(TICK)).is_err() || stream.set_nodelay(true).is_err() {
+        return;
+    }
+    let Ok(connection) = rustls::ServerConnection::new(config) else {
         return;
     };
-    let mut writer = writer;
+    serve_stream(
+        rustls::StreamOwned::new(connection, stream),
+        handler,
+        stop,
+        served,
+    );
+}
+
+/// Answers the requests of one connection until either side closes it.
+fn serve_stream(
+    stream: impl Read + Write,
+    handler: &Handler,
+    stop: &AtomicBool,
+    served: &AtomicUsize,
+) {
     let mut reader = BufReader::new(stream);
     while let Some((request, close)) = read_request(&mut reader, stop) {
         let response = handler(&request);
@@ -309,6 +364,7 @@ fn serve_connection(stream: TcpStream, handler: &Handler, stop: &AtomicBool, ser
         // the head (40 ms on Linux) on a kept-alive connection.
         let mut message = head.into_bytes();
         message.extend_from_slice(response.body());
+        let writer = reader.get_mut();
         if writer.write_all(&message).is_err() || writer.flush().is_err() {
             return;
         }

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -241,4 +242,34 @@ pub fn options(ca: Option<&str>, client: Option<ClientIdentity>) -> RedisStoreOp
         }),
         ..RedisStoreOptions::default()
     }
+}
+
+/// The rustls server settings of the certificate `cert` (`<cert>.pem`,
+/// `<cert>.key`); with `clients_from`, only clients with a certificate
+/// that CA signed get through.
+pub fn server_config(cert: &str, clients_from: Option<&str>) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs = Certs::get();
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&certs.pem(&format!("{cert}.pem")))
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&certs.pem(&format!("{cert}.key"))).unwrap();
+    let builder = rustls::ServerConfig::builder();
+    let builder = match clients_from {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for root in CertificateDer::pem_slice_iter(&certs.pem(ca)) {
+                roots.add(root.unwrap()).unwrap();
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                .build()
+                .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    Arc::new(builder.with_single_cert(chain, key).unwrap())
 }
