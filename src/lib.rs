@@ -22,6 +22,7 @@ pub use channel::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::addr::{IntoRedisAddr, RedisAddr};
+pub use store::auth::RedisAuth;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use store::cluster::{RedisClusterStore, RedisClusterStoreOptions};

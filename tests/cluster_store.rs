@@ -153,3 +153,34 @@ fn redirections_during_and_after_a_slot_migration_are_followed() {
     listed.sort();
     assert_eq!(listed, [old]);
 }
+
+/// A password given in the options reaches every node; without it the
+/// nodes refuse with NOAUTH, and the password shows nowhere.
+#[test]
+fn a_password_in_the_options_reaches_every_node() {
+    let cluster = RedisCluster::start(3, 0, Duration::from_secs(5));
+    for port in cluster.masters() {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg("cluster-pass-5")
+            .exec(&mut cluster.raw(port))
+            .unwrap();
+    }
+    let options = redisutil::RedisClusterStoreOptions {
+        auth: Some(redisutil::RedisAuth::password("cluster-pass-5")),
+        ..redisutil::RedisClusterStoreOptions::default()
+    };
+    let store = redisutil::RedisClusterStore::open_with(cluster.seeds(), options).unwrap();
+    for key in ["{a}/x", "{b}/y", "{c}/z"] {
+        store.push(key, &[b"1"], None).unwrap();
+        assert_eq!(store.pop(key).unwrap(), Some(b"1".to_vec()));
+    }
+    let without = redisutil::RedisClusterStore::open(cluster.seeds()).unwrap();
+    let err = without.push("{a}/x", &[b"1"], None).unwrap_err();
+    assert!(
+        err.to_string().contains("NOAUTH") || err.to_string().contains("Authentication"),
+        "{err}"
+    );
+    assert!(!format!("{store:?} {err}").contains("cluster-pass-5"));
+}

@@ -309,3 +309,88 @@ fn duration_max_timeouts_work() {
         Some(b"v".to_vec())
     );
 }
+
+/// ACL users given in the options (in place of the address's): one with
+/// the rights the channel needs works; a wrong password and a user
+/// without the list commands fail with the server's own words, and no
+/// password shows in any error or `Debug`.
+#[test]
+fn acl_users_in_the_options_work_or_fail_clearly_without_showing_passwords() {
+    let server = RedisServer::start();
+    let mut admin = server.raw();
+    for rule in [
+        [
+            "ACL",
+            "SETUSER",
+            "app",
+            "on",
+            ">app-pass-1",
+            "~*",
+            "&*",
+            "+@all",
+        ],
+        [
+            "ACL",
+            "SETUSER",
+            "reader",
+            "on",
+            ">reader-pass-2",
+            "~*",
+            "&*",
+            "+get",
+        ],
+    ] {
+        let mut command = redis::cmd(rule[0]);
+        for arg in &rule[1..] {
+            command.arg(*arg);
+        }
+        command.exec(&mut admin).unwrap();
+    }
+    let with = |auth: redisutil::RedisAuth| {
+        let options = RedisStoreOptions {
+            auth: Some(auth),
+            ..RedisStoreOptions::default()
+        };
+        // A password in the address is replaced by the options' one.
+        RedisStore::open_with(
+            format!("redis://ignored:url-pass-3@{}", server.addr()),
+            options,
+        )
+        .unwrap()
+    };
+    let app = with(redisutil::RedisAuth::user("app", "app-pass-1"));
+    let client = RedisChannel::new(app.clone(), "/acl", Peer::Client).unwrap();
+    let worker = RedisChannel::new(app.clone(), "/acl", Peer::Server).unwrap();
+    client.send_msg(&1).unwrap();
+    let delivery = worker
+        .lease_msg::<u32>(Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    assert!(worker.ack(&delivery).unwrap());
+
+    let wrong = with(redisutil::RedisAuth::user("app", "not-the-pass-4"));
+    let err = wrong.ping().unwrap_err();
+    assert!(err.to_string().contains("WRONGPASS"), "{err}");
+    let reader = with(redisutil::RedisAuth::user("reader", "reader-pass-2"));
+    let err = RedisChannel::new(reader.clone(), "/acl", Peer::Client)
+        .unwrap()
+        .send_msg(&2)
+        .unwrap_err();
+    assert!(err.to_string().contains("NOPERM"), "{err}");
+    for shown in [
+        format!("{app:?}"),
+        format!("{wrong:?}"),
+        format!("{reader:?}"),
+        err.to_string(),
+        wrong.ping().unwrap_err().to_string(),
+    ] {
+        for secret in [
+            "app-pass-1",
+            "reader-pass-2",
+            "url-pass-3",
+            "not-the-pass-4",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shows in {shown}");
+        }
+    }
+}

@@ -16,6 +16,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRou
 use redis::{RedisError, Value};
 
 use super::addr::{IntoRedisAddr, RedisAddr};
+use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, Wait, pool_limits, to_store_error};
@@ -72,6 +73,9 @@ pub struct RedisClusterStoreOptions {
     /// client certificate. Given for `redis://` seeds, the store refuses
     /// to open. Default: `None`.
     pub tls: Option<TlsOptions>,
+    /// A username and password for every node, in place of any the seeds
+    /// hold. Default: `None` (the first seed's, if any).
+    pub auth: Option<RedisAuth>,
 }
 
 impl Default for RedisClusterStoreOptions {
@@ -84,6 +88,7 @@ impl Default for RedisClusterStoreOptions {
             pool_timeout: Duration::from_secs(5),
             retries: 5,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -203,6 +208,12 @@ impl RedisClusterStore {
         let mut builder = ClusterClient::builder(seeds.iter().map(RedisAddr::url))
             .connection_timeout(options.connect_timeout)
             .retries(options.retries);
+        if let Some(auth) = &options.auth {
+            builder = builder.password(auth.password.clone());
+            if let Some(username) = &auth.username {
+                builder = builder.username(username.clone());
+            }
+        }
         let tls = seeds.iter().any(|seed| seed.url().starts_with("rediss:"));
         builder = cluster_tls(builder, tls, options.tls.as_ref()).map_err(|message| {
             StoreError::InvalidAddress {

@@ -21,6 +21,7 @@
 //! ```
 
 pub(crate) mod addr;
+pub(crate) mod auth;
 #[cfg(feature = "cluster")]
 pub(crate) mod cluster;
 #[cfg(feature = "redis")]

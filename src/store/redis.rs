@@ -13,6 +13,7 @@ use redis::{
 };
 
 use super::addr::{IntoRedisAddr, RedisAddr};
+use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, PoolLimits, Wait, pool_limits, to_store_error};
@@ -42,6 +43,9 @@ pub struct RedisStoreOptions {
     /// certificate. Given for a `redis://` address, the store refuses to
     /// open. Default: `None`.
     pub tls: Option<TlsOptions>,
+    /// A username and password to authenticate with, in place of any the
+    /// address holds. Default: `None` (the address's, if any).
+    pub auth: Option<RedisAuth>,
     /// How many connections the store may have open at once: idle ones,
     /// ones in use, and ones being opened. Each call holds one connection
     /// while it runs, and each blocked receive
@@ -70,6 +74,7 @@ impl Default for RedisStoreOptions {
             response_timeout: Some(Duration::from_secs(5)),
             max_idle: 16,
             tls: None,
+            auth: None,
             max_connections: 64,
             pool_timeout: Duration::from_secs(5),
         }
@@ -170,7 +175,16 @@ impl RedisStore {
             .into_connection_info()
             .map_err(invalid)?
             .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let handshake = handshake(info.redis_settings());
+        let handshake = match &options.auth {
+            None => handshake(info.redis_settings()),
+            Some(auth) => {
+                let mut settings = RedisConnectionInfo::default().set_password(&auth.password);
+                if let Some(username) = &auth.username {
+                    settings = settings.set_username(username);
+                }
+                handshake(&settings.set_db(info.redis_settings().db()))
+            }
+        };
         // redis-rs's own handshake is one pipeline whose replies each wait
         // the whole timeout; it also names the library (CLIENT SETINFO), a
         // round trip this store does without.
