@@ -35,6 +35,9 @@ pub use store::registry::get_cluster_client;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, wait_serve};
+#[cfg(feature = "sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+pub use store::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions};
 pub use store::{
     BoxError, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
     ListStore, Nacked, StoreError,

@@ -37,6 +37,8 @@ pub(crate) mod redis;
 pub(crate) mod registry;
 #[cfg(feature = "redis")]
 mod script;
+#[cfg(feature = "sentinel")]
+pub(crate) mod sentinel;
 
 use std::fmt;
 use std::sync::Arc;
