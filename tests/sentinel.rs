@@ -374,6 +374,38 @@ fn an_unknown_service_is_a_clear_error_within_the_connect_timeout() {
         "{shown}"
     );
 
+    // A silent sentinel first (it takes the connection, never answers):
+    // it costs its share of the connect timeout, the next one answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut sentinels = vec![silent.local_addr().unwrap().to_string()];
+    sentinels.extend(set.sentinel_addrs());
+    let store = RedisSentinelStore::open_with(
+        sentinels,
+        SERVICE,
+        RedisSentinelStoreOptions {
+            connect_timeout: Duration::from_millis(1000),
+            ..RedisSentinelStoreOptions::default()
+        },
+    )
+    .unwrap();
+    let started = Instant::now();
+    store.ping().unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+    // Then the one that answered is asked first: a second connection
+    // (the first is busy with a blocking pop) opens at once.
+    let busy = {
+        let store = store.clone();
+        thread::spawn(move || store.blocking_pop("/k/none", Some(Duration::from_millis(500))))
+    };
+    thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    store.ping().unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(300), "{took:?}");
+    assert_eq!(busy.join().unwrap().unwrap(), None);
+
     // No sentinel at all: a connection error within the connect timeout.
     let store = RedisSentinelStore::open_with(
         [support::free_port(), support::free_port()],

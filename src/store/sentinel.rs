@@ -280,25 +280,36 @@ impl RedisSentinelStore {
     }
 
     /// Asks each sentinel in turn, starting with the one that answered
-    /// last, for the master's address.
+    /// last, for the master's address; each has its share of what is left
+    /// of `deadline`.
     fn ask_sentinels(&self, deadline: &Deadline) -> Result<(String, u16), StoreError> {
         let inner = &self.inner;
         let count = inner.sentinels.len();
         let first = inner.first.load(Ordering::Relaxed) % count;
         let mut unknown = Vec::new();
         let mut failures = Vec::new();
-        for at in (0..count).map(|i| (first + i) % count) {
+        for (asked, at) in (0..count).map(|i| (i, (first + i) % count)) {
             let sentinel = &inner.sentinels[at];
-            match self.ask(sentinel, deadline) {
+            // Each sentinel gets its share of what is left, so that a silent
+            // one leaves time for the others.
+            let share = match deadline.left() {
+                Ok(left) => left / u32::try_from(count - asked).unwrap_or(u32::MAX),
+                Err(err) => {
+                    failures.push((sentinel.addr.to_string(), err));
+                    break;
+                }
+            };
+            let within = Deadline {
+                start: Instant::now(),
+                timeout: share,
+                shown: String::new(),
+            };
+            match self.ask(sentinel, &within) {
                 Ok(Some(master)) => {
                     inner.first.store(at, Ordering::Relaxed);
                     return Ok(master);
                 }
                 Ok(None) => unknown.push(sentinel.addr.to_string()),
-                Err(err @ StoreError::Timeout { .. }) if deadline.left().is_err() => {
-                    failures.push((sentinel.addr.to_string(), err));
-                    break;
-                }
                 Err(err) => failures.push((sentinel.addr.to_string(), err)),
             }
         }
