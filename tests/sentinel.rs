@@ -370,7 +370,7 @@ fn an_unknown_service_is_a_clear_error_within_the_connect_timeout() {
     let shown = err.to_string();
     assert!(
         shown.contains("no sentinel knows a master named \"nosuchservice\"")
-            || shown.contains("know no master named \"nosuchservice\""),
+            || shown.contains("knows no master named \"nosuchservice\""),
         "{shown}"
     );
 

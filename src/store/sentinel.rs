@@ -315,8 +315,9 @@ impl RedisSentinelStore {
         }
         let mut said: Vec<String> = Vec::new();
         if !unknown.is_empty() {
+            let verb = if unknown.len() == 1 { "knows" } else { "know" };
             said.push(format!(
-                "{} know no master named {:?}",
+                "{} {verb} no master named {:?}",
                 unknown.join(", "),
                 inner.service
             ));
