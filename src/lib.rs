@@ -37,6 +37,9 @@ pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, get_client_wit
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use store::registry::{get_cluster_client, get_cluster_client_with};
+#[cfg(feature = "sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+pub use store::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions};
 pub use store::tls::{ClientIdentity, TlsOptions};
 pub use store::{
     BoxError, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,

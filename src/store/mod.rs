@@ -38,6 +38,8 @@ pub(crate) mod redis;
 pub(crate) mod registry;
 #[cfg(feature = "redis")]
 mod script;
+#[cfg(feature = "sentinel")]
+pub(crate) mod sentinel;
 pub(crate) mod tls;
 
 use std::fmt;

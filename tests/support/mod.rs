@@ -9,6 +9,8 @@ mod backend;
 mod cluster;
 mod counter;
 pub mod process;
+#[cfg(feature = "sentinel")]
+mod sentinel;
 mod server;
 #[cfg(feature = "tls-rustls")]
 pub mod tls;
@@ -27,6 +29,12 @@ pub use cluster::ClusterBackend;
 pub use cluster::RedisCluster;
 #[allow(unused_imports)]
 pub use counter::RoundTripCounter;
+#[cfg(all(feature = "sentinel", feature = "conformance"))]
+#[allow(unused_imports)]
+pub use sentinel::SentinelBackend;
+#[cfg(feature = "sentinel")]
+#[allow(unused_imports)]
+pub use sentinel::{SERVICE, SentinelSet, SentinelSetup};
 #[allow(unused_imports)]
 pub use server::RedisServer;
 
