@@ -39,6 +39,9 @@ pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, get_client_wit
 pub use store::registry::{get_cluster_client, get_cluster_client_with};
 #[cfg(feature = "sentinel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+pub use store::registry::{get_sentinel_client, get_sentinel_client_with};
+#[cfg(feature = "sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
 pub use store::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions};
 pub use store::tls::{ClientIdentity, TlsOptions};
 pub use store::{

@@ -26,7 +26,15 @@ fn backend() -> SentinelBackend {
 
 #[test]
 fn conformance_suite_passes() {
-    redisutil::conformance::run_all(&backend());
+    let backend = backend();
+    redisutil::conformance::run_all(&backend);
+    // The process-wide store for these sentinels and service works too,
+    // and is one handle.
+    let shared = redisutil::get_sentinel_client(backend.set.sentinel_addrs(), SERVICE).unwrap();
+    shared.push("/shared/client", &[b"1"], None).unwrap();
+    assert_eq!(shared.pop("/shared/client").unwrap(), Some(b"1".to_vec()));
+    let again = redisutil::get_sentinel_client(backend.set.sentinel_addrs(), SERVICE).unwrap();
+    assert!(shared.ptr_eq(&again));
 }
 
 #[test]

@@ -193,6 +193,64 @@ where
     })
 }
 
+/// The process-wide [`RedisSentinelStore`](crate::RedisSentinelStore) for
+/// the master of `service` that `sentinels` watch, with default options:
+/// created on first use, then the same handle for every caller that names
+/// the same set of sentinels (in any order) and service.
+///
+/// ```
+/// use redisutil::get_sentinel_client;
+///
+/// let a = get_sentinel_client(["10.0.0.1:26379", "10.0.0.2:26379"], "mymaster")?;
+/// let b = get_sentinel_client(["10.0.0.2:26379", "10.0.0.1:26379"], "mymaster")?;
+/// assert!(a.ptr_eq(&b));
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
+#[cfg(feature = "sentinel")]
+pub fn get_sentinel_client<I>(
+    sentinels: I,
+    service: &str,
+) -> Result<crate::RedisSentinelStore, StoreError>
+where
+    I: IntoIterator,
+    I::Item: IntoRedisAddr,
+{
+    get_sentinel_client_with(
+        sentinels,
+        service,
+        crate::RedisSentinelStoreOptions::default(),
+    )
+}
+
+/// Like [`get_sentinel_client`], with `options`: a store is kept per set
+/// of sentinels, service *and* options, as [`get_client_with`] keeps one
+/// per address and options.
+#[cfg(feature = "sentinel")]
+pub fn get_sentinel_client_with<I>(
+    sentinels: I,
+    service: &str,
+    options: crate::RedisSentinelStoreOptions,
+) -> Result<crate::RedisSentinelStore, StoreError>
+where
+    I: IntoIterator,
+    I::Item: IntoRedisAddr,
+{
+    use crate::{RedisSentinelStore, RedisSentinelStoreOptions};
+
+    type Key = (Vec<RedisAddr>, String, RedisSentinelStoreOptions);
+    static SENTINELS: Registry<Key, RedisSentinelStore> = Registry::new();
+    let mut sentinels = sentinels
+        .into_iter()
+        .map(IntoRedisAddr::into_redis_addr)
+        .collect::<Result<Vec<_>, _>>()?;
+    sentinels.sort_unstable_by(|a, b| a.url().cmp(b.url()));
+    sentinels.dedup();
+    SENTINELS.get_or_open(
+        (sentinels, service.to_owned(), options),
+        |(sentinels, service, options)| RedisSentinelStore::open_with(sentinels, &service, options),
+    )
+}
+
 /// How long [`wait_serve`] waits when the caller has no better idea: 5 s.
 pub const DEFAULT_WAIT_SERVE_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -26,7 +26,7 @@ use super::{ListStore, StoreError};
 /// [`RedisStoreOptions`](crate::RedisStoreOptions), no credentials, db 0.
 ///
 /// `Debug` shows whether a password is set, never the password.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RedisSentinelStoreOptions {
     /// How long opening a connection may take, as a whole: asking the
     /// sentinels, connecting to the master, AUTH, SELECT and checking its
