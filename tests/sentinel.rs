@@ -35,6 +35,14 @@ fn conformance_suite_passes() {
     assert_eq!(shared.pop("/shared/client").unwrap(), Some(b"1".to_vec()));
     let again = redisutil::get_sentinel_client(backend.set.sentinel_addrs(), SERVICE).unwrap();
     assert!(shared.ptr_eq(&again));
+    // The same deployment named by one redis-sentinel:// address.
+    let url = format!(
+        "redis-sentinel://{}#{SERVICE}",
+        backend.set.sentinel_addrs().join(",")
+    );
+    let by_url = RedisSentinelStore::open_url(&url, RedisSentinelStoreOptions::default()).unwrap();
+    assert_eq!(by_url.pop("/shared/client").unwrap(), None);
+    by_url.ping().unwrap();
 }
 
 #[test]

@@ -51,7 +51,7 @@
 mod answered;
 mod client;
 mod config;
-mod encode;
+pub(crate) mod encode;
 mod error;
 mod failover;
 mod fake;

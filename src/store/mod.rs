@@ -40,6 +40,8 @@ pub(crate) mod registry;
 mod script;
 #[cfg(feature = "sentinel")]
 pub(crate) mod sentinel;
+#[cfg(feature = "sentinel")]
+mod sentinel_url;
 pub(crate) mod tls;
 
 use std::fmt;

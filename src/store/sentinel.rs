@@ -193,6 +193,39 @@ impl RedisSentinelStore {
         Self::open_with(sentinels, service, RedisSentinelStoreOptions::default())
     }
 
+    /// A store for the Sentinel deployment `url` names, in the form
+    /// Lettuce and Spring Data Redis use:
+    /// `redis-sentinel://[[username:]password@]host[:port][,host[:port]…][/db]#service`.
+    /// The hosts are the sentinels (port 26379 when left out); the username,
+    /// password and database are the master's and take the place of those
+    /// in `options`. The sentinels' own password, if any, stays in
+    /// [`RedisSentinelStoreOptions::sentinel_password`].
+    ///
+    /// ```
+    /// use redisutil::{RedisSentinelStore, RedisSentinelStoreOptions};
+    ///
+    /// let url = "redis-sentinel://:master-pass@10.0.0.1,10.0.0.2:26380/2#mymaster";
+    /// let store = RedisSentinelStore::open_url(url, RedisSentinelStoreOptions::default())?;
+    /// assert_eq!(store.service(), "mymaster");
+    /// assert!(!format!("{store:?}").contains("master-pass"));
+    /// # Ok::<(), redisutil::StoreError>(())
+    /// ```
+    pub fn open_url(url: &str, options: RedisSentinelStoreOptions) -> Result<Self, StoreError> {
+        let parsed = super::sentinel_url::SentinelUrl::parse(url)?;
+        let options = RedisSentinelStoreOptions {
+            username: parsed.username.or(options.username),
+            password: parsed.password.or(options.password),
+            db: parsed.db.unwrap_or(options.db),
+            ..options
+        };
+        let sentinels: Vec<(&str, u16)> = parsed
+            .sentinels
+            .iter()
+            .map(|(host, port)| (host.as_str(), *port))
+            .collect();
+        Self::open_with(sentinels, &parsed.service, options)
+    }
+
     /// A store for the master of `service` with `options`.
     pub fn open_with<I>(
         sentinels: I,
