@@ -319,10 +319,11 @@ fn a_pool_timeout_of_duration_max_waits_without_limit() {
 /// A pool of no connection is refused before anything connects.
 #[test]
 fn max_connections_zero_is_refused() {
-    let err = RedisStore::open_with(6379, options(0, LONG)).unwrap_err();
+    let server = RedisServer::start();
+    let err = RedisStore::open_with(server.port(), options(0, LONG)).unwrap_err();
     assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err:?}");
     assert!(err.to_string().contains("max_connections"), "{err}");
-    let err = get_client_with(6379, options(0, LONG)).unwrap_err();
+    let err = get_client_with(server.port(), options(0, LONG)).unwrap_err();
     assert!(err.to_string().contains("max_connections"), "{err}");
 }
 

@@ -172,8 +172,13 @@ fn get_client_and_wait_serve_take_rediss_addresses() {
 
 #[test]
 fn tls_options_need_a_rediss_address_and_readable_certificates() {
-    let err =
-        RedisStore::open_with("redis://localhost:6379", options(Some("ca.pem"), None)).unwrap_err();
+    // Refused when the store is opened: nothing connects to the server.
+    let server = TlsRedis::start("server", false);
+    let err = RedisStore::open_with(
+        format!("redis://localhost:{}", server.port),
+        options(Some("ca.pem"), None),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, StoreError::InvalidAddress { message, .. } if message.contains("rediss://")),
         "{err}"
@@ -185,7 +190,7 @@ fn tls_options_need_a_rediss_address_and_readable_certificates() {
         }),
         ..RedisStoreOptions::default()
     };
-    let err = RedisStore::open_with("rediss://localhost:6379", bad).unwrap_err();
+    let err = RedisStore::open_with(server.url("localhost"), bad).unwrap_err();
     assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err}");
     // A password in a rediss:// address is hidden like in any other.
     let store = RedisStore::open_with(
