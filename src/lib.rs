@@ -5,6 +5,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod aio;
 mod channel;
 mod clock;
 #[cfg(feature = "conformance")]

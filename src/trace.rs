@@ -17,6 +17,7 @@ macro_rules! event {
 pub(crate) use event;
 
 /// The event of a connect to the store at `addr` begun at `start`.
+#[cfg(feature = "redis")]
 pub(crate) fn connected<T>(
     store: &str,
     addr: &dyn std::fmt::Display,

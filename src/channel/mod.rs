@@ -99,7 +99,9 @@ pub struct RedisChannel<S> {
     options: ChannelOptions,
 }
 
-impl<S: ListStore> RedisChannel<S> {
+/// What does not depend on the store: building, names and keys, and the
+/// encoding, shared with the async channel.
+impl<S> RedisChannel<S> {
     /// The `peer` end of `channel` on `store`, without TTL.
     pub fn new(store: S, channel: impl IntoChannelName, peer: Peer) -> Result<Self, ChannelError> {
         Self::with_options(store, channel, peer, ChannelOptions::default())
@@ -178,10 +180,101 @@ impl<S: ListStore> RedisChannel<S> {
         &self.recv_key
     }
 
+    /// The JSON of one message, or the error that refuses it.
+    pub(crate) fn encode<T: Serialize + ?Sized>(msg: &T) -> Result<Vec<u8>, ChannelError> {
+        json::to_vec(msg).map_err(ChannelError::Encode)
+    }
+
+    /// The JSON of many messages in one buffer (one allocation, not one
+    /// per message), and where each ends; nothing if one fails to encode.
+    pub(crate) fn encode_all<I>(msgs: I) -> Result<Encoded, ChannelError>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let mut encoded = Encoded::default();
+        for msg in msgs {
+            json::to_writer(&mut encoded.buffer, &msg).map_err(ChannelError::Encode)?;
+            encoded.ends.push(encoded.buffer.len());
+        }
+        Ok(encoded)
+    }
+
+    pub(crate) fn decode_all<T: DeserializeOwned>(
+        &self,
+        popped: Vec<Vec<u8>>,
+    ) -> Vec<Result<T, DecodeError>> {
+        popped
+            .into_iter()
+            .map(|raw| match json::from_slice(&raw) {
+                Ok(value) => Ok(value),
+                Err(err) => Err(DecodeError::new(&self.recv_key, raw, err)),
+            })
+            .collect()
+    }
+
+    pub(crate) fn decode<T: DeserializeOwned>(
+        &self,
+        raw: Option<Vec<u8>>,
+    ) -> Result<Option<T>, ChannelError> {
+        let Some(raw) = raw else { return Ok(None) };
+        match json::from_slice(&raw) {
+            Ok(value) => Ok(Some(value)),
+            Err(err) => Err(DecodeError::new(&self.recv_key, raw, err).into()),
+        }
+    }
+}
+
+/// Messages encoded by [`RedisChannel::encode_all`].
+#[derive(Default)]
+pub(crate) struct Encoded {
+    buffer: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Encoded {
+    /// Each message's bytes, in order.
+    pub(crate) fn values(&self) -> Vec<&[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.buffer[start..end])
+            .collect()
+    }
+}
+
+/// A receive's timeout as the stores take it: `Duration::ZERO` waits
+/// without limit, as in the Python original.
+pub(crate) fn block_timeout(timeout: Duration) -> Option<Duration> {
+    (!timeout.is_zero()).then_some(timeout)
+}
+
+/// The SCAN pattern of the lists of every channel under `prefix`, once
+/// the prefix is checked.
+pub(crate) fn channels_pattern(prefix: &str) -> Result<String, ChannelError> {
+    name::check_prefix(prefix)?;
+    Ok(format!("{}*", glob::escape(prefix)))
+}
+
+/// The channels under `prefix` that the `keys` a scan found belong to,
+/// sorted, each once.
+pub(crate) fn channels_of(keys: &[String], prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = keys
+        .iter()
+        .filter_map(|key| ChannelName::from_list_key(key))
+        .map(|name| name.as_str().to_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+impl<S: ListStore> RedisChannel<S> {
     /// Sends one message: its JSON is pushed onto this end's list (and the
     /// channel's TTL refreshed, in the same round trip).
     pub fn send_msg<T: Serialize + ?Sized>(&self, msg: &T) -> Result<(), ChannelError> {
-        let encoded = json::to_vec(msg).map_err(ChannelError::Encode)?;
+        let encoded = Self::encode(msg)?;
         self.store
             .push(&self.send_key, &[&encoded], self.options.ttl)?;
         Ok(())
@@ -205,21 +298,11 @@ impl<S: ListStore> RedisChannel<S> {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        // All messages in one buffer: one allocation, not one per message.
-        let mut buffer = Vec::new();
-        let mut ends = Vec::new();
-        for msg in msgs {
-            json::to_writer(&mut buffer, &msg).map_err(ChannelError::Encode)?;
-            ends.push(buffer.len());
-        }
-        if ends.is_empty() {
+        let encoded = Self::encode_all(msgs)?;
+        let values = encoded.values();
+        if values.is_empty() {
             return Ok(0);
         }
-        let starts = std::iter::once(0).chain(ends.iter().copied());
-        let values: Vec<&[u8]> = starts
-            .zip(&ends)
-            .map(|(start, &end)| &buffer[start..end])
-            .collect();
         self.store.push(&self.send_key, &values, self.options.ttl)?;
         Ok(values.len())
     }
@@ -275,8 +358,9 @@ impl<S: ListStore> RedisChannel<S> {
         max: usize,
         timeout: Duration,
     ) -> Result<Vec<Result<T, DecodeError>>, ChannelError> {
-        let timeout = (!timeout.is_zero()).then_some(timeout);
-        let popped = self.store.blocking_pop_many(&self.recv_key, max, timeout)?;
+        let popped = self
+            .store
+            .blocking_pop_many(&self.recv_key, max, block_timeout(timeout))?;
         Ok(self.decode_all(popped))
     }
 
@@ -295,8 +379,10 @@ impl<S: ListStore> RedisChannel<S> {
         &self,
         timeout: Duration,
     ) -> Result<Option<T>, ChannelError> {
-        let timeout = (!timeout.is_zero()).then_some(timeout);
-        self.decode(self.store.blocking_take_last(&self.recv_key, timeout)?)
+        self.decode(
+            self.store
+                .blocking_take_last(&self.recv_key, block_timeout(timeout))?,
+        )
     }
 
     /// The oldest message, left in the channel; `None` when there is none.
@@ -315,29 +401,11 @@ impl<S: ListStore> RedisChannel<S> {
         list_channels(&self.store, prefix)
     }
 
-    /// BLPOP on the receiving list; `Duration::ZERO` waits without limit,
-    /// as in the Python original.
+    /// BLPOP on the receiving list.
     fn blocking_pop(&self, timeout: Duration) -> Result<Option<Vec<u8>>, ChannelError> {
-        let timeout = (!timeout.is_zero()).then_some(timeout);
-        Ok(self.store.blocking_pop(&self.recv_key, timeout)?)
-    }
-
-    fn decode_all<T: DeserializeOwned>(&self, popped: Vec<Vec<u8>>) -> Vec<Result<T, DecodeError>> {
-        popped
-            .into_iter()
-            .map(|raw| match json::from_slice(&raw) {
-                Ok(value) => Ok(value),
-                Err(err) => Err(DecodeError::new(&self.recv_key, raw, err)),
-            })
-            .collect()
-    }
-
-    fn decode<T: DeserializeOwned>(&self, raw: Option<Vec<u8>>) -> Result<Option<T>, ChannelError> {
-        let Some(raw) = raw else { return Ok(None) };
-        match json::from_slice(&raw) {
-            Ok(value) => Ok(Some(value)),
-            Err(err) => Err(DecodeError::new(&self.recv_key, raw, err).into()),
-        }
+        Ok(self
+            .store
+            .blocking_pop(&self.recv_key, block_timeout(timeout))?)
     }
 }
 
@@ -362,18 +430,8 @@ pub fn list_channels<S: ListStore + ?Sized>(
     store: &S,
     prefix: &str,
 ) -> Result<Vec<String>, ChannelError> {
-    name::check_prefix(prefix)?;
-    let pattern = format!("{}*", glob::escape(prefix));
-    let mut names: Vec<String> = store
-        .scan(&pattern)?
-        .iter()
-        .filter_map(|key| ChannelName::from_list_key(key))
-        .map(|name| name.as_str().to_owned())
-        .filter(|name| name.starts_with(prefix))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    Ok(names)
+    let pattern = channels_pattern(prefix)?;
+    Ok(channels_of(&store.scan(&pattern)?, prefix))
 }
 
 #[cfg(test)]

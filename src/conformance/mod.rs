@@ -136,6 +136,8 @@
 //! conformance::run_all_proxy(&MyHarness(MemoryProxyHarness::new()));
 //! ```
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod batch;
 mod channel;
 mod hostile;
@@ -147,6 +149,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
+#[cfg(feature = "tokio")]
+pub use aio::{AsyncHarness, BlockOn};
 pub use batch::*;
 pub use channel::*;
 pub use hostile::*;

@@ -25,19 +25,21 @@ pub(crate) mod auth;
 #[cfg(feature = "cluster")]
 pub(crate) mod cluster;
 #[cfg(feature = "redis")]
-mod commands;
+pub(crate) mod commands;
 pub(crate) mod fault;
 pub(crate) mod glob;
 pub(crate) mod lease;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
-mod pool;
+pub(crate) mod pool;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(all(feature = "redis", feature = "tokio"))]
+pub(crate) mod redis_async;
 #[cfg(feature = "redis")]
 pub(crate) mod registry;
 #[cfg(feature = "redis")]
-mod script;
+pub(crate) mod script;
 #[cfg(feature = "sentinel")]
 pub(crate) mod sentinel;
 #[cfg(feature = "sentinel")]

@@ -329,7 +329,7 @@ impl<C: PooledConnection> Pool<C> {
 }
 
 /// Whether the connection, or the node behind it, is gone.
-fn is_lost(err: &RedisError) -> bool {
+pub(crate) fn is_lost(err: &RedisError) -> bool {
     err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal()
 }
 
@@ -352,7 +352,7 @@ fn is_unavailable(err: &RedisError) -> bool {
 
 /// The [`StoreError`] for a redis error at `addr`; `timeout` is the one in
 /// force when the error is a timeout.
-pub(super) fn to_store_error(err: RedisError, addr: String, timeout: Duration) -> StoreError {
+pub(crate) fn to_store_error(err: RedisError, addr: String, timeout: Duration) -> StoreError {
     if err.is_timeout() {
         StoreError::Timeout { addr, timeout }
     } else if is_lost(&err) || is_unavailable(&err) {

@@ -219,6 +219,13 @@ impl RedisStore {
         &self.inner.options
     }
 
+    /// What opening a connection takes: where (without credentials or
+    /// database), the AUTH and SELECT to send, and whether it speaks TLS.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn connection_parts(&self) -> (&ConnectionInfo, &[Cmd], bool) {
+        (&self.inner.info, &self.inner.handshake, self.inner.tls)
+    }
+
     /// Whether `self` and `other` are the same handle (clones of one store).
     pub fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -452,18 +459,9 @@ impl ListStore for RedisStore {
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(1000);
+            let scan = super::commands::build::scan(cursor, pattern);
             let (next, batch): (u64, Vec<Vec<u8>>) = self.run(Wait::Response, |c| scan.query(c))?;
-            keys.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|key| String::from_utf8(key).ok()),
-            );
+            super::commands::build::scanned(&mut keys, batch);
             if next == 0 {
                 break;
             }

@@ -15,7 +15,8 @@ use super::super::script::lease::{
     SnapshotReply, extended,
 };
 use super::super::{StoreError, wait_limit};
-use super::{Connector, block_seconds};
+use super::Connector;
+use super::build::block_seconds;
 
 /// Runs `script` on the four keys with `args`.
 fn invoke<C: Connector, T: redis::FromRedisValue>(

@@ -3,6 +3,7 @@
 //! gives the connections, a [`Connector`] runs the same RPUSH, LPOP,
 //! BLPOP, LINDEX, BLMOVE and the same scripts through its [`Pool`].
 
+pub(crate) mod build;
 pub(super) mod lease;
 
 use std::time::Duration;
@@ -44,39 +45,25 @@ pub(super) trait Connector: Sized {
     /// RPUSH, or with a TTL the atomic push-and-expire script.
     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
         let Some(ttl) = ttl else {
-            let mut rpush = redis::cmd("RPUSH");
-            rpush.arg(key);
-            for value in values {
-                rpush.arg(*value);
-            }
+            let rpush = build::rpush(key, values);
             return self.run(Wait::Response, |c| rpush.query(c));
         };
-        if values.is_empty() {
-            // What RPUSH answers; the script would push nothing and say 0.
-            return Err(StoreError::Command {
-                addr: self.shown_addr(),
-                message: "ERR wrong number of arguments for 'rpush' command".into(),
-            });
-        }
         let millis = ttl_millis(ttl).to_string();
-        let args: Vec<&[u8]> = std::iter::once(millis.as_bytes())
-            .chain(values.iter().copied())
-            .collect();
+        let args = build::push_with_ttl_args(&millis, values)
+            .ok_or_else(|| build::no_values(self.shown_addr()))?;
         self.run(Wait::Response, |c| PUSH_WITH_TTL.invoke(c, &[key], &args))
     }
 
     /// LPOP.
     fn lpop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut lpop = redis::cmd("LPOP");
-        lpop.arg(key);
+        let lpop = build::lpop(key, None);
         self.run(Wait::Response, |c| lpop.query(c))
     }
 
     /// BLPOP, on a read timeout stretched by the block time.
     fn blpop(&self, key: &str, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, StoreError> {
         let timeout = wait_limit(timeout);
-        let mut blpop = redis::cmd("BLPOP");
-        blpop.arg(key).arg(block_seconds(timeout));
+        let blpop = build::blpop(key, timeout);
         let popped: Option<(Vec<u8>, Vec<u8>)> =
             self.run(Wait::Blocking(timeout), |c| blpop.query(c))?;
         Ok(popped.map(|(_key, value)| value))
@@ -87,8 +74,7 @@ pub(super) trait Connector: Sized {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let mut lpop = redis::cmd("LPOP");
-        lpop.arg(key).arg(redis_count(count));
+        let lpop = build::lpop(key, Some(count));
         let popped: Option<Vec<Vec<u8>>> = self.run(Wait::Response, |c| lpop.query(c))?;
         Ok(popped.unwrap_or_default())
     }
@@ -106,19 +92,12 @@ pub(super) trait Connector: Sized {
             return Ok(Vec::new());
         }
         let timeout = wait_limit(timeout);
-        let mut blmpop = redis::cmd("BLMPOP");
-        blmpop
-            .arg(block_seconds(timeout))
-            .arg(1)
-            .arg(key)
-            .arg("LEFT")
-            .arg("COUNT")
-            .arg(redis_count(count));
-        // The answer: nil on a timeout, else the key and its elements.
-        type Popped = Option<(Vec<u8>, Vec<Vec<u8>>)>;
-        match self.run(Wait::Blocking(timeout), |c| blmpop.query::<Popped>(c)) {
+        let blmpop = build::blmpop(key, count, timeout);
+        match self.run(Wait::Blocking(timeout), |c| {
+            blmpop.query::<build::Popped>(c)
+        }) {
             Ok(popped) => Ok(popped.map(|(_key, values)| values).unwrap_or_default()),
-            Err(StoreError::Command { message, .. }) if message.contains("unknown command") => {
+            Err(err) if build::unknown_command(&err) => {
                 let Some(first) = self.blpop(key, timeout)? else {
                     return Ok(Vec::new());
                 };
@@ -132,8 +111,7 @@ pub(super) trait Connector: Sized {
 
     /// LINDEX.
     fn lindex(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut lindex = redis::cmd("LINDEX");
-        lindex.arg(key).arg(index);
+        let lindex = build::lindex(key, index);
         self.run(Wait::Response, |c| lindex.query(c))
     }
 
@@ -158,13 +136,7 @@ pub(super) trait Connector: Sized {
         loop {
             let left = deadline
                 .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()));
-            let mut blmove = redis::cmd("BLMOVE");
-            blmove
-                .arg(key)
-                .arg(key)
-                .arg("RIGHT")
-                .arg("RIGHT")
-                .arg(block_seconds(left));
+            let blmove = build::blmove_tail(key, left);
             let moved: Option<Vec<u8>> = self.run(Wait::Blocking(left), |c| blmove.query(c))?;
             if moved.is_none() {
                 return Ok(None);
@@ -175,25 +147,6 @@ pub(super) trait Connector: Sized {
             if left.is_some_and(|left| left.is_zero()) {
                 return Ok(None);
             }
-        }
-    }
-}
-
-/// A count as LPOP and BLMPOP take it: Redis refuses one beyond `i64::MAX`,
-/// which no list reaches, so a larger one means the same: every element.
-fn redis_count(count: usize) -> u64 {
-    (count as u64).min(i64::MAX as u64)
-}
-
-/// A BLPOP or BLMOVE timeout in seconds with millisecond precision, rounded
-/// up: Redis reads a timeout below one millisecond as 0, which would block
-/// forever.
-fn block_seconds(timeout: Option<Duration>) -> String {
-    match timeout {
-        None => "0".into(),
-        Some(timeout) => {
-            let millis = ttl_millis(timeout).max(1);
-            format!("{}.{:03}", millis / 1000, millis % 1000)
         }
     }
 }
@@ -256,17 +209,3 @@ macro_rules! connector_list_store_methods {
 }
 
 pub(super) use connector_list_store_methods;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blpop_timeouts_never_round_to_forever() {
-        assert_eq!(block_seconds(None), "0");
-        assert_eq!(block_seconds(Some(Duration::from_nanos(1))), "0.001");
-        assert_eq!(block_seconds(Some(Duration::ZERO)), "0.001");
-        assert_eq!(block_seconds(Some(Duration::from_millis(1500))), "1.500");
-        assert_eq!(block_seconds(Some(Duration::from_secs(30))), "30.000");
-    }
-}

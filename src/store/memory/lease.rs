@@ -412,7 +412,7 @@ impl LeaseStore for MemoryStore {
                 }
             })
         })?;
-        self.shared.pushed.notify_all();
+        self.notify_pushed();
         Ok(nacked)
     }
 
@@ -446,7 +446,7 @@ impl LeaseStore for MemoryStore {
                 leases.reclaim(now, max_deliveries)
             })
         })?;
-        self.shared.pushed.notify_all();
+        self.notify_pushed();
         Ok(moved)
     }
 
@@ -487,7 +487,7 @@ impl LeaseStore for MemoryStore {
             state.serve_waiters(keys.list());
             Ok(count)
         })?;
-        self.shared.pushed.notify_all();
+        self.notify_pushed();
         Ok(moved)
     }
 

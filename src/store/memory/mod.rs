@@ -1,10 +1,13 @@
 //! [`MemoryStore`]: an in-memory [`ListStore`] with Redis list semantics.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 use std::time::Duration;
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod lease;
 mod state;
 
@@ -64,6 +67,9 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled on every push, so blocked pops wake up.
     pushed: Condvar,
+    /// The async waits to wake on every push, by their ticket. Only ever
+    /// locked after `state`, or alone.
+    wakers: Mutex<HashMap<u64, Waker>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -79,6 +85,7 @@ impl MemoryStore {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 pushed: Condvar::new(),
+                wakers: Mutex::new(HashMap::new()),
                 clock: Arc::new(clock),
             }),
         }
@@ -101,19 +108,37 @@ impl MemoryStore {
         state.fault = Some(fault);
     }
 
+    /// The fault the next call meets, counted as met; `None` for none.
+    fn next_fault(&self) -> Option<Fault> {
+        let mut state = self.lock();
+        match state.faults {
+            0 => None,
+            _ => {
+                state.faults -= 1;
+                state.fault.clone()
+            }
+        }
+    }
+
+    /// Wakes every wait for a push: blocked threads and async waits.
+    fn notify_pushed(&self) {
+        self.shared.pushed.notify_all();
+        let wakers = std::mem::take(&mut *self.wakers());
+        for waker in wakers.into_values() {
+            waker.wake();
+        }
+    }
+
+    fn wakers(&self) -> MutexGuard<'_, HashMap<u64, Waker>> {
+        self.shared
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs `call`, or fails it as the next injected fault says.
     fn run<T>(&self, call: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let fault = {
-            let mut state = self.lock();
-            match state.faults {
-                0 => None,
-                _ => {
-                    state.faults -= 1;
-                    state.fault.clone()
-                }
-            }
-        };
-        match fault {
+        match self.next_fault() {
             None => call(),
             Some(Fault::ReplyLost) => {
                 // Whatever the server answered never arrives.
@@ -283,7 +308,7 @@ impl MemoryStore {
         }
         state.serve_waiters(key);
         drop(state);
-        self.shared.pushed.notify_all();
+        self.notify_pushed();
         Ok(len)
     }
 

@@ -19,7 +19,7 @@ use redis::{Cmd, ConnectionLike, ErrorKind, FromRedisValue, RedisResult, ServerE
 use sha1::{Digest, Sha1};
 
 /// A Lua script.
-pub(super) struct Script {
+pub(crate) struct Script {
     text: &'static str,
     sha: OnceLock<String>,
 }
@@ -59,6 +59,27 @@ impl Script {
     }
 }
 
+#[cfg(feature = "tokio")]
+impl Script {
+    /// [`invoke`](Self::invoke) on an async connection.
+    pub(crate) async fn invoke_async<T: FromRedisValue>(
+        &self,
+        connection: &mut impl redis::aio::ConnectionLike,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> RedisResult<T> {
+        let evalsha = command("EVALSHA", self.sha(), keys, args);
+        match evalsha.query_async(connection).await {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                command("EVAL", self.text, keys, args)
+                    .query_async(connection)
+                    .await
+            }
+            outcome => outcome,
+        }
+    }
+}
+
 /// `name script numkeys keys… args…`.
 fn command(name: &str, script: &str, keys: &[&str], args: &[&[u8]]) -> Cmd {
     let mut command = redis::cmd(name);
@@ -77,7 +98,7 @@ fn command(name: &str, script: &str, keys: &[&str], args: &[&[u8]]) -> Cmd {
 /// looks at the key, so the first one refuses a TTL Redis cannot take while
 /// nothing is written yet, and it may only touch a list: the type is
 /// checked first. Pushes in chunks: Lua's `unpack` has a bounded stack.
-pub(super) static PUSH_WITH_TTL: Script = Script::new(
+pub(crate) static PUSH_WITH_TTL: Script = Script::new(
     "\
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind ~= 'list' and kind ~= 'none' then
@@ -96,7 +117,7 @@ return len",
 /// The tail element of the list, then the list deleted (freed in the
 /// background, whatever its length), in one atomic step. LINDEX refuses a
 /// key of another type before anything is deleted.
-pub(super) static TAKE_LAST: Script = Script::new(
+pub(crate) static TAKE_LAST: Script = Script::new(
     "\
 local last = redis.call('LINDEX', KEYS[1], -1)
 redis.call('UNLINK', KEYS[1])

@@ -1,0 +1,292 @@
+//! [`MemoryStore`] as an [`AsyncListStore`]: the same data and rules as
+//! the sync store (one instance serves both), with blocked pops as futures.
+//!
+//! A call that cannot block runs at once under the store's lock, on its
+//! first poll: it is atomic, and a future dropped before that poll did
+//! nothing. A blocked pop takes a place in the same queue as blocked
+//! threads (a push serves the longest waiting first, whichever API it
+//! waits on); it wakes on a push, and on its clock: the system clock
+//! through a tokio timer, a [`ManualClock`](crate::ManualClock) by
+//! looking again at short intervals, as a blocked thread does.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use super::state::{List, State, deadline};
+use super::{MemoryStore, StoreError};
+use crate::ListStore;
+use crate::aio::AsyncListStore;
+use crate::store::fault::Fault;
+
+/// What a blocked call waits to take.
+enum Want {
+    /// Up to this many elements from the head (BLPOP, BLMPOP).
+    Head(usize),
+    /// The tail, deleting the list (the blocking take-last).
+    Last,
+}
+
+/// A blocked call on a [`MemoryStore`]: ready when it has taken what it
+/// wants, or when its deadline on the store's clock has passed.
+struct Blocked {
+    store: MemoryStore,
+    key: String,
+    want: Want,
+    deadline: Option<SystemTime>,
+    /// Its place among the waiters for a push; for a head pop, also its
+    /// place in the key's queue of blocked pops. `None` before it waits.
+    ticket: Option<u64>,
+    /// The timer that wakes it to look at the clock again.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Blocked {
+    fn new(store: &MemoryStore, key: &str, want: Want, timeout: Option<Duration>) -> Self {
+        Self {
+            deadline: deadline(store.shared.clock.now(), timeout),
+            store: store.clone(),
+            key: key.to_owned(),
+            want,
+            ticket: None,
+            timer: None,
+        }
+    }
+
+    /// One look at the store: what was taken, `None` to wait on.
+    fn look(&mut self, state: &mut State) -> Option<Vec<Vec<u8>>> {
+        let now = self.store.shared.clock.now();
+        match self.want {
+            Want::Head(count) => match self.ticket {
+                None => {
+                    let popped = state.pop_front_many(&self.key, count, now);
+                    if !popped.is_empty() {
+                        return Some(popped);
+                    }
+                    let ticket = self.take_ticket(state);
+                    state
+                        .waiters
+                        .entry(self.key.clone())
+                        .or_default()
+                        .push_back((ticket, count));
+                    None
+                }
+                Some(ticket) => {
+                    let handed = state.handed.remove(&ticket)?;
+                    self.ticket = None;
+                    Some(handed)
+                }
+            },
+            Want::Last => {
+                let last = state.take_last(&self.key, now)?;
+                self.ticket = None;
+                Some(vec![last])
+            }
+        }
+    }
+
+    fn take_ticket(&mut self, state: &mut State) -> u64 {
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        self.ticket = Some(ticket);
+        ticket
+    }
+
+    /// Leaves the queue of blocked pops, putting back what a push handed
+    /// this call after it stopped looking: nothing is lost when a blocked
+    /// future is dropped. Whether anything was put back.
+    fn leave(&mut self, state: &mut State) -> bool {
+        let Some(ticket) = self.ticket.take() else {
+            return false;
+        };
+        self.store.wakers().remove(&ticket);
+        if let Some(waiters) = state.waiters.get_mut(&self.key) {
+            waiters.retain(|(waiting, _)| *waiting != ticket);
+            if waiters.is_empty() {
+                state.waiters.remove(&self.key);
+            }
+        }
+        let Some(handed) = state.handed.remove(&ticket) else {
+            return false;
+        };
+        let now = self.store.shared.clock.now();
+        state.live(&self.key, now);
+        let list = state.lists.entry(self.key.clone()).or_insert_with(|| List {
+            items: VecDeque::new(),
+            expires_at: None,
+        });
+        for item in handed.into_iter().rev() {
+            list.items.push_front(item);
+        }
+        state.serve_waiters(&self.key);
+        true
+    }
+}
+
+impl Future for Blocked {
+    type Output = Result<Vec<Vec<u8>>, StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        // The lock borrows its own handle, not `this`.
+        let store = this.store.clone();
+        loop {
+            let mut state = match store.begin_on(&this.key) {
+                Ok(state) => state,
+                Err(err) => {
+                    let mut state = store.lock();
+                    this.leave(&mut state);
+                    return Poll::Ready(Err(err));
+                }
+            };
+            let waited = this.ticket;
+            if let Some(taken) = this.look(&mut state) {
+                if let Some(ticket) = waited {
+                    this.store.wakers().remove(&ticket);
+                }
+                return Poll::Ready(Ok(taken));
+            }
+            let now = this.store.shared.clock.now();
+            let remaining = this
+                .deadline
+                .map(|deadline| deadline.duration_since(now).unwrap_or_default());
+            if remaining.is_some_and(|remaining| remaining.is_zero()) {
+                let put_back = this.leave(&mut state);
+                drop(state);
+                if put_back {
+                    this.store.notify_pushed();
+                }
+                return Poll::Ready(Ok(Vec::new()));
+            }
+            // Registered under the state's lock: a push after the look
+            // above finds this waker.
+            let ticket = match this.ticket {
+                Some(ticket) => ticket,
+                None => this.take_ticket(&mut state),
+            };
+            this.store.wakers().insert(ticket, cx.waker().clone());
+            drop(state);
+            let Some(remaining) = remaining else {
+                return Poll::Pending;
+            };
+            let wait = this.store.shared.clock.recheck_after(remaining);
+            if wait.is_zero() {
+                continue;
+            }
+            let timer = this
+                .timer
+                .insert(Box::pin(tokio::time::sleep(wait.min(remaining))));
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        if self.ticket.is_none() {
+            return;
+        }
+        let store = self.store.clone();
+        let mut state = store.lock();
+        let put_back = self.leave(&mut state);
+        drop(state);
+        if put_back {
+            store.notify_pushed();
+        }
+    }
+}
+
+impl MemoryStore {
+    /// Waits as `want` says, failing first as the next injected fault says.
+    async fn blocked(
+        &self,
+        key: &str,
+        want: Want,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let fault = self.next_fault();
+        if let Some(fault) = fault
+            .as_ref()
+            .filter(|fault| !matches!(fault, Fault::ReplyLost))
+        {
+            return Err(fault.error());
+        }
+        let taken = Blocked::new(self, key, want, timeout).await?;
+        match fault {
+            // Whatever the server answered never arrives.
+            Some(fault) => Err(fault.error()),
+            None => Ok(taken),
+        }
+    }
+}
+
+/// The calls that cannot block run as the sync store runs them, on the
+/// first poll.
+impl AsyncListStore for MemoryStore {
+    async fn push(
+        &self,
+        key: &str,
+        values: &[&[u8]],
+        ttl: Option<Duration>,
+    ) -> Result<u64, StoreError> {
+        ListStore::push(self, key, values, ttl)
+    }
+
+    async fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        ListStore::pop(self, key)
+    }
+
+    async fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let popped = self.blocked(key, Want::Head(1), timeout).await?;
+        Ok(popped.into_iter().next())
+    }
+
+    async fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        ListStore::pop_many(self, key, count)
+    }
+
+    async fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.blocked(key, Want::Head(count), timeout).await
+    }
+
+    async fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        ListStore::index(self, key, index)
+    }
+
+    async fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        ListStore::take_last(self, key)
+    }
+
+    async fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let taken = self.blocked(key, Want::Last, timeout).await?;
+        Ok(taken.into_iter().next())
+    }
+
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        ListStore::scan(self, pattern)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        ListStore::ping(self)
+    }
+}

@@ -1,0 +1,561 @@
+//! [`AsyncRedisStore`]: the [`AsyncListStore`] on a real Redis, on
+//! redis-rs's multiplexed tokio connections.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::commands::build;
+use super::pool::{is_lost, to_store_error};
+use super::redis::{RedisStore, RedisStoreOptions};
+use super::script::{PUSH_WITH_TTL, Script, TAKE_LAST};
+use super::{StoreError, ttl_millis, wait_limit};
+use crate::aio::{AsyncListStore, FinishOnDrop};
+use crate::store::addr::{IntoRedisAddr, RedisAddr};
+
+/// An [`AsyncListStore`] on a Redis server: the async
+/// [`RedisStore`], with the same addresses, options and errors.
+///
+/// - Calls that cannot block share **one multiplexed connection**: any
+///   number of tasks send on it at once, their commands pipelined.
+/// - A blocked pop ([`blocking_pop`](AsyncListStore::blocking_pop),
+///   `brecv_msg`…) waits on a **connection of its own**, so it never holds
+///   up the others; these are kept for reuse (up to
+///   [`max_idle`](RedisStoreOptions::max_idle)) and capped by
+///   [`max_connections`](RedisStoreOptions::max_connections): a blocked
+///   pop past the cap waits up to
+///   [`pool_timeout`](RedisStoreOptions::pool_timeout) for another to end,
+///   then fails with [`StoreError::PoolExhausted`]. So with the default 64,
+///   64 receives can block at once; raise it for more.
+/// - Opening a connection is bounded by the connect timeout as a whole,
+///   the AUTH/SELECT handshake included; every command by the response
+///   timeout, a blocked pop by its own timeout plus that margin (redis-rs
+///   would cut every answer at 500 ms by default).
+/// - A connection found closed (Redis restarted) is replaced, and a
+///   command sent on a connection that turned out to be closed is sent
+///   again on the new one, once, as [`RedisStore`] does.
+/// - Dropping a receive future never loses a message: see the
+///   [`aio`](crate::aio#cancellation) module.
+///
+/// Clones share the connections. Opening the store connects to nothing.
+/// `rediss://` addresses need the feature `tls-rustls`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use redisutil::aio::{AsyncListStore, AsyncRedisStore};
+///
+/// # async fn run() -> Result<(), redisutil::StoreError> {
+/// let store = AsyncRedisStore::open("127.0.0.1:6379")?;
+/// store.push("/jobs/client", &[br#"{"id":1}"#], None).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AsyncRedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The parsed address and options, and the handshake, as the sync
+    /// store has them.
+    sync: RedisStore,
+    /// The connection that calls which cannot block share.
+    shared: Mutex<Option<MultiplexedConnection>>,
+    /// Held while the shared connection is opened, so that it is opened once.
+    opening: tokio::sync::Mutex<()>,
+    /// Connections of blocked pops, idle.
+    idle: Mutex<Vec<MultiplexedConnection>>,
+    /// A place per connection a blocked pop may hold.
+    places: Arc<Semaphore>,
+}
+
+impl AsyncRedisStore {
+    /// A store for the Redis at `addr`, with default options. Connects to
+    /// nothing yet.
+    pub fn open(addr: impl IntoRedisAddr) -> Result<Self, StoreError> {
+        Self::open_with(addr, RedisStoreOptions::default())
+    }
+
+    /// A store for the Redis at `addr` with `options`, checked as
+    /// [`RedisStore::open_with`] checks them. Connects to nothing yet.
+    pub fn open_with(
+        addr: impl IntoRedisAddr,
+        options: RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let places = Arc::new(Semaphore::new(options.max_connections));
+        let sync = RedisStore::open_with(addr, options)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                sync,
+                shared: Mutex::new(None),
+                opening: tokio::sync::Mutex::new(()),
+                idle: Mutex::new(Vec::new()),
+                places,
+            }),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> &RedisAddr {
+        self.inner.sync.addr()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisStoreOptions {
+        self.inner.sync.options()
+    }
+
+    fn shown_addr(&self) -> String {
+        self.addr().to_string()
+    }
+
+    /// Opens a connection within the connect timeout, handshake included;
+    /// its commands time out after `response_timeout`.
+    async fn connect(
+        &self,
+        response_timeout: Option<Duration>,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        let (info, handshake, tls) = self.inner.sync.connection_parts();
+        let timeout = self.options().connect_timeout;
+        let start = Instant::now();
+        let open = async {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout));
+            let mut connection = redis::Client::open(info.clone())?
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            for command in handshake {
+                command.query_async::<()>(&mut connection).await?;
+            }
+            if tls && handshake.is_empty() {
+                // Makes the TLS handshake happen within the connect timeout.
+                redis::cmd("PING")
+                    .query_async::<()>(&mut connection)
+                    .await?;
+            }
+            Ok::<_, RedisError>(connection)
+        };
+        let opened = match tokio::time::timeout(timeout, open).await {
+            Err(_) => Err(StoreError::Timeout {
+                addr: self.shown_addr(),
+                timeout,
+            }),
+            Ok(opened) => opened.map_err(|err| to_store_error(err, self.shown_addr(), timeout)),
+        };
+        crate::trace::connected("redis (async)", self.addr(), start, &opened);
+        // The handshake ran on the connect timeout; commands get theirs.
+        opened.map(|mut connection| {
+            connection.set_response_timeout(response_timeout.unwrap_or(Duration::MAX));
+            connection
+        })
+    }
+
+    /// The shared connection, and whether it was open before this call.
+    async fn shared(&self) -> Result<(MultiplexedConnection, bool), StoreError> {
+        if let Some(connection) = self.lock_shared().clone() {
+            return Ok((connection, true));
+        }
+        let _opening = self.inner.opening.lock().await;
+        if let Some(connection) = self.lock_shared().clone() {
+            return Ok((connection, false));
+        }
+        let connection = self.connect(self.options().response_timeout).await?;
+        *self.lock_shared() = Some(connection.clone());
+        Ok((connection, false))
+    }
+
+    fn lock_shared(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.inner
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `command` on the shared connection; once more on a new one
+    /// when the connection it found had closed.
+    async fn run<T, F, Fut>(&self, command: F) -> Result<T, StoreError>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let timeout = self.options().response_timeout.unwrap_or_default();
+        let (connection, reused) = self.shared().await?;
+        let err = match command(connection).await {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        if !is_lost(&err) || err.is_timeout() {
+            return Err(to_store_error(err, self.shown_addr(), timeout));
+        }
+        *self.lock_shared() = None;
+        if !reused {
+            return Err(to_store_error(err, self.shown_addr(), timeout));
+        }
+        crate::trace::event!(
+            INFO,
+            addr = %self.shown_addr(),
+            error = %err,
+            "shared connection lost; the command is sent again on a new one"
+        );
+        let (connection, _) = self.shared().await?;
+        command(connection)
+            .await
+            .map_err(|err| to_store_error(err, self.shown_addr(), timeout))
+    }
+
+    async fn query<T: FromRedisValue>(&self, command: Cmd) -> Result<T, StoreError> {
+        self.run(|mut connection| {
+            let command = &command;
+            async move { command.query_async(&mut connection).await }
+        })
+        .await
+    }
+
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        script: &'static Script,
+        key: &str,
+        args: &[&[u8]],
+    ) -> Result<T, StoreError> {
+        self.run(|mut connection| async move {
+            script.invoke_async(&mut connection, &[key], args).await
+        })
+        .await
+    }
+
+    /// A place for a blocked pop, within the pool timeout.
+    async fn place(&self) -> Result<OwnedSemaphorePermit, StoreError> {
+        let options = self.options();
+        let acquire = self.inner.places.clone().acquire_owned();
+        let acquired = match wait_limit(Some(options.pool_timeout)) {
+            None => Ok(acquire.await),
+            Some(timeout) => tokio::time::timeout(timeout, acquire).await,
+        };
+        match acquired {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(StoreError::PoolExhausted {
+                addr: self.shown_addr(),
+                max_connections: options.max_connections,
+                timeout: options.pool_timeout,
+            }),
+        }
+    }
+
+    /// Runs a blocking `command` that waits up to `block` on a connection
+    /// of its own, within `block` plus the response timeout.
+    async fn blocking<T: FromRedisValue>(
+        &self,
+        command: &Cmd,
+        block: Option<Duration>,
+    ) -> Result<T, StoreError> {
+        let _place = self.place().await?;
+        let limit = block.and_then(|block| {
+            self.options()
+                .response_timeout
+                .map(|margin| block.saturating_add(margin))
+        });
+        let mut second = false;
+        loop {
+            let idle = self
+                .inner
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let reused = idle.is_some();
+            let mut connection = match idle {
+                Some(connection) => connection,
+                None => self.connect(None).await?,
+            };
+            let answer = match limit {
+                None => command.query_async(&mut connection).await,
+                Some(limit) => {
+                    match tokio::time::timeout(limit, command.query_async(&mut connection)).await {
+                        Ok(answer) => answer,
+                        Err(_) => {
+                            return Err(StoreError::Timeout {
+                                addr: self.shown_addr(),
+                                timeout: limit,
+                            });
+                        }
+                    }
+                }
+            };
+            let err = match answer {
+                Ok(value) => {
+                    self.check_in(connection);
+                    return Ok(value);
+                }
+                Err(err) => err,
+            };
+            let timeout = limit.unwrap_or_default();
+            if !is_lost(&err) {
+                self.check_in(connection);
+                return Err(to_store_error(err, self.shown_addr(), timeout));
+            }
+            if !reused || second || err.is_timeout() {
+                return Err(to_store_error(err, self.shown_addr(), timeout));
+            }
+            // The idle ones most likely closed with it.
+            self.inner
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            second = true;
+        }
+    }
+
+    /// Keeps a blocking connection for reuse, up to `max_idle`.
+    fn check_in(&self, connection: MultiplexedConnection) {
+        let mut idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.options().max_idle {
+            idle.push(connection);
+        }
+    }
+
+    /// Puts back at the head of `key` what a receive nobody waits for any
+    /// more took.
+    async fn put_back(self, key: String, taken: Vec<Vec<u8>>) {
+        if taken.is_empty() {
+            return;
+        }
+        let mut lpush = redis::cmd("LPUSH");
+        lpush.arg(&key);
+        for value in taken.iter().rev() {
+            lpush.arg(value);
+        }
+        let pushed = self.query::<u64>(lpush).await;
+        crate::trace::event!(
+            WARN,
+            addr = %self.shown_addr(),
+            key = %key,
+            elements = taken.len(),
+            put_back = pushed.is_ok(),
+            error = pushed.as_ref().err().map(ToString::to_string),
+            "a cancelled receive had taken elements; they go back to the head of their list"
+        );
+        let _ = pushed;
+    }
+
+    /// Runs the receive `call` so that, dropped, it ends anyway and puts
+    /// back what it took.
+    fn receive<T, F, Fut>(
+        &self,
+        key: &str,
+        call: F,
+        taken: fn(T) -> Vec<Vec<u8>>,
+    ) -> FinishOnDrop<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(Self, String) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let store = self.clone();
+        let key = key.to_owned();
+        let call = call(store.clone(), key.clone());
+        FinishOnDrop::new(call, move |output: Result<T, StoreError>| async move {
+            if let Ok(output) = output {
+                store.put_back(key, taken(output)).await;
+            }
+        })
+    }
+
+    async fn lpop(self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
+        self.query(build::lpop(&key, None)).await
+    }
+
+    async fn lpop_many(self, key: String, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let popped: Option<Vec<Vec<u8>>> = self.query(build::lpop(&key, Some(count))).await?;
+        Ok(popped.unwrap_or_default())
+    }
+
+    async fn blpop(
+        self,
+        key: String,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let timeout = wait_limit(timeout);
+        let popped: Option<(Vec<u8>, Vec<u8>)> =
+            self.blocking(&build::blpop(&key, timeout), timeout).await?;
+        Ok(popped.map(|(_key, value)| value))
+    }
+
+    async fn blmpop(
+        self,
+        key: String,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let timeout = wait_limit(timeout);
+        let blmpop = build::blmpop(&key, count, timeout);
+        match self.blocking::<build::Popped>(&blmpop, timeout).await {
+            Ok(popped) => Ok(popped.map(|(_key, values)| values).unwrap_or_default()),
+            Err(err) if build::unknown_command(&err) => {
+                let Some(first) = self.clone().blpop(key.clone(), timeout).await? else {
+                    return Ok(Vec::new());
+                };
+                let mut popped = vec![first];
+                popped.extend(self.lpop_many(key, count - 1).await?);
+                Ok(popped)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn take_last_of(self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
+        self.invoke(&TAKE_LAST, &key, &[]).await
+    }
+
+    /// Waits without taking (BLMOVE of the tail onto itself), then the
+    /// atomic take, as [`RedisStore`] does.
+    async fn blocking_take_last_of(
+        self,
+        key: String,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let deadline = wait_limit(timeout).map(|timeout| Instant::now() + timeout);
+        loop {
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let moved: Option<Vec<u8>> =
+                self.blocking(&build::blmove_tail(&key, left), left).await?;
+            if moved.is_none() {
+                return Ok(None);
+            }
+            if let Some(last) = self.clone().take_last_of(key.clone()).await? {
+                return Ok(Some(last));
+            }
+            if left.is_some_and(|left| left.is_zero()) {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// What a receive of one element took.
+fn one(taken: Option<Vec<u8>>) -> Vec<Vec<u8>> {
+    taken.into_iter().collect()
+}
+
+/// What a receive of many elements took.
+fn all(taken: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    taken
+}
+
+impl AsyncListStore for AsyncRedisStore {
+    async fn push(
+        &self,
+        key: &str,
+        values: &[&[u8]],
+        ttl: Option<Duration>,
+    ) -> Result<u64, StoreError> {
+        let Some(ttl) = ttl else {
+            return self.query(build::rpush(key, values)).await;
+        };
+        let millis = ttl_millis(ttl).to_string();
+        let args = build::push_with_ttl_args(&millis, values)
+            .ok_or_else(|| build::no_values(self.shown_addr()))?;
+        self.invoke(&PUSH_WITH_TTL, key, &args).await
+    }
+
+    fn pop(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(key, Self::lpop, one)
+    }
+
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(key, move |store, key| store.blpop(key, timeout), one)
+    }
+
+    async fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.receive(key, move |store, key| store.lpop_many(key, count), all)
+            .await
+    }
+
+    async fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.receive(
+            key,
+            move |store, key| store.blmpop(key, count, timeout),
+            all,
+        )
+        .await
+    }
+
+    async fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.query(build::lindex(key, index)).await
+    }
+
+    fn take_last(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(key, Self::take_last_of, one)
+    }
+
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(
+            key,
+            move |store, key| store.blocking_take_last_of(key, timeout),
+            one,
+        )
+    }
+
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, batch): (u64, Vec<Vec<u8>>) =
+                self.query(build::scan(cursor, pattern)).await?;
+            build::scanned(&mut keys, batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may return a key more than once.
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query(redis::cmd("PING")).await
+    }
+}
+
+impl fmt::Debug for AsyncRedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncRedisStore")
+            .field("addr", self.addr())
+            .field("options", self.options())
+            .finish_non_exhaustive()
+    }
+}

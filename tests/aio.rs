@@ -1,0 +1,312 @@
+//! The async API (feature `tokio`): the channel suite on the async stores,
+//! receives cancelled at random points while sync producers send 100,000
+//! messages (none lost, none twice), and a downstream-style test on the
+//! fakes with a manual clock.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use redisutil::aio::{AsyncListStore, AsyncRedisChannel, AsyncRedisStore};
+use redisutil::conformance::{self, AsyncHarness, Harness, MemoryHarness};
+use redisutil::{Clock, ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
+
+use support::{RedisBackend, RedisServer, unique};
+
+#[test]
+fn memory_store_passes_the_channel_suite_through_its_async_api() {
+    let harness = MemoryHarness::new();
+    let store = harness.store();
+    conformance::run_all(&AsyncHarness::new(harness, store));
+}
+
+#[test]
+fn async_redis_store_passes_the_channel_suite() {
+    let backend = RedisBackend::new();
+    let store = AsyncRedisStore::open(backend.server.addr()).unwrap();
+    conformance::run_all(&AsyncHarness::new(backend, store));
+}
+
+/// How a consumer receives in the cancellation test.
+const MESSAGES: u64 = 100_000;
+
+/// Sync producers send `MESSAGES` numbered messages while async consumers
+/// receive with timeouts that cancel receives at random points (before
+/// their request left, while blocked, after the server popped); at the end
+/// every message arrived exactly once.
+fn cancelled_receives_lose_and_repeat_nothing<S>(
+    sync: impl ListStore + Clone + 'static,
+    store: S,
+    pause: Duration,
+) where
+    S: AsyncListStore + Clone + 'static,
+{
+    let name = unique("/aio/cancel");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let producers: Vec<_> = (0..2)
+        .map(|half| {
+            let chan = RedisChannel::new(sync.clone(), name.as_str(), Peer::Client).unwrap();
+            std::thread::spawn(move || {
+                let mine: Vec<u64> = (0..MESSAGES).filter(|n| n % 2 == half).collect();
+                for batch in mine.chunks(50) {
+                    chan.send_msgs(batch).unwrap();
+                    std::thread::sleep(pause);
+                }
+            })
+        })
+        .collect();
+    let received = Arc::new(std::sync::Mutex::new(Vec::with_capacity(MESSAGES as usize)));
+    let cancelled = Arc::new(AtomicU64::new(0));
+    runtime.block_on(async {
+        let consumers: Vec<_> = (0..16u64)
+            .map(|seed| {
+                let chan = AsyncRedisChannel::new(store.clone(), name.as_str(), Peer::Server)
+                    .unwrap();
+                let received = received.clone();
+                let cancelled = cancelled.clone();
+                tokio::spawn(async move {
+                    let mut rng = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    let mut idle = 0;
+                    while idle < 40 {
+                        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        let cut = Duration::from_micros((rng >> 33) % 1500);
+                        let got: Vec<u64> = match (rng >> 20) % 3 {
+                            0 => match tokio::time::timeout(cut, chan.brecv_msg::<u64>(Duration::from_millis(50))).await {
+                                Ok(got) => got.unwrap().into_iter().collect(),
+                                Err(_) => { cancelled.fetch_add(1, Ordering::Relaxed); Vec::new() }
+                            },
+                            1 => tokio::select! {
+                                got = chan.brecv_msgs::<u64>(7, Duration::from_millis(50)) => {
+                                    got.unwrap().into_iter().map(Result::unwrap).collect()
+                                }
+                                () = tokio::time::sleep(cut) => { cancelled.fetch_add(1, Ordering::Relaxed); Vec::new() }
+                            },
+                            _ => match tokio::time::timeout(cut, chan.recv_msg::<u64>()).await {
+                                Ok(got) => got.unwrap().into_iter().collect(),
+                                Err(_) => { cancelled.fetch_add(1, Ordering::Relaxed); Vec::new() }
+                            },
+                        };
+                        if got.is_empty() { idle += 1 } else { idle = 0 }
+                        received.lock().unwrap().extend(got);
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            tokio::task::spawn_blocking(move || producer.join().unwrap()).await.unwrap();
+        }
+        for consumer in consumers {
+            consumer.await.unwrap();
+        }
+        // What the last cancelled receives put back, once their tasks end.
+        let chan = AsyncRedisChannel::new(store.clone(), name.as_str(), Peer::Server).unwrap();
+        while let Some(n) = chan.brecv_msg::<u64>(Duration::from_millis(500)).await.unwrap() {
+            received.lock().unwrap().push(n);
+        }
+    });
+    let received = received.lock().unwrap();
+    let distinct: HashSet<u64> = received.iter().copied().collect();
+    let cancelled = cancelled.load(Ordering::Relaxed);
+    println!(
+        "sent {MESSAGES}, received {}, distinct {}, receives cancelled {cancelled}",
+        received.len(),
+        distinct.len()
+    );
+    assert_eq!(distinct.len() as u64, MESSAGES, "messages lost");
+    assert_eq!(received.len() as u64, MESSAGES, "messages received twice");
+    assert!(
+        cancelled >= 1000,
+        "only {cancelled} receives were cancelled"
+    );
+}
+
+#[test]
+fn cancelled_receives_on_memory_lose_and_repeat_nothing() {
+    let store = MemoryStore::new();
+    // The fake answers at once: only waits are cancelled, so the
+    // producers leave it waiting more often.
+    cancelled_receives_lose_and_repeat_nothing(store.clone(), store, Duration::from_millis(1));
+}
+
+#[test]
+fn cancelled_receives_on_redis_lose_and_repeat_nothing() {
+    let server = RedisServer::start();
+    let store = AsyncRedisStore::open(server.addr()).unwrap();
+    cancelled_receives_lose_and_repeat_nothing(server.store(), store, Duration::from_micros(200));
+}
+
+/// A consumer of one's own, tested on the fake with a manual clock: no
+/// network, no sleeping for the timeouts it waits.
+#[tokio::test]
+async fn a_consumer_on_the_fake_sees_its_timeout_on_the_manual_clock() {
+    let start = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let clock = ManualClock::new(start);
+    let store = MemoryStore::with_clock(clock.clone());
+    let consumer = AsyncRedisChannel::new(store.clone(), "/jobs", Peer::Server).unwrap();
+    let producer = RedisChannel::new(store.clone(), "/jobs", Peer::Client).unwrap();
+
+    // A wait of an hour ends when the clock says so.
+    let waiting = tokio::spawn({
+        let consumer = consumer.clone();
+        async move {
+            consumer
+                .brecv_msg::<String>(Duration::from_secs(3600))
+                .await
+        }
+    });
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished());
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(waiting.await.unwrap().unwrap(), None);
+    assert_eq!(clock.now(), start + Duration::from_secs(3600));
+
+    // A wait without limit ends when a sync producer sends.
+    let waiting = tokio::spawn({
+        let consumer = consumer.clone();
+        async move { consumer.brecv_msg::<String>(Duration::ZERO).await }
+    });
+    tokio::task::yield_now().await;
+    producer.send_msg("resize").unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap().as_deref(), Some("resize"));
+
+    // Dropped while blocked after a push served it: the message stays.
+    let blocked = consumer.brecv_msg::<String>(Duration::ZERO);
+    let dropped = tokio::time::timeout(Duration::from_millis(1), blocked).await;
+    assert!(dropped.is_err());
+    producer.send_msg("kept").unwrap();
+    assert_eq!(
+        consumer.recv_msg::<String>().await.unwrap().as_deref(),
+        Some("kept")
+    );
+    assert_eq!(store.len("/jobs/client"), 0);
+}
+
+/// A blocked future is served by a push, then dropped before it is polled
+/// again: what it was handed goes back to the head of the list.
+#[tokio::test]
+async fn a_served_but_dropped_wait_on_the_fake_puts_its_message_back() {
+    let store = MemoryStore::new();
+    let mut first = Box::pin(AsyncListStore::blocking_pop(&store, "k", None));
+    assert!(futures_poll_once(first.as_mut()).is_none());
+    ListStore::push(&store, "k", &[b"a", b"b"], None).unwrap();
+    // A sync pop would now see "b": "a" was handed to the blocked future.
+    drop(first);
+    assert_eq!(
+        ListStore::pop(&store, "k").unwrap().as_deref(),
+        Some(&b"a"[..])
+    );
+    assert_eq!(
+        ListStore::pop(&store, "k").unwrap().as_deref(),
+        Some(&b"b"[..])
+    );
+}
+
+/// Polls `future` once with a no-op waker: its output, if it is ready.
+fn futures_poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match future.poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Redis side: a BLPOP that the server completes after its future was
+/// dropped does not vanish; the message is back at the head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_pop_dropped_on_redis_puts_back_what_the_server_gave_it() {
+    let server = RedisServer::start();
+    let store = AsyncRedisStore::open(server.addr()).unwrap();
+    let key = unique("/aio/dropped");
+    for round in 0..50 {
+        let blocked = store.blocking_pop(&key, None);
+        // Cancelled at once, or as the push arrives.
+        let push = async {
+            tokio::time::sleep(Duration::from_micros(round * 40)).await;
+            AsyncListStore::push(&store, &key, &[format!("{round}").as_bytes()], None)
+                .await
+                .unwrap()
+        };
+        let (_, cut) = tokio::join!(
+            push,
+            tokio::time::timeout(Duration::from_micros(round * 40), blocked)
+        );
+        let expected = format!("{round}").into_bytes();
+        let popped = match cut {
+            Ok(popped) => popped.unwrap(),
+            Err(_) => AsyncListStore::blocking_pop(&store, &key, Some(Duration::from_secs(2)))
+                .await
+                .unwrap(),
+        };
+        assert_eq!(popped, Some(expected), "round {round}");
+        assert_eq!(AsyncListStore::pop(&store, &key).await.unwrap(), None);
+    }
+}
+
+/// After a restart of Redis, the next call opens a new connection by
+/// itself; a call while Redis is down fails as a lost connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_store_reconnects_after_a_restart() {
+    let mut server = RedisServer::start();
+    let store = AsyncRedisStore::open(server.addr()).unwrap();
+    let key = unique("/aio/restart");
+    AsyncListStore::push(&store, &key, &[b"1"], None)
+        .await
+        .unwrap();
+    server.kill();
+    let down = AsyncListStore::pop(&store, &key).await.unwrap_err();
+    assert!(down.is_connection(), "{down}");
+    server.restart();
+    AsyncListStore::push(&store, &key, &[b"2"], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        AsyncListStore::blocking_pop(&store, &key, Some(Duration::from_secs(1)))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"2"[..])
+    );
+}
+
+/// Blocked pops past `max_connections` wait the pool timeout, then fail
+/// naming the cap; nothing was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_pops_past_the_cap_fail_with_pool_exhausted() {
+    let server = RedisServer::start();
+    let options = redisutil::RedisStoreOptions {
+        max_connections: 2,
+        pool_timeout: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let store = AsyncRedisStore::open_with(server.addr(), options).unwrap();
+    let key = unique("/aio/cap");
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::spawn(
+                async move { store.blocking_pop(&key, Some(Duration::from_secs(2))).await },
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = AsyncListStore::blocking_pop(&store, &key, Some(Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    assert!(err.is_pool_exhausted(), "{err}");
+    // Calls that cannot block are not held up by the blocked ones.
+    AsyncListStore::push(&store, &key, &[b"a", b"b"], None)
+        .await
+        .unwrap();
+    for holder in holders {
+        assert!(holder.await.unwrap().unwrap().is_some());
+    }
+}
