@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --release --example bench
 //! cargo run --release --example bench --features tls-rustls   # and over TLS
+//! cargo run --release --example bench --features tokio        # and the async API
+//! cargo run --release --example bench --features tokio -- aio # the async API alone
 //! ```
 //!
 //! Each figure is the best of five runs, and the runs of `redisutil` and of
@@ -13,6 +15,8 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod lease;
 mod proxy;
 #[cfg(feature = "tls-rustls")]
@@ -108,6 +112,12 @@ fn redis_benchmark(port: u16, extra: &[&str]) -> Vec<(String, f64)> {
 }
 
 fn main() {
+    // `-- aio`: the async section alone.
+    #[cfg(feature = "tokio")]
+    if std::env::args().nth(1).as_deref() == Some("aio") {
+        aio::run();
+        return;
+    }
     let server = RedisServer::start();
     let store = RedisStore::open(server.addr()).unwrap();
     let client = RedisChannel::new(store.clone(), "/bench", Peer::Client).unwrap();
@@ -358,6 +368,8 @@ fn main() {
 
     #[cfg(feature = "tls-rustls")]
     tls::run();
+    #[cfg(feature = "tokio")]
+    aio::run();
     proxy::run();
 }
 
