@@ -18,7 +18,9 @@ use redis::{RedisError, Value};
 use super::addr::{IntoRedisAddr, RedisAddr};
 use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
-use super::commands::{Connector, connector_list_store_methods};
+use super::commands::{
+    Connector, ScanPage, connector_list_store_methods, scan_command, scan_to_end, sorted_keys,
+};
 use super::pool::{Pool, Wait, pool_limits, to_store_error};
 use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
@@ -259,12 +261,7 @@ impl RedisClusterStore {
     }
 
     /// One `SCAN` page on the node at `node` (`host:port`).
-    fn scan_node(
-        &self,
-        node: &str,
-        cursor: u64,
-        pattern: &str,
-    ) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+    fn scan_node(&self, node: &str, cursor: u64, pattern: &str) -> Result<ScanPage, StoreError> {
         let (host, port) = split_host_port(node)
             .ok()
             .ok_or_else(|| StoreError::Command {
@@ -280,7 +277,7 @@ impl RedisClusterStore {
         self.parse_page(node, page)
     }
 
-    fn parse_page(&self, node: &str, page: Value) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+    fn parse_page(&self, node: &str, page: Value) -> Result<ScanPage, StoreError> {
         redis::from_redis_value(page).map_err(|err| StoreError::Command {
             addr: self.inner.shown.clone(),
             message: format!("unexpected scan reply from {node}: {err}"),
@@ -330,16 +327,6 @@ impl fmt::Debug for RedisClusterStore {
     }
 }
 
-fn scan_command(cursor: u64, pattern: &str) -> redis::Cmd {
-    let mut scan = redis::cmd("SCAN");
-    scan.arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(1000);
-    scan
-}
-
 connector_lease_store!(RedisClusterStore);
 
 impl ListStore for RedisClusterStore {
@@ -364,23 +351,12 @@ impl ListStore for RedisClusterStore {
                     addr: self.inner.shown.clone(),
                     message: format!("unexpected node name in a scan reply: {err}"),
                 })?;
-            let (mut cursor, mut batch) = self.parse_page(&node, page)?;
-            loop {
-                keys.extend(
-                    batch
-                        .drain(..)
-                        .filter_map(|key| String::from_utf8(key).ok()),
-                );
-                if cursor == 0 {
-                    break;
-                }
-                (cursor, batch) = self.scan_node(&node, cursor, pattern)?;
-            }
+            let first = self.parse_page(&node, page)?;
+            scan_to_end(&mut keys, first, |cursor| {
+                self.scan_node(&node, cursor, pattern)
+            })?;
         }
-        // SCAN may return a key more than once.
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
+        Ok(sorted_keys(keys))
     }
 
     fn ping(&self) -> Result<(), StoreError> {

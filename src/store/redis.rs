@@ -16,7 +16,7 @@ use super::addr::{IntoRedisAddr, RedisAddr};
 use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
-use super::pool::{Pool, PoolLimits, Wait, pool_limits, to_store_error};
+use super::pool::{Pool, PoolLimits, pool_limits, to_store_error};
 use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
 
@@ -446,38 +446,5 @@ impl fmt::Debug for RedisStore {
 connector_lease_store!(RedisStore);
 
 impl ListStore for RedisStore {
-    connector_list_store_methods!();
-
-    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let (next, batch): (u64, Vec<Vec<u8>>) = self.run(Wait::Response, |c| scan.query(c))?;
-            keys.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|key| String::from_utf8(key).ok()),
-            );
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        // SCAN may return a key more than once.
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
-    }
-
-    fn ping(&self) -> Result<(), StoreError> {
-        let ping = redis::cmd("PING");
-        self.run(Wait::Response, |c| ping.query::<String>(c))
-            .map(drop)
-    }
+    connector_list_store_methods!(single_server);
 }

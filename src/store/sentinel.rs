@@ -18,7 +18,7 @@ use redis::{
 use super::addr::{IntoRedisAddr, RedisAddr};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
-use super::pool::{Pool, PooledConnection, Wait, pool_limits, to_store_error};
+use super::pool::{Pool, PooledConnection, pool_limits, to_store_error};
 use super::{ListStore, StoreError};
 
 /// Settings of a [`RedisSentinelStore`]. `Default` gives the documented
@@ -787,40 +787,7 @@ impl fmt::Debug for RedisSentinelStore {
 connector_lease_store!(RedisSentinelStore);
 
 impl ListStore for RedisSentinelStore {
-    connector_list_store_methods!();
-
-    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let (next, batch): (u64, Vec<Vec<u8>>) = self.run(Wait::Response, |c| scan.query(c))?;
-            keys.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|key| String::from_utf8(key).ok()),
-            );
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        // SCAN may return a key more than once.
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
-    }
-
-    fn ping(&self) -> Result<(), StoreError> {
-        let ping = redis::cmd("PING");
-        self.run(Wait::Response, |c| ping.query::<String>(c))
-            .map(drop)
-    }
+    connector_list_store_methods!(single_server);
 }
 
 #[cfg(test)]
