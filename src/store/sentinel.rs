@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use redis::io::tcp::TcpSettings;
 use redis::{
     Cmd, Connection, ConnectionAddr, ConnectionInfo, ConnectionLike, IntoConnectionInfo,
-    RedisConnectionInfo, RedisError, RedisResult, Value,
+    RedisError, RedisResult, Value,
 };
 
 use super::addr::{IntoRedisAddr, RedisAddr};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, PooledConnection, pool_limits, to_store_error};
+use super::redis::{auth, handshake, plain};
 use super::{ListStore, StoreError};
 
 /// Settings of a [`RedisSentinelStore`]. `Default` gives the documented
@@ -276,15 +276,11 @@ impl RedisSentinelStore {
                 Ok(Sentinel { addr, info, auth })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut handshake = Vec::new();
-        if let Some(password) = &options.password {
-            handshake.push(auth(options.username.as_deref(), password));
-        }
-        if options.db != 0 {
-            let mut select = redis::cmd("SELECT");
-            select.arg(options.db);
-            handshake.push(select);
-        }
+        let handshake = handshake(
+            options.username.as_deref(),
+            options.password.as_deref(),
+            options.db,
+        );
         let limits = pool_limits(
             shown.clone(),
             options.max_idle,
@@ -602,23 +598,6 @@ fn short(err: &StoreError) -> String {
         StoreError::Timeout { timeout, .. } => format!("no answer within {timeout:?}"),
         other => other.to_string(),
     }
-}
-
-/// `info` without credentials or database, which the handshakes send
-/// themselves within the connect timeout, and with Nagle's algorithm off.
-fn plain(info: ConnectionInfo) -> ConnectionInfo {
-    info.set_tcp_settings(TcpSettings::default().set_nodelay(true))
-        .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name())
-}
-
-/// `AUTH [username] password`.
-fn auth(username: Option<&str>, password: &str) -> Cmd {
-    let mut auth = redis::cmd("AUTH");
-    if let Some(username) = username {
-        auth.arg(username);
-    }
-    auth.arg(password);
-    auth
 }
 
 /// A connection to the master that turns the answers of a master that is
