@@ -15,7 +15,7 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisError, Value};
 
-use super::addr::{IntoRedisAddr, RedisAddr};
+use super::addr::{IntoRedisAddr, RedisAddr, addr_list};
 use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
 use super::commands::{
@@ -176,15 +176,7 @@ impl RedisClusterStore {
         I: IntoIterator,
         I::Item: IntoRedisAddr,
     {
-        let seeds = seeds
-            .into_iter()
-            .map(IntoRedisAddr::into_redis_addr)
-            .collect::<Result<Vec<_>, _>>()?;
-        let shown = seeds
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let (seeds, shown) = addr_list(seeds)?;
         if seeds.is_empty() {
             return Err(StoreError::InvalidAddress {
                 addr: shown,

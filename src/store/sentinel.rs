@@ -14,7 +14,7 @@ use redis::{
     RedisError, RedisResult, Value,
 };
 
-use super::addr::{IntoRedisAddr, RedisAddr};
+use super::addr::{IntoRedisAddr, RedisAddr, addr_list};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, PooledConnection, pool_limits, to_store_error};
@@ -236,15 +236,7 @@ impl RedisSentinelStore {
         I: IntoIterator,
         I::Item: IntoRedisAddr,
     {
-        let addrs = sentinels
-            .into_iter()
-            .map(IntoRedisAddr::into_redis_addr)
-            .collect::<Result<Vec<_>, _>>()?;
-        let list = addrs
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let (addrs, list) = addr_list(sentinels)?;
         let shown = format!("sentinel service {service:?} via {list}");
         let refuse = |message: &str| StoreError::InvalidAddress {
             addr: shown.clone(),
