@@ -84,6 +84,7 @@ conformance!(
     extend_holds_a_lease_longer,
     leased_batches_are_taken_and_acked_at_once,
     blocking_leased_receive_waits_for_sends_and_expiries,
+    huge_lease_timeouts_and_delays_never_overflow,
     leases_keep_the_wire_format_and_documented_keys,
     lease_operations_refuse_bad_input_and_foreign_keys,
 );

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::{Chan, Harness, unique};
 use crate::{
-    ChannelError, ChannelOptions, LeaseKeys, LeaseStore, ListStore, Nacked, Peer, RedisChannel,
-    StoreError,
+    ChannelError, ChannelOptions, LeaseKeys, LeasePolicy, LeaseStore, ListStore, Nacked, Peer,
+    RedisChannel, StoreError,
 };
 
 /// The lease the scenarios take: long enough for a few round trips, short
@@ -283,6 +283,78 @@ where
     let again = again.into_iter().next().unwrap().unwrap();
     assert_eq!((*again.msg(), again.attempt()), (1, 2));
     assert!(server.ack(&again).unwrap());
+}
+
+/// Scenario: any `Duration` works. A blocking leased receive with a huge
+/// timeout (up to `Duration::MAX`, through the channel and the store) takes
+/// a message already there at once; a nack with a delay of `Duration::MAX`
+/// (the channel's, and the store's own) leaves the message waiting for
+/// decades, not deliverable now. Nothing panics or overflows.
+pub fn huge_lease_timeouts_and_delays_never_overflow<B: Harness>(backend: &B)
+where
+    B::Store: LeaseStore,
+{
+    let (client, server) = lease_pair(backend, "/lease-huge", 5);
+    let store = backend.store();
+    let keys = server.lease_keys().unwrap().clone();
+    let policy = LeasePolicy {
+        lease: LEASE,
+        max_deliveries: 5,
+    };
+    for timeout in [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX / 2),
+        Duration::from_secs(99 * 365 * 24 * 60 * 60),
+    ] {
+        client.send_msgs([1, 2]).unwrap();
+        let first = backend
+            .blocking(|| server.blease_msg::<u32>(LEASE, timeout))
+            .unwrap()
+            .unwrap();
+        assert_eq!((*first.msg(), first.attempt()), (1, 1), "{timeout:?}");
+        let second = backend
+            .blocking(|| store.blocking_lease(&keys, 1, policy, Some(timeout)))
+            .unwrap();
+        assert_eq!(second.len(), 1, "{timeout:?}");
+        assert_eq!(second[0].body, b"2", "{timeout:?}");
+        assert!(server.ack(&first).unwrap());
+        assert_eq!(store.ack(&keys, &[second[0].tag.clone()]).unwrap(), 1);
+    }
+
+    // Decades from now: 50 years, well below what either delay asks for.
+    let decades = Duration::from_secs(50 * 365 * 24 * 60 * 60);
+    client.send_msg(&3).unwrap();
+    let delivery = server.lease_msg::<u32>(LEASE).unwrap().unwrap();
+    assert_eq!(
+        server.nack(&delivery, Duration::MAX).unwrap(),
+        Nacked::Retrying
+    );
+    client.send_msg(&4).unwrap();
+    let leased = store.lease(&keys, 1, policy).unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].body, b"4");
+    assert_eq!(
+        store
+            .nack(&keys, &leased[0].tag, Duration::MAX, policy.max_deliveries)
+            .unwrap(),
+        Nacked::Retrying
+    );
+    backend.advance(PAST_LEASE);
+    assert!(
+        server.lease_msg::<u32>(LEASE).unwrap().is_none(),
+        "not due for decades"
+    );
+    assert!(store.lease(&keys, 1, policy).unwrap().is_empty());
+    let snapshot = server.lease_snapshot().unwrap();
+    assert!(snapshot.in_flight.is_empty(), "{snapshot:?}");
+    assert_eq!(snapshot.retrying.len(), 2, "{snapshot:?}");
+    for entry in &snapshot.retrying {
+        assert!(entry.at > delivery.deadline() + decades, "{snapshot:?}");
+    }
+    // Waiting, both are still held by their delivery.
+    assert!(server.ack(&delivery).unwrap());
+    assert_eq!(store.ack(&keys, &[leased[0].tag.clone()]).unwrap(), 1);
+    assert!(settled::<B>(&server));
 }
 
 /// Scenario: leased and plain receivers share the list as the Python

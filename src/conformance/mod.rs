@@ -459,6 +459,10 @@ where
             lease::blocking_leased_receive_waits_for_sends_and_expiries::<H>,
         ),
         (
+            "huge_lease_timeouts_and_delays_never_overflow",
+            lease::huge_lease_timeouts_and_delays_never_overflow::<H>,
+        ),
+        (
             "leases_keep_the_wire_format_and_documented_keys",
             lease::leases_keep_the_wire_format_and_documented_keys::<H>,
         ),

@@ -380,6 +380,50 @@ impl IntoRedisAddr for SocketAddr {
     }
 }
 
+/// Each of `addrs` as a [`RedisAddr`], in order, and the list as errors
+/// show it: comma-separated, credentials hidden.
+#[cfg(any(feature = "cluster", feature = "sentinel"))]
+pub(crate) fn addr_list<I>(addrs: I) -> Result<(Vec<RedisAddr>, String), StoreError>
+where
+    I: IntoIterator,
+    I::Item: IntoRedisAddr,
+{
+    let addrs = into_addrs(addrs)?;
+    let shown = addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok((addrs, shown))
+}
+
+/// Each of `addrs` as a [`RedisAddr`], sorted by URL and each once: the
+/// same set of servers named in any order gives the same list.
+#[cfg(any(feature = "cluster", feature = "sentinel"))]
+pub(crate) fn addr_set<I>(addrs: I) -> Result<Vec<RedisAddr>, StoreError>
+where
+    I: IntoIterator,
+    I::Item: IntoRedisAddr,
+{
+    let mut addrs = into_addrs(addrs)?;
+    addrs.sort_unstable_by(|a, b| a.url().cmp(b.url()));
+    addrs.dedup();
+    Ok(addrs)
+}
+
+/// Each of `addrs` as a [`RedisAddr`], in order.
+#[cfg(any(feature = "cluster", feature = "sentinel"))]
+fn into_addrs<I>(addrs: I) -> Result<Vec<RedisAddr>, StoreError>
+where
+    I: IntoIterator,
+    I::Item: IntoRedisAddr,
+{
+    addrs
+        .into_iter()
+        .map(IntoRedisAddr::into_redis_addr)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,5 +550,18 @@ mod tests {
         assert!(!format!("{addr:?}").contains("s3cret"));
         let err = "redis2://u:s3cret@h".into_redis_addr().unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[cfg(any(feature = "cluster", feature = "sentinel"))]
+    #[test]
+    fn address_lists_keep_their_order_and_sets_do_not() {
+        let given = ["redis://:s3cret@h:2/", "h:1", "redis://h:1/"];
+        let (addrs, shown) = addr_list(given).unwrap();
+        assert_eq!(addrs.len(), 3);
+        assert_eq!(shown, "redis://:***@h:2/,redis://h:1/,redis://h:1/");
+        let set = addr_set(given).unwrap();
+        let urls: Vec<&str> = set.iter().map(RedisAddr::url).collect();
+        assert_eq!(urls, ["redis://:s3cret@h:2/", "redis://h:1/"]);
+        assert!(addr_list(["h:1", "nohost"]).is_err());
     }
 }

@@ -15,10 +15,10 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{RedisError, Value};
 
-use super::addr::{IntoRedisAddr, RedisAddr};
+use super::addr::{IntoRedisAddr, RedisAddr, addr_list};
 use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
-use super::commands::{Connector, connector_list_store_methods};
+use super::commands::{Connector, ScanPage, build, connector_list_store_methods, scan_to_end};
 use super::pool::{Pool, Wait, pool_limits, to_store_error};
 use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
@@ -174,15 +174,7 @@ impl RedisClusterStore {
         I: IntoIterator,
         I::Item: IntoRedisAddr,
     {
-        let seeds = seeds
-            .into_iter()
-            .map(IntoRedisAddr::into_redis_addr)
-            .collect::<Result<Vec<_>, _>>()?;
-        let shown = seeds
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let (seeds, shown) = addr_list(seeds)?;
         if seeds.is_empty() {
             return Err(StoreError::InvalidAddress {
                 addr: shown,
@@ -259,12 +251,7 @@ impl RedisClusterStore {
     }
 
     /// One `SCAN` page on the node at `node` (`host:port`).
-    fn scan_node(
-        &self,
-        node: &str,
-        cursor: u64,
-        pattern: &str,
-    ) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+    fn scan_node(&self, node: &str, cursor: u64, pattern: &str) -> Result<ScanPage, StoreError> {
         let (host, port) = split_host_port(node)
             .ok()
             .ok_or_else(|| StoreError::Command {
@@ -275,12 +262,12 @@ impl RedisClusterStore {
             host: host.to_owned(),
             port,
         });
-        let scan = scan_command(cursor, pattern);
+        let scan = build::scan(cursor, pattern);
         let page = self.run(Wait::Response, |c| c.route_command(&scan, routing.clone()))?;
         self.parse_page(node, page)
     }
 
-    fn parse_page(&self, node: &str, page: Value) -> Result<(u64, Vec<Vec<u8>>), StoreError> {
+    fn parse_page(&self, node: &str, page: Value) -> Result<ScanPage, StoreError> {
         redis::from_redis_value(page).map_err(|err| StoreError::Command {
             addr: self.inner.shown.clone(),
             message: format!("unexpected scan reply from {node}: {err}"),
@@ -330,16 +317,6 @@ impl fmt::Debug for RedisClusterStore {
     }
 }
 
-fn scan_command(cursor: u64, pattern: &str) -> redis::Cmd {
-    let mut scan = redis::cmd("SCAN");
-    scan.arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(1000);
-    scan
-}
-
 connector_lease_store!(RedisClusterStore);
 
 impl ListStore for RedisClusterStore {
@@ -348,7 +325,7 @@ impl ListStore for RedisClusterStore {
     fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
         // The first page from every master at once; the masters' addresses
         // come with it. Each master then runs its own cursor to the end.
-        let first = scan_command(0, pattern);
+        let first = build::scan(0, pattern);
         let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
         let pages = self.run(Wait::Response, |c| c.route_command(&first, routing.clone()))?;
         let Value::Map(pages) = pages else {
@@ -364,23 +341,12 @@ impl ListStore for RedisClusterStore {
                     addr: self.inner.shown.clone(),
                     message: format!("unexpected node name in a scan reply: {err}"),
                 })?;
-            let (mut cursor, mut batch) = self.parse_page(&node, page)?;
-            loop {
-                keys.extend(
-                    batch
-                        .drain(..)
-                        .filter_map(|key| String::from_utf8(key).ok()),
-                );
-                if cursor == 0 {
-                    break;
-                }
-                (cursor, batch) = self.scan_node(&node, cursor, pattern)?;
-            }
+            let first = self.parse_page(&node, page)?;
+            scan_to_end(&mut keys, first, |cursor| {
+                self.scan_node(&node, cursor, pattern)
+            })?;
         }
-        // SCAN may return a key more than once.
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
+        Ok(build::sorted_keys(keys))
     }
 
     fn ping(&self) -> Result<(), StoreError> {

@@ -347,6 +347,19 @@ pub(crate) fn lease_millis(duration: Duration) -> u64 {
     ttl_millis(duration.min(WAITS_FOREVER))
 }
 
+/// How long a blocking leased receive that found nothing waits before it
+/// tries again: what is `left` of its timeout (`None`: no limit), but no
+/// longer than until the first pending message is due, `next_due`
+/// milliseconds from now (at least 1 ms: one due now still waits a moment,
+/// never not at all). `None`: no limit, until a message is sent.
+pub(crate) fn lease_wait(left: Option<Duration>, next_due: Option<u64>) -> Option<Duration> {
+    let due = next_due.map(|due| Duration::from_millis(due.max(1)));
+    match (left, due) {
+        (Some(left), Some(due)) => Some(left.min(due)),
+        (left, due) => left.or(due),
+    }
+}
+
 /// Milliseconds since 1970 of `time` (0 before it).
 pub(crate) fn epoch_millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| {
@@ -424,6 +437,21 @@ mod tests {
         }
         assert_eq!(parse_member("no attempt"), None);
         assert_eq!(parse_member("x#"), None);
+    }
+
+    #[test]
+    fn a_leased_receive_waits_for_its_timeout_or_the_next_due_message() {
+        let ms = Duration::from_millis;
+        assert_eq!(lease_wait(None, None), None);
+        assert_eq!(lease_wait(Some(ms(50)), None), Some(ms(50)));
+        assert_eq!(lease_wait(None, Some(30)), Some(ms(30)));
+        assert_eq!(lease_wait(Some(ms(50)), Some(30)), Some(ms(30)));
+        assert_eq!(lease_wait(Some(ms(20)), Some(30)), Some(ms(20)));
+        assert_eq!(lease_wait(None, Some(0)), Some(ms(1)), "due now");
+        assert_eq!(
+            lease_wait(Some(Duration::MAX), Some(u64::MAX)),
+            Some(ms(u64::MAX))
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::addr::{IntoRedisAddr, RedisAddr};
 use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
-use super::pool::{Pool, PoolLimits, Wait, pool_limits, to_store_error};
+use super::pool::{Pool, PoolLimits, pool_limits, to_store_error};
 use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
 
@@ -169,26 +169,17 @@ impl RedisStore {
             addr: addr.to_string(),
             message: err.to_string(),
         };
-        // Requests are written whole, so Nagle's algorithm only adds delay.
-        let info = addr
-            .url()
-            .into_connection_info()
-            .map_err(invalid)?
-            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let info = addr.url().into_connection_info().map_err(invalid)?;
+        let settings = info.redis_settings();
         let handshake = match &options.auth {
-            None => handshake(info.redis_settings()),
-            Some(auth) => {
-                let mut settings = RedisConnectionInfo::default().set_password(&auth.password);
-                if let Some(username) = &auth.username {
-                    settings = settings.set_username(username);
-                }
-                handshake(&settings.set_db(info.redis_settings().db()))
-            }
+            None => handshake(settings.username(), settings.password(), settings.db()),
+            Some(auth) => handshake(
+                auth.username.as_deref(),
+                Some(&auth.password),
+                settings.db(),
+            ),
         };
-        // redis-rs's own handshake is one pipeline whose replies each wait
-        // the whole timeout; it also names the library (CLIENT SETINFO), a
-        // round trip this store does without.
-        let info = info.set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+        let info = plain(info);
         let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
         let info = tls_info(info, tls, options.tls.as_ref()).map_err(|message| {
             StoreError::InvalidAddress {
@@ -421,24 +412,41 @@ fn tls_info(
     }
 }
 
-/// The commands that set a new connection up as `settings` ask: AUTH with
-/// the username and password, SELECT of the database.
-fn handshake(settings: &RedisConnectionInfo) -> Vec<Cmd> {
+/// `info` without credentials or database, which the stores send
+/// themselves ([`handshake`]) within the connect timeout: redis-rs's own
+/// handshake is one pipeline whose replies each wait the whole timeout; it
+/// also names the library (CLIENT SETINFO), a round trip the stores do
+/// without. And with Nagle's algorithm off: requests are written whole, so
+/// it only adds delay.
+pub(super) fn plain(info: ConnectionInfo) -> ConnectionInfo {
+    info.set_tcp_settings(TcpSettings::default().set_nodelay(true))
+        .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name())
+}
+
+/// The commands that set a new connection up: AUTH with the username and
+/// password when there is a password, SELECT of the database unless it is
+/// 0.
+pub(super) fn handshake(username: Option<&str>, password: Option<&str>, db: i64) -> Vec<Cmd> {
     let mut commands = Vec::new();
-    if let Some(password) = settings.password() {
-        let mut auth = redis::cmd("AUTH");
-        if let Some(username) = settings.username() {
-            auth.arg(username);
-        }
-        auth.arg(password);
-        commands.push(auth);
+    if let Some(password) = password {
+        commands.push(auth(username, password));
     }
-    if settings.db() != 0 {
+    if db != 0 {
         let mut select = redis::cmd("SELECT");
-        select.arg(settings.db());
+        select.arg(db);
         commands.push(select);
     }
     commands
+}
+
+/// `AUTH [username] password`.
+pub(super) fn auth(username: Option<&str>, password: &str) -> Cmd {
+    let mut auth = redis::cmd("AUTH");
+    if let Some(username) = username {
+        auth.arg(username);
+    }
+    auth.arg(password);
+    auth
 }
 
 impl fmt::Debug for RedisStore {
@@ -453,29 +461,5 @@ impl fmt::Debug for RedisStore {
 connector_lease_store!(RedisStore);
 
 impl ListStore for RedisStore {
-    connector_list_store_methods!();
-
-    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let scan = super::commands::build::scan(cursor, pattern);
-            let (next, batch): (u64, Vec<Vec<u8>>) = self.run(Wait::Response, |c| scan.query(c))?;
-            super::commands::build::scanned(&mut keys, batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        // SCAN may return a key more than once.
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
-    }
-
-    fn ping(&self) -> Result<(), StoreError> {
-        let ping = redis::cmd("PING");
-        self.run(Wait::Response, |c| ping.query::<String>(c))
-            .map(drop)
-    }
+    connector_list_store_methods!(single_server);
 }

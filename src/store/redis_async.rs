@@ -540,10 +540,7 @@ impl AsyncListStore for AsyncRedisStore {
             }
             cursor = next;
         }
-        // SCAN may return a key more than once.
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
+        Ok(build::sorted_keys(keys))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -178,16 +178,12 @@ where
     I: IntoIterator,
     I::Item: IntoRedisAddr,
 {
+    use super::addr::addr_set;
     use crate::{RedisClusterStore, RedisClusterStoreOptions};
 
     type Key = (Vec<RedisAddr>, RedisClusterStoreOptions);
     static CLUSTERS: Registry<Key, RedisClusterStore> = Registry::new();
-    let mut seeds = seeds
-        .into_iter()
-        .map(IntoRedisAddr::into_redis_addr)
-        .collect::<Result<Vec<_>, _>>()?;
-    seeds.sort_unstable_by(|a, b| a.url().cmp(b.url()));
-    seeds.dedup();
+    let seeds = addr_set(seeds)?;
     CLUSTERS.get_or_open((seeds, options), |(seeds, options)| {
         RedisClusterStore::open_with(seeds, options)
     })
@@ -235,16 +231,12 @@ where
     I: IntoIterator,
     I::Item: IntoRedisAddr,
 {
+    use super::addr::addr_set;
     use crate::{RedisSentinelStore, RedisSentinelStoreOptions};
 
     type Key = (Vec<RedisAddr>, String, RedisSentinelStoreOptions);
     static SENTINELS: Registry<Key, RedisSentinelStore> = Registry::new();
-    let mut sentinels = sentinels
-        .into_iter()
-        .map(IntoRedisAddr::into_redis_addr)
-        .collect::<Result<Vec<_>, _>>()?;
-    sentinels.sort_unstable_by(|a, b| a.url().cmp(b.url()));
-    sentinels.dedup();
+    let sentinels = addr_set(sentinels)?;
     SENTINELS.get_or_open(
         (sentinels, service.to_owned(), options),
         |(sentinels, service, options)| RedisSentinelStore::open_with(sentinels, &service, options),

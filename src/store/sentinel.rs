@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use redis::io::tcp::TcpSettings;
 use redis::{
     Cmd, Connection, ConnectionAddr, ConnectionInfo, ConnectionLike, IntoConnectionInfo,
-    RedisConnectionInfo, RedisError, RedisResult, Value,
+    RedisError, RedisResult, Value,
 };
 
-use super::addr::{IntoRedisAddr, RedisAddr};
+use super::addr::{IntoRedisAddr, RedisAddr, addr_list};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
-use super::pool::{Pool, PooledConnection, Wait, pool_limits, to_store_error};
+use super::pool::{Pool, PooledConnection, pool_limits, to_store_error};
+use super::redis::{auth, handshake, plain};
 use super::{ListStore, StoreError};
 
 /// Settings of a [`RedisSentinelStore`]. `Default` gives the documented
@@ -236,15 +236,7 @@ impl RedisSentinelStore {
         I: IntoIterator,
         I::Item: IntoRedisAddr,
     {
-        let addrs = sentinels
-            .into_iter()
-            .map(IntoRedisAddr::into_redis_addr)
-            .collect::<Result<Vec<_>, _>>()?;
-        let list = addrs
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let (addrs, list) = addr_list(sentinels)?;
         let shown = format!("sentinel service {service:?} via {list}");
         let refuse = |message: &str| StoreError::InvalidAddress {
             addr: shown.clone(),
@@ -276,15 +268,11 @@ impl RedisSentinelStore {
                 Ok(Sentinel { addr, info, auth })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut handshake = Vec::new();
-        if let Some(password) = &options.password {
-            handshake.push(auth(options.username.as_deref(), password));
-        }
-        if options.db != 0 {
-            let mut select = redis::cmd("SELECT");
-            select.arg(options.db);
-            handshake.push(select);
-        }
+        let handshake = handshake(
+            options.username.as_deref(),
+            options.password.as_deref(),
+            options.db,
+        );
         let limits = pool_limits(
             shown.clone(),
             options.max_idle,
@@ -604,23 +592,6 @@ fn short(err: &StoreError) -> String {
     }
 }
 
-/// `info` without credentials or database, which the handshakes send
-/// themselves within the connect timeout, and with Nagle's algorithm off.
-fn plain(info: ConnectionInfo) -> ConnectionInfo {
-    info.set_tcp_settings(TcpSettings::default().set_nodelay(true))
-        .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name())
-}
-
-/// `AUTH [username] password`.
-fn auth(username: Option<&str>, password: &str) -> Cmd {
-    let mut auth = redis::cmd("AUTH");
-    if let Some(username) = username {
-        auth.arg(username);
-    }
-    auth.arg(password);
-    auth
-}
-
 /// A connection to the master that turns the answers of a master that is
 /// no longer one into a lost connection, so that the pool drops it and
 /// sends the command again on a connection to the current master.
@@ -787,40 +758,7 @@ impl fmt::Debug for RedisSentinelStore {
 connector_lease_store!(RedisSentinelStore);
 
 impl ListStore for RedisSentinelStore {
-    connector_list_store_methods!();
-
-    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let (next, batch): (u64, Vec<Vec<u8>>) = self.run(Wait::Response, |c| scan.query(c))?;
-            keys.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|key| String::from_utf8(key).ok()),
-            );
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        // SCAN may return a key more than once.
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
-    }
-
-    fn ping(&self) -> Result<(), StoreError> {
-        let ping = redis::cmd("PING");
-        self.run(Wait::Response, |c| ping.query::<String>(c))
-            .map(drop)
-    }
+    connector_list_store_methods!(single_server);
 }
 
 #[cfg(test)]

@@ -120,6 +120,13 @@ pub(crate) fn scanned(keys: &mut Vec<String>, batch: Vec<Vec<u8>>) {
     );
 }
 
+/// `keys` sorted, each once: SCAN may return a key more than once.
+pub(crate) fn sorted_keys(mut keys: Vec<String>) -> Vec<String> {
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
 /// A count as LPOP and BLMPOP take it: Redis refuses one beyond `i64::MAX`,
 /// which no list reaches, so a larger one means the same: every element.
 fn redis_count(count: usize) -> u64 {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::super::lease::{
     DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, Leased, MAX_LEASE_BATCH, Nacked,
-    lease_millis, new_id_prefix,
+    lease_millis, lease_wait, new_id_prefix,
 };
 use super::super::pool::Wait;
 use super::super::script::Script;
@@ -100,12 +100,7 @@ pub(in crate::store) fn blocking_lease<C: Connector>(
         if left.is_some_and(|left| left.is_zero()) {
             return Ok(Vec::new());
         }
-        let due = reply.next_due.map(Duration::from_millis);
-        let wait = match (left, due) {
-            (Some(left), Some(due)) => Some(left.min(due)),
-            (left, due) => left.or(due),
-        };
-        let wait = wait.map(|wait| wait.max(Duration::from_millis(1)));
+        let wait = lease_wait(left, reply.next_due).map(|wait| wait.max(Duration::from_millis(1)));
         let mut blmove = redis::cmd("BLMOVE");
         blmove
             .arg(keys.list())

@@ -149,12 +149,65 @@ pub(super) trait Connector: Sized {
             }
         }
     }
+
+    /// The keys matching `pattern` on the one server the connections go
+    /// to: `SCAN` from cursor 0 to its end.
+    fn scan_server(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        let page = |cursor| {
+            let scan = build::scan(cursor, pattern);
+            self.run(Wait::Response, |c| scan.query(c))
+        };
+        let mut keys = Vec::new();
+        scan_to_end(&mut keys, page(0)?, page)?;
+        Ok(build::sorted_keys(keys))
+    }
+
+    /// PING on the one server the connections go to.
+    fn ping_server(&self) -> Result<(), StoreError> {
+        let ping = redis::cmd("PING");
+        self.run(Wait::Response, |c| ping.query::<String>(c))
+            .map(drop)
+    }
 }
 
-/// The [`ListStore`](super::ListStore) methods that both real stores answer
-/// the same way, through their [`Connector`]; each store adds `scan` and
-/// `ping`, which depend on its topology.
+/// One page of a `SCAN`: the next cursor (0 at the end) and the keys.
+pub(super) type ScanPage = (u64, Vec<Vec<u8>>);
+
+/// Follows one server's `SCAN` cursor from `page` to its end, `next`
+/// giving the page at a cursor, and adds the keys that are UTF-8 to
+/// `keys`.
+pub(super) fn scan_to_end(
+    keys: &mut Vec<String>,
+    page: ScanPage,
+    mut next: impl FnMut(u64) -> Result<ScanPage, StoreError>,
+) -> Result<(), StoreError> {
+    let (mut cursor, mut batch) = page;
+    loop {
+        build::scanned(keys, std::mem::take(&mut batch));
+        if cursor == 0 {
+            return Ok(());
+        }
+        (cursor, batch) = next(cursor)?;
+    }
+}
+
+/// The [`ListStore`](super::ListStore) methods that every real store
+/// answers the same way, through its [`Connector`]. A store whose
+/// connections all go to one server (`single_server`) takes `scan` and
+/// `ping` from [`Connector::scan_server`] and [`Connector::ping_server`]
+/// too; another adds its own, which depend on its topology.
 macro_rules! connector_list_store_methods {
+    (single_server) => {
+        $crate::store::commands::connector_list_store_methods!();
+
+        fn scan(&self, pattern: &str) -> Result<Vec<String>, $crate::StoreError> {
+            $crate::store::commands::Connector::scan_server(self, pattern)
+        }
+
+        fn ping(&self) -> Result<(), $crate::StoreError> {
+            $crate::store::commands::Connector::ping_server(self)
+        }
+    };
     () => {
         fn push(
             &self,

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use super::super::StoreError;
 use super::super::lease::{
     DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
-    MAX_LEASE_BATCH, Nacked, epoch_millis, from_epoch_millis, lease_millis, member, new_id_prefix,
-    parse_member,
+    MAX_LEASE_BATCH, Nacked, epoch_millis, from_epoch_millis, lease_millis, lease_wait, member,
+    new_id_prefix, parse_member,
 };
 use super::MemoryStore;
 use super::state::{List, State, deadline, wrong_type};
@@ -332,12 +332,7 @@ impl MemoryStore {
             if remaining.is_some_and(|remaining| remaining.is_zero()) {
                 return Ok(Vec::new());
             }
-            let due = next_due.map(|due| Duration::from_millis(due.max(1)));
-            let wait = match (remaining, due) {
-                (Some(remaining), Some(due)) => Some(remaining.min(due)),
-                (remaining, due) => remaining.or(due),
-            };
-            drop(self.wait(state, wait));
+            drop(self.wait(state, lease_wait(remaining, next_due)));
             state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
         }
     }
