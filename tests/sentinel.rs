@@ -50,12 +50,26 @@ fn lease_conformance_suite_passes() {
     redisutil::conformance::run_all_leases(&backend());
 }
 
-/// What `ROLE` says the server on `port` is: `master` or `slave`.
+/// What `ROLE` says the server on `port` is: `master` or `slave`. Asked
+/// again when the connection is reset: a failover closes the clients of
+/// the servers whose role it changes.
 fn role(port: u16) -> String {
-    let mut raw = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .and_then(|client| client.get_connection())
-        .expect("connect to a server");
-    let reply: Vec<redis::Value> = redis::cmd("ROLE").query(&mut raw).expect("ROLE");
+    let ask = || -> redis::RedisResult<Vec<redis::Value>> {
+        let mut raw =
+            redis::Client::open(format!("redis://127.0.0.1:{port}/"))?.get_connection()?;
+        redis::cmd("ROLE").query(&mut raw)
+    };
+    let mut tries = 0;
+    let reply = loop {
+        match ask() {
+            Ok(reply) => break reply,
+            Err(err) if tries < 20 && (err.is_io_error() || err.is_connection_dropped()) => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(err) => panic!("ROLE on port {port}: {err}"),
+        }
+    };
     redis::from_redis_value(reply[0].clone()).expect("a role name")
 }
 
