@@ -90,14 +90,7 @@ pub(crate) fn lindex(key: &str, index: i64) -> Cmd {
 /// `BLMOVE key key RIGHT RIGHT timeout`: waits for the list to have an
 /// element and leaves it as it is.
 pub(crate) fn blmove_tail(key: &str, timeout: Option<Duration>) -> Cmd {
-    let mut blmove = redis::cmd("BLMOVE");
-    blmove
-        .arg(key)
-        .arg(key)
-        .arg("RIGHT")
-        .arg("RIGHT")
-        .arg(block_seconds(timeout));
-    blmove
+    blmove_in_place(key, "RIGHT", timeout)
 }
 
 /// `SCAN cursor MATCH pattern COUNT 1000`.
@@ -125,6 +118,24 @@ pub(crate) fn sorted_keys(mut keys: Vec<String>) -> Vec<String> {
     keys.sort_unstable();
     keys.dedup();
     keys
+}
+
+/// `BLMOVE key key LEFT LEFT timeout`: waits for the list to have an
+/// element and leaves it as it is.
+pub(crate) fn blmove_head(key: &str, timeout: Option<Duration>) -> Cmd {
+    blmove_in_place(key, "LEFT", timeout)
+}
+
+/// `BLMOVE key key end end timeout`.
+fn blmove_in_place(key: &str, end: &str, timeout: Option<Duration>) -> Cmd {
+    let mut blmove = redis::cmd("BLMOVE");
+    blmove
+        .arg(key)
+        .arg(key)
+        .arg(end)
+        .arg(end)
+        .arg(block_seconds(timeout));
+    blmove
 }
 
 /// A count as LPOP and BLMPOP take it: Redis refuses one beyond `i64::MAX`,

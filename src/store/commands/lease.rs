@@ -10,56 +10,150 @@ use super::super::lease::{
 };
 use super::super::pool::Wait;
 use super::super::script::Script;
+pub(in crate::store) use super::super::script::lease::extended;
 use super::super::script::lease::{
     ACK, DEAD_LETTER, EXTEND, LEASE, LeaseReply, NACK, PURGE_DEAD, RECLAIM, REQUEUE_DEAD, SNAPSHOT,
-    SnapshotReply, extended,
+    SnapshotReply,
 };
 use super::super::{StoreError, wait_limit};
-use super::Connector;
-use super::build::block_seconds;
+use super::{Connector, build};
 
-/// Runs `script` on the four keys with `args`.
+/// One lease script to run on the four [`LeaseKeys`], with its arguments:
+/// built once for the sync stores and the async one.
+pub(in crate::store) struct ScriptCall {
+    pub(in crate::store) script: &'static Script,
+    args: Vec<Vec<u8>>,
+}
+
+impl ScriptCall {
+    fn new<A: Into<Vec<u8>>>(script: &'static Script, args: impl IntoIterator<Item = A>) -> Self {
+        Self {
+            script,
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The arguments, as the script takes them.
+    pub(in crate::store) fn args(&self) -> Vec<&[u8]> {
+        self.args.iter().map(Vec::as_slice).collect()
+    }
+}
+
+/// The names of the four keys, as the scripts take them.
+pub(in crate::store) fn key_names(keys: &LeaseKeys) -> Vec<&str> {
+    keys.all().iter().map(String::as_str).collect()
+}
+
+/// Runs `call` through the store's pool.
 fn invoke<C: Connector, T: redis::FromRedisValue>(
     store: &C,
-    script: &Script,
     keys: &LeaseKeys,
-    args: &[&[u8]],
+    call: &ScriptCall,
 ) -> Result<T, StoreError> {
-    let keys: Vec<&str> = keys.all().iter().map(String::as_str).collect();
-    store.run(Wait::Response, |c| script.invoke(c, &keys, args))
+    let (names, args) = (key_names(keys), call.args());
+    store.run(Wait::Response, |c| call.script.invoke(c, &names, &args))
 }
 
-/// The id and attempt pairs of `tags`, as the scripts take them.
-fn tag_args(tags: &[DeliveryTag]) -> (Vec<String>, Vec<&str>) {
-    let attempts: Vec<String> = tags.iter().map(|tag| tag.attempt.to_string()).collect();
-    let ids = tags.iter().map(|tag| tag.id.as_str()).collect();
-    (attempts, ids)
+/// The id and attempt of each of `tags`, in turn, as the scripts take them.
+fn tag_args(tags: &[DeliveryTag]) -> impl Iterator<Item = String> + '_ {
+    tags.iter()
+        .flat_map(|tag| [tag.id.clone(), tag.attempt.to_string()])
 }
 
-/// The lease script once, acking `tags` first.
-fn lease_once<C: Connector>(
-    store: &C,
-    keys: &LeaseKeys,
+/// The lease script: acks `tags`, then leases up to `count`.
+pub(in crate::store) fn lease_call(
     tags: &[DeliveryTag],
     count: usize,
     policy: LeasePolicy,
-) -> Result<LeaseReply, StoreError> {
-    let lease = lease_millis(policy.lease).max(1).to_string();
-    let count = count.min(MAX_LEASE_BATCH).to_string();
-    let max = policy.max_deliveries.to_string();
-    let prefix = new_id_prefix();
-    let (attempts, ids) = tag_args(tags);
-    let mut args: Vec<&[u8]> = vec![
-        lease.as_bytes(),
-        count.as_bytes(),
-        max.as_bytes(),
-        prefix.as_bytes(),
+) -> ScriptCall {
+    let head = [
+        lease_millis(policy.lease).max(1).to_string(),
+        count.min(MAX_LEASE_BATCH).to_string(),
+        policy.max_deliveries.to_string(),
+        new_id_prefix(),
     ];
-    for (id, attempt) in ids.iter().zip(&attempts) {
-        args.push(id.as_bytes());
-        args.push(attempt.as_bytes());
+    ScriptCall::new(&LEASE, head.into_iter().chain(tag_args(tags)))
+}
+
+/// The ack script for `tags`; `None` for no tags, which acks nothing.
+pub(in crate::store) fn ack_call(tags: &[DeliveryTag]) -> Option<ScriptCall> {
+    (!tags.is_empty()).then(|| ScriptCall::new(&ACK, tag_args(tags)))
+}
+
+/// The nack script, and how its answer reads ([`nacked`]).
+pub(in crate::store) fn nack_call(tag: &DeliveryTag, delay: Duration, max: u32) -> ScriptCall {
+    let args = [
+        tag.id.clone(),
+        tag.attempt.to_string(),
+        lease_millis(delay).to_string(),
+        max.to_string(),
+    ];
+    ScriptCall::new(&NACK, args)
+}
+
+/// What the nack script's answer says.
+pub(in crate::store) fn nacked(outcome: i64) -> Nacked {
+    match outcome {
+        1 => Nacked::Retrying,
+        2 => Nacked::DeadLettered,
+        _ => Nacked::NotHeld,
     }
-    invoke(store, &LEASE, keys, &args)
+}
+
+/// The extend script; its answer reads with [`extended`].
+pub(in crate::store) fn extend_call(tag: &DeliveryTag, lease: Duration) -> ScriptCall {
+    let args = [
+        tag.id.clone(),
+        tag.attempt.to_string(),
+        lease_millis(lease).max(1).to_string(),
+    ];
+    ScriptCall::new(&EXTEND, args)
+}
+
+/// The dead-letter script; it answers 1 when it moved the message.
+pub(in crate::store) fn dead_letter_call(tag: &DeliveryTag) -> ScriptCall {
+    ScriptCall::new(&DEAD_LETTER, [tag.id.clone(), tag.attempt.to_string()])
+}
+
+/// The reclaim script.
+pub(in crate::store) fn reclaim_call(max_deliveries: u32) -> ScriptCall {
+    ScriptCall::new(&RECLAIM, [max_deliveries.to_string()])
+}
+
+/// `LRANGE` of up to `max` dead letters; `None` for none.
+pub(in crate::store) fn dead_letters_command(keys: &LeaseKeys, max: usize) -> Option<redis::Cmd> {
+    if max == 0 {
+        return None;
+    }
+    let last = i64::try_from(max).map_or(-1, |max| max - 1);
+    let mut lrange = redis::cmd("LRANGE");
+    lrange.arg(keys.dead()).arg(0).arg(last);
+    Some(lrange)
+}
+
+/// The requeue script for up to `max` dead letters; `None` for none.
+pub(in crate::store) fn requeue_dead_call(max: usize) -> Option<ScriptCall> {
+    (max > 0).then(|| ScriptCall::new(&REQUEUE_DEAD, [max.min(MAX_LEASE_BATCH).to_string()]))
+}
+
+/// The purge script.
+pub(in crate::store) fn purge_dead_call() -> ScriptCall {
+    ScriptCall::new(&PURGE_DEAD, [""; 0])
+}
+
+/// The snapshot script; its answer reads as a [`SnapshotReply`].
+pub(in crate::store) fn snapshot_call() -> ScriptCall {
+    ScriptCall::new(&SNAPSHOT, [""; 0])
+}
+
+/// How long a blocking lease that leased nothing waits before it looks
+/// again, from the time `left` and the lease script's `next_due`: at
+/// least 1 ms, which Redis would read as no limit otherwise.
+pub(in crate::store) fn lease_pause(
+    left: Option<Duration>,
+    next_due: Option<u64>,
+) -> Option<Duration> {
+    lease_wait(left, next_due).map(|wait| wait.max(Duration::from_millis(1)))
 }
 
 pub(in crate::store) fn ack_and_lease<C: Connector>(
@@ -72,7 +166,7 @@ pub(in crate::store) fn ack_and_lease<C: Connector>(
     if count == 0 {
         return Ok((ack(store, keys, tags)?, Vec::new()));
     }
-    let reply = lease_once(store, keys, tags, count, policy)?;
+    let reply: LeaseReply = invoke(store, keys, &lease_call(tags, count, policy))?;
     Ok((reply.acked, reply.leased))
 }
 
@@ -92,7 +186,7 @@ pub(in crate::store) fn blocking_lease<C: Connector>(
     let timeout = wait_limit(timeout);
     let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
     loop {
-        let reply = lease_once(store, keys, &[], count, policy)?;
+        let reply: LeaseReply = invoke(store, keys, &lease_call(&[], count, policy))?;
         if !reply.leased.is_empty() {
             return Ok(reply.leased);
         }
@@ -100,14 +194,8 @@ pub(in crate::store) fn blocking_lease<C: Connector>(
         if left.is_some_and(|left| left.is_zero()) {
             return Ok(Vec::new());
         }
-        let wait = lease_wait(left, reply.next_due).map(|wait| wait.max(Duration::from_millis(1)));
-        let mut blmove = redis::cmd("BLMOVE");
-        blmove
-            .arg(keys.list())
-            .arg(keys.list())
-            .arg("LEFT")
-            .arg("LEFT")
-            .arg(block_seconds(wait));
+        let wait = lease_pause(left, reply.next_due);
+        let blmove = build::blmove_head(keys.list(), wait);
         let _: Option<Vec<u8>> = store.run(Wait::Blocking(wait), |c| blmove.query(c))?;
     }
 }
@@ -117,16 +205,10 @@ pub(in crate::store) fn ack<C: Connector>(
     keys: &LeaseKeys,
     tags: &[DeliveryTag],
 ) -> Result<u64, StoreError> {
-    if tags.is_empty() {
-        return Ok(0);
+    match ack_call(tags) {
+        None => Ok(0),
+        Some(call) => invoke(store, keys, &call),
     }
-    let (attempts, ids) = tag_args(tags);
-    let args: Vec<&[u8]> = ids
-        .iter()
-        .zip(&attempts)
-        .flat_map(|(id, attempt)| [id.as_bytes(), attempt.as_bytes()])
-        .collect();
-    invoke(store, &ACK, keys, &args)
 }
 
 pub(in crate::store) fn nack<C: Connector>(
@@ -136,21 +218,7 @@ pub(in crate::store) fn nack<C: Connector>(
     delay: Duration,
     max_deliveries: u32,
 ) -> Result<Nacked, StoreError> {
-    let attempt = tag.attempt.to_string();
-    let delay = lease_millis(delay).to_string();
-    let max = max_deliveries.to_string();
-    let args: [&[u8]; 4] = [
-        tag.id.as_bytes(),
-        attempt.as_bytes(),
-        delay.as_bytes(),
-        max.as_bytes(),
-    ];
-    let outcome: i64 = invoke(store, &NACK, keys, &args)?;
-    Ok(match outcome {
-        1 => Nacked::Retrying,
-        2 => Nacked::DeadLettered,
-        _ => Nacked::NotHeld,
-    })
+    invoke(store, keys, &nack_call(tag, delay, max_deliveries)).map(nacked)
 }
 
 pub(in crate::store) fn extend<C: Connector>(
@@ -159,11 +227,7 @@ pub(in crate::store) fn extend<C: Connector>(
     tag: &DeliveryTag,
     lease: Duration,
 ) -> Result<Option<SystemTime>, StoreError> {
-    let attempt = tag.attempt.to_string();
-    let lease = lease_millis(lease).max(1).to_string();
-    let args: [&[u8]; 3] = [tag.id.as_bytes(), attempt.as_bytes(), lease.as_bytes()];
-    let deadline: i64 = invoke(store, &EXTEND, keys, &args)?;
-    Ok(extended(deadline))
+    invoke(store, keys, &extend_call(tag, lease)).map(extended)
 }
 
 pub(in crate::store) fn dead_letter<C: Connector>(
@@ -171,14 +235,7 @@ pub(in crate::store) fn dead_letter<C: Connector>(
     keys: &LeaseKeys,
     tag: &DeliveryTag,
 ) -> Result<bool, StoreError> {
-    let attempt = tag.attempt.to_string();
-    let moved: i64 = invoke(
-        store,
-        &DEAD_LETTER,
-        keys,
-        &[tag.id.as_bytes(), attempt.as_bytes()],
-    )?;
-    Ok(moved == 1)
+    invoke(store, keys, &dead_letter_call(tag)).map(|moved: i64| moved == 1)
 }
 
 pub(in crate::store) fn reclaim<C: Connector>(
@@ -186,8 +243,7 @@ pub(in crate::store) fn reclaim<C: Connector>(
     keys: &LeaseKeys,
     max_deliveries: u32,
 ) -> Result<u64, StoreError> {
-    let max = max_deliveries.to_string();
-    invoke(store, &RECLAIM, keys, &[max.as_bytes()])
+    invoke(store, keys, &reclaim_call(max_deliveries))
 }
 
 pub(in crate::store) fn dead_letters<C: Connector>(
@@ -195,13 +251,10 @@ pub(in crate::store) fn dead_letters<C: Connector>(
     keys: &LeaseKeys,
     max: usize,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
-    if max == 0 {
-        return Ok(Vec::new());
+    match dead_letters_command(keys, max) {
+        None => Ok(Vec::new()),
+        Some(lrange) => store.run(Wait::Response, |c| lrange.query(c)),
     }
-    let last = i64::try_from(max).map_or(-1, |max| max - 1);
-    let mut lrange = redis::cmd("LRANGE");
-    lrange.arg(keys.dead()).arg(0).arg(last);
-    store.run(Wait::Response, |c| lrange.query(c))
 }
 
 pub(in crate::store) fn requeue_dead<C: Connector>(
@@ -209,25 +262,24 @@ pub(in crate::store) fn requeue_dead<C: Connector>(
     keys: &LeaseKeys,
     max: usize,
 ) -> Result<u64, StoreError> {
-    if max == 0 {
-        return Ok(0);
+    match requeue_dead_call(max) {
+        None => Ok(0),
+        Some(call) => invoke(store, keys, &call),
     }
-    let max = max.min(MAX_LEASE_BATCH).to_string();
-    invoke(store, &REQUEUE_DEAD, keys, &[max.as_bytes()])
 }
 
 pub(in crate::store) fn purge_dead<C: Connector>(
     store: &C,
     keys: &LeaseKeys,
 ) -> Result<u64, StoreError> {
-    invoke(store, &PURGE_DEAD, keys, &[])
+    invoke(store, keys, &purge_dead_call())
 }
 
 pub(in crate::store) fn lease_snapshot<C: Connector>(
     store: &C,
     keys: &LeaseKeys,
 ) -> Result<LeaseSnapshot, StoreError> {
-    let SnapshotReply(snapshot) = invoke(store, &SNAPSHOT, keys, &[])?;
+    let SnapshotReply(snapshot) = invoke(store, keys, &snapshot_call())?;
     Ok(snapshot)
 }
 
