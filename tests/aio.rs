@@ -30,7 +30,21 @@ fn async_redis_store_passes_the_channel_suite() {
     conformance::run_all(&AsyncHarness::new(backend, store));
 }
 
-/// How a consumer receives in the cancellation test.
+#[test]
+fn memory_store_passes_the_lease_suite_through_its_async_api() {
+    let harness = MemoryHarness::new();
+    let store = harness.store();
+    conformance::run_all_leases(&AsyncHarness::new(harness, store));
+}
+
+#[test]
+fn async_redis_store_passes_the_lease_suite() {
+    let backend = RedisBackend::new();
+    let store = AsyncRedisStore::open(backend.server.addr()).unwrap();
+    conformance::run_all_leases(&AsyncHarness::new(backend, store));
+}
+
+/// How many messages the cancellation test sends.
 const MESSAGES: u64 = 100_000;
 
 /// Sync producers send `MESSAGES` numbered messages while async consumers

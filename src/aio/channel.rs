@@ -5,10 +5,13 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::AsyncListStore;
-use crate::channel::{block_timeout, channels_of, channels_pattern};
+use super::{AsyncLeaseStore, AsyncListStore};
+use crate::channel::{block_timeout, channels_of, channels_pattern, nack_delay};
 use crate::{ChannelError, ChannelName, ChannelOptions, DecodeError, IntoChannelName, Peer};
-use crate::{RedisChannel, StoreError};
+use crate::{
+    Deliveries, Delivery, DeliveryTag, LeaseKeys, LeaseSnapshot, Leased, Nacked, RedisChannel,
+    StoreError,
+};
 
 /// One end of a duplex channel over two Redis lists, as futures: every
 /// plain and batch operation of [`RedisChannel`], with the same names,
@@ -187,4 +190,184 @@ impl<S: AsyncListStore> AsyncRedisChannel<S> {
         let ttl = self.options().ttl;
         self.store().push(self.send_key(), values, ttl).await
     }
+}
+
+/// Leased receive: at-least-once delivery, as [`RedisChannel`]'s (see its
+/// `lease_msg` and the README), one atomic step on the server each.
+impl<S: AsyncLeaseStore> AsyncRedisChannel<S> {
+    /// [`RedisChannel::lease_msg`]: the oldest message (due ones first)
+    /// under a lease of `lease`; `None` when there is none.
+    pub async fn lease_msg<T: DeserializeOwned>(
+        &self,
+        lease: Duration,
+    ) -> Result<Option<Delivery<T>>, ChannelError> {
+        let mut batch = self.lease_msgs(1, lease).await?;
+        Ok(batch.pop().transpose()?)
+    }
+
+    /// [`RedisChannel::blease_msg`]: waits up to `timeout` (`ZERO`: without
+    /// limit) for a message to lease. Waiting holds no thread.
+    pub async fn blease_msg<T: DeserializeOwned>(
+        &self,
+        lease: Duration,
+        timeout: Duration,
+    ) -> Result<Option<Delivery<T>>, ChannelError> {
+        let mut batch = self.blease_msgs(1, lease, timeout).await?;
+        Ok(batch.pop().transpose()?)
+    }
+
+    /// [`RedisChannel::lease_msgs`]: up to `max` messages under one lease
+    /// each, in one round trip.
+    pub async fn lease_msgs<T: DeserializeOwned>(
+        &self,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Deliveries<T>, ChannelError> {
+        let (keys, policy) = self.chan.lease_policy(lease)?;
+        let leased = self.store().lease(keys, max, policy).await?;
+        Ok(self.deliveries(keys, leased).await)
+    }
+
+    /// [`RedisChannel::blease_msgs`]: waits up to `timeout` for the first.
+    pub async fn blease_msgs<T: DeserializeOwned>(
+        &self,
+        max: usize,
+        lease: Duration,
+        timeout: Duration,
+    ) -> Result<Deliveries<T>, ChannelError> {
+        let (keys, policy) = self.chan.lease_policy(lease)?;
+        let leased = self
+            .store()
+            .blocking_lease(keys, max, policy, block_timeout(timeout))
+            .await?;
+        Ok(self.deliveries(keys, leased).await)
+    }
+
+    /// [`RedisChannel::ack`]: settles a delivery for good; `false` when it
+    /// no longer held the message.
+    pub async fn ack<T>(&self, delivery: &Delivery<T>) -> Result<bool, ChannelError> {
+        Ok(self.ack_all([delivery]).await? == 1)
+    }
+
+    /// [`RedisChannel::ack_all`]: many acks in one round trip.
+    pub async fn ack_all<'a, T: 'a>(
+        &self,
+        deliveries: impl IntoIterator<Item = &'a Delivery<T>>,
+    ) -> Result<u64, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        let tags = tags_of(deliveries);
+        Ok(self.store().ack(keys, &tags).await?)
+    }
+
+    /// [`RedisChannel::ack_and_lease_msg`]: acks `done` and leases the next,
+    /// in one atomic step.
+    pub async fn ack_and_lease_msg<D, T: DeserializeOwned>(
+        &self,
+        done: &Delivery<D>,
+        lease: Duration,
+    ) -> Result<(bool, Option<Delivery<T>>), ChannelError> {
+        let (acked, mut batch) = self.ack_and_lease_msgs([done], 1, lease).await?;
+        Ok((acked == 1, batch.pop().transpose()?))
+    }
+
+    /// [`RedisChannel::ack_and_lease_msgs`].
+    pub async fn ack_and_lease_msgs<'a, D: 'a, T: DeserializeOwned>(
+        &self,
+        done: impl IntoIterator<Item = &'a Delivery<D>>,
+        max: usize,
+        lease: Duration,
+    ) -> Result<(u64, Deliveries<T>), ChannelError> {
+        let (keys, policy) = self.chan.lease_policy(lease)?;
+        let tags = tags_of(done);
+        let (acked, leased) = self.store().ack_and_lease(keys, &tags, max, policy).await?;
+        Ok((acked, self.deliveries(keys, leased).await))
+    }
+
+    /// [`RedisChannel::nack`]: back to the queue `delay` from now, or to the
+    /// dead letters after `max_deliveries`.
+    pub async fn nack<T>(
+        &self,
+        delivery: &Delivery<T>,
+        delay: Duration,
+    ) -> Result<Nacked, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        let max = self.options().max_deliveries;
+        Ok(self
+            .store()
+            .nack(keys, delivery.tag(), nack_delay(delay), max)
+            .await?)
+    }
+
+    /// [`RedisChannel::extend`]: holds the message `lease` from now.
+    pub async fn extend<T>(
+        &self,
+        delivery: &mut Delivery<T>,
+        lease: Duration,
+    ) -> Result<bool, ChannelError> {
+        let (keys, _) = self.chan.lease_policy(lease)?;
+        match self.store().extend(keys, delivery.tag(), lease).await? {
+            Some(deadline) => {
+                delivery.set_deadline(deadline);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// [`RedisChannel::reclaim`].
+    pub async fn reclaim(&self) -> Result<u64, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        let max = self.options().max_deliveries;
+        Ok(self.store().reclaim(keys, max).await?)
+    }
+
+    /// [`RedisChannel::dead_letters`].
+    pub async fn dead_letters(&self, max: usize) -> Result<Vec<Vec<u8>>, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        Ok(self.store().dead_letters(keys, max).await?)
+    }
+
+    /// [`RedisChannel::requeue_dead`].
+    pub async fn requeue_dead(&self, max: usize) -> Result<u64, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        Ok(self.store().requeue_dead(keys, max).await?)
+    }
+
+    /// [`RedisChannel::purge_dead`].
+    pub async fn purge_dead(&self) -> Result<u64, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        Ok(self.store().purge_dead(keys).await?)
+    }
+
+    /// [`RedisChannel::lease_snapshot`].
+    pub async fn lease_snapshot(&self) -> Result<LeaseSnapshot, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        Ok(self.store().lease_snapshot(keys).await?)
+    }
+
+    /// [`RedisChannel::lease_keys`].
+    pub fn lease_keys(&self) -> Result<&LeaseKeys, ChannelError> {
+        self.chan.lease_keys()
+    }
+
+    /// Decodes, and moves the messages that do not decode to the dead
+    /// letters.
+    async fn deliveries<T: DeserializeOwned>(
+        &self,
+        keys: &LeaseKeys,
+        leased: Vec<Leased>,
+    ) -> Deliveries<T> {
+        let (deliveries, undecodable) = self.chan.decode_leased(leased);
+        for tag in &undecodable {
+            let _ = self.store().dead_letter(keys, tag).await;
+        }
+        deliveries
+    }
+}
+
+fn tags_of<'a, T: 'a>(deliveries: impl IntoIterator<Item = &'a Delivery<T>>) -> Vec<DeliveryTag> {
+    deliveries
+        .into_iter()
+        .map(|delivery| delivery.tag().clone())
+        .collect()
 }

@@ -53,6 +53,7 @@
 mod channel;
 #[cfg(feature = "redis")]
 mod finish;
+mod lease;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ use std::time::Duration;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::store::redis_async::AsyncRedisStore;
 pub use channel::AsyncRedisChannel;
+pub use lease::AsyncLeaseStore;
 
 #[cfg(feature = "redis")]
 pub(crate) use finish::FinishOnDrop;

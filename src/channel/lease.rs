@@ -142,8 +142,9 @@ impl<S: LeaseStore> RedisChannel<S> {
         timeout: Duration,
     ) -> Result<Deliveries<T>, ChannelError> {
         let (keys, policy) = self.lease_policy(lease)?;
-        let timeout = (!timeout.is_zero()).then_some(timeout);
-        let leased = self.store.blocking_lease(keys, max, policy, timeout)?;
+        let leased = self
+            .store
+            .blocking_lease(keys, max, policy, super::block_timeout(timeout))?;
         Ok(self.deliveries(keys, leased))
     }
 
@@ -226,7 +227,7 @@ impl<S: LeaseStore> RedisChannel<S> {
         Ok(self.store.nack(
             keys,
             &delivery.tag,
-            delay.min(MAX_TTL),
+            nack_delay(delay),
             self.options.max_deliveries,
         )?)
     }
@@ -242,7 +243,7 @@ impl<S: LeaseStore> RedisChannel<S> {
         let (keys, _) = self.lease_policy(lease)?;
         match self.store.extend(keys, &delivery.tag, lease)? {
             Some(deadline) => {
-                delivery.deadline = deadline;
+                delivery.set_deadline(deadline);
                 Ok(true)
             }
             None => Ok(false),
@@ -285,7 +286,10 @@ impl<S: LeaseStore> RedisChannel<S> {
         let keys = self.lease_keys()?;
         Ok(self.store.lease_snapshot(keys)?)
     }
+}
 
+/// What does not depend on the store, shared with the async channel.
+impl<S> RedisChannel<S> {
     /// The lease keys of the receiving list, or why there are none.
     pub fn lease_keys(&self) -> Result<&LeaseKeys, ChannelError> {
         self.lease_keys.as_ref().ok_or_else(|| ChannelError::InvalidName {
@@ -294,7 +298,10 @@ impl<S: LeaseStore> RedisChannel<S> {
         })
     }
 
-    fn lease_policy(&self, lease: Duration) -> Result<(&LeaseKeys, LeasePolicy), ChannelError> {
+    pub(crate) fn lease_policy(
+        &self,
+        lease: Duration,
+    ) -> Result<(&LeaseKeys, LeasePolicy), ChannelError> {
         if !(Duration::from_millis(1)..=MAX_TTL).contains(&lease) {
             return Err(ChannelError::InvalidOption(
                 "a lease is between 1 ms and 100 years",
@@ -307,16 +314,16 @@ impl<S: LeaseStore> RedisChannel<S> {
         Ok((self.lease_keys()?, policy))
     }
 
-    /// Decodes each leased message; one that does not decode goes to the
-    /// dead letters. If moving it fails, it stays leased, comes back when
-    /// its lease runs out and ends among the dead letters after
-    /// `max_deliveries`: either way, its bytes are kept.
-    fn deliveries<T: DeserializeOwned>(
+    /// Decodes each leased message on its own; also the tags of those that
+    /// do not decode, which go to the dead letters. If moving one fails, it
+    /// stays leased, comes back when its lease runs out and ends among the
+    /// dead letters after `max_deliveries`: either way, its bytes are kept.
+    pub(crate) fn decode_leased<T: DeserializeOwned>(
         &self,
-        keys: &LeaseKeys,
         leased: Vec<Leased>,
-    ) -> Deliveries<T> {
-        leased
+    ) -> (Deliveries<T>, Vec<DeliveryTag>) {
+        let mut undecodable = Vec::new();
+        let deliveries = leased
             .into_iter()
             .map(|leased| match json::from_slice(&leased.body) {
                 Ok(msg) => Ok(Delivery {
@@ -325,10 +332,39 @@ impl<S: LeaseStore> RedisChannel<S> {
                     deadline: leased.deadline,
                 }),
                 Err(err) => {
-                    let _ = self.store.dead_letter(keys, &leased.tag);
+                    undecodable.push(leased.tag);
                     Err(DecodeError::new(&self.recv_key, leased.body, err))
                 }
             })
-            .collect()
+            .collect();
+        (deliveries, undecodable)
+    }
+}
+
+impl<T> Delivery<T> {
+    /// Moves the deadline, once the store extended the lease to it.
+    pub(crate) fn set_deadline(&mut self, deadline: SystemTime) {
+        self.deadline = deadline;
+    }
+}
+
+/// A nack's delay as the stores take it: at most 100 years.
+pub(crate) fn nack_delay(delay: Duration) -> Duration {
+    delay.min(MAX_TTL)
+}
+
+impl<S: LeaseStore> RedisChannel<S> {
+    /// [`decode_leased`](Self::decode_leased), and the messages that do not
+    /// decode moved to the dead letters.
+    fn deliveries<T: DeserializeOwned>(
+        &self,
+        keys: &LeaseKeys,
+        leased: Vec<Leased>,
+    ) -> Deliveries<T> {
+        let (deliveries, undecodable) = self.decode_leased(leased);
+        for tag in &undecodable {
+            let _ = self.store.dead_letter(keys, tag);
+        }
+        deliveries
     }
 }

@@ -36,6 +36,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::{ChannelError, DecodeError};
+#[cfg(feature = "tokio")]
+pub(crate) use lease::nack_delay;
 pub use lease::{Deliveries, Delivery};
 
 pub use name::{ChannelName, IntoChannelName, Peer};

@@ -1,15 +1,22 @@
 //! The channel suite on an [`AsyncListStore`] (features `conformance` and
 //! `tokio`): [`BlockOn`] makes an async store a sync one, call for call,
 //! and [`AsyncHarness`] runs every scenario of [`scenarios`](super::scenarios)
-//! through it, so the async stores pass the very scenarios the sync ones do.
+//! (and of [`lease_scenarios`](super::lease_scenarios), on an
+//! [`AsyncLeaseStore`]) through it, so the async stores pass the very
+//! scenarios the sync ones do.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::time::SystemTime;
+
 use super::Harness;
-use crate::aio::AsyncListStore;
-use crate::{ListStore, StoreError};
+use crate::aio::{AsyncLeaseStore, AsyncListStore};
+use crate::{
+    DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, ListStore, Nacked,
+    StoreError,
+};
 
 /// A [`ListStore`] whose every call is the same call of an
 /// [`AsyncListStore`], run to its end on a tokio runtime (from a thread
@@ -88,6 +95,77 @@ impl<S: AsyncListStore> ListStore for BlockOn<S> {
     }
     fn ping(&self) -> Result<(), StoreError> {
         self.runtime.block_on(self.store.ping())
+    }
+}
+
+impl<S: AsyncLeaseStore> LeaseStore for BlockOn<S> {
+    fn ack_and_lease(
+        &self,
+        keys: &LeaseKeys,
+        tags: &[DeliveryTag],
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<(u64, Vec<Leased>), StoreError> {
+        self.runtime
+            .block_on(self.store.ack_and_lease(keys, tags, count, policy))
+    }
+    fn lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<Vec<Leased>, StoreError> {
+        self.runtime.block_on(self.store.lease(keys, count, policy))
+    }
+    fn blocking_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError> {
+        self.runtime
+            .block_on(self.store.blocking_lease(keys, count, policy, timeout))
+    }
+    fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.runtime.block_on(self.store.ack(keys, tags))
+    }
+    fn nack(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<Nacked, StoreError> {
+        self.runtime
+            .block_on(self.store.nack(keys, tag, delay, max_deliveries))
+    }
+    fn extend(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        lease: Duration,
+    ) -> Result<Option<SystemTime>, StoreError> {
+        self.runtime.block_on(self.store.extend(keys, tag, lease))
+    }
+    fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
+        self.runtime.block_on(self.store.dead_letter(keys, tag))
+    }
+    fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
+        self.runtime
+            .block_on(self.store.reclaim(keys, max_deliveries))
+    }
+    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.runtime.block_on(self.store.dead_letters(keys, max))
+    }
+    fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
+        self.runtime.block_on(self.store.requeue_dead(keys, max))
+    }
+    fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
+        self.runtime.block_on(self.store.purge_dead(keys))
+    }
+    fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
+        self.runtime.block_on(self.store.lease_snapshot(keys))
     }
 }
 

@@ -4,18 +4,21 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::commands::build;
+use super::commands::lease::{self, ScriptCall};
+use super::lease::{DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, Leased, Nacked};
 use super::pool::{is_lost, to_store_error};
 use super::redis::{RedisStore, RedisStoreOptions};
+use super::script::lease::{LeaseReply, SnapshotReply};
 use super::script::{PUSH_WITH_TTL, Script, TAKE_LAST};
 use super::{StoreError, ttl_millis, wait_limit};
-use crate::aio::{AsyncListStore, FinishOnDrop};
+use crate::aio::{AsyncLeaseStore, AsyncListStore, FinishOnDrop};
 use crate::store::addr::{IntoRedisAddr, RedisAddr};
 
 /// An [`AsyncListStore`] on a Redis server: the async
@@ -554,5 +557,202 @@ impl fmt::Debug for AsyncRedisStore {
             .field("addr", self.addr())
             .field("options", self.options())
             .finish_non_exhaustive()
+    }
+}
+
+/// The lease operations: the scripts the sync stores run, built by the
+/// same code ([`commands::lease`](super::commands::lease)).
+impl AsyncRedisStore {
+    async fn invoke_lease<T: FromRedisValue>(
+        &self,
+        keys: &LeaseKeys,
+        call: &ScriptCall,
+    ) -> Result<T, StoreError> {
+        let (names, args) = (lease::key_names(keys), call.args());
+        self.run(|mut connection| {
+            let (names, args) = (&names, &args);
+            async move { call.script.invoke_async(&mut connection, names, args).await }
+        })
+        .await
+    }
+
+    /// Runs the leasing `call` so that, dropped, it ends anyway and hands
+    /// back at once what it leased.
+    fn leasing<T, F, Fut>(
+        &self,
+        keys: &LeaseKeys,
+        max_deliveries: u32,
+        call: F,
+        leased: fn(T) -> Vec<Leased>,
+    ) -> FinishOnDrop<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(Self, LeaseKeys) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let store = self.clone();
+        let keys = keys.clone();
+        let call = call(store.clone(), keys.clone());
+        FinishOnDrop::new(call, move |output: Result<T, StoreError>| async move {
+            let Ok(output) = output else { return };
+            for leased in leased(output) {
+                let call = lease::nack_call(&leased.tag, Duration::ZERO, max_deliveries);
+                let handed_back = store.invoke_lease::<i64>(&keys, &call).await;
+                crate::trace::event!(
+                    WARN,
+                    addr = %store.shown_addr(),
+                    list = %keys.list(),
+                    handed_back = handed_back.is_ok(),
+                    "a cancelled leased receive had leased a message; it is handed back"
+                );
+                let _ = handed_back;
+            }
+        })
+    }
+
+    async fn lease_script(
+        self,
+        keys: LeaseKeys,
+        tags: Vec<DeliveryTag>,
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<LeaseReply, StoreError> {
+        self.invoke_lease(&keys, &lease::lease_call(&tags, count, policy))
+            .await
+    }
+
+    /// As the sync stores' blocking lease: the script; when it leased
+    /// nothing, a wait on the list that takes nothing, bounded by when a
+    /// pending message is due; again.
+    async fn lease_blocking(
+        self,
+        keys: LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError> {
+        let deadline = wait_limit(timeout).and_then(|timeout| Instant::now().checked_add(timeout));
+        loop {
+            let reply = self
+                .clone()
+                .lease_script(keys.clone(), Vec::new(), count, policy)
+                .await?;
+            if !reply.leased.is_empty() {
+                return Ok(reply.leased);
+            }
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Ok(Vec::new());
+            }
+            let wait = lease::lease_pause(left, reply.next_due);
+            let _: Option<Vec<u8>> = self
+                .blocking(&build::blmove_head(keys.list(), wait), wait)
+                .await?;
+        }
+    }
+}
+
+impl AsyncLeaseStore for AsyncRedisStore {
+    async fn ack_and_lease(
+        &self,
+        keys: &LeaseKeys,
+        tags: &[DeliveryTag],
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<(u64, Vec<Leased>), StoreError> {
+        if count == 0 {
+            return Ok((AsyncLeaseStore::ack(self, keys, tags).await?, Vec::new()));
+        }
+        let tags = tags.to_vec();
+        let reply = self
+            .leasing(
+                keys,
+                policy.max_deliveries,
+                move |store, keys| store.lease_script(keys, tags, count, policy),
+                |reply: LeaseReply| reply.leased,
+            )
+            .await?;
+        Ok((reply.acked, reply.leased))
+    }
+
+    async fn blocking_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.leasing(
+            keys,
+            policy.max_deliveries,
+            move |store, keys| store.lease_blocking(keys, count, policy, timeout),
+            std::convert::identity,
+        )
+        .await
+    }
+
+    async fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        match lease::ack_call(tags) {
+            None => Ok(0),
+            Some(call) => self.invoke_lease(keys, &call).await,
+        }
+    }
+
+    async fn nack(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<Nacked, StoreError> {
+        let call = lease::nack_call(tag, delay, max_deliveries);
+        self.invoke_lease(keys, &call).await.map(lease::nacked)
+    }
+
+    async fn extend(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        lease: Duration,
+    ) -> Result<Option<SystemTime>, StoreError> {
+        let call = lease::extend_call(tag, lease);
+        self.invoke_lease(keys, &call).await.map(lease::extended)
+    }
+
+    async fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
+        let call = lease::dead_letter_call(tag);
+        let moved: i64 = self.invoke_lease(keys, &call).await?;
+        Ok(moved == 1)
+    }
+
+    async fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
+        self.invoke_lease(keys, &lease::reclaim_call(max_deliveries))
+            .await
+    }
+
+    async fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        match lease::dead_letters_command(keys, max) {
+            None => Ok(Vec::new()),
+            Some(lrange) => self.query(lrange).await,
+        }
+    }
+
+    async fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
+        match lease::requeue_dead_call(max) {
+            None => Ok(0),
+            Some(call) => self.invoke_lease(keys, &call).await,
+        }
+    }
+
+    async fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
+        self.invoke_lease(keys, &lease::purge_dead_call()).await
+    }
+
+    async fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
+        let SnapshotReply(snapshot) = self.invoke_lease(keys, &lease::snapshot_call()).await?;
+        Ok(snapshot)
     }
 }

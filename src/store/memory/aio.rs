@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +21,7 @@ use super::{MemoryStore, StoreError};
 use crate::ListStore;
 use crate::aio::AsyncListStore;
 use crate::store::fault::Fault;
+use crate::store::lease::{LeaseKeys, LeasePolicy, Leased, lease_wait};
 
 /// What a blocked call waits to take.
 enum Want {
@@ -200,14 +202,80 @@ impl Drop for Blocked {
     }
 }
 
+/// A wait for the next push after the store's push count read `seen`, or
+/// for `wait` of the clock's time (`None`: without limit).
+struct Pushed {
+    store: MemoryStore,
+    seen: u64,
+    until: Option<SystemTime>,
+    ticket: Option<u64>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Pushed {
+    fn pushed(&self) -> bool {
+        self.store.shared.pushes.load(Ordering::SeqCst) != self.seen
+    }
+}
+
+impl Future for Pushed {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        loop {
+            if this.pushed() {
+                return Poll::Ready(());
+            }
+            let now = this.store.shared.clock.now();
+            let remaining = this
+                .until
+                .map(|until| until.duration_since(now).unwrap_or_default());
+            if remaining.is_some_and(|remaining| remaining.is_zero()) {
+                return Poll::Ready(());
+            }
+            let ticket = *this.ticket.get_or_insert_with(|| {
+                let mut state = this.store.lock();
+                state.next_ticket += 1;
+                state.next_ticket
+            });
+            this.store.wakers().insert(ticket, cx.waker().clone());
+            // A push between the look above and the waker's registration.
+            if this.pushed() {
+                return Poll::Ready(());
+            }
+            let Some(remaining) = remaining else {
+                return Poll::Pending;
+            };
+            let wait = this.store.shared.clock.recheck_after(remaining);
+            if wait.is_zero() {
+                continue;
+            }
+            let timer = this
+                .timer
+                .insert(Box::pin(tokio::time::sleep(wait.min(remaining))));
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl Drop for Pushed {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket {
+            self.store.wakers().remove(&ticket);
+        }
+    }
+}
+
 impl MemoryStore {
-    /// Waits as `want` says, failing first as the next injected fault says.
-    async fn blocked(
+    /// Runs `call`, failing as the next injected fault says: at once, or,
+    /// for an answer lost after the command ran, once `call` has run.
+    async fn faulted<T>(
         &self,
-        key: &str,
-        want: Want,
-        timeout: Option<Duration>,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let fault = self.next_fault();
         if let Some(fault) = fault
             .as_ref()
@@ -215,12 +283,63 @@ impl MemoryStore {
         {
             return Err(fault.error());
         }
-        let taken = Blocked::new(self, key, want, timeout).await?;
+        let outcome = call.await?;
         match fault {
             // Whatever the server answered never arrives.
             Some(fault) => Err(fault.error()),
-            None => Ok(taken),
+            None => Ok(outcome),
         }
+    }
+
+    /// Waits as `want` says.
+    async fn blocked(
+        &self,
+        key: &str,
+        want: Want,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.faulted(Blocked::new(self, key, want, timeout)).await
+    }
+
+    /// The blocking lease: a look, then a wait for a push or until a
+    /// pending message is due, bounded by `timeout`; again.
+    pub(crate) async fn async_blocking_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let clock = &self.shared.clock;
+        let deadline = deadline(clock.now(), timeout);
+        self.faulted(async {
+            loop {
+                let seen = self.shared.pushes.load(Ordering::SeqCst);
+                let (leased, next_due) = self.try_lease(keys, count, policy)?;
+                if !leased.is_empty() {
+                    return Ok(leased);
+                }
+                let now = clock.now();
+                let remaining =
+                    deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default());
+                if remaining.is_some_and(|remaining| remaining.is_zero()) {
+                    return Ok(Vec::new());
+                }
+                let wait = lease_wait(remaining, next_due);
+                Pushed {
+                    store: self.clone(),
+                    seen,
+                    until: wait.and_then(|wait| now.checked_add(wait)),
+                    ticket: None,
+                    timer: None,
+                }
+                .await;
+            }
+        })
+        .await
     }
 }
 

@@ -337,6 +337,20 @@ impl MemoryStore {
         }
     }
 
+    /// One look of a blocking lease: what it leased, and in how many
+    /// milliseconds a pending message is due (the wait before the next).
+    #[cfg(feature = "tokio")]
+    pub(super) fn try_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<(Vec<Leased>, Option<u64>), StoreError> {
+        let mut state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
+        let (_, leased, next_due) = self.lease_step(&mut state, keys, &[], count, policy);
+        Ok((leased, next_due))
+    }
+
     /// Runs `step` on the list's lease state, after checking the keys at
     /// `touched`, then drops the state if it is left empty.
     fn with_leases<T>(

@@ -70,6 +70,10 @@ struct Shared {
     /// The async waits to wake on every push, by their ticket. Only ever
     /// locked after `state`, or alone.
     wakers: Mutex<HashMap<u64, Waker>>,
+    /// How many times [`notify_pushed`](MemoryStore::notify_pushed) ran:
+    /// an async wait that read it before looking knows whether it missed
+    /// a push.
+    pushes: std::sync::atomic::AtomicU64,
     clock: Arc<dyn Clock>,
 }
 
@@ -86,6 +90,7 @@ impl MemoryStore {
                 state: Mutex::new(State::default()),
                 pushed: Condvar::new(),
                 wakers: Mutex::new(HashMap::new()),
+                pushes: std::sync::atomic::AtomicU64::new(0),
                 clock: Arc::new(clock),
             }),
         }
@@ -122,6 +127,9 @@ impl MemoryStore {
 
     /// Wakes every wait for a push: blocked threads and async waits.
     fn notify_pushed(&self) {
+        self.shared
+            .pushes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.shared.pushed.notify_all();
         let wakers = std::mem::take(&mut *self.wakers());
         for waker in wakers.into_values() {
