@@ -80,6 +80,64 @@ impl Op {
             body,
         })
     }
+
+    /// `get key`.
+    pub(crate) fn get(key: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::Get, &[key], None, options)
+    }
+
+    /// `set key` to the JSON `body`.
+    pub(crate) fn set(key: &str, body: Vec<u8>, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::Set, &[key], Some(body), options)
+    }
+
+    /// `hget hashname hashkey`.
+    pub(crate) fn hget(
+        hashname: &str,
+        hashkey: &str,
+        options: &CallOptions,
+    ) -> Result<Self, Error> {
+        Self::new(Command::HGet, &[hashname, hashkey], None, options)
+    }
+
+    /// `hset hashname hashkey` to the JSON `body`.
+    pub(crate) fn hset(
+        hashname: &str,
+        hashkey: &str,
+        body: Vec<u8>,
+        options: &CallOptions,
+    ) -> Result<Self, Error> {
+        Self::new(Command::HSet, &[hashname, hashkey], Some(body), options)
+    }
+
+    /// `hkeys hashname`.
+    pub(crate) fn hkeys(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::HKeys, &[hashname], None, options)
+    }
+
+    /// `hvals hashname`.
+    pub(crate) fn hvals(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::HVals, &[hashname], None, options)
+    }
+
+    /// `hgetall hashname`.
+    pub(crate) fn hgetall(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::HGetAll, &[hashname], None, options)
+    }
+
+    /// `del key`.
+    pub(crate) fn delete(key: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::Del, &[key], None, options)
+    }
+
+    /// `hdel hashname hashkey`.
+    pub(crate) fn hdel(
+        hashname: &str,
+        hashkey: &str,
+        options: &CallOptions,
+    ) -> Result<Self, Error> {
+        Self::new(Command::HDel, &[hashname, hashkey], None, options)
+    }
 }
 
 /// What a [`Walk`] wants done next.
@@ -363,8 +421,8 @@ impl<'a> Walk<'a> {
 
 impl<T: HttpTransport> RedisProxyClient<T> {
     /// Walks `op` over the clusters, sending through the transport and
-    /// pausing on the clock.
-    fn walk(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
+    /// pausing on the clock: a read's 200 body, a write's empty one.
+    pub(crate) fn walk(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
         let mut walk = Walk::new(&self.shared, &*self.clock, op, options);
         loop {
             match walk.next() {
@@ -373,24 +431,6 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                 Step::Done(result) => return result,
             }
         }
-    }
-
-    /// Main cluster, then each backup, until one succeeds.
-    pub(crate) fn read(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
-        debug_assert!(!op.command.is_write());
-        self.walk(op, options)
-    }
-
-    /// Every cluster. `Ok` when every cluster took it (the host is the
-    /// main cluster's); [`Error::PartialWrite`] when some but not all did;
-    /// the main cluster's own error when none did.
-    pub(crate) fn write(&self, op: &Op, options: &CallOptions) -> Result<Answered<()>, Error> {
-        debug_assert!(op.command.is_write());
-        self.walk(op, options).map(|answered| Answered {
-            value: (),
-            host: answered.host,
-            attempts: answered.attempts,
-        })
     }
 }
 
