@@ -75,11 +75,124 @@ mod harness {
     }
 }
 
+/// The in-memory server over loopback HTTP (and https), reached by
+/// `HyperTransport`.
+#[cfg(feature = "hyper")]
+mod over_http {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use redisutil::Clock;
+    use redisutil::conformance::{BlockingAsync, MemoryProxyHarness, ProxyHarness};
+    use redisutil::proxy::{
+        AsyncRedisProxyClient, HyperConfig, HyperTransport, ProxyConfig, ProxyHost,
+    };
+    use tokio::runtime::Runtime;
+
+    use super::proxy_support::TestServer;
+
+    pub struct AsyncHttp {
+        memory: MemoryProxyHarness,
+        server: TestServer,
+        host: ProxyHost,
+        https: bool,
+        transport: HyperTransport,
+        runtime: Arc<Runtime>,
+    }
+
+    impl AsyncHttp {
+        pub fn new() -> Self {
+            let memory = MemoryProxyHarness::new();
+            let proxy = memory.proxy().clone();
+            let server = TestServer::serve(move |request| proxy.handle(request));
+            let host = server.host();
+            Self {
+                memory,
+                server,
+                host,
+                https: false,
+                transport: HyperTransport::new(HyperConfig::default()),
+                runtime: super::runtime(),
+            }
+        }
+
+        /// Over https, with a certificate for `localhost` the client
+        /// trusts through its CA.
+        #[cfg(feature = "tls-rustls")]
+        pub fn https() -> Self {
+            use super::support::tls::{Certs, server_config};
+
+            let memory = MemoryProxyHarness::new();
+            let proxy = memory.proxy().clone();
+            let server = TestServer::serve_tls(
+                move |request| proxy.handle(request),
+                server_config("server", None),
+            );
+            let host = ProxyHost::new("localhost", server.host().port());
+            let tls = redisutil::TlsOptions {
+                ca_pem: Some(Certs::get().pem("ca.pem")),
+                client: None,
+            };
+            Self {
+                memory,
+                server,
+                host,
+                https: true,
+                transport: HyperTransport::with_tls(HyperConfig::default(), &tls).unwrap(),
+                runtime: super::runtime(),
+            }
+        }
+
+        pub fn requests(&self) -> usize {
+            self.server.requests()
+        }
+    }
+
+    impl ProxyHarness for AsyncHttp {
+        type Client = BlockingAsync<HyperTransport>;
+
+        fn config(&self) -> ProxyConfig {
+            ProxyConfig {
+                https: self.https,
+                ..self.memory.config_for([self.host.clone()])
+            }
+        }
+
+        fn client_with(&self, config: ProxyConfig) -> BlockingAsync<HyperTransport> {
+            let client = AsyncRedisProxyClient::new(self.transport.clone(), config)
+                .expect("a valid config")
+                .with_clock(self.client_clock());
+            BlockingAsync::new(client, Arc::clone(&self.runtime))
+        }
+
+        fn client_clock(&self) -> Arc<dyn Clock> {
+            self.memory.client_clock()
+        }
+
+        fn advance(&self, by: Duration) {
+            self.memory.advance(by);
+        }
+    }
+}
+
 macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {
         mod memory {
             $( #[test] fn $scenario() {
                 redisutil::conformance::$scenario(&super::harness::AsyncMemory::new());
+            } )*
+        }
+
+        #[cfg(feature = "hyper")]
+        mod http {
+            $( #[test] fn $scenario() {
+                redisutil::conformance::$scenario(&super::over_http::AsyncHttp::new());
+            } )*
+        }
+        #[cfg(all(feature = "hyper", feature = "tls-rustls"))]
+        mod https {
+            $( #[test] fn $scenario() {
+                redisutil::conformance::$scenario(&super::over_http::AsyncHttp::https());
             } )*
         }
 
@@ -114,6 +227,301 @@ conformance!(
 #[test]
 fn run_all_proxy_passes_on_the_async_client() {
     redisutil::conformance::run_all_proxy(&harness::AsyncMemory::new());
+}
+
+/// Over HTTP the whole suite shares the transport's kept-alive
+/// connections.
+#[cfg(feature = "hyper")]
+#[test]
+fn run_all_proxy_passes_over_http_on_kept_alive_connections() {
+    let harness = over_http::AsyncHttp::new();
+    redisutil::conformance::run_all_proxy(&harness);
+    assert!(harness.requests() > 50, "{} requests", harness.requests());
+}
+
+/// `HyperTransport` on loopback servers that misbehave: each failure is
+/// sorted as `UreqTransport` sorts it, and failover goes on.
+#[cfg(feature = "hyper")]
+mod transport {
+    use std::time::{Duration, Instant};
+
+    use redisutil::proxy::{
+        AsyncHttpTransport, AsyncRedisProxyClient, CallOptions, HyperConfig, HyperTransport,
+        ProxyConfig, ProxyHost, TransportErrorKind,
+    };
+
+    use super::proxy_support::{
+        AfterReply, TestServer, closed_port, first_transport_failure, memory_server,
+    };
+
+    fn client(hosts: Vec<ProxyHost>, timeout: Duration) -> AsyncRedisProxyClient<HyperTransport> {
+        let config = ProxyConfig {
+            proxy_hosts: vec![hosts],
+            ..ProxyConfig::default()
+        };
+        AsyncRedisProxyClient::connect_with(config, HyperConfig::with_timeout(timeout)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn keep_alive_reuses_one_connection() {
+        let (server, _proxy) = memory_server();
+        let client = client(vec![server.host()], Duration::from_secs(2));
+        for round in 0..20 {
+            client.set("k", &round).await.unwrap();
+            assert_eq!(client.get::<u32>("k").await.unwrap(), round);
+        }
+        assert_eq!(server.requests(), 40);
+        assert_eq!(server.connections(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_dead_host_is_unreachable_and_the_next_one_answers() {
+        let (server, proxy) = memory_server();
+        let dead = closed_port();
+        let client = client(vec![dead.clone(), server.host()], Duration::from_secs(2));
+        client.set("k", "v").await.unwrap();
+        assert_eq!(proxy.requests_handled(), 1);
+        let alone = super::transport::client(vec![dead], Duration::from_secs(2));
+        let error = alone.get::<String>("k").await.unwrap_err();
+        assert_eq!(
+            first_transport_failure(&error),
+            TransportErrorKind::Unreachable
+        );
+        assert!(
+            error.is_connection() && error.is_no_host_answered(),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_host_costs_one_timeout_then_the_next_answers() {
+        let silent = TestServer::silent();
+        let (server, _proxy) = memory_server();
+        let timeout = Duration::from_millis(300);
+        let alone = client(vec![silent.host()], timeout);
+        let started = Instant::now();
+        let error = alone.get::<String>("k").await.unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(error.is_timeout(), "{error}");
+        assert_eq!(
+            first_transport_failure(&error),
+            TransportErrorKind::TimedOut
+        );
+        assert!(elapsed >= timeout && elapsed < timeout * 5, "{elapsed:?}");
+        let both = client(vec![silent.host(), server.host()], timeout);
+        both.set_with("k", "v", &CallOptions::new()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_503_host_is_skipped() {
+        let unavailable = TestServer::serve(|_| {
+            let mut response = http::Response::new(b"busy".to_vec());
+            *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            response
+        });
+        let (server, _proxy) = memory_server();
+        let client = client(
+            vec![unavailable.host(), server.host()],
+            Duration::from_secs(2),
+        );
+        let answered = client
+            .set_answered("k", "v", &CallOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(answered.host, server.host());
+        assert_eq!(answered.attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn hang_ups_garbage_and_long_bodies_are_sorted() {
+        let hang_up = TestServer::hang_up();
+        let error = client(vec![hang_up.host()], Duration::from_secs(2))
+            .get::<String>("k")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            first_transport_failure(&error),
+            TransportErrorKind::NoResponse
+        );
+
+        let garbage = TestServer::raw("NOT HTTP AT ALL\r\n\r\n", AfterReply::Close);
+        let error = client(vec![garbage.host()], Duration::from_secs(2))
+            .get::<String>("k")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            first_transport_failure(&error),
+            TransportErrorKind::BadResponse
+        );
+
+        let long = TestServer::serve(|_| http::Response::new(vec![b'1'; 4096]));
+        let transport = HyperTransport::new(HyperConfig {
+            max_response_body: 1024,
+            ..HyperConfig::default()
+        });
+        let request = http::Request::get(format!("http://{}/", long.host()))
+            .body(Vec::new())
+            .unwrap();
+        let error = AsyncHttpTransport::send(&transport, request)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::BadResponse, "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_a_response_never_followed() {
+        let (target, proxy) = memory_server();
+        let location = format!(
+            "http://{}/redisproxy/v1/GET/k?Signature=secret",
+            target.host()
+        );
+        let redirecting = TestServer::serve(move |_| {
+            let mut response = http::Response::new(Vec::new());
+            *response.status_mut() = http::StatusCode::TEMPORARY_REDIRECT;
+            response
+                .headers_mut()
+                .insert(http::header::LOCATION, location.parse().unwrap());
+            response
+        });
+        let error = client(vec![redirecting.host()], Duration::from_secs(2))
+            .set("k", "v")
+            .await
+            .unwrap_err();
+        assert_eq!(error.status().map(|status| status.as_u16()), Some(307));
+        assert!(!error.to_string().contains("secret"), "{error}");
+        assert_eq!(proxy.requests_handled(), 0);
+    }
+
+    /// An https request without the feature `tls-rustls` is refused by the
+    /// transport, not sent in plain text.
+    #[cfg(not(feature = "tls-rustls"))]
+    #[tokio::test]
+    async fn https_needs_the_tls_feature() {
+        let (server, proxy) = memory_server();
+        let request = http::Request::get(format!("https://{}/", server.host()))
+            .body(Vec::new())
+            .unwrap();
+        let error = AsyncHttpTransport::send(&HyperTransport::default(), request)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::Other, "{error}");
+        assert_eq!(proxy.requests_handled(), 0);
+    }
+}
+
+/// https through `HyperTransport::with_tls`: an untrusted certificate makes
+/// a host unreachable and the next one answers; mutual TLS.
+#[cfg(all(feature = "hyper", feature = "tls-rustls"))]
+mod tls {
+    use std::time::Duration;
+
+    use redisutil::proxy::{
+        AsyncRedisProxyClient, Credentials, HyperConfig, HyperTransport, MemoryProxy, ProxyConfig,
+        ProxyHost, SignatureVersion, Signer, TransportErrorKind,
+    };
+    use redisutil::{ClientIdentity, TlsOptions};
+
+    use super::proxy_support::{TestServer, first_transport_failure};
+    use super::support::tls::{Certs, server_config};
+
+    fn credentials() -> Credentials {
+        Credentials::new("access", "proxy-secret-key")
+    }
+
+    fn https_server(cert: &str, clients_from: Option<&str>) -> (TestServer, ProxyHost) {
+        let proxy = MemoryProxy::builder()
+            .signer(Signer::new(credentials(), SignatureVersion::default()))
+            .build();
+        let server = TestServer::serve_tls(
+            move |request| proxy.handle(request),
+            server_config(cert, clients_from),
+        );
+        let host = ProxyHost::new("localhost", server.host().port());
+        (server, host)
+    }
+
+    fn client(hosts: Vec<ProxyHost>, tls: &TlsOptions) -> AsyncRedisProxyClient<HyperTransport> {
+        let config = ProxyConfig {
+            proxy_hosts: vec![hosts],
+            credentials: Some(credentials()),
+            https: true,
+            ..ProxyConfig::default()
+        };
+        let transport =
+            HyperTransport::with_tls(HyperConfig::with_timeout(Duration::from_secs(2)), tls)
+                .unwrap();
+        AsyncRedisProxyClient::new(transport, config).unwrap()
+    }
+
+    fn trusting(ca: &str) -> TlsOptions {
+        TlsOptions {
+            ca_pem: Some(Certs::get().pem(&format!("{ca}.pem"))),
+            client: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_makes_a_host_unreachable_and_the_next_answers() {
+        let (_expired_server, expired) = https_server("expired", None);
+        let (_good_server, good) = https_server("server", None);
+        // The expired certificate's last second is over.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        for (hosts, tls) in [
+            (vec![expired.clone()], trusting("ca")),
+            (vec![good.clone()], trusting("other-ca")),
+            // `HyperTransport::new`'s roots, Mozilla's.
+            (vec![good.clone()], TlsOptions::default()),
+        ] {
+            let error = client(hosts, &tls).get::<String>("k").await.unwrap_err();
+            assert_eq!(
+                first_transport_failure(&error),
+                TransportErrorKind::Unreachable
+            );
+            assert!(error.is_connection(), "{error}");
+        }
+        let both = client(vec![expired, good.clone()], &trusting("ca"));
+        both.hset("h", "f", &[1, 2, 3]).await.unwrap();
+        let answered = both
+            .hget_answered::<Vec<u32>>("h", "f", &redisutil::proxy::CallOptions::new())
+            .await
+            .unwrap();
+        assert_eq!(answered.value, [1, 2, 3]);
+        assert_eq!(answered.host, good);
+        assert_eq!(answered.attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn mutual_tls_needs_the_client_certificate() {
+        let (_server, host) = https_server("server", Some("ca.pem"));
+        let error = client(vec![host.clone()], &trusting("ca"))
+            .set("k", "v")
+            .await
+            .unwrap_err();
+        assert!(error.is_no_host_answered(), "{error}");
+        let with_identity = TlsOptions {
+            client: Some(Certs::get().client()),
+            ..trusting("ca")
+        };
+        let client = client(vec![host], &with_identity);
+        client.set("k", "v").await.unwrap();
+        assert_eq!(client.get::<String>("k").await.unwrap(), "v");
+    }
+
+    #[test]
+    fn a_key_that_is_not_pem_is_refused_when_the_transport_is_built() {
+        let tls = TlsOptions {
+            client: Some(ClientIdentity {
+                cert_pem: Certs::get().pem("client.pem"),
+                key_pem: b"not a key".to_vec(),
+            }),
+            ..trusting("ca")
+        };
+        let error = HyperTransport::with_tls(HyperConfig::default(), &tls).unwrap_err();
+        assert!(
+            matches!(error, redisutil::proxy::Error::InvalidArgument(_)),
+            "{error}"
+        );
+    }
 }
 
 /// Failover on scripted hosts (`FakeTransport`): the rules, and the

@@ -94,6 +94,62 @@ impl<T> fmt::Debug for AsyncRedisProxyClient<T> {
     }
 }
 
+#[cfg(feature = "hyper")]
+impl AsyncRedisProxyClient<crate::proxy::HyperTransport> {
+    /// A client over real HTTP with the default transport settings
+    /// (timeouts 2 s, bodies up to 16 MiB): [`connect_with`](Self::connect_with)
+    /// and [`HyperConfig::default`](crate::proxy::HyperConfig::default)
+    /// (feature `hyper`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the config is invalid.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use redisutil::proxy::{AsyncRedisProxyClient, ProxyConfig};
+    ///
+    /// // Creating a client connects to nothing.
+    /// let client = AsyncRedisProxyClient::connect(ProxyConfig::with_hosts([("127.0.0.1", 2222)]))?;
+    /// assert_eq!(client.config().proxy_hosts[0].len(), 1);
+    /// # Ok::<(), redisutil::proxy::Error>(())
+    /// ```
+    pub fn connect(config: ProxyConfig) -> Result<Self, Error> {
+        Self::connect_with(config, crate::proxy::HyperConfig::default())
+    }
+
+    /// A client over real HTTP: a new
+    /// [`HyperTransport`](crate::proxy::HyperTransport) with `transport`'s
+    /// timeouts and body bound (feature `hyper`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the config or the transport settings
+    /// are invalid ([`TransportConfig::validate`](crate::proxy::TransportConfig::validate)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::proxy::{AsyncRedisProxyClient, HyperConfig, ProxyConfig};
+    ///
+    /// let client = AsyncRedisProxyClient::connect_with(
+    ///     ProxyConfig::with_hosts([("127.0.0.1", 2222)]),
+    ///     HyperConfig::with_timeout(Duration::from_millis(500)),
+    /// )?;
+    /// assert_eq!(client.transport().config().timeout, Duration::from_millis(500));
+    /// # Ok::<(), redisutil::proxy::Error>(())
+    /// ```
+    pub fn connect_with(
+        config: ProxyConfig,
+        transport: crate::proxy::HyperConfig,
+    ) -> Result<Self, Error> {
+        transport.validate()?;
+        Self::new(crate::proxy::HyperTransport::new(transport), config)
+    }
+}
+
 /// Waits `pause` on `clock`: on the runtime's timer when the clock sleeps
 /// for real, else by telling the clock (a manual one moves at once).
 async fn pause_on(clock: &dyn Clock, pause: Duration) {
@@ -566,9 +622,19 @@ mod tests {
         shareable::<AsyncRedisProxyClient<MemoryProxy>>();
         shareable::<AsyncRedisProxyClient<FakeTransport>>();
         shareable::<AsyncRedisProxyClient<RoutingTransport>>();
+        #[cfg(feature = "hyper")]
+        shareable::<AsyncRedisProxyClient<crate::proxy::HyperTransport>>();
         let config = ProxyConfig::with_hosts([("127.0.0.1", 1)]);
         calls_are_send(&AsyncRedisProxyClient::new(MemoryProxy::new(), config.clone()).unwrap());
         calls_are_send(&AsyncRedisProxyClient::new(FakeTransport::new(), config.clone()).unwrap());
-        calls_are_send(&AsyncRedisProxyClient::new(RoutingTransport::new(), config).unwrap());
+        calls_are_send(
+            &AsyncRedisProxyClient::new(RoutingTransport::new(), config.clone()).unwrap(),
+        );
+        #[cfg(feature = "hyper")]
+        calls_are_send(&AsyncRedisProxyClient::connect(config.clone()).unwrap());
+        let client = AsyncRedisProxyClient::new(MemoryProxy::new(), config).unwrap();
+        let clone = client.clone();
+        assert!(std::ptr::eq(client.transport(), clone.transport()));
+        assert!(std::ptr::eq(client.config(), clone.config()));
     }
 }

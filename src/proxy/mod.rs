@@ -14,6 +14,7 @@
 //! | `transport.rs` | the [`HttpTransport`] seam, [`TransportError`], [`TransportConfig`] |
 //! | `async_transport.rs` | the `AsyncHttpTransport` seam (feature `tokio`) |
 //! | `ureq.rs` | [`UreqTransport`], real HTTP (feature `ureq`) |
+//! | `hyper.rs` | `HyperTransport`, real HTTP for the async client (feature `hyper`) |
 //! | `sign/` | [`Signer`]: AWS SigV4 and SigV2 query signing |
 //! | `memory/` | [`MemoryProxy`], the server in memory: `request.rs` parses, `data.rs` executes |
 //! | `fake.rs` | [`FakeTransport`], scripted hosts |
@@ -61,6 +62,8 @@ pub(crate) mod encode;
 mod error;
 mod failover;
 mod fake;
+#[cfg(feature = "hyper")]
+mod hyper;
 mod memory;
 mod redact;
 mod route;
@@ -70,6 +73,8 @@ mod transport;
 mod ureq;
 mod wire;
 
+#[cfg(feature = "hyper")]
+pub use self::hyper::{HyperConfig, HyperTransport};
 #[cfg(feature = "ureq")]
 pub use self::ureq::{UreqConfig, UreqTransport};
 pub use answered::Answered;

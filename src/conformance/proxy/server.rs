@@ -166,8 +166,9 @@ fn raw_set<H: ProxyHarness>(harness: &H, key: &str, body: &[u8]) -> u16 {
             .all(|b| b.is_ascii_alphanumeric() || b"-_/".contains(&b))
     );
     let path = key.replace('/', "%2F");
+    let scheme = if config.https { "https" } else { "http" };
     let mut request = http::Request::put(format!(
-        "http://{host}/redisproxy/v1/SET/{path}?n={}&w={}&r={}",
+        "{scheme}://{host}/redisproxy/v1/SET/{path}?n={}&w={}&r={}",
         nwr.n, nwr.w, nwr.r
     ))
     .header(HOST, host.to_string())
