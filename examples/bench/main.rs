@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run --release --example bench
 //! cargo run --release --example bench --features tls-rustls   # and over TLS
+//! cargo run --release --example bench --features hyper        # and the async proxy client
+//! cargo run --release --example bench --features hyper -- proxy   # the proxy tables only
 //! ```
 //!
 //! Each figure is the best of five runs, and the runs of `redisutil` and of
@@ -13,6 +15,8 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+#[cfg(feature = "hyper")]
+mod async_proxy;
 mod lease;
 mod proxy;
 #[cfg(feature = "tls-rustls")]
@@ -108,6 +112,12 @@ fn redis_benchmark(port: u16, extra: &[&str]) -> Vec<(String, f64)> {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("proxy") {
+        proxy::run();
+        #[cfg(feature = "hyper")]
+        async_proxy::run();
+        return;
+    }
     let server = RedisServer::start();
     let store = RedisStore::open(server.addr()).unwrap();
     let client = RedisChannel::new(store.clone(), "/bench", Peer::Client).unwrap();
@@ -359,6 +369,8 @@ fn main() {
     #[cfg(feature = "tls-rustls")]
     tls::run();
     proxy::run();
+    #[cfg(feature = "hyper")]
+    async_proxy::run();
 }
 
 type Ends = (Box<dyn FnMut(u64) + Send>, Box<dyn FnMut() + Send>);
