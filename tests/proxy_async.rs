@@ -312,6 +312,27 @@ mod transport {
         both.set_with("k", "v", &CallOptions::new()).await.unwrap();
     }
 
+    /// Dropping a call (here by a timeout around it) cancels it: the host
+    /// after the silent one is never asked, and the transport goes on
+    /// serving other calls.
+    #[tokio::test]
+    async fn a_dropped_call_is_cancelled_and_the_transport_goes_on() {
+        let silent = TestServer::silent();
+        let (server, proxy) = memory_server();
+        let client = client(vec![silent.host(), server.host()], Duration::from_secs(10));
+        let cut = tokio::time::timeout(Duration::from_millis(200), client.set("k", "v")).await;
+        assert!(
+            cut.is_err(),
+            "the call was still waiting on the silent host"
+        );
+        assert_eq!(proxy.requests_handled(), 0, "the second host never asked");
+        let config = ProxyConfig::with_hosts([server.host()]);
+        let other = AsyncRedisProxyClient::new(client.transport().clone(), config).unwrap();
+        other.set("k", "v").await.unwrap();
+        assert_eq!(other.get::<String>("k").await.unwrap(), "v");
+        assert_eq!(proxy.requests_handled(), 2);
+    }
+
     #[tokio::test]
     async fn a_503_host_is_skipped() {
         let unavailable = TestServer::serve(|_| {

@@ -1,5 +1,9 @@
 //! Failover and retry: how one call walks hosts, rounds and clusters.
-//! (What goes on the wire is [`wire`](super::wire)'s.)
+//! (What goes on the wire is [`wire`](super::wire)'s.) The walk is a state
+//! machine without I/O, [`Walk`]: it makes each signed request, reads each
+//! answer and says what comes next, so the blocking client and the async
+//! one (feature `tokio`) share every decision, error and event; each only
+//! sends and pauses in its own way.
 //!
 //! - Within a cluster: `for round in 0..=retry { for host in hosts { … } }`.
 //!   A host that cannot be reached (any [`TransportError`]) or that answers

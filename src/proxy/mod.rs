@@ -8,7 +8,7 @@
 //! | `async_client.rs` | `AsyncRedisProxyClient`, the same API as futures (feature `tokio`) |
 //! | `answered.rs` | [`Answered`]: who answered a call, after how many attempts |
 //! | `wire.rs` | the protocol: the nine commands, paths, the `n`/`w`/`r`/`expire` query |
-//! | `failover.rs` | signed requests, rounds, hosts, clusters |
+//! | `failover.rs` | the walk over clusters, rounds and hosts, without I/O: signed requests, answers, pauses, the result |
 //! | `config.rs` | [`ProxyConfig`], [`ProxyHost`], [`Nwr`], [`CallOptions`] |
 //! | `error/` | [`Error`] and its predicates; its parts ([`Attempt`], [`ClusterFailure`]) |
 //! | `transport.rs` | the [`HttpTransport`] seam, [`TransportError`], [`TransportConfig`] |
