@@ -41,6 +41,24 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn recheck_after(&self, remaining: Duration) -> Duration {
         remaining
     }
+
+    /// Whether [`sleep`](Clock::sleep) waits in real time. Async code asks
+    /// it before a pause: a clock that sleeps for real is waited on with
+    /// the runtime's timer (never blocking a runtime thread), one that does
+    /// not (a [`ManualClock`]) is simply told to sleep, which moves it
+    /// forward at once. Default `true`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use redisutil::{Clock, ManualClock, SystemClock};
+    ///
+    /// assert!(SystemClock.sleeps_for_real());
+    /// assert!(!ManualClock::default().sleeps_for_real());
+    /// ```
+    fn sleeps_for_real(&self) -> bool {
+        true
+    }
 }
 
 /// The operating system's clock.
@@ -144,6 +162,10 @@ impl Clock for ManualClock {
         self.advance(duration);
     }
 
+    fn sleeps_for_real(&self) -> bool {
+        false
+    }
+
     fn recheck_after(&self, remaining: Duration) -> Duration {
         if self.auto_advance {
             self.advance(remaining);
@@ -164,5 +186,9 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
 
     fn recheck_after(&self, remaining: Duration) -> Duration {
         (**self).recheck_after(remaining)
+    }
+
+    fn sleeps_for_real(&self) -> bool {
+        (**self).sleeps_for_real()
     }
 }

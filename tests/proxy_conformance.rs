@@ -15,7 +15,7 @@ mod over_http {
 
     use redisutil::Clock;
     use redisutil::conformance::{MemoryProxyHarness, ProxyHarness};
-    use redisutil::proxy::{ProxyConfig, UreqConfig, UreqTransport};
+    use redisutil::proxy::{ProxyConfig, RedisProxyClient, UreqConfig, UreqTransport};
 
     use super::proxy_support::TestServer;
 
@@ -34,10 +34,12 @@ mod over_http {
     }
 
     impl ProxyHarness for HttpHarness {
-        type Transport = UreqTransport;
+        type Client = RedisProxyClient<UreqTransport>;
 
-        fn transport(&self) -> UreqTransport {
-            UreqTransport::new(UreqConfig::default())
+        fn client_with(&self, config: ProxyConfig) -> RedisProxyClient<UreqTransport> {
+            RedisProxyClient::new(UreqTransport::new(UreqConfig::default()), config)
+                .expect("a valid config")
+                .with_clock(self.client_clock())
         }
 
         fn config(&self) -> ProxyConfig {
@@ -105,7 +107,8 @@ mod the_suite_itself {
 
     use redisutil::conformance::{self, MemoryProxyHarness, ProxyHarness, Unsupported};
     use redisutil::proxy::{
-        HttpTransport, MemoryProxy, ProxyConfig, TransportError, http::Request, http::Response,
+        HttpTransport, MemoryProxy, ProxyConfig, RedisProxyClient, TransportError, http::Request,
+        http::Response,
     };
     use redisutil::{Clock, ManualClock};
 
@@ -154,13 +157,16 @@ mod the_suite_itself {
     }
 
     impl ProxyHarness for Broken {
-        type Transport = BrokenTransport;
+        type Client = RedisProxyClient<BrokenTransport>;
 
-        fn transport(&self) -> BrokenTransport {
-            BrokenTransport {
+        fn client_with(&self, config: ProxyConfig) -> RedisProxyClient<BrokenTransport> {
+            let transport = BrokenTransport {
                 proxy: self.proxy.clone(),
                 decodes_slashes: self.decodes_slashes,
-            }
+            };
+            RedisProxyClient::new(transport, config)
+                .expect("a valid config")
+                .with_clock(self.client_clock())
         }
 
         fn config(&self) -> ProxyConfig {

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use proxy_support::{closed_port, memory_server};
 use redisutil::proxy::{
-    Credentials, MemoryProxy, ProxyConfig, RedisProxyClient, SignatureVersion, Signer, UreqConfig,
+    Credentials, MemoryProxy, ProxyConfig, ProxyHost, RedisProxyClient, SignatureVersion, Signer,
+    UreqConfig,
 };
 use redisutil::{ListStore, Peer, RedisChannel, RedisStore};
 use support::RedisServer;
@@ -213,4 +214,70 @@ fn memory_server_signed(credentials: &Credentials) -> (proxy_support::TestServer
         proxy_support::TestServer::serve(move |request| served.handle(request)),
         proxy,
     )
+}
+
+/// The async client emits the blocking client's events, field for field
+/// (but the times), on the same scripted hosts: both come from the same
+/// walk.
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_client_emits_the_same_proxy_events() {
+    use redisutil::proxy::{AsyncRedisProxyClient, FakeTransport, Outcome};
+
+    let script = |fake: &FakeTransport| {
+        fake.push("10.0.0.1:80", Outcome::Refused);
+        fake.push("10.0.0.2:80", Outcome::status(200));
+        fake.push("10.0.1.1:80", Outcome::status(503));
+        fake.push("10.0.0.1:80", Outcome::TimedOut);
+        fake.push("10.0.0.2:80", Outcome::json(200, &"not a number"));
+    };
+    let config = ProxyConfig {
+        proxy_hosts: vec![
+            vec![
+                ProxyHost::new("10.0.0.1", 80),
+                ProxyHost::new("10.0.0.2", 80),
+            ],
+            vec![ProxyHost::new("10.0.1.1", 80)],
+        ],
+        ..ProxyConfig::default()
+    };
+    let without_times = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .map(|line| {
+                line.split(' ')
+                    .filter(|field| !field.starts_with("elapsed_ms="))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let captured = Captured::default();
+    let (blocking_fake, async_fake) = (FakeTransport::new(), FakeTransport::new());
+    script(&blocking_fake);
+    script(&async_fake);
+    let blocking = RedisProxyClient::new(&blocking_fake, config.clone()).unwrap();
+    let expected = without_times(captured.during(|| {
+        assert!(blocking.set("k", "v").unwrap_err().is_partial_write());
+        assert!(blocking.get::<u32>("k").is_err());
+    }));
+    let nonblocking = AsyncRedisProxyClient::new(&async_fake, config).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let got = without_times(captured.during(|| {
+        runtime.block_on(async {
+            assert!(
+                nonblocking
+                    .set("k", "v")
+                    .await
+                    .unwrap_err()
+                    .is_partial_write()
+            );
+            assert!(nonblocking.get::<u32>("k").await.is_err());
+        });
+    }));
+    assert!(expected.len() >= 8, "{expected:#?}");
+    assert_eq!(got, expected);
 }

@@ -6,6 +6,8 @@
 //! cargo run --release --example bench --features tls-rustls   # and over TLS
 //! cargo run --release --example bench --features tokio        # and the async API
 //! cargo run --release --example bench --features tokio -- aio # the async API alone
+//! cargo run --release --example bench --features hyper        # and the async proxy client
+//! cargo run --release --example bench --features hyper -- proxy   # the proxy tables only
 //! ```
 //!
 //! Each figure is the best of five runs, and the runs of `redisutil` and of
@@ -17,6 +19,8 @@ mod support;
 
 #[cfg(feature = "tokio")]
 mod aio;
+#[cfg(feature = "hyper")]
+mod async_proxy;
 mod lease;
 mod proxy;
 #[cfg(feature = "tls-rustls")]
@@ -112,10 +116,17 @@ fn redis_benchmark(port: u16, extra: &[&str]) -> Vec<(String, f64)> {
 }
 
 fn main() {
-    // `-- aio`: the async section alone.
+    // `-- aio`: the async channel section alone; `-- proxy`: the proxy
+    // tables alone.
     #[cfg(feature = "tokio")]
     if std::env::args().nth(1).as_deref() == Some("aio") {
         aio::run();
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("proxy") {
+        proxy::run();
+        #[cfg(feature = "hyper")]
+        async_proxy::run();
         return;
     }
     let server = RedisServer::start();
@@ -371,6 +382,8 @@ fn main() {
     #[cfg(feature = "tokio")]
     aio::run();
     proxy::run();
+    #[cfg(feature = "hyper")]
+    async_proxy::run();
 }
 
 type Ends = (Box<dyn FnMut(u64) + Send>, Box<dyn FnMut() + Send>);

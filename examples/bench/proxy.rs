@@ -39,23 +39,23 @@ const ACCESS_KEY: &str = "AKIDEXAMPLE";
 const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 #[derive(Serialize, Deserialize)]
-struct Value {
+pub struct Value {
     id: u64,
     body: String,
 }
 
-fn value() -> Value {
+pub fn value() -> Value {
     Value {
         id: 1,
         body: "hello, proxy".into(),
     }
 }
 
-fn credentials() -> Credentials {
+pub fn credentials() -> Credentials {
     Credentials::new(ACCESS_KEY, SECRET_KEY)
 }
 
-fn config(host: ProxyHost) -> ProxyConfig {
+pub fn config(host: ProxyHost) -> ProxyConfig {
     ProxyConfig {
         credentials: Some(credentials()),
         ..ProxyConfig::with_hosts([host])
@@ -63,7 +63,7 @@ fn config(host: ProxyHost) -> ProxyConfig {
 }
 
 /// A loopback server in front of `proxy`, which verifies SigV4.
-fn server(proxy: &MemoryProxy) -> TestServer {
+pub fn server(proxy: &MemoryProxy) -> TestServer {
     let served = proxy.clone();
     TestServer::serve(move |request| served.handle(request))
 }

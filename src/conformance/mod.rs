@@ -84,9 +84,11 @@
 //!
 //! # The proxy suite
 //!
-//! The same for the proxy half: a [`ProxyHarness`] gives a transport, the
-//! hosts and credentials of a redis proxy server it reaches, and control
-//! of the server's clock. [`proxy_scenarios`] lists the scenarios (each
+//! The same for the proxy half: a [`ProxyHarness`] gives clients (a
+//! [`RedisProxyClient`](crate::proxy::RedisProxyClient) over a transport,
+//! or the async client through [`BlockingAsync`], feature `tokio`: both
+//! are [`ProxyCalls`]), the hosts and credentials of a redis proxy server
+//! they reach, and control of the server's clock. [`proxy_scenarios`] lists the scenarios (each
 //! named `proxy_…`), [`run_all_proxy`] runs them. A transport of your own
 //! (another HTTP client) runs them against a known server
 //! ([`MemoryProxyHarness::proxy`], served over HTTP if it must be);
@@ -103,7 +105,7 @@
 //! use std::time::Duration;
 //! use redisutil::Clock;
 //! use redisutil::conformance::{self, MemoryProxyHarness, ProxyHarness};
-//! use redisutil::proxy::{HttpTransport, MemoryProxy, ProxyConfig, TransportError};
+//! use redisutil::proxy::{HttpTransport, MemoryProxy, ProxyConfig, RedisProxyClient, TransportError};
 //!
 //! /// A transport of one's own, here handing requests to the in-memory server.
 //! struct MyTransport(MemoryProxy);
@@ -114,13 +116,15 @@
 //!     }
 //! }
 //!
-//! /// The harness: the transport, and the server's hosts, credentials and clock.
+//! /// The harness: clients over the transport, and the server's hosts,
+//! /// credentials and clock.
 //! struct MyHarness(MemoryProxyHarness);
 //!
 //! impl ProxyHarness for MyHarness {
-//!     type Transport = MyTransport;
-//!     fn transport(&self) -> MyTransport {
-//!         MyTransport(self.0.proxy().clone())
+//!     type Client = RedisProxyClient<MyTransport>;
+//!     fn client_with(&self, config: ProxyConfig) -> RedisProxyClient<MyTransport> {
+//!         let transport = MyTransport(self.0.proxy().clone());
+//!         RedisProxyClient::new(transport, config).unwrap().with_clock(self.client_clock())
 //!     }
 //!     fn config(&self) -> ProxyConfig {
 //!         self.0.config()

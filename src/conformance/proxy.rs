@@ -1,7 +1,9 @@
 //! The proxy half of the suite: [`ProxyHarness`], [`MemoryProxyHarness`],
-//! the scenarios (`values.rs`, `keys.rs`, `server.rs`), their list and
-//! their runner.
+//! the calls the scenarios make ([`ProxyCalls`], `calls.rs`), the
+//! scenarios (`values.rs`, `keys.rs`, `server.rs`), their list and their
+//! runner.
 
+mod calls;
 mod keys;
 mod server;
 mod values;
@@ -11,39 +13,54 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "tokio")]
+pub use calls::BlockingAsync;
+pub use calls::ProxyCalls;
 pub use keys::*;
 pub use server::*;
 pub use values::*;
 
 use super::Scenario;
 use crate::proxy::{
-    Credentials, HttpTransport, MemoryProxy, ProxyConfig, ProxyHost, RedisProxyClient,
-    SignatureVersion, Signer,
+    Credentials, MemoryProxy, ProxyConfig, ProxyHost, RedisProxyClient, SignatureVersion, Signer,
 };
 use crate::{Clock, ManualClock};
 
-/// A redis proxy server under test, the transport that reaches it, and
+/// A redis proxy server under test, the client that reaches it, and
 /// control of its time.
 ///
 /// The server implements the protocol of
 /// [`MemoryProxy`](crate::proxy::MemoryProxy) at the hosts of
-/// [`config`](Self::config), reached through
-/// [`transport`](Self::transport). A new transport (another HTTP client)
-/// is tested by reaching a known server with it; a new server, by
+/// [`config`](Self::config), reached by the clients
+/// [`client_with`](Self::client_with) makes: a [`RedisProxyClient`] over
+/// some [`HttpTransport`](crate::proxy::HttpTransport), or an
+/// [`AsyncRedisProxyClient`](crate::proxy::AsyncRedisProxyClient) run by
+/// [`BlockingAsync`] (feature `tokio`). A new transport (another HTTP
+/// client) is tested by reaching a known server with it; a new server, by
 /// reaching it with a known transport.
 pub trait ProxyHarness {
-    /// The transport under test, or the one that reaches the server under
-    /// test.
-    type Transport: HttpTransport;
-
-    /// A handle on the transport.
-    fn transport(&self) -> Self::Transport;
+    /// The client the scenarios call.
+    type Client: ProxyCalls;
 
     /// How to reach the server: its hosts (one cluster of one host is
     /// enough), and the credentials and signature version it verifies.
     /// `credentials: None` says that it checks no signature: the scenario
     /// that needs one then skips, saying so.
     fn config(&self) -> ProxyConfig;
+
+    /// A client of the server with `config`, signing on
+    /// [`client_clock`](Self::client_clock); for a [`RedisProxyClient`]:
+    /// `RedisProxyClient::new(transport, config)?.with_clock(self.client_clock())`.
+    ///
+    /// # Panics
+    ///
+    /// When `config` is refused ([`ProxyConfig::validate`]).
+    fn client_with(&self, config: ProxyConfig) -> Self::Client;
+
+    /// A client of the server with [`config`](Self::config).
+    fn client(&self) -> Self::Client {
+        self.client_with(self.config())
+    }
 
     /// The clock the client signs with: the server's, so that the
     /// signatures it makes are current for the server. Default: the system
@@ -64,23 +81,6 @@ pub trait ProxyHarness {
     /// sleep). Called only when [`time_control`](Self::time_control) is
     /// `Ok`.
     fn advance(&self, by: Duration);
-
-    /// A client of the server with `config`, signing on
-    /// [`client_clock`](Self::client_clock).
-    ///
-    /// # Panics
-    ///
-    /// When `config` is refused ([`ProxyConfig::validate`]).
-    fn client_with(&self, config: ProxyConfig) -> RedisProxyClient<Self::Transport> {
-        RedisProxyClient::new(self.transport(), config)
-            .expect("the harness's config is valid")
-            .with_clock(self.client_clock())
-    }
-
-    /// A client of the server with [`config`](Self::config).
-    fn client(&self) -> RedisProxyClient<Self::Transport> {
-        self.client_with(self.config())
-    }
 }
 
 /// Why a harness cannot do what some scenarios need; those scenarios skip
@@ -193,14 +193,16 @@ impl Default for MemoryProxyHarness {
 }
 
 impl ProxyHarness for MemoryProxyHarness {
-    type Transport = MemoryProxy;
-
-    fn transport(&self) -> MemoryProxy {
-        self.proxy.clone()
-    }
+    type Client = RedisProxyClient<MemoryProxy>;
 
     fn config(&self) -> ProxyConfig {
         self.config_for([ProxyHost::from(Self::HOST)])
+    }
+
+    fn client_with(&self, config: ProxyConfig) -> RedisProxyClient<MemoryProxy> {
+        RedisProxyClient::new(self.proxy.clone(), config)
+            .expect("the harness's config is valid")
+            .with_clock(self.client_clock())
     }
 
     fn client_clock(&self) -> Arc<dyn Clock> {

@@ -12,7 +12,6 @@ use crate::proxy::config::{CallOptions, ProxyHost};
 use crate::proxy::error::Error;
 use crate::proxy::failover::Op;
 use crate::proxy::transport::HttpTransport;
-use crate::proxy::wire::Command;
 
 /// The value of a successful call, with the host that answered it and the
 /// number of requests it took.
@@ -55,13 +54,25 @@ impl<V> Answered<V> {
     pub fn into_value(self) -> V {
         self.value
     }
+}
 
-    fn decoded<W: DeserializeOwned>(answered: Answered<Vec<u8>>) -> Result<Answered<W>, Error> {
+impl Answered<Vec<u8>> {
+    /// A read's body decoded as a `W`.
+    pub(crate) fn decoded<W: DeserializeOwned>(self) -> Result<Answered<W>, Error> {
         Ok(Answered {
-            value: decode(answered.value, answered.host.clone())?,
-            host: answered.host,
-            attempts: answered.attempts,
+            value: decode(self.value, self.host.clone())?,
+            host: self.host,
+            attempts: self.attempts,
         })
+    }
+
+    /// A write's answer, whose body says nothing.
+    pub(crate) fn written(self) -> Answered<()> {
+        Answered {
+            value: (),
+            host: self.host,
+            attempts: self.attempts,
+        }
     }
 }
 
@@ -76,8 +87,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         key: &str,
         options: &CallOptions,
     ) -> Result<Answered<V>, Error> {
-        let op = Op::new(Command::Get, &[key], None, options)?;
-        Answered::<V>::decoded(self.read(&op, options)?)
+        self.walk(&Op::get(key, options)?, options)?.decoded()
     }
 
     /// [`set_with`](Self::set_with), with who answered.
@@ -91,8 +101,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         value: &V,
         options: &CallOptions,
     ) -> Result<Answered<()>, Error> {
-        let op = Op::new(Command::Set, &[key], Some(encode(value)?), options)?;
-        self.write(&op, options)
+        let op = Op::set(key, encode(value)?, options)?;
+        Ok(self.walk(&op, options)?.written())
     }
 
     /// [`hget_with`](Self::hget_with), with who answered.
@@ -106,8 +116,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashkey: &str,
         options: &CallOptions,
     ) -> Result<Answered<V>, Error> {
-        let op = Op::new(Command::HGet, &[hashname, hashkey], None, options)?;
-        Answered::<V>::decoded(self.read(&op, options)?)
+        self.walk(&Op::hget(hashname, hashkey, options)?, options)?
+            .decoded()
     }
 
     /// [`hset_with`](Self::hset_with), with who answered.
@@ -122,9 +132,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         value: &V,
         options: &CallOptions,
     ) -> Result<Answered<()>, Error> {
-        let body = Some(encode(value)?);
-        let op = Op::new(Command::HSet, &[hashname, hashkey], body, options)?;
-        self.write(&op, options)
+        let op = Op::hset(hashname, hashkey, encode(value)?, options)?;
+        Ok(self.walk(&op, options)?.written())
     }
 
     /// [`hkeys_with`](Self::hkeys_with), with who answered.
@@ -137,8 +146,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashname: &str,
         options: &CallOptions,
     ) -> Result<Answered<Vec<String>>, Error> {
-        let op = Op::new(Command::HKeys, &[hashname], None, options)?;
-        Answered::<Vec<String>>::decoded(self.read(&op, options)?)
+        self.walk(&Op::hkeys(hashname, options)?, options)?
+            .decoded()
     }
 
     /// [`hvals_with`](Self::hvals_with), with who answered.
@@ -151,8 +160,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashname: &str,
         options: &CallOptions,
     ) -> Result<Answered<Vec<V>>, Error> {
-        let op = Op::new(Command::HVals, &[hashname], None, options)?;
-        Answered::<Vec<V>>::decoded(self.read(&op, options)?)
+        self.walk(&Op::hvals(hashname, options)?, options)?
+            .decoded()
     }
 
     /// [`hgetall_with`](Self::hgetall_with), with who answered.
@@ -165,8 +174,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashname: &str,
         options: &CallOptions,
     ) -> Result<Answered<HashMap<String, V>>, Error> {
-        let op = Op::new(Command::HGetAll, &[hashname], None, options)?;
-        Answered::<HashMap<String, V>>::decoded(self.read(&op, options)?)
+        self.walk(&Op::hgetall(hashname, options)?, options)?
+            .decoded()
     }
 
     /// [`delete_with`](Self::delete_with), with who answered.
@@ -175,8 +184,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     ///
     /// As [`set`](Self::set).
     pub fn delete_answered(&self, key: &str, options: &CallOptions) -> Result<Answered<()>, Error> {
-        let op = Op::new(Command::Del, &[key], None, options)?;
-        self.write(&op, options)
+        Ok(self.walk(&Op::delete(key, options)?, options)?.written())
     }
 
     /// [`hdel_with`](Self::hdel_with), with who answered.
@@ -190,7 +198,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         hashkey: &str,
         options: &CallOptions,
     ) -> Result<Answered<()>, Error> {
-        let op = Op::new(Command::HDel, &[hashname, hashkey], None, options)?;
-        self.write(&op, options)
+        let op = Op::hdel(hashname, hashkey, options)?;
+        Ok(self.walk(&op, options)?.written())
     }
 }

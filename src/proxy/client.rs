@@ -88,6 +88,22 @@ pub(crate) struct Shared<T> {
     pub(crate) signer: Option<Signer>,
 }
 
+impl<T> Shared<T> {
+    /// The config checked, and its signer.
+    pub(crate) fn new(transport: T, config: ProxyConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let signer = config
+            .credentials
+            .clone()
+            .map(|credentials| Signer::new(credentials, config.signature.clone()));
+        Ok(Self {
+            transport,
+            config,
+            signer,
+        })
+    }
+}
+
 impl<T> Clone for RedisProxyClient<T> {
     /// Another handle on the same transport and config (two reference
     /// counts; the transport itself is not cloned).
@@ -180,17 +196,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// # Ok::<(), redisutil::proxy::Error>(())
     /// ```
     pub fn new(transport: T, config: ProxyConfig) -> Result<Self, Error> {
-        config.validate()?;
-        let signer = config
-            .credentials
-            .clone()
-            .map(|credentials| Signer::new(credentials, config.signature.clone()));
         Ok(Self {
-            shared: Arc::new(Shared {
-                transport,
-                config,
-                signer,
-            }),
+            shared: Arc::new(Shared::new(transport, config)?),
             clock: Arc::new(SystemClock),
         })
     }

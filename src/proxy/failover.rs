@@ -1,5 +1,9 @@
 //! Failover and retry: how one call walks hosts, rounds and clusters.
-//! (What goes on the wire is [`wire`](super::wire)'s.)
+//! (What goes on the wire is [`wire`](super::wire)'s.) The walk is a state
+//! machine without I/O, [`Walk`]: it makes each signed request, reads each
+//! answer and says what comes next, so the blocking client and the async
+//! one (feature `tokio`) share every decision, error and event; each only
+//! sends and pauses in its own way.
 //!
 //! - Within a cluster: `for round in 0..=retry { for host in hosts { … } }`.
 //!   A host that cannot be reached (any [`TransportError`]) or that answers
@@ -15,16 +19,19 @@
 //! [`TransportError`]: crate::proxy::TransportError
 
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use http::header::{CONTENT_LENGTH, HOST, LOCATION};
-use http::{HeaderValue, Request, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 
+use crate::clock::Clock;
 use crate::proxy::answered::Answered;
-use crate::proxy::client::RedisProxyClient;
-use crate::proxy::config::{CallOptions, ProxyHost};
+use crate::proxy::client::{RedisProxyClient, Shared};
+use crate::proxy::config::{CallOptions, ProxyConfig, ProxyHost};
 use crate::proxy::error::{Attempt, AttemptFailure, ClusterFailure, Error};
 use crate::proxy::redact::redact;
-use crate::proxy::transport::HttpTransport;
+use crate::proxy::sign::Signer;
+use crate::proxy::transport::{HttpTransport, TransportError};
 use crate::proxy::wire::{Command, build_path, write_query};
 
 /// The longest body excerpt kept in [`Error::ServerResponse`].
@@ -77,33 +84,254 @@ impl Op {
             body,
         })
     }
-}
 
-impl<T: HttpTransport> RedisProxyClient<T> {
-    /// Path and query of `op`, the same for every host:
-    /// `/redisproxy/v1/GET/k?n=3&w=2&r=2`, then `&expire=<ms>`.
-    fn target(&self, op: &Op) -> String {
-        let mut target = String::with_capacity(op.path.len() + 48);
-        target.push_str(&op.path);
-        write_query(&mut target, self.shared.config.nwr, op.expire_ms);
-        target
+    /// `get key`.
+    pub(crate) fn get(key: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::Get, &[key], None, options)
     }
 
-    /// The signed request for `op` (whose path and query are `target`) on
-    /// `host`.
-    fn request(&self, op: &Op, target: &str, host: &ProxyHost) -> Result<Request<Vec<u8>>, Error> {
-        let scheme = if self.shared.config.https {
+    /// `set key` to the JSON `body`.
+    pub(crate) fn set(key: &str, body: Vec<u8>, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::Set, &[key], Some(body), options)
+    }
+
+    /// `hget hashname hashkey`.
+    pub(crate) fn hget(
+        hashname: &str,
+        hashkey: &str,
+        options: &CallOptions,
+    ) -> Result<Self, Error> {
+        Self::new(Command::HGet, &[hashname, hashkey], None, options)
+    }
+
+    /// `hset hashname hashkey` to the JSON `body`.
+    pub(crate) fn hset(
+        hashname: &str,
+        hashkey: &str,
+        body: Vec<u8>,
+        options: &CallOptions,
+    ) -> Result<Self, Error> {
+        Self::new(Command::HSet, &[hashname, hashkey], Some(body), options)
+    }
+
+    /// `hkeys hashname`.
+    pub(crate) fn hkeys(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::HKeys, &[hashname], None, options)
+    }
+
+    /// `hvals hashname`.
+    pub(crate) fn hvals(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::HVals, &[hashname], None, options)
+    }
+
+    /// `hgetall hashname`.
+    pub(crate) fn hgetall(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::HGetAll, &[hashname], None, options)
+    }
+
+    /// `del key`.
+    pub(crate) fn delete(key: &str, options: &CallOptions) -> Result<Self, Error> {
+        Self::new(Command::Del, &[key], None, options)
+    }
+
+    /// `hdel hashname hashkey`.
+    pub(crate) fn hdel(
+        hashname: &str,
+        hashkey: &str,
+        options: &CallOptions,
+    ) -> Result<Self, Error> {
+        Self::new(Command::HDel, &[hashname, hashkey], None, options)
+    }
+}
+
+/// What a [`Walk`] wants done next.
+pub(crate) enum Step {
+    /// Send this request and hand its answer to [`Walk::answer`].
+    Send(Request<Vec<u8>>),
+    /// Pause this long (the backoff between two rounds, on the client's
+    /// clock), then ask for the next step.
+    Pause(Duration),
+    /// The call is over: the 200 body (empty for a write) with the host
+    /// that answered and the requests sent, or the error.
+    Done(Result<Answered<Vec<u8>>, Error>),
+}
+
+/// One call's walk over clusters, rounds and hosts, as a state machine
+/// that does no I/O: it makes each signed request, reads each answer and
+/// decides what comes next, so the blocking and the async clients share
+/// every decision (which host, when to pause, which error) and every
+/// event. The driver loops: [`next`](Self::next) gives a [`Step`]; after a
+/// [`Step::Send`] it passes the answer to [`answer`](Self::answer).
+pub(crate) struct Walk<'a> {
+    config: &'a ProxyConfig,
+    signer: Option<&'a Signer>,
+    clock: &'a dyn Clock,
+    op: &'a Op,
+    /// Path and query, the same for every host.
+    target: String,
+    retry: u32,
+    /// Where the walk is: the cluster, its round, the host in the round.
+    cluster: usize,
+    round: u32,
+    host: usize,
+    /// Whether this round's backoff was asked for already.
+    paused: bool,
+    /// When the request in flight was made, if one is.
+    in_flight: Option<Instant>,
+    /// Requests sent, over every cluster.
+    sent: u32,
+    /// The failed attempts of the current cluster.
+    attempts: Vec<Attempt>,
+    /// A read's last cluster error.
+    last: Option<Error>,
+    /// A write's clusters: the main cluster's answering host, which took it,
+    /// which did not.
+    first_host: Option<ProxyHost>,
+    written: Vec<usize>,
+    failed: Vec<ClusterFailure>,
+    /// The result, once known.
+    done: Option<Result<Answered<Vec<u8>>, Error>>,
+}
+
+impl<'a> Walk<'a> {
+    /// The walk of `op` with `options` on `shared`'s clusters, signing on
+    /// `clock`.
+    pub(crate) fn new<T>(
+        shared: &'a Shared<T>,
+        clock: &'a dyn Clock,
+        op: &'a Op,
+        options: &CallOptions,
+    ) -> Self {
+        let config = &shared.config;
+        let mut target = String::with_capacity(op.path.len() + 48);
+        target.push_str(&op.path);
+        write_query(&mut target, config.nwr, op.expire_ms);
+        Self {
+            config,
+            signer: shared.signer.as_ref(),
+            clock,
+            op,
+            target,
+            retry: options.retry.unwrap_or(config.retry),
+            cluster: 0,
+            round: 0,
+            host: 0,
+            paused: false,
+            in_flight: None,
+            sent: 0,
+            attempts: Vec::new(),
+            last: None,
+            first_host: None,
+            written: Vec::new(),
+            failed: Vec::new(),
+            done: None,
+        }
+    }
+
+    /// What to do next.
+    ///
+    /// # Panics
+    ///
+    /// (In debug builds) when a request is in flight: its answer comes
+    /// first.
+    pub(crate) fn next(&mut self) -> Step {
+        debug_assert!(self.in_flight.is_none(), "the answer comes first");
+        loop {
+            if let Some(result) = self.done.take() {
+                return Step::Done(result);
+            }
+            let Some(hosts) = self.config.proxy_hosts.get(self.cluster) else {
+                self.done = Some(self.finish());
+                continue;
+            };
+            if self.host == hosts.len() {
+                self.host = 0;
+                self.round += 1;
+                self.paused = false;
+            }
+            if self.round > self.retry {
+                let attempts = std::mem::take(&mut self.attempts);
+                self.cluster_done(Err(Error::SendRequest { attempts }));
+                continue;
+            }
+            if self.round > 0 && self.host == 0 && !self.paused {
+                self.paused = true;
+                if !self.config.round_backoff.is_zero() {
+                    return Step::Pause(self.config.round_backoff);
+                }
+            }
+            match self.request(&hosts[self.host]) {
+                Ok(request) => {
+                    self.sent = self.sent.saturating_add(1);
+                    self.in_flight = Some(Instant::now());
+                    return Step::Send(request);
+                }
+                Err(error) => self.cluster_done(Err(error)),
+            }
+        }
+    }
+
+    /// The answer to the request of the last [`Step::Send`].
+    pub(crate) fn answer(&mut self, answer: Result<Response<Vec<u8>>, TransportError>) {
+        let started = self.in_flight.take().unwrap_or_else(Instant::now);
+        let host = &self.config.proxy_hosts[self.cluster][self.host];
+        let round = self.round;
+        attempted(host, round, started, &answer);
+        let failure = match answer {
+            Ok(response) => match response.status() {
+                StatusCode::OK => {
+                    let host = host.clone();
+                    return self.cluster_done(Ok((response.into_body(), host)));
+                }
+                StatusCode::NOT_FOUND => {
+                    let error = Error::KeyNotFound {
+                        key: self.op.key.clone(),
+                        host: host.clone(),
+                    };
+                    return self.cluster_done(Err(error));
+                }
+                status @ (StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT) => AttemptFailure::Unavailable(status),
+                status => {
+                    let location = response
+                        .headers()
+                        .get(LOCATION)
+                        .map(|value| redact(&String::from_utf8_lossy(value.as_bytes())));
+                    let error = Error::ServerResponse {
+                        status,
+                        host: host.clone(),
+                        body: excerpt(response.body()),
+                        location,
+                    };
+                    return self.cluster_done(Err(error));
+                }
+            },
+            Err(error) => AttemptFailure::Transport(error),
+        };
+        self.attempts.push(Attempt {
+            host: host.clone(),
+            round,
+            failure,
+        });
+        self.host += 1;
+    }
+
+    /// The signed request for the walk's op on `host`.
+    fn request(&self, host: &ProxyHost) -> Result<Request<Vec<u8>>, Error> {
+        let op = self.op;
+        let scheme = if self.config.https {
             "https://"
         } else {
             "http://"
         };
-        let mut uri = String::with_capacity(scheme.len() + host.ip().len() + 8 + target.len());
+        let mut uri = String::with_capacity(scheme.len() + host.ip().len() + 8 + self.target.len());
         uri.push_str(scheme);
         let _ = write!(uri, "{host}");
         let authority = HeaderValue::from_str(&uri[scheme.len()..]).map_err(|error| {
             Error::InvalidArgument(format!("cannot build request for {host}: {error}"))
         })?;
-        uri.push_str(target);
+        uri.push_str(&self.target);
         let mut builder = Request::builder()
             .method(op.command.method())
             .uri(uri)
@@ -117,7 +345,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
             .map_err(|error| {
                 Error::InvalidArgument(format!("cannot build request for {host}: {error}"))
             })?;
-        if let Some(signer) = &self.shared.signer {
+        if let Some(signer) = self.signer {
             signer
                 .presign(&mut request, self.clock.now())
                 .map_err(|source| Error::Sign { source })?;
@@ -125,104 +353,17 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         Ok(request)
     }
 
-    /// Runs `op` on one cluster; the 200 body and the host that sent it.
-    /// Counts each request sent in `sent`.
-    fn run_cluster(
-        &self,
-        hosts: &[ProxyHost],
-        op: &Op,
-        target: &str,
-        retry: u32,
-        sent: &mut u32,
-    ) -> Result<(Vec<u8>, ProxyHost), Error> {
-        let mut attempts = Vec::new();
-        for round in 0..=retry {
-            if round > 0 && !self.shared.config.round_backoff.is_zero() {
-                self.clock.sleep(self.shared.config.round_backoff);
-            }
-            for host in hosts {
-                let request = self.request(op, target, host)?;
-                *sent = sent.saturating_add(1);
-                let started = std::time::Instant::now();
-                let answer = self.shared.transport.send(request);
-                attempted(host, round, started, &answer);
-                let failure = match answer {
-                    Ok(response) => match response.status() {
-                        StatusCode::OK => return Ok((response.into_body(), host.clone())),
-                        StatusCode::NOT_FOUND => {
-                            return Err(Error::KeyNotFound {
-                                key: op.key.clone(),
-                                host: host.clone(),
-                            });
-                        }
-                        status @ (StatusCode::BAD_GATEWAY
-                        | StatusCode::SERVICE_UNAVAILABLE
-                        | StatusCode::GATEWAY_TIMEOUT) => AttemptFailure::Unavailable(status),
-                        status => {
-                            let location = response
-                                .headers()
-                                .get(LOCATION)
-                                .map(|value| redact(&String::from_utf8_lossy(value.as_bytes())));
-                            return Err(Error::ServerResponse {
-                                status,
-                                host: host.clone(),
-                                body: excerpt(response.body()),
-                                location,
-                            });
-                        }
-                    },
-                    Err(error) => AttemptFailure::Transport(error),
-                };
-                attempts.push(Attempt {
-                    host: host.clone(),
-                    round,
-                    failure,
-                });
-            }
-        }
-        Err(Error::SendRequest { attempts })
-    }
-
-    fn retry(&self, options: &CallOptions) -> u32 {
-        options.retry.unwrap_or(self.shared.config.retry)
-    }
-
-    /// Main cluster, then each backup, until one succeeds.
-    pub(crate) fn read(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
-        debug_assert!(!op.command.is_write());
-        let retry = self.retry(options);
-        let target = self.target(op);
-        let mut sent = 0;
-        let mut last = None;
-        for hosts in &self.shared.config.proxy_hosts {
-            match self.run_cluster(hosts, op, &target, retry, &mut sent) {
-                Ok((value, host)) => {
-                    return Ok(Answered {
-                        value,
-                        host,
-                        attempts: sent,
-                    });
-                }
-                Err(error @ (Error::InvalidArgument(_) | Error::Sign { .. })) => return Err(error),
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::InvalidArgument("no proxy hosts configured".into())))
-    }
-
-    /// Every cluster. `Ok` when every cluster took it (the host is the
-    /// main cluster's); [`Error::PartialWrite`] when some but not all did;
-    /// the main cluster's own error when none did.
-    pub(crate) fn write(&self, op: &Op, options: &CallOptions) -> Result<Answered<()>, Error> {
-        debug_assert!(op.command.is_write());
-        let retry = self.retry(options);
-        let target = self.target(op);
-        let mut sent = 0;
-        let mut first_host = None;
-        let mut written = Vec::new();
-        let mut failed = Vec::new();
-        for (cluster, hosts) in self.shared.config.proxy_hosts.iter().enumerate() {
-            let outcome = self.run_cluster(hosts, op, &target, retry, &mut sent);
+    /// The current cluster's outcome: for a read, the call's result on a
+    /// success or on an error no other cluster can mend, else on to the
+    /// next cluster; for a write, recorded, and on to the next cluster.
+    fn cluster_done(&mut self, outcome: Result<(Vec<u8>, ProxyHost), Error>) {
+        let cluster = self.cluster;
+        self.cluster += 1;
+        self.round = 0;
+        self.host = 0;
+        self.paused = false;
+        self.attempts.clear();
+        if self.op.command.is_write() {
             crate::trace::event!(
                 DEBUG,
                 cluster,
@@ -230,29 +371,69 @@ impl<T: HttpTransport> RedisProxyClient<T> {
                 error = outcome.as_ref().err().map(ToString::to_string),
                 "proxy write on a cluster"
             );
-            match outcome {
-                Ok((_, host)) => {
-                    first_host.get_or_insert(host);
-                    written.push(cluster);
-                }
-                Err(error @ (Error::InvalidArgument(_) | Error::Sign { .. })) => return Err(error),
-                Err(error) => failed.push(ClusterFailure {
-                    cluster,
-                    error: Box::new(error),
-                }),
-            }
         }
-        match first_host {
-            Some(host) if failed.is_empty() => Ok(Answered {
-                value: (),
-                host,
-                attempts: sent,
+        match outcome {
+            Ok((value, host)) if !self.op.command.is_write() => {
+                self.done = Some(Ok(Answered {
+                    value,
+                    host,
+                    attempts: self.sent,
+                }));
+            }
+            Ok((_, host)) => {
+                self.first_host.get_or_insert(host);
+                self.written.push(cluster);
+            }
+            Err(error @ (Error::InvalidArgument(_) | Error::Sign { .. })) => {
+                self.done = Some(Err(error));
+            }
+            Err(error) if !self.op.command.is_write() => self.last = Some(error),
+            Err(error) => self.failed.push(ClusterFailure {
+                cluster,
+                error: Box::new(error),
             }),
-            Some(_) => Err(Error::PartialWrite { written, failed }),
-            None => Err(failed.into_iter().next().map_or_else(
-                || Error::InvalidArgument("no proxy hosts configured".into()),
-                |main| *main.error,
-            )),
+        }
+    }
+
+    /// The result once every cluster had its turn. A read: the last
+    /// cluster's error. A write: `Ok` when every cluster took it (the host
+    /// is the main cluster's); [`Error::PartialWrite`] when some but not
+    /// all did; the main cluster's own error when none did.
+    fn finish(&mut self) -> Result<Answered<Vec<u8>>, Error> {
+        let no_hosts = || Error::InvalidArgument("no proxy hosts configured".into());
+        if !self.op.command.is_write() {
+            return Err(self.last.take().unwrap_or_else(no_hosts));
+        }
+        let failed = std::mem::take(&mut self.failed);
+        match self.first_host.take() {
+            Some(host) if failed.is_empty() => Ok(Answered {
+                value: Vec::new(),
+                host,
+                attempts: self.sent,
+            }),
+            Some(_) => Err(Error::PartialWrite {
+                written: std::mem::take(&mut self.written),
+                failed,
+            }),
+            None => Err(failed
+                .into_iter()
+                .next()
+                .map_or_else(no_hosts, |main| *main.error)),
+        }
+    }
+}
+
+impl<T: HttpTransport> RedisProxyClient<T> {
+    /// Walks `op` over the clusters, sending through the transport and
+    /// pausing on the clock: a read's 200 body, a write's empty one.
+    pub(crate) fn walk(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
+        let mut walk = Walk::new(&self.shared, &*self.clock, op, options);
+        loop {
+            match walk.next() {
+                Step::Send(request) => walk.answer(self.shared.transport.send(request)),
+                Step::Pause(pause) => self.clock.sleep(pause),
+                Step::Done(result) => return result,
+            }
         }
     }
 }
@@ -263,8 +444,8 @@ impl<T: HttpTransport> RedisProxyClient<T> {
 fn attempted(
     host: &ProxyHost,
     round: u32,
-    started: std::time::Instant,
-    answer: &Result<http::Response<Vec<u8>>, crate::proxy::TransportError>,
+    started: Instant,
+    answer: &Result<Response<Vec<u8>>, TransportError>,
 ) {
     #[cfg(feature = "tracing")]
     {

@@ -5,13 +5,16 @@
 //! | file | what |
 //! |---|---|
 //! | `client.rs` | [`RedisProxyClient`], the typed API |
+//! | `async_client.rs` | `AsyncRedisProxyClient`, the same API as futures (feature `tokio`) |
 //! | `answered.rs` | [`Answered`]: who answered a call, after how many attempts |
 //! | `wire.rs` | the protocol: the nine commands, paths, the `n`/`w`/`r`/`expire` query |
-//! | `failover.rs` | signed requests, rounds, hosts, clusters |
+//! | `failover.rs` | the walk over clusters, rounds and hosts, without I/O: signed requests, answers, pauses, the result |
 //! | `config.rs` | [`ProxyConfig`], [`ProxyHost`], [`Nwr`], [`CallOptions`] |
 //! | `error/` | [`Error`] and its predicates; its parts ([`Attempt`], [`ClusterFailure`]) |
-//! | `transport.rs` | the [`HttpTransport`] seam, [`TransportError`] |
+//! | `transport.rs` | the [`HttpTransport`] seam, [`TransportError`], [`TransportConfig`] |
+//! | `async_transport.rs` | the `AsyncHttpTransport` seam (feature `tokio`) |
 //! | `ureq.rs` | [`UreqTransport`], real HTTP (feature `ureq`) |
+//! | `hyper.rs` | `HyperTransport`, real HTTP for the async client (feature `hyper`) |
 //! | `sign/` | [`Signer`]: AWS SigV4 and SigV2 query signing |
 //! | `memory/` | [`MemoryProxy`], the server in memory: `request.rs` parses, `data.rs` executes |
 //! | `fake.rs` | [`FakeTransport`], scripted hosts |
@@ -49,12 +52,18 @@
 //! ```
 
 mod answered;
+#[cfg(feature = "tokio")]
+mod async_client;
+#[cfg(feature = "tokio")]
+mod async_transport;
 mod client;
 mod config;
 pub(crate) mod encode;
 mod error;
 mod failover;
 mod fake;
+#[cfg(feature = "hyper")]
+mod hyper;
 mod memory;
 mod redact;
 mod route;
@@ -64,9 +73,15 @@ mod transport;
 mod ureq;
 mod wire;
 
+#[cfg(feature = "hyper")]
+pub use self::hyper::{HyperConfig, HyperTransport};
 #[cfg(feature = "ureq")]
 pub use self::ureq::{UreqConfig, UreqTransport};
 pub use answered::Answered;
+#[cfg(feature = "tokio")]
+pub use async_client::AsyncRedisProxyClient;
+#[cfg(feature = "tokio")]
+pub use async_transport::AsyncHttpTransport;
 pub use client::RedisProxyClient;
 pub use config::{CallOptions, Nwr, ProxyConfig, ProxyHost};
 pub use error::{Attempt, AttemptFailure, ClusterFailure, Error};
@@ -74,7 +89,7 @@ pub use fake::{FakeTransport, Outcome};
 pub use memory::{MemoryProxy, MemoryProxyBuilder};
 pub use route::RoutingTransport;
 pub use sign::{Credentials, SignError, SignatureVersion, Signer, VerifyError};
-pub use transport::{HttpTransport, TransportError, TransportErrorKind};
+pub use transport::{HttpTransport, TransportConfig, TransportError, TransportErrorKind};
 
 /// The `http` crate, whose `Request` and `Response` an [`HttpTransport`]
 /// takes and gives: the version this crate is built with.

@@ -1,11 +1,14 @@
 //! The HTTP seam: [`HttpTransport`] sends one request and returns the
 //! response, whatever its status; [`TransportError`] says how an exchange
-//! failed when there is no response at all.
+//! failed when there is no response at all; [`TransportConfig`], the
+//! timeouts and body bound of the real transports.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::proxy::error::Error;
 use crate::proxy::redact::redact;
 
 /// Sends one HTTP request and returns its response.
@@ -79,6 +82,83 @@ impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         (**self).send(request)
+    }
+}
+
+/// Timeouts and limits of one HTTP exchange, which only the transport uses
+/// (`UreqConfig` for [`UreqTransport`](crate::proxy::UreqTransport),
+/// `HyperConfig` for `HyperTransport`, the async one; a
+/// [`ProxyConfig`](crate::proxy::ProxyConfig) says where to send and how
+/// to sign; this says how long to wait and how much to read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// Timeout of one whole exchange (connect, send, receive). Default 2 s.
+    pub timeout: Duration,
+    /// Timeout to connect. Default 2 s.
+    pub connect_timeout: Duration,
+    /// Largest response body read; a longer one is an error. Default 16 MiB.
+    pub max_response_body: u64,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            max_response_body: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl TransportConfig {
+    /// The default settings with both timeouts `timeout`: what the seed's
+    /// (and `ProxyConfig`'s former) `timeout` set.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::proxy::TransportConfig;
+    ///
+    /// let settings = TransportConfig::with_timeout(Duration::from_secs(5));
+    /// assert_eq!(settings.timeout, Duration::from_secs(5));
+    /// assert_eq!(settings.connect_timeout, Duration::from_secs(5));
+    /// assert_eq!(settings.max_response_body, TransportConfig::default().max_response_body);
+    /// assert_eq!(TransportConfig::default(), TransportConfig::with_timeout(Duration::from_secs(2)));
+    /// ```
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            connect_timeout: timeout,
+            ..Self::default()
+        }
+    }
+
+    /// Checks that neither timeout is zero.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] naming the timeout.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::proxy::TransportConfig;
+    ///
+    /// assert!(TransportConfig::default().validate().is_ok());
+    /// assert!(TransportConfig::with_timeout(Duration::ZERO).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.timeout.is_zero() {
+            return Err(Error::InvalidArgument("timeout must not be zero".into()));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::InvalidArgument(
+                "connect timeout must not be zero".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -20,90 +20,18 @@
 
 use std::fmt;
 use std::io;
-use std::time::Duration;
 
 use http::{Request, Response};
 use ureq::Agent;
 use ureq::Timeout;
 
+#[cfg(feature = "tls-rustls")]
 use crate::proxy::error::Error;
-use crate::proxy::transport::{HttpTransport, TransportError, TransportErrorKind};
+use crate::proxy::transport::{HttpTransport, TransportConfig, TransportError, TransportErrorKind};
 
-/// Timeouts and limits of a [`UreqTransport`]: the settings of one HTTP
-/// exchange, which only the transport uses (a
-/// [`ProxyConfig`](crate::proxy::ProxyConfig) says where to send and how
-/// to sign; this says how long to wait and how much to read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UreqConfig {
-    /// Timeout of one whole exchange (connect, send, receive). Default 2 s.
-    pub timeout: Duration,
-    /// Timeout to connect. Default 2 s.
-    pub connect_timeout: Duration,
-    /// Largest response body read; a longer one is an error. Default 16 MiB.
-    pub max_response_body: u64,
-}
-
-impl Default for UreqConfig {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(2),
-            max_response_body: 16 * 1024 * 1024,
-        }
-    }
-}
-
-impl UreqConfig {
-    /// The default settings with both timeouts `timeout`: what the seed's
-    /// (and `ProxyConfig`'s former) `timeout` set.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use redisutil::proxy::UreqConfig;
-    ///
-    /// let ureq = UreqConfig::with_timeout(Duration::from_secs(5));
-    /// assert_eq!(ureq.timeout, Duration::from_secs(5));
-    /// assert_eq!(ureq.connect_timeout, Duration::from_secs(5));
-    /// assert_eq!(ureq.max_response_body, UreqConfig::default().max_response_body);
-    /// assert_eq!(UreqConfig::default(), UreqConfig::with_timeout(Duration::from_secs(2)));
-    /// ```
-    pub fn with_timeout(timeout: Duration) -> Self {
-        Self {
-            timeout,
-            connect_timeout: timeout,
-            ..Self::default()
-        }
-    }
-
-    /// Checks that neither timeout is zero.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidArgument`] naming the timeout.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use redisutil::proxy::UreqConfig;
-    ///
-    /// assert!(UreqConfig::default().validate().is_ok());
-    /// assert!(UreqConfig::with_timeout(Duration::ZERO).validate().is_err());
-    /// ```
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.timeout.is_zero() {
-            return Err(Error::InvalidArgument("timeout must not be zero".into()));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(Error::InvalidArgument(
-                "connect timeout must not be zero".into(),
-            ));
-        }
-        Ok(())
-    }
-}
+/// The settings of a [`UreqTransport`]: [`TransportConfig`], the
+/// settings of one HTTP exchange every real transport of this crate takes.
+pub type UreqConfig = TransportConfig;
 
 /// An [`HttpTransport`] over real HTTP with ureq.
 ///

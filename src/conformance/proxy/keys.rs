@@ -1,7 +1,7 @@
 //! Keys: names with reserved, encoded and non-ASCII characters, and the
 //! dot names `.` and `..`, as keys, hash names and fields.
 
-use super::ProxyHarness;
+use super::{ProxyCalls, ProxyHarness};
 use crate::conformance::unique;
 
 /// Suffixes a URL, a path or a percent-decoder could mistake for syntax.

@@ -6,10 +6,10 @@ use std::time::Duration;
 use http::header::{CONTENT_LENGTH, HOST};
 use serde_json::Value;
 
-use super::{ProxyHarness, Unsupported, skipped};
+use super::{ProxyCalls, ProxyHarness, Unsupported, skipped};
 use crate::Clock;
 use crate::conformance::unique;
-use crate::proxy::{Credentials, Error, HttpTransport, Signer};
+use crate::proxy::{Credentials, Error, Signer};
 
 /// The time to live the expiry scenarios write.
 const TTL: Duration = Duration::from_millis(1000);
@@ -128,7 +128,7 @@ pub fn proxy_signatures_are_accepted_and_a_wrong_secret_refused<H: ProxyHarness>
 
 /// Scenario: a value holding an integer beyond 64 bits, stored by a raw
 /// `PUT` (built by hand, signed with the config's credentials, sent
-/// through the harness's transport to the first host of the config) as
+/// through the client's transport to the first host of the config) as
 /// another client (Python) may store it, is read back as
 /// [`Error::Decode`] holding the exact body, never as a float with other
 /// digits; its neighbour within 64 bits reads exactly.
@@ -154,7 +154,7 @@ pub fn proxy_integers_beyond_64_bits_are_decode_errors_holding_the_body<H: Proxy
 }
 
 /// Stores `body` at `key` by a `PUT` built by hand and signed with the
-/// harness's credentials, through its transport; the status.
+/// harness's credentials, through its client's transport; the status.
 ///
 /// `key` holds only characters sent as they are, and `/`.
 fn raw_set<H: ProxyHarness>(harness: &H, key: &str, body: &[u8]) -> u16 {
@@ -166,8 +166,9 @@ fn raw_set<H: ProxyHarness>(harness: &H, key: &str, body: &[u8]) -> u16 {
             .all(|b| b.is_ascii_alphanumeric() || b"-_/".contains(&b))
     );
     let path = key.replace('/', "%2F");
+    let scheme = if config.https { "https" } else { "http" };
     let mut request = http::Request::put(format!(
-        "http://{host}/redisproxy/v1/SET/{path}?n={}&w={}&r={}",
+        "{scheme}://{host}/redisproxy/v1/SET/{path}?n={}&w={}&r={}",
         nwr.n, nwr.w, nwr.r
     ))
     .header(HOST, host.to_string())
@@ -180,8 +181,8 @@ fn raw_set<H: ProxyHarness>(harness: &H, key: &str, body: &[u8]) -> u16 {
             .expect("signed");
     }
     let response = harness
-        .transport()
-        .send(request)
+        .client()
+        .send_raw(request)
         .expect("the server answered");
     response.status().as_u16()
 }

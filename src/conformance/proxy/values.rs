@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::ProxyHarness;
+use super::{ProxyCalls, ProxyHarness};
 use crate::conformance::unique;
 
 /// A typed value, as an application stores one.
