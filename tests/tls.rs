@@ -238,3 +238,62 @@ fn the_conformance_suites_pass_on_a_tls_cluster() {
         "{err}"
     );
 }
+
+/// The async store over TLS (feature `tokio`): the same suites, mutual
+/// TLS, and an untrusted certificate refused within the connect timeout.
+#[cfg(feature = "tokio")]
+mod async_store {
+    use std::time::{Duration, Instant};
+
+    use redisutil::aio::{AsyncListStore, AsyncRedisStore};
+    use redisutil::conformance::{self, AsyncHarness};
+
+    use super::TlsBackend;
+    use super::support::tls::{Certs, TlsRedis, options};
+
+    fn open(server: &TlsRedis, ca: &str, client: bool) -> AsyncRedisStore {
+        let client = client.then(|| Certs::get().client());
+        AsyncRedisStore::open_with(server.url("localhost"), options(Some(ca), client)).unwrap()
+    }
+
+    #[test]
+    fn the_conformance_suites_pass_over_tls() {
+        let server = TlsRedis::start("server", false);
+        let store = open(&server, "ca.pem", false);
+        let backend = TlsBackend {
+            store: server.store(None),
+            server,
+        };
+        let harness = AsyncHarness::new(backend, store);
+        conformance::run_all(&harness);
+        conformance::run_all_leases(&harness);
+    }
+
+    #[tokio::test]
+    async fn mutual_tls_works_with_a_client_certificate_and_fails_clearly_without() {
+        let server = TlsRedis::start("server", true);
+        let store = open(&server, "ca.pem", true);
+        store.push("/mtls/client", &[b"1"], None).await.unwrap();
+        assert_eq!(
+            store.pop("/mtls/client").await.unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        let err = open(&server, "ca.pem", false).ping().await.unwrap_err();
+        assert!(err.is_connection(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_fails_within_the_connect_timeout() {
+        let server = TlsRedis::start("server", false);
+        // A CA that did not sign the server's certificate.
+        let store = open(&server, "other-ca.pem", false);
+        let start = Instant::now();
+        let err = store.ping().await.unwrap_err();
+        assert!(err.is_connection(), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_millis(2500),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+}
