@@ -44,6 +44,78 @@ fn async_redis_store_passes_the_lease_suite() {
     conformance::run_all_leases(&AsyncHarness::new(backend, store));
 }
 
+#[cfg(feature = "cluster")]
+mod cluster {
+    use redisutil::aio::AsyncRedisClusterStore;
+    use redisutil::conformance::{self, AsyncHarness};
+
+    use super::support::{ClusterBackend, RedisCluster};
+
+    fn store() -> AsyncRedisClusterStore {
+        AsyncRedisClusterStore::open(RedisCluster::shared().seeds()).unwrap()
+    }
+
+    #[test]
+    fn async_cluster_store_passes_the_channel_suite() {
+        conformance::run_all(&AsyncHarness::new(ClusterBackend::new(), store()));
+    }
+
+    #[test]
+    fn async_cluster_store_passes_the_lease_suite() {
+        conformance::run_all_leases(&AsyncHarness::new(ClusterBackend::new(), store()));
+    }
+
+    /// Both lists of a channel, on different masters, and scans and pings
+    /// of every master.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn channels_span_masters() {
+        use redisutil::aio::AsyncRedisChannel;
+        use redisutil::{ListStore, Peer};
+        let store = store();
+        let cluster = RedisCluster::shared();
+        let base = super::unique("/aio/cluster");
+        let name = (0..)
+            .map(|n| format!("{base}/{n}"))
+            .find(|name| {
+                cluster.master_of(&format!("{name}/client"))
+                    != cluster.master_of(&format!("{name}/server"))
+            })
+            .unwrap();
+        let client = AsyncRedisChannel::new(store.clone(), name.as_str(), Peer::Client).unwrap();
+        let server = AsyncRedisChannel::new(store.clone(), name.as_str(), Peer::Server).unwrap();
+        client.send_msgs(0..100u32).await.unwrap();
+        server.send_msg("back").await.unwrap();
+        let got: Vec<u32> = server
+            .brecv_msgs(1000, std::time::Duration::from_secs(1))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        assert_eq!(
+            client.recv_msg::<String>().await.unwrap().as_deref(),
+            Some("back")
+        );
+        let sync = RedisCluster::shared().store();
+        sync.push(&format!("{name}/client"), &[b"1"], None).unwrap();
+        let listed = client.list_channel("/aio/").await.unwrap();
+        assert!(listed.contains(&name), "{listed:?}");
+        AsyncListStore::ping(&store).await.unwrap();
+    }
+
+    #[test]
+    fn cancelled_receives_on_a_cluster_lose_and_repeat_nothing() {
+        super::cancelled_receives_lose_and_repeat_nothing(
+            RedisCluster::shared().store(),
+            store(),
+            std::time::Duration::from_micros(200),
+        );
+    }
+
+    use redisutil::aio::AsyncListStore;
+}
+
 /// How many messages the cancellation test sends.
 const MESSAGES: u64 = 100_000;
 

@@ -59,9 +59,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", feature = "cluster"))))]
+pub use crate::store::redis_async::{AsyncRedisClusterStore, Cluster};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use crate::store::redis_async::AsyncRedisStore;
+pub use crate::store::redis_async::{AsyncRedisStore, AsyncStore, Server};
 pub use channel::AsyncRedisChannel;
 pub use lease::AsyncLeaseStore;
 

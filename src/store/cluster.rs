@@ -241,6 +241,12 @@ impl RedisClusterStore {
         &self.inner.options
     }
 
+    /// The cluster client, and the seeds as shown in errors.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn client(&self) -> (&ClusterClient, &str) {
+        (&self.inner.client, &self.inner.shown)
+    }
+
     /// Whether `self` and `other` are the same handle (clones of one store).
     pub fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -252,27 +258,69 @@ impl RedisClusterStore {
 
     /// One `SCAN` page on the node at `node` (`host:port`).
     fn scan_node(&self, node: &str, cursor: u64, pattern: &str) -> Result<ScanPage, StoreError> {
-        let (host, port) = split_host_port(node)
-            .ok()
-            .ok_or_else(|| StoreError::Command {
-                addr: self.inner.shown.clone(),
-                message: format!("the cluster named a node without a port: {node:?}"),
-            })?;
-        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-            host: host.to_owned(),
-            port,
-        });
+        let routing = node_routing(&self.inner.shown, node)?;
         let scan = build::scan(cursor, pattern);
         let page = self.run(Wait::Response, |c| c.route_command(&scan, routing.clone()))?;
         self.parse_page(node, page)
     }
 
     fn parse_page(&self, node: &str, page: Value) -> Result<ScanPage, StoreError> {
-        redis::from_redis_value(page).map_err(|err| StoreError::Command {
-            addr: self.inner.shown.clone(),
-            message: format!("unexpected scan reply from {node}: {err}"),
-        })
+        parse_page(&self.inner.shown, node, page)
     }
+}
+
+/// One `SCAN` page that the node at `node` answered.
+pub(crate) fn parse_page(shown: &str, node: &str, page: Value) -> Result<ScanPage, StoreError> {
+    redis::from_redis_value(page).map_err(|err| StoreError::Command {
+        addr: shown.to_owned(),
+        message: format!("unexpected scan reply from {node}: {err}"),
+    })
+}
+
+/// The routing of a command to the node at `node` (`host:port`), as a
+/// cluster names its nodes.
+pub(crate) fn node_routing(shown: &str, node: &str) -> Result<RoutingInfo, StoreError> {
+    let (host, port) = split_host_port(node)
+        .ok()
+        .ok_or_else(|| StoreError::Command {
+            addr: shown.to_owned(),
+            message: format!("the cluster named a node without a port: {node:?}"),
+        })?;
+    Ok(RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+        host: host.to_owned(),
+        port,
+    }))
+}
+
+/// The first `SCAN` page of every master, by node, from the answer to a
+/// scan routed to all masters.
+pub(crate) fn master_pages(
+    shown: &str,
+    pages: Value,
+) -> Result<Vec<(String, ScanPage)>, StoreError> {
+    let Value::Map(pages) = pages else {
+        return Err(StoreError::Command {
+            addr: shown.to_owned(),
+            message: format!("unexpected reply to a scan of every master: {pages:?}"),
+        });
+    };
+    pages
+        .into_iter()
+        .map(|(node, page)| {
+            let node: String =
+                redis::from_redis_value(node).map_err(|err| StoreError::Command {
+                    addr: shown.to_owned(),
+                    message: format!("unexpected node name in a scan reply: {err}"),
+                })?;
+            let page = parse_page(shown, &node, page)?;
+            Ok((node, page))
+        })
+        .collect()
+}
+
+/// Every master.
+pub(crate) fn all_masters() -> RoutingInfo {
+    RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None))
 }
 
 impl Connector for RedisClusterStore {
@@ -326,22 +374,10 @@ impl ListStore for RedisClusterStore {
         // The first page from every master at once; the masters' addresses
         // come with it. Each master then runs its own cursor to the end.
         let first = build::scan(0, pattern);
-        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let routing = all_masters();
         let pages = self.run(Wait::Response, |c| c.route_command(&first, routing.clone()))?;
-        let Value::Map(pages) = pages else {
-            return Err(StoreError::Command {
-                addr: self.inner.shown.clone(),
-                message: format!("unexpected reply to a scan of every master: {pages:?}"),
-            });
-        };
         let mut keys = Vec::new();
-        for (node, page) in pages {
-            let node: String =
-                redis::from_redis_value(node).map_err(|err| StoreError::Command {
-                    addr: self.inner.shown.clone(),
-                    message: format!("unexpected node name in a scan reply: {err}"),
-                })?;
-            let first = self.parse_page(&node, page)?;
+        for (node, first) in master_pages(&self.inner.shown, pages)? {
             scan_to_end(&mut keys, first, |cursor| {
                 self.scan_node(&node, cursor, pattern)
             })?;
@@ -352,7 +388,7 @@ impl ListStore for RedisClusterStore {
     fn ping(&self) -> Result<(), StoreError> {
         // Every master must answer: a channel's two lists may be on any two.
         let ping = redis::cmd("PING");
-        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let routing = all_masters();
         self.run(Wait::Response, |c| c.route_command(&ping, routing.clone()))
             .map(drop)
     }

@@ -171,7 +171,7 @@ pub(super) trait Connector: Sized {
 }
 
 /// One page of a `SCAN`: the next cursor (0 at the end) and the keys.
-pub(super) type ScanPage = (u64, Vec<Vec<u8>>);
+pub(crate) type ScanPage = (u64, Vec<Vec<u8>>);
 
 /// Follows one server's `SCAN` cursor from `page` to its end, `next`
 /// giving the page at a cursor, and adds the keys that are UTF-8 to
@@ -188,6 +188,27 @@ pub(super) fn scan_to_end(
             return Ok(());
         }
         (cursor, batch) = next(cursor)?;
+    }
+}
+
+/// [`scan_to_end`] for the async stores: `next` is a future.
+#[cfg(feature = "tokio")]
+pub(crate) async fn scan_to_end_async<F, Fut>(
+    keys: &mut Vec<String>,
+    page: ScanPage,
+    mut next: F,
+) -> Result<(), StoreError>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<ScanPage, StoreError>>,
+{
+    let (mut cursor, mut batch) = page;
+    loop {
+        build::scanned(keys, std::mem::take(&mut batch));
+        if cursor == 0 {
+            return Ok(());
+        }
+        (cursor, batch) = next(cursor).await?;
     }
 }
 

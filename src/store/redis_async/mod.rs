@@ -1,38 +1,51 @@
-//! [`AsyncRedisStore`]: the [`AsyncListStore`] on a real Redis, on
-//! redis-rs's multiplexed tokio connections.
+//! [`AsyncRedisStore`]: the [`AsyncListStore`] on a real Redis, one
+//! server ([`server`]) or a cluster ([`cluster`]), on redis-rs's
+//! multiplexed tokio connections.
+
+#[cfg(feature = "cluster")]
+mod cluster;
+mod server;
+
+#[cfg(feature = "cluster")]
+pub use cluster::{AsyncRedisClusterStore, Cluster};
+pub use server::Server;
 
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError};
+use redis::{Cmd, FromRedisValue, RedisError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::commands::build;
 use super::commands::lease::{self, ScriptCall};
 use super::lease::{DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, Leased, Nacked};
 use super::pool::{is_lost, to_store_error};
-use super::redis::{RedisStore, RedisStoreOptions};
 use super::script::lease::{LeaseReply, SnapshotReply};
 use super::script::{PUSH_WITH_TTL, Script, TAKE_LAST};
 use super::{StoreError, ttl_millis, wait_limit};
 use crate::aio::{AsyncLeaseStore, AsyncListStore, FinishOnDrop};
-use crate::store::addr::{IntoRedisAddr, RedisAddr};
 
-/// An [`AsyncListStore`] on a Redis server: the async
-/// [`RedisStore`], with the same addresses, options and errors.
+/// The async store on a Redis server: the async
+/// [`RedisStore`](crate::RedisStore), with the same addresses, options and
+/// errors. [`AsyncStore`] on the topology [`Server`].
+pub type AsyncRedisStore = AsyncStore<Server>;
+
+/// An [`AsyncListStore`] and [`AsyncLeaseStore`] on Redis, one server
+/// ([`AsyncRedisStore`]) or, with the feature `cluster`, a Redis Cluster
+/// (`AsyncRedisClusterStore`, the async
+/// [`RedisClusterStore`](crate::RedisClusterStore)).
 ///
 /// - Calls that cannot block share **one multiplexed connection**: any
 ///   number of tasks send on it at once, their commands pipelined.
 /// - A blocked pop ([`blocking_pop`](AsyncListStore::blocking_pop),
 ///   `brecv_msg`…) waits on a **connection of its own**, so it never holds
 ///   up the others; these are kept for reuse (up to
-///   [`max_idle`](RedisStoreOptions::max_idle)) and capped by
-///   [`max_connections`](RedisStoreOptions::max_connections): a blocked
+///   [`max_idle`](crate::RedisStoreOptions::max_idle)) and capped by
+///   [`max_connections`](crate::RedisStoreOptions::max_connections): a blocked
 ///   pop past the cap waits up to
-///   [`pool_timeout`](RedisStoreOptions::pool_timeout) for another to end,
+///   [`pool_timeout`](crate::RedisStoreOptions::pool_timeout) for another to end,
 ///   then fails with [`StoreError::PoolExhausted`]. So with the default 64,
 ///   64 receives can block at once; raise it for more.
 /// - Opening a connection is bounded by the connect timeout as a whole,
@@ -41,7 +54,10 @@ use crate::store::addr::{IntoRedisAddr, RedisAddr};
 ///   would cut every answer at 500 ms by default).
 /// - A connection found closed (Redis restarted) is replaced, and a
 ///   command sent on a connection that turned out to be closed is sent
-///   again on the new one, once, as [`RedisStore`] does.
+///   again on the new one, once, as the sync stores do.
+/// - On a cluster, the connections are redis-rs's cluster connections:
+///   each reaches every master and follows `MOVED` and `ASK`, so a blocked
+///   pop there holds a connection to each master.
 /// - Dropping a receive future never loses a message: see the
 ///   [`aio`](crate::aio#cancellation) module.
 ///
@@ -58,123 +74,130 @@ use crate::store::addr::{IntoRedisAddr, RedisAddr};
 /// store.push("/jobs/client", &[br#"{"id":1}"#], None).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct AsyncRedisStore {
-    inner: Arc<Inner>,
+pub struct AsyncStore<Topo> {
+    inner: Arc<Inner<Topo>>,
 }
 
-struct Inner {
-    /// The parsed address and options, and the handshake, as the sync
-    /// store has them.
-    sync: RedisStore,
-    /// The connection that calls which cannot block share.
-    shared: Mutex<Option<MultiplexedConnection>>,
-    /// Held while the shared connection is opened, so that it is opened once.
-    opening: tokio::sync::Mutex<()>,
-    /// Connections of blocked pops, idle.
-    idle: Mutex<Vec<MultiplexedConnection>>,
+impl<Topo> Clone for AsyncStore<Topo> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<Topo> {
+    /// Where the commands go, how to open a connection there, and the
+    /// connections open.
+    topology: Topo,
+    limits: Limits,
     /// A place per connection a blocked pop may hold.
     places: Arc<Semaphore>,
 }
 
-impl AsyncRedisStore {
-    /// A store for the Redis at `addr`, with default options. Connects to
-    /// nothing yet.
-    pub fn open(addr: impl IntoRedisAddr) -> Result<Self, StoreError> {
-        Self::open_with(addr, RedisStoreOptions::default())
-    }
+/// The connections of a store, kept by its topology.
+pub struct Connections<C> {
+    /// The connection that calls which cannot block share.
+    shared: Mutex<Option<C>>,
+    /// Held while the shared connection is opened, so that it is opened once.
+    opening: tokio::sync::Mutex<()>,
+    /// Connections of blocked pops, idle.
+    idle: Mutex<Vec<C>>,
+}
 
-    /// A store for the Redis at `addr` with `options`, checked as
-    /// [`RedisStore::open_with`] checks them. Connects to nothing yet.
-    pub fn open_with(
-        addr: impl IntoRedisAddr,
-        options: RedisStoreOptions,
-    ) -> Result<Self, StoreError> {
-        let places = Arc::new(Semaphore::new(options.max_connections));
-        let sync = RedisStore::open_with(addr, options)?;
-        Ok(Self {
+impl<C> Default for Connections<C> {
+    fn default() -> Self {
+        Self {
+            shared: Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// The options every topology has.
+pub struct Limits {
+    pub(crate) response_timeout: Option<Duration>,
+    pub(crate) max_idle: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) pool_timeout: Duration,
+}
+
+/// Where an [`AsyncStore`] sends its commands: the one server, or the
+/// cluster, and how a connection there opens.
+pub trait Topology: Send + Sync + Sized + 'static {
+    /// A connection, cheap to clone (clones share it).
+    type Connection: redis::aio::ConnectionLike + Clone + Send + Sync + 'static;
+
+    /// Opens a connection whose commands time out after `response_timeout`
+    /// (`None`: never).
+    fn connect(
+        &self,
+        response_timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Self::Connection, StoreError>> + Send;
+
+    /// The address shown in errors.
+    fn shown_addr(&self) -> String;
+
+    /// The connections open.
+    fn connections(&self) -> &Connections<Self::Connection>;
+
+    /// SCAN of every key matching `pattern`.
+    fn scan(
+        store: &AsyncStore<Self>,
+        pattern: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// PING, of every node the store may use.
+    fn ping(store: &AsyncStore<Self>) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl<Topo: Topology> AsyncStore<Topo> {
+    fn with_topology(topology: Topo, limits: Limits) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                sync,
-                shared: Mutex::new(None),
-                opening: tokio::sync::Mutex::new(()),
-                idle: Mutex::new(Vec::new()),
-                places,
+                places: Arc::new(Semaphore::new(limits.max_connections)),
+                topology,
+                limits,
             }),
-        })
-    }
-
-    /// The server's address.
-    pub fn addr(&self) -> &RedisAddr {
-        self.inner.sync.addr()
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &RedisStoreOptions {
-        self.inner.sync.options()
+        }
     }
 
     fn shown_addr(&self) -> String {
-        self.addr().to_string()
+        self.inner.topology.shown_addr()
     }
 
-    /// Opens a connection within the connect timeout, handshake included;
-    /// its commands time out after `response_timeout`.
+    fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    fn connections(&self) -> &Connections<Topo::Connection> {
+        self.inner.topology.connections()
+    }
+
     async fn connect(
         &self,
         response_timeout: Option<Duration>,
-    ) -> Result<MultiplexedConnection, StoreError> {
-        let (info, handshake, tls) = self.inner.sync.connection_parts();
-        let timeout = self.options().connect_timeout;
-        let start = Instant::now();
-        let open = async {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout));
-            let mut connection = redis::Client::open(info.clone())?
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            for command in handshake {
-                command.query_async::<()>(&mut connection).await?;
-            }
-            if tls && handshake.is_empty() {
-                // Makes the TLS handshake happen within the connect timeout.
-                redis::cmd("PING")
-                    .query_async::<()>(&mut connection)
-                    .await?;
-            }
-            Ok::<_, RedisError>(connection)
-        };
-        let opened = match tokio::time::timeout(timeout, open).await {
-            Err(_) => Err(StoreError::Timeout {
-                addr: self.shown_addr(),
-                timeout,
-            }),
-            Ok(opened) => opened.map_err(|err| to_store_error(err, self.shown_addr(), timeout)),
-        };
-        crate::trace::connected("redis (async)", self.addr(), start, &opened);
-        // The handshake ran on the connect timeout; commands get theirs.
-        opened.map(|mut connection| {
-            connection.set_response_timeout(response_timeout.unwrap_or(Duration::MAX));
-            connection
-        })
+    ) -> Result<Topo::Connection, StoreError> {
+        self.inner.topology.connect(response_timeout).await
     }
 
     /// The shared connection, and whether it was open before this call.
-    async fn shared(&self) -> Result<(MultiplexedConnection, bool), StoreError> {
+    async fn shared(&self) -> Result<(Topo::Connection, bool), StoreError> {
         if let Some(connection) = self.lock_shared().clone() {
             return Ok((connection, true));
         }
-        let _opening = self.inner.opening.lock().await;
+        let _opening = self.connections().opening.lock().await;
         if let Some(connection) = self.lock_shared().clone() {
             return Ok((connection, false));
         }
-        let connection = self.connect(self.options().response_timeout).await?;
+        let connection = self.connect(self.limits().response_timeout).await?;
         *self.lock_shared() = Some(connection.clone());
         Ok((connection, false))
     }
 
-    fn lock_shared(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
-        self.inner
+    fn lock_shared(&self) -> std::sync::MutexGuard<'_, Option<Topo::Connection>> {
+        self.connections()
             .shared
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -184,10 +207,10 @@ impl AsyncRedisStore {
     /// when the connection it found had closed.
     async fn run<T, F, Fut>(&self, command: F) -> Result<T, StoreError>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(Topo::Connection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        let timeout = self.options().response_timeout.unwrap_or_default();
+        let timeout = self.limits().response_timeout.unwrap_or_default();
         let (connection, reused) = self.shared().await?;
         let err = match command(connection).await {
             Ok(value) => return Ok(value),
@@ -234,7 +257,7 @@ impl AsyncRedisStore {
 
     /// A place for a blocked pop, within the pool timeout.
     async fn place(&self) -> Result<OwnedSemaphorePermit, StoreError> {
-        let options = self.options();
+        let options = self.limits();
         let acquire = self.inner.places.clone().acquire_owned();
         let acquired = match wait_limit(Some(options.pool_timeout)) {
             None => Ok(acquire.await),
@@ -259,14 +282,14 @@ impl AsyncRedisStore {
     ) -> Result<T, StoreError> {
         let _place = self.place().await?;
         let limit = block.and_then(|block| {
-            self.options()
+            self.limits()
                 .response_timeout
                 .map(|margin| block.saturating_add(margin))
         });
         let mut second = false;
         loop {
             let idle = self
-                .inner
+                .connections()
                 .idle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -306,7 +329,7 @@ impl AsyncRedisStore {
                 return Err(to_store_error(err, self.shown_addr(), timeout));
             }
             // The idle ones most likely closed with it.
-            self.inner
+            self.connections()
                 .idle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -316,13 +339,13 @@ impl AsyncRedisStore {
     }
 
     /// Keeps a blocking connection for reuse, up to `max_idle`.
-    fn check_in(&self, connection: MultiplexedConnection) {
+    fn check_in(&self, connection: Topo::Connection) {
         let mut idle = self
-            .inner
+            .connections()
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.options().max_idle {
+        if idle.len() < self.limits().max_idle {
             idle.push(connection);
         }
     }
@@ -455,7 +478,7 @@ fn all(taken: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     taken
 }
 
-impl AsyncListStore for AsyncRedisStore {
+impl<Topo: Topology> AsyncListStore for AsyncStore<Topo> {
     async fn push(
         &self,
         key: &str,
@@ -532,37 +555,25 @@ impl AsyncListStore for AsyncRedisStore {
     }
 
     async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, batch): (u64, Vec<Vec<u8>>) =
-                self.query(build::scan(cursor, pattern)).await?;
-            build::scanned(&mut keys, batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        Ok(build::sorted_keys(keys))
+        Topo::scan(self, pattern).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.query(redis::cmd("PING")).await
+        Topo::ping(self).await
     }
 }
 
-impl fmt::Debug for AsyncRedisStore {
+impl<Topo: Topology + fmt::Debug> fmt::Debug for AsyncStore<Topo> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncRedisStore")
-            .field("addr", self.addr())
-            .field("options", self.options())
+        f.debug_struct("AsyncStore")
+            .field("topology", &self.inner.topology)
             .finish_non_exhaustive()
     }
 }
 
 /// The lease operations: the scripts the sync stores run, built by the
 /// same code ([`commands::lease`](super::commands::lease)).
-impl AsyncRedisStore {
+impl<Topo: Topology> AsyncStore<Topo> {
     async fn invoke_lease<T: FromRedisValue>(
         &self,
         keys: &LeaseKeys,
@@ -652,7 +663,7 @@ impl AsyncRedisStore {
     }
 }
 
-impl AsyncLeaseStore for AsyncRedisStore {
+impl<Topo: Topology> AsyncLeaseStore for AsyncStore<Topo> {
     async fn ack_and_lease(
         &self,
         keys: &LeaseKeys,
