@@ -544,3 +544,179 @@ fn a_master_turned_replica_is_left_and_never_written_to() {
     );
     assert!(!left.contains(&b"after".to_vec()), "{left:?}");
 }
+
+/// The async store on the sentinels' master (feature `tokio`): both
+/// suites, and a failover under an async consumer that is blocked when it
+/// happens, with nothing lost and no new store.
+#[cfg(feature = "tokio")]
+mod async_store {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use redisutil::aio::{AsyncRedisChannel, AsyncRedisSentinelStore};
+    use redisutil::conformance::{self, AsyncHarness};
+    use redisutil::{Peer, RedisSentinelStoreOptions};
+
+    use super::support::{SERVICE, SentinelSet, SentinelSetup};
+
+    fn open(set: &SentinelSet) -> AsyncRedisSentinelStore {
+        let options = RedisSentinelStoreOptions {
+            response_timeout: Some(Duration::from_secs(2)),
+            ..RedisSentinelStoreOptions::default()
+        };
+        AsyncRedisSentinelStore::open_with(set.sentinel_addrs(), SERVICE, options).unwrap()
+    }
+
+    #[test]
+    fn the_conformance_suites_pass() {
+        let backend = super::backend();
+        let store = open(&backend.set);
+        let harness = AsyncHarness::new(backend, store);
+        conformance::run_all(&harness);
+        conformance::run_all_leases(&harness);
+    }
+
+    #[test]
+    fn a_failover_loses_nothing_and_needs_no_new_store() {
+        let set = SentinelSet::start(SentinelSetup {
+            replicas: 1,
+            sentinels: 3,
+            ..SentinelSetup::default()
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        // As in the sync failover test: a master without its replica refuses
+        // writes, so none go to the old master once the replica is promoted.
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg("1")
+            .exec(&mut set.master.raw())
+            .unwrap();
+        let store = open(&set);
+        let client = AsyncRedisChannel::new(store.clone(), "/afailover", Peer::Client).unwrap();
+        let server = AsyncRedisChannel::new(store.clone(), "/afailover", Peer::Server).unwrap();
+        runtime.block_on(client.send_msgs(0..1000u64)).unwrap();
+        // Blocked on the old master while it turns into a replica.
+        let empty = AsyncRedisChannel::new(store.clone(), "/afailover/idle", Peer::Server).unwrap();
+        let blocked =
+            runtime.spawn(async move { empty.brecv_msg::<u64>(Duration::from_secs(60)).await });
+        let (old, new) = super::fail_over(&set, &Mutex::new(()));
+        assert_ne!(old, new);
+        let got: Vec<u64> = runtime
+            .block_on(server.brecv_msgs(2000, Duration::from_secs(10)))
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+        // Once the sentinels have turned the old master into a replica (it
+        // refuses writes until then), the same store sends and receives on
+        // the new master: commands refused by the old one went again there.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while super::role(old) != "slave" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{old} is still a master after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        runtime.block_on(client.send_msg(&1000u64)).unwrap();
+        assert_eq!(
+            runtime
+                .block_on(server.brecv_msg::<u64>(Duration::from_secs(5)))
+                .unwrap(),
+            Some(1000)
+        );
+        // The receive that was blocked on the old master: its pop went again
+        // to the new master, where a send ends it; or, if the sentinels were
+        // still naming the old master when it tried, it failed as a lost
+        // connection, and the message waits for the next receive.
+        let idle = AsyncRedisChannel::new(store.clone(), "/afailover/idle", Peer::Client).unwrap();
+        runtime.block_on(idle.send_msg(&7u64)).unwrap();
+        match runtime.block_on(blocked).unwrap() {
+            Ok(got) => assert_eq!(got, Some(7)),
+            Err(err) => {
+                assert!(err.is_connection(), "{err}");
+                let again = AsyncRedisChannel::new(store, "/afailover/idle", Peer::Server).unwrap();
+                assert_eq!(
+                    runtime
+                        .block_on(again.brecv_msg::<u64>(Duration::from_secs(5)))
+                        .unwrap(),
+                    Some(7)
+                );
+            }
+        }
+    }
+
+    /// Demoted behind the sentinels' back, the master answers READONLY
+    /// (a blocked pop, UNBLOCKED) on connections that stay open: the
+    /// async store takes that for a lost connection, never writes there,
+    /// and writes again once it is a master.
+    #[test]
+    fn a_master_turned_replica_is_left_and_never_written_to() {
+        let set = SentinelSet::start(SentinelSetup {
+            sentinels: 1,
+            ..SentinelSetup::default()
+        });
+        let other = super::support::RedisServer::start();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let options = RedisSentinelStoreOptions {
+            connect_timeout: Duration::from_millis(500),
+            ..RedisSentinelStoreOptions::default()
+        };
+        let store =
+            AsyncRedisSentinelStore::open_with(set.sentinel_addrs(), SERVICE, options).unwrap();
+        use redisutil::aio::AsyncListStore;
+        runtime
+            .block_on(store.push("/demoted/client", &[b"before"], None))
+            .unwrap();
+        let blocked = {
+            let store = store.clone();
+            runtime.spawn(async move {
+                store
+                    .blocking_pop("/demoted/empty", Some(Duration::from_secs(20)))
+                    .await
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(other.port())
+            .exec(&mut set.master.raw())
+            .unwrap();
+        let err = runtime
+            .block_on(store.push("/demoted/client", &[b"after"], None))
+            .unwrap_err();
+        assert!(err.is_connection(), "{err:?}");
+        assert!(err.to_string().contains("but it is a replica"), "{err}");
+        let err = runtime.block_on(blocked).unwrap().unwrap_err();
+        assert!(err.is_connection(), "{err:?}");
+
+        redis::cmd("REPLICAOF")
+            .arg("NO")
+            .arg("ONE")
+            .exec(&mut set.master.raw())
+            .unwrap();
+        runtime
+            .block_on(store.push("/demoted/client", &[b"again"], None))
+            .unwrap();
+        // Whatever the resync left, the refused write is not there.
+        let left = runtime
+            .block_on(store.pop_many("/demoted/client", 10))
+            .unwrap();
+        assert_eq!(
+            left.last().map(Vec::as_slice),
+            Some(&b"again"[..]),
+            "{left:?}"
+        );
+        assert!(!left.contains(&b"after".to_vec()), "{left:?}");
+    }
+}

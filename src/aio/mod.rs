@@ -62,6 +62,9 @@ use std::time::Duration;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", feature = "cluster"))))]
 pub use crate::store::redis_async::{AsyncRedisClusterStore, Cluster};
+#[cfg(feature = "sentinel")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", feature = "sentinel"))))]
+pub use crate::store::redis_async::{AsyncRedisSentinelStore, Sentinel};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::store::redis_async::{AsyncRedisStore, AsyncStore, Server};

@@ -603,6 +603,17 @@ pub(super) struct MasterConnection {
     gone: bool,
 }
 
+/// Whether an error `code` and `detail` say the server is no longer a
+/// master that can take the command (which so did not run).
+pub(crate) fn demoted(code: &str, detail: Option<&str>) -> bool {
+    match code {
+        "READONLY" | "NOREPLICAS" => true,
+        // A pop blocked on a master when it turned into a replica.
+        "UNBLOCKED" => detail.is_some_and(|detail| detail.contains("state changed")),
+        _ => false,
+    }
+}
+
 impl MasterConnection {
     /// `reply`, or a lost connection when it says the server is no longer
     /// a master that can take the command (which so did not run).
@@ -612,13 +623,7 @@ impl MasterConnection {
             Err(err) => (err.code().unwrap_or_default(), err.detail()),
             Ok(_) => return reply,
         };
-        let demoted = match code {
-            "READONLY" | "NOREPLICAS" => true,
-            // A pop blocked on a master when it turned into a replica.
-            "UNBLOCKED" => detail.is_some_and(|detail| detail.contains("state changed")),
-            _ => false,
-        };
-        if !demoted {
+        if !demoted(code, detail) {
             return reply;
         }
         self.gone = true;
@@ -682,6 +687,33 @@ impl fmt::Debug for MasterConnection {
 }
 
 impl RedisSentinelStore {
+    /// Where the master is, once a connection to it said it is the master
+    /// (that connection closed again): what the async store connects to.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn find_master(&self) -> Result<(String, u16), StoreError> {
+        let master = self.open_connection()?;
+        let (host, port) = master
+            .shown
+            .rsplit_once(':')
+            .and_then(|(host, port)| {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Some((host.to_owned(), port.parse().ok()?))
+            })
+            .ok_or_else(|| StoreError::Connection {
+                addr: self.inner.shown.clone(),
+                message: format!("unusable master address {:?}", master.shown),
+                source: None,
+            })?;
+        Ok((host, port))
+    }
+
+    /// The AUTH and SELECT of a connection to the master, and the service
+    /// as errors show it.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn master_handshake(&self) -> (&[Cmd], &str) {
+        (&self.inner.handshake, &self.inner.shown)
+    }
+
     /// [`Connector::connect`], without its event.
     fn open_connection(&self) -> Result<MasterConnection, StoreError> {
         let deadline = Deadline::new(self);

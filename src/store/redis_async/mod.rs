@@ -4,10 +4,14 @@
 
 #[cfg(feature = "cluster")]
 mod cluster;
+#[cfg(feature = "sentinel")]
+mod sentinel;
 mod server;
 
 #[cfg(feature = "cluster")]
 pub use cluster::{AsyncRedisClusterStore, Cluster};
+#[cfg(feature = "sentinel")]
+pub use sentinel::{AsyncRedisSentinelStore, Sentinel};
 pub use server::Server;
 
 use std::fmt;
@@ -142,6 +146,14 @@ pub trait Topology: Send + Sync + Sized + 'static {
     /// The connections open.
     fn connections(&self) -> &Connections<Self::Connection>;
 
+    /// Whether `err` says the server is no longer the one to send to (a
+    /// master turned replica): like a lost connection, the command did not
+    /// run, and a new connection goes where it should.
+    fn is_gone(&self, err: &RedisError) -> bool {
+        let _ = err;
+        false
+    }
+
     /// SCAN of every key matching `pattern`.
     fn scan(
         store: &AsyncStore<Self>,
@@ -216,11 +228,12 @@ impl<Topo: Topology> AsyncStore<Topo> {
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
-        if !is_lost(&err) || err.is_timeout() {
+        let gone = self.inner.topology.is_gone(&err);
+        if !(is_lost(&err) || gone) || err.is_timeout() {
             return Err(to_store_error(err, self.shown_addr(), timeout));
         }
         *self.lock_shared() = None;
-        if !reused {
+        if !reused && !gone {
             return Err(to_store_error(err, self.shown_addr(), timeout));
         }
         crate::trace::event!(
@@ -321,11 +334,16 @@ impl<Topo: Topology> AsyncStore<Topo> {
                 Err(err) => err,
             };
             let timeout = limit.unwrap_or_default();
-            if !is_lost(&err) {
+            let gone = self.inner.topology.is_gone(&err);
+            if !(is_lost(&err) || gone) {
                 self.check_in(connection);
                 return Err(to_store_error(err, self.shown_addr(), timeout));
             }
-            if !reused || second || err.is_timeout() {
+            if gone {
+                // The shared connection went to the same server.
+                *self.lock_shared() = None;
+            }
+            if !(reused || gone) || second || err.is_timeout() {
                 return Err(to_store_error(err, self.shown_addr(), timeout));
             }
             // The idle ones most likely closed with it.

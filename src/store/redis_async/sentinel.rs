@@ -1,0 +1,173 @@
+//! [`Sentinel`]: an [`AsyncStore`] on the master of a Redis Sentinel
+//! service.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisError};
+
+use super::super::commands::{build, scan_to_end_async};
+use super::super::pool::to_store_error;
+use super::super::redis::plain;
+use super::super::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions, demoted};
+use super::{AsyncStore, Connections, Limits, Topology};
+use crate::StoreError;
+use crate::store::addr::IntoRedisAddr;
+
+/// The async store on the master of a Sentinel service: [`AsyncStore`]
+/// with the topology [`Sentinel`], the async [`RedisSentinelStore`] (its
+/// sentinels, service and options). A connection asks the sentinels where
+/// the master is and checks its role, as the sync store does; a command
+/// the old master refuses after a failover (`READONLY`, `NOREPLICAS`, a
+/// blocked pop `UNBLOCKED`) did not run, and goes again to the new
+/// master, once.
+pub type AsyncRedisSentinelStore = AsyncStore<Sentinel>;
+
+/// The topology of an [`AsyncRedisSentinelStore`]: the sentinels, the
+/// service, and the connections to its master.
+pub struct Sentinel {
+    /// The sentinels, service, options and handshake, as the sync store
+    /// has them; it finds the master.
+    sync: RedisSentinelStore,
+    connections: Connections<MultiplexedConnection>,
+}
+
+impl fmt::Debug for Sentinel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sentinel")
+            .field("sentinels", &self.sync.sentinels())
+            .field("service", &self.sync.service())
+            .field("options", self.sync.options())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncStore<Sentinel> {
+    /// A store for the master of `service`, found through `sentinels`, with
+    /// `options`, checked as [`RedisSentinelStore::open_with`] checks them.
+    /// Connects to nothing yet.
+    pub fn open_with<I>(
+        sentinels: I,
+        service: &str,
+        options: RedisSentinelStoreOptions,
+    ) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Self::from_sync(RedisSentinelStore::open_with(sentinels, service, options)?)
+    }
+
+    /// A store for a `redis-sentinel://` address, as
+    /// [`RedisSentinelStore::open_url`] reads it.
+    pub fn open_url(url: &str, options: RedisSentinelStoreOptions) -> Result<Self, StoreError> {
+        Self::from_sync(RedisSentinelStore::open_url(url, options)?)
+    }
+
+    fn from_sync(sync: RedisSentinelStore) -> Result<Self, StoreError> {
+        let options = sync.options();
+        let limits = Limits {
+            response_timeout: options.response_timeout,
+            max_idle: options.max_idle,
+            max_connections: options.max_connections,
+            pool_timeout: options.pool_timeout,
+        };
+        let sentinel = Sentinel {
+            sync,
+            connections: Connections::default(),
+        };
+        Ok(Self::with_topology(sentinel, limits))
+    }
+
+    /// The service's name.
+    pub fn service(&self) -> &str {
+        self.inner.topology.sync.service()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisSentinelStoreOptions {
+        self.inner.topology.sync.options()
+    }
+}
+
+impl Topology for Sentinel {
+    type Connection = MultiplexedConnection;
+
+    /// Asks the sentinels for the master (on a blocking thread: the sync
+    /// store's way, which checks the master's role), then connects to it,
+    /// the handshake included, within the connect timeout.
+    async fn connect(
+        &self,
+        response_timeout: Option<Duration>,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        let timeout = self.sync.options().connect_timeout;
+        let start = Instant::now();
+        let sync = self.sync.clone();
+        let (host, port) = tokio::task::spawn_blocking(move || sync.find_master())
+            .await
+            .map_err(|err| StoreError::Connection {
+                addr: self.shown_addr(),
+                message: format!("finding the master failed: {err}"),
+                source: None,
+            })??;
+        let (handshake, _) = self.sync.master_handshake();
+        let info = ConnectionAddr::Tcp(host, port)
+            .into_connection_info()
+            .map(plain)
+            .map_err(|err| to_store_error(err, self.shown_addr(), timeout))?;
+        let left = timeout
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(1));
+        let open = async {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(left))
+                .set_response_timeout(Some(left));
+            let mut connection = redis::Client::open(info)?
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            for command in handshake {
+                command.query_async::<()>(&mut connection).await?;
+            }
+            Ok::<_, RedisError>(connection)
+        };
+        let opened = match tokio::time::timeout(left, open).await {
+            Err(_) => Err(StoreError::Timeout {
+                addr: self.shown_addr(),
+                timeout,
+            }),
+            Ok(opened) => opened.map_err(|err| to_store_error(err, self.shown_addr(), timeout)),
+        };
+        crate::trace::connected("sentinel (async)", &self.shown_addr(), start, &opened);
+        opened.map(|mut connection| {
+            connection.set_response_timeout(response_timeout.unwrap_or(Duration::MAX));
+            connection
+        })
+    }
+
+    fn shown_addr(&self) -> String {
+        self.sync.master_handshake().1.to_owned()
+    }
+
+    fn connections(&self) -> &Connections<MultiplexedConnection> {
+        &self.connections
+    }
+
+    fn is_gone(&self, err: &RedisError) -> bool {
+        err.code().is_some_and(|code| demoted(code, err.detail()))
+    }
+
+    async fn scan(store: &AsyncStore<Self>, pattern: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let first = store.query(build::scan(0, pattern)).await?;
+        scan_to_end_async(&mut keys, first, |cursor| {
+            store.query(build::scan(cursor, pattern))
+        })
+        .await?;
+        Ok(build::sorted_keys(keys))
+    }
+
+    async fn ping(store: &AsyncStore<Self>) -> Result<(), StoreError> {
+        store.query(redis::cmd("PING")).await
+    }
+}
