@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use super::state::{List, State, deadline};
+use super::state::{List, State, deadline, remaining};
 use super::{MemoryStore, StoreError};
 use crate::ListStore;
 use crate::aio::AsyncListStore;
@@ -151,9 +151,7 @@ impl Future for Blocked {
                 return Poll::Ready(Ok(taken));
             }
             let now = this.store.shared.clock.now();
-            let remaining = this
-                .deadline
-                .map(|deadline| deadline.duration_since(now).unwrap_or_default());
+            let remaining = remaining(this.deadline, now);
             if remaining.is_some_and(|remaining| remaining.is_zero()) {
                 let put_back = this.leave(&mut state);
                 drop(state);
@@ -170,21 +168,33 @@ impl Future for Blocked {
             };
             this.store.wakers().insert(ticket, cx.waker().clone());
             drop(state);
-            let Some(remaining) = remaining else {
-                return Poll::Pending;
-            };
-            let wait = this.store.shared.clock.recheck_after(remaining);
-            if wait.is_zero() {
-                continue;
-            }
-            let timer = this
-                .timer
-                .insert(Box::pin(tokio::time::sleep(wait.min(remaining))));
-            if timer.as_mut().poll(cx).is_pending() {
+            if wait_on_clock(&this.store, &mut this.timer, remaining, cx).is_pending() {
                 return Poll::Pending;
             }
         }
     }
+}
+
+/// After a look that found nothing, with `remaining` left of the wait
+/// (`None`: without limit): `Pending` to wait for a push or a timer,
+/// `Ready` to look again now. The system clock's timer runs for
+/// `remaining`; a manual clock, which only a test moves, is looked at
+/// again shortly, as a blocked thread looks at it.
+fn wait_on_clock(
+    store: &MemoryStore,
+    timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    remaining: Option<Duration>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let Some(remaining) = remaining else {
+        return Poll::Pending;
+    };
+    let wait = store.shared.clock.recheck_after(remaining);
+    if wait.is_zero() {
+        return Poll::Ready(());
+    }
+    let timer = timer.insert(Box::pin(tokio::time::sleep(wait.min(remaining))));
+    timer.as_mut().poll(cx)
 }
 
 impl Drop for Blocked {
@@ -228,9 +238,7 @@ impl Future for Pushed {
                 return Poll::Ready(());
             }
             let now = this.store.shared.clock.now();
-            let remaining = this
-                .until
-                .map(|until| until.duration_since(now).unwrap_or_default());
+            let remaining = remaining(this.until, now);
             if remaining.is_some_and(|remaining| remaining.is_zero()) {
                 return Poll::Ready(());
             }
@@ -244,17 +252,7 @@ impl Future for Pushed {
             if this.pushed() {
                 return Poll::Ready(());
             }
-            let Some(remaining) = remaining else {
-                return Poll::Pending;
-            };
-            let wait = this.store.shared.clock.recheck_after(remaining);
-            if wait.is_zero() {
-                continue;
-            }
-            let timer = this
-                .timer
-                .insert(Box::pin(tokio::time::sleep(wait.min(remaining))));
-            if timer.as_mut().poll(cx).is_pending() {
+            if wait_on_clock(&this.store, &mut this.timer, remaining, cx).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -323,8 +321,7 @@ impl MemoryStore {
                     return Ok(leased);
                 }
                 let now = clock.now();
-                let remaining =
-                    deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default());
+                let remaining = remaining(deadline, now);
                 if remaining.is_some_and(|remaining| remaining.is_zero()) {
                     return Ok(Vec::new());
                 }

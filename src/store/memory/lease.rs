@@ -14,7 +14,7 @@ use super::super::lease::{
     new_id_prefix, parse_member,
 };
 use super::MemoryStore;
-use super::state::{List, State, deadline, wrong_type};
+use super::state::{List, State, deadline, remaining, wrong_type};
 
 /// The indexes of the keys in [`LeaseKeys::all`].
 const LIST: usize = 0;
@@ -327,8 +327,7 @@ impl MemoryStore {
                 return Ok(leased);
             }
             let now = clock.now();
-            let remaining =
-                deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default());
+            let remaining = remaining(deadline, now);
             if remaining.is_some_and(|remaining| remaining.is_zero()) {
                 return Ok(Vec::new());
             }

@@ -15,7 +15,7 @@ use super::fault::Fault;
 use super::lease::LeaseKeys;
 use super::{ListStore, StoreError, glob};
 use crate::clock::{Clock, SystemClock};
-use state::{List, State, command_error, deadline, expiry, wrong_type};
+use state::{List, State, command_error, deadline, expiry, remaining, wrong_type};
 
 /// An in-memory [`ListStore`] that behaves like Redis, for tests.
 ///
@@ -365,8 +365,7 @@ impl MemoryStore {
                 return Ok(items);
             }
             let now = clock.now();
-            let remaining =
-                deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default());
+            let remaining = remaining(deadline, now);
             if remaining.is_some_and(|remaining| remaining.is_zero()) {
                 if let Some(waiters) = state.waiters.get_mut(key) {
                     waiters.retain(|(waiting, _)| *waiting != ticket);
@@ -412,8 +411,7 @@ impl MemoryStore {
             if let Some(last) = state.take_last(key, now) {
                 return Ok(Some(last));
             }
-            let remaining =
-                deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default());
+            let remaining = remaining(deadline, now);
             if remaining.is_some_and(|remaining| remaining.is_zero()) {
                 return Ok(None);
             }

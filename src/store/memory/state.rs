@@ -37,6 +37,12 @@ pub(super) fn deadline(now: SystemTime, timeout: Option<Duration>) -> Option<Sys
     wait_limit(timeout).and_then(|timeout| now.checked_add(timeout))
 }
 
+/// What is left from `now` of a wait that ends at `deadline` (`None`:
+/// without limit); zero once it has passed.
+pub(super) fn remaining(deadline: Option<SystemTime>, now: SystemTime) -> Option<Duration> {
+    deadline.map(|deadline| deadline.duration_since(now).unwrap_or_default())
+}
+
 /// An error the server answered, as Redis words it.
 pub(super) fn command_error(message: &str) -> StoreError {
     StoreError::Command {

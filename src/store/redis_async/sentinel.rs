@@ -5,12 +5,13 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisError};
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisError};
 
 use super::super::commands::{build, scan_to_end_async};
 use super::super::pool::to_store_error;
 use super::super::redis::plain;
 use super::super::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions, demoted};
+use super::server::{open_multiplexed, with_response_timeout};
 use super::{AsyncStore, Connections, Limits, Topology};
 use crate::StoreError;
 use crate::store::addr::IntoRedisAddr;
@@ -119,30 +120,9 @@ impl Topology for Sentinel {
         let left = timeout
             .saturating_sub(start.elapsed())
             .max(Duration::from_millis(1));
-        let open = async {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(left))
-                .set_response_timeout(Some(left));
-            let mut connection = redis::Client::open(info)?
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            for command in handshake {
-                command.query_async::<()>(&mut connection).await?;
-            }
-            Ok::<_, RedisError>(connection)
-        };
-        let opened = match tokio::time::timeout(left, open).await {
-            Err(_) => Err(StoreError::Timeout {
-                addr: self.shown_addr(),
-                timeout,
-            }),
-            Ok(opened) => opened.map_err(|err| to_store_error(err, self.shown_addr(), timeout)),
-        };
+        let opened = open_multiplexed(info, handshake, false, left, &self.shown_addr()).await;
         crate::trace::connected("sentinel (async)", &self.shown_addr(), start, &opened);
-        opened.map(|mut connection| {
-            connection.set_response_timeout(response_timeout.unwrap_or(Duration::MAX));
-            connection
-        })
+        opened.map(|connection| with_response_timeout(connection, response_timeout))
     }
 
     fn shown_addr(&self) -> String {

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisError};
+use redis::{AsyncConnectionConfig, Cmd, ConnectionInfo, RedisError};
 
 use super::super::commands::{build, scan_to_end_async};
 use super::super::pool::to_store_error;
@@ -70,6 +70,52 @@ impl AsyncStore<Server> {
     }
 }
 
+/// A multiplexed connection to `info`, with the AUTH/SELECT `handshake`
+/// (and a PING, to make a TLS handshake happen, when there is none), all
+/// within `timeout`; `shown` names the server in errors.
+pub(super) async fn open_multiplexed(
+    info: ConnectionInfo,
+    handshake: &[Cmd],
+    tls: bool,
+    timeout: Duration,
+    shown: &str,
+) -> Result<MultiplexedConnection, StoreError> {
+    let open = async {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        let mut connection = redis::Client::open(info)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        for command in handshake {
+            command.query_async::<()>(&mut connection).await?;
+        }
+        if tls && handshake.is_empty() {
+            redis::cmd("PING")
+                .query_async::<()>(&mut connection)
+                .await?;
+        }
+        Ok::<_, RedisError>(connection)
+    };
+    match tokio::time::timeout(timeout, open).await {
+        Err(_) => Err(StoreError::Timeout {
+            addr: shown.to_owned(),
+            timeout,
+        }),
+        Ok(opened) => opened.map_err(|err| to_store_error(err, shown.to_owned(), timeout)),
+    }
+}
+
+/// `connection`, whose handshake ran on the connect timeout, with the
+/// response timeout of its commands (`None`: never).
+pub(super) fn with_response_timeout(
+    mut connection: MultiplexedConnection,
+    response_timeout: Option<Duration>,
+) -> MultiplexedConnection {
+    connection.set_response_timeout(response_timeout.unwrap_or(Duration::MAX));
+    connection
+}
+
 impl Topology for Server {
     type Connection = MultiplexedConnection;
 
@@ -81,37 +127,10 @@ impl Topology for Server {
         let (info, handshake, tls) = self.sync.connection_parts();
         let timeout = self.sync.options().connect_timeout;
         let start = Instant::now();
-        let open = async {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout));
-            let mut connection = redis::Client::open(info.clone())?
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            for command in handshake {
-                command.query_async::<()>(&mut connection).await?;
-            }
-            if tls && handshake.is_empty() {
-                // Makes the TLS handshake happen within the connect timeout.
-                redis::cmd("PING")
-                    .query_async::<()>(&mut connection)
-                    .await?;
-            }
-            Ok::<_, RedisError>(connection)
-        };
-        let opened = match tokio::time::timeout(timeout, open).await {
-            Err(_) => Err(StoreError::Timeout {
-                addr: self.shown_addr(),
-                timeout,
-            }),
-            Ok(opened) => opened.map_err(|err| to_store_error(err, self.shown_addr(), timeout)),
-        };
+        let opened =
+            open_multiplexed(info.clone(), handshake, tls, timeout, &self.shown_addr()).await;
         crate::trace::connected("redis (async)", self.sync.addr(), start, &opened);
-        // The handshake ran on the connect timeout; commands get theirs.
-        opened.map(|mut connection| {
-            connection.set_response_timeout(response_timeout.unwrap_or(Duration::MAX));
-            connection
-        })
+        opened.map(|connection| with_response_timeout(connection, response_timeout))
     }
 
     fn shown_addr(&self) -> String {
