@@ -22,6 +22,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Waker;
 use std::time::{Duration, SystemTime};
 
 /// A source of wall-clock time that can also sleep.
@@ -59,6 +60,17 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn sleeps_for_real(&self) -> bool {
         true
     }
+
+    /// Asks the clock to wake `waker` the next time it is moved, for an
+    /// async wait on its time; `false` when it does not (its time moves by
+    /// itself: a timer is the way to wait on it). The system clock answers
+    /// `false`; a manual clock wakes every waker given since its last move
+    /// when [`advance`](ManualClock::advance) or
+    /// [`set`](ManualClock::set) moves it.
+    fn wake_when_moved(&self, waker: &Waker) -> bool {
+        let _ = waker;
+        false
+    }
 }
 
 /// The operating system's clock.
@@ -90,6 +102,8 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     now: Arc<Mutex<SystemTime>>,
+    /// The async waits to wake when the clock moves.
+    wakers: Arc<Mutex<Vec<Waker>>>,
     auto_advance: bool,
 }
 
@@ -98,6 +112,7 @@ impl ManualClock {
     pub fn new(start: SystemTime) -> Self {
         Self {
             now: Arc::new(Mutex::new(start)),
+            wakers: Arc::new(Mutex::new(Vec::new())),
             auto_advance: false,
         }
     }
@@ -134,15 +149,28 @@ impl ManualClock {
     ///
     /// When the time would pass the end of what [`SystemTime`] holds.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-        *now = now
-            .checked_add(by)
-            .expect("a ManualClock advanced past the end of SystemTime");
+        {
+            let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+            *now = now
+                .checked_add(by)
+                .expect("a ManualClock advanced past the end of SystemTime");
+        }
+        self.moved();
     }
 
     /// Sets the clock to `to` (which may be in its past).
     pub fn set(&self, to: SystemTime) {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner) = to;
+        self.moved();
+    }
+
+    /// Wakes the async waits on this clock's time.
+    fn moved(&self) {
+        let wakers =
+            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
+        for waker in wakers {
+            waker.wake();
+        }
     }
 }
 
@@ -164,6 +192,14 @@ impl Clock for ManualClock {
 
     fn sleeps_for_real(&self) -> bool {
         false
+    }
+
+    fn wake_when_moved(&self, waker: &Waker) -> bool {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        if !wakers.iter().any(|given| given.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+        true
     }
 
     fn recheck_after(&self, remaining: Duration) -> Duration {
@@ -190,5 +226,9 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
 
     fn sleeps_for_real(&self) -> bool {
         (**self).sleeps_for_real()
+    }
+
+    fn wake_when_moved(&self, waker: &Waker) -> bool {
+        (**self).wake_when_moved(waker)
     }
 }

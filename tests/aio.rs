@@ -6,6 +6,7 @@
 mod support;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
@@ -394,5 +395,41 @@ async fn blocked_pops_past_the_cap_fail_with_pool_exhausted() {
         .unwrap();
     for holder in holders {
         assert!(holder.await.unwrap().unwrap().is_some());
+    }
+}
+
+/// A wait on a manual clock is woken by the clock's moves, not by polling
+/// on a timer: no runtime is needed, and nothing happens until the test
+/// moves the clock.
+#[test]
+fn moving_a_manual_clock_wakes_a_wait_on_it() {
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let count = Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(count.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+
+    let clock = ManualClock::default();
+    let store = MemoryStore::with_clock(clock.clone());
+    let mut wait = Box::pin(AsyncListStore::blocking_pop(
+        &store,
+        "k",
+        Some(Duration::from_secs(60)),
+    ));
+    assert!(wait.as_mut().poll(&mut cx).is_pending());
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(count.0.load(Ordering::SeqCst), 0, "woken with no move");
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(wait.as_mut().poll(&mut cx).is_pending(), "30 s are left");
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    match wait.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(popped) => assert_eq!(popped.unwrap(), None),
+        std::task::Poll::Pending => panic!("still waiting at its deadline"),
     }
 }

@@ -6,8 +6,8 @@
 //! nothing. A blocked pop takes a place in the same queue as blocked
 //! threads (a push serves the longest waiting first, whichever API it
 //! waits on); it wakes on a push, and on its clock: the system clock
-//! through a tokio timer, a [`ManualClock`](crate::ManualClock) by
-//! looking again at short intervals, as a blocked thread does.
+//! through a tokio timer, a [`ManualClock`](crate::ManualClock) when a
+//! test moves it.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -176,10 +176,10 @@ impl Future for Blocked {
 }
 
 /// After a look that found nothing, with `remaining` left of the wait
-/// (`None`: without limit): `Pending` to wait for a push or a timer,
-/// `Ready` to look again now. The system clock's timer runs for
-/// `remaining`; a manual clock, which only a test moves, is looked at
-/// again shortly, as a blocked thread looks at it.
+/// (`None`: without limit): `Pending` to wait for a push or for the
+/// clock, `Ready` to look again now. A manual clock wakes the wait when a
+/// test moves it (one that advances by itself moves to the deadline at
+/// once); the system clock's time is waited on with a tokio timer.
 fn wait_on_clock(
     store: &MemoryStore,
     timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
@@ -189,7 +189,16 @@ fn wait_on_clock(
     let Some(remaining) = remaining else {
         return Poll::Pending;
     };
-    let wait = store.shared.clock.recheck_after(remaining);
+    let clock = &store.shared.clock;
+    if clock.wake_when_moved(cx.waker()) {
+        // An auto-advancing clock moves now, and wakes this wait.
+        return if clock.recheck_after(remaining).is_zero() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        };
+    }
+    let wait = clock.recheck_after(remaining);
     if wait.is_zero() {
         return Poll::Ready(());
     }
