@@ -363,6 +363,15 @@ async fn the_async_store_reconnects_after_a_restart() {
     );
 }
 
+/// How many clients the server has blocked (INFO clients).
+fn blocked_clients(admin: &mut redis::Connection) -> usize {
+    let info: String = redis::cmd("INFO").arg("clients").query(admin).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Blocked pops past `max_connections` wait the pool timeout, then fail
 /// naming the cap; nothing was sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,12 +388,18 @@ async fn blocked_pops_past_the_cap_fail_with_pool_exhausted() {
         .map(|_| {
             let store = store.clone();
             let key = key.clone();
-            tokio::spawn(
-                async move { store.blocking_pop(&key, Some(Duration::from_secs(2))).await },
-            )
+            tokio::spawn(async move {
+                store
+                    .blocking_pop(&key, Some(Duration::from_secs(30)))
+                    .await
+            })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both hold their place once the server has them blocked.
+    let mut admin = server.raw();
+    while blocked_clients(&mut admin) < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let err = AsyncListStore::blocking_pop(&store, &key, Some(Duration::from_secs(1)))
         .await
         .unwrap_err();
