@@ -99,25 +99,34 @@ impl<C> Slot<'_, C> {
         let Some(pid) = self.pid.take() else {
             return;
         };
-        let mut connection = self.idle.take();
+        let connection = self.idle.take();
         let mut state = self.pool.lock();
-        if state.pid == pid {
-            match connection.take() {
-                Some(idle) if reuse && state.idle.len() < self.pool.limits.max_idle => {
-                    state.idle.push(idle);
+        if state.pid != pid {
+            return;
+        }
+        if let Some(idle) = connection {
+            if reuse && state.idle.len() < self.pool.limits.max_idle {
+                state.idle.push(idle);
+                if state.waiting > 0 {
+                    self.pool.returned.notify_one();
                 }
-                dropped => {
-                    connection = dropped;
-                    debug_assert!(state.open > 0, "a place given back twice");
-                    state.open = state.open.saturating_sub(1);
-                }
+                return;
             }
-            if state.waiting > 0 {
-                self.pool.returned.notify_one();
+            // Closed before its place is freed (and outside the lock): the
+            // server never sees more than `max_connections`, even for a
+            // moment.
+            drop(state);
+            drop(idle);
+            state = self.pool.lock();
+            if state.pid != pid {
+                return;
             }
         }
-        drop(state);
-        drop(connection);
+        debug_assert!(state.open > 0, "a place given back twice");
+        state.open = state.open.saturating_sub(1);
+        if state.waiting > 0 {
+            self.pool.returned.notify_one();
+        }
     }
 
     /// Keeps the connection for reuse (when there is room) and frees the
@@ -169,16 +178,26 @@ impl<C: PooledConnection> Pool<C> {
         state
     }
 
-    /// Closes every idle connection, freeing their places.
+    /// Closes every idle connection, then frees their places (closed
+    /// first, so that the server never sees more than the cap).
     fn clear_idle(&self) {
         let mut state = self.state();
+        let pid = state.pid;
         let closed = std::mem::take(&mut state.idle);
-        state.open -= closed.len();
-        if state.waiting > 0 && !closed.is_empty() {
-            self.returned.notify_all();
+        if closed.is_empty() {
+            return;
         }
         drop(state);
+        let count = closed.len();
         drop(closed);
+        let mut state = self.lock();
+        if state.pid != pid {
+            return;
+        }
+        state.open = state.open.saturating_sub(count);
+        if state.waiting > 0 {
+            self.returned.notify_all();
+        }
     }
 
     /// A place in the pool: with an idle connection when there is one, else
