@@ -16,16 +16,19 @@ use redisutil::{
 use support::RedisServer;
 use support::tls::{Certs, TlsRedis, options};
 
-/// The conformance harness of a TLS server.
-struct TlsBackend {
+/// The conformance harness of a TLS server, reached by `store`.
+struct TlsBackend<S = RedisStore> {
     server: TlsRedis,
-    store: RedisStore,
+    store: S,
 }
 
-impl Harness for TlsBackend {
-    type Store = RedisStore;
+impl<S> Harness for TlsBackend<S>
+where
+    S: ListStore + Clone + Send + Sync + std::fmt::Debug + 'static,
+{
+    type Store = S;
 
-    fn store(&self) -> RedisStore {
+    fn store(&self) -> S {
         self.store.clone()
     }
 
@@ -295,5 +298,156 @@ mod async_store {
             "took {:?}",
             start.elapsed()
         );
+    }
+}
+
+/// Sentinels over TLS (feature `sentinel`): a TLS master and a sentinel
+/// that serves TLS and watches the master over TLS; `rediss://` sentinel
+/// addresses reach both over TLS, with the store's certificates.
+#[cfg(feature = "sentinel")]
+mod sentinel_over_tls {
+    use std::time::{Duration, Instant};
+
+    use redisutil::conformance;
+    use redisutil::{ListStore, RedisSentinelStore, RedisSentinelStoreOptions, TlsOptions};
+
+    use super::TlsBackend;
+    use super::support::free_port;
+    use super::support::process::Guarded;
+    use super::support::tls::{Certs, TlsRedis};
+
+    const SERVICE: &str = "tls-svc";
+
+    /// The master, and a sentinel on `port`.
+    struct TlsSentinel {
+        master: TlsRedis,
+        _sentinel: Guarded,
+        port: u16,
+    }
+
+    fn start() -> TlsSentinel {
+        let master = TlsRedis::start("node", false);
+        let certs = Certs::get();
+        let file = |name: &str| certs.path(name).display().to_string();
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "redisutil-tls-sentinel-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = format!(
+            "port 0\ntls-port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\nlogfile \"\"\n\
+             tls-cert-file {cert}\ntls-key-file {key}\ntls-ca-cert-file {ca}\n\
+             tls-auth-clients no\ntls-replication yes\n\
+             sentinel monitor {SERVICE} 127.0.0.1 {master} 1\n",
+            dir = dir.display(),
+            cert = file("node.pem"),
+            key = file("node.key"),
+            ca = file("ca.pem"),
+            master = master.port,
+        );
+        let path = dir.join("sentinel.conf");
+        std::fs::write(&path, conf).unwrap();
+        let sentinel = Guarded::spawn(
+            &[path.display().to_string(), "--sentinel".to_string()],
+            Some(&dir),
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the TLS sentinel did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsSentinel {
+            master,
+            _sentinel: sentinel,
+            port,
+        }
+    }
+
+    fn options(ca: &str) -> RedisSentinelStoreOptions {
+        RedisSentinelStoreOptions {
+            tls: Some(TlsOptions {
+                ca_pem: Some(Certs::get().pem(ca)),
+                client: None,
+            }),
+            ..RedisSentinelStoreOptions::default()
+        }
+    }
+
+    fn sentinel(port: u16) -> String {
+        format!("rediss://127.0.0.1:{port}")
+    }
+
+    #[test]
+    fn the_conformance_suites_pass_through_tls_sentinels() {
+        let set = start();
+        let store = RedisSentinelStore::open_with([sentinel(set.port)], SERVICE, options("ca.pem"))
+            .unwrap();
+        assert_eq!(
+            store.master_addr().unwrap(),
+            ("127.0.0.1".to_owned(), set.master.port)
+        );
+        let backend = TlsBackend {
+            server: set.master,
+            store,
+        };
+        conformance::run_all(&backend);
+        conformance::run_all_leases(&backend);
+    }
+
+    #[test]
+    fn untrusted_sentinels_and_mixed_addresses_are_refused_clearly() {
+        let set = start();
+        // A CA that signed neither the sentinel's certificate nor the master's.
+        let store =
+            RedisSentinelStore::open_with([sentinel(set.port)], SERVICE, options("other-ca.pem"))
+                .unwrap();
+        let err = store.ping().unwrap_err();
+        assert!(err.is_connection(), "{err}");
+        // TLS to some sentinels and not to others is refused before
+        // anything connects, as are TLS options with plain sentinels.
+        let mixed = RedisSentinelStore::open_with(
+            [
+                sentinel(set.port),
+                format!("redis://127.0.0.1:{}", set.port),
+            ],
+            SERVICE,
+            options("ca.pem"),
+        )
+        .unwrap_err();
+        assert!(mixed.to_string().contains("all rediss://"), "{mixed}");
+        let plain = RedisSentinelStore::open_with(
+            [format!("127.0.0.1:{}", set.port)],
+            SERVICE,
+            options("ca.pem"),
+        )
+        .unwrap_err();
+        assert!(plain.to_string().contains("rediss://"), "{plain}");
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn the_async_store_works_through_tls_sentinels() {
+        use redisutil::aio::{AsyncListStore, AsyncRedisSentinelStore};
+        let set = start();
+        let store =
+            AsyncRedisSentinelStore::open_with([sentinel(set.port)], SERVICE, options("ca.pem"))
+                .unwrap();
+        let backend = TlsBackend {
+            store: redisutil::RedisSentinelStore::open_with(
+                [sentinel(set.port)],
+                SERVICE,
+                options("ca.pem"),
+            )
+            .unwrap(),
+            server: set.master,
+        };
+        let harness = conformance::AsyncHarness::new(backend, store.clone());
+        conformance::run_all(&harness);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(store.ping()).unwrap();
     }
 }

@@ -381,7 +381,7 @@ impl RedisStore {
 
 /// `info` with the certificates of `options` when the address is TLS; why
 /// not, when the address and the options disagree or the build has no TLS.
-fn tls_info(
+pub(super) fn tls_info(
     info: ConnectionInfo,
     tls: bool,
     options: Option<&TlsOptions>,

@@ -18,7 +18,8 @@ use super::addr::{IntoRedisAddr, RedisAddr, addr_list};
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, PooledConnection, pool_limits, to_store_error};
-use super::redis::{auth, handshake, plain};
+use super::redis::{auth, handshake, plain, tls_info};
+use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
 
 /// Settings of a [`RedisSentinelStore`]. `Default` gives the documented
@@ -61,6 +62,12 @@ pub struct RedisSentinelStoreOptions {
     pub password: Option<String>,
     /// The database to SELECT on the master. Default: 0.
     pub db: i64,
+    /// The certificates of `rediss://` sentinels (feature `tls-rustls`):
+    /// with `rediss://` sentinel addresses, the sentinels and the master
+    /// are reached over TLS, with these (your CA, a client certificate);
+    /// `None` trusts the system's roots. Given with `redis://` sentinels,
+    /// the store refuses to open. Default: `None`.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for RedisSentinelStoreOptions {
@@ -76,6 +83,7 @@ impl Default for RedisSentinelStoreOptions {
             username: None,
             password: None,
             db: 0,
+            tls: None,
         }
     }
 }
@@ -105,6 +113,7 @@ impl fmt::Debug for RedisSentinelStoreOptions {
             .field("username", &self.username)
             .field("password", &Hidden(&self.password))
             .field("db", &self.db)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -248,6 +257,16 @@ impl RedisSentinelStore {
         if service.is_empty() || service.contains(char::is_whitespace) {
             return Err(refuse("the service name is empty or holds white space"));
         }
+        // The sentinels and the master: all over TLS, or none.
+        let tls = addrs.iter().any(|addr| addr.url().starts_with("rediss:"));
+        if addrs
+            .iter()
+            .any(|addr| addr.url().starts_with("rediss:") != tls)
+        {
+            return Err(refuse(
+                "the sentinels are all rediss:// (TLS) addresses or all redis:// ones",
+            ));
+        }
         let sentinels = addrs
             .into_iter()
             .map(|addr| {
@@ -263,7 +282,12 @@ impl RedisSentinelStore {
                     None => options.sentinel_username.as_deref().or(settings.username()),
                 };
                 let auth = password.map(|password| auth(username, password));
-                let info = plain(info);
+                let info = tls_info(plain(info), tls, options.tls.as_ref()).map_err(|message| {
+                    StoreError::InvalidAddress {
+                        addr: addr.to_string(),
+                        message,
+                    }
+                })?;
                 redis::Client::open(info.clone()).map_err(invalid)?;
                 Ok(Sentinel { addr, info, auth })
             })
@@ -291,6 +315,36 @@ impl RedisSentinelStore {
                 options,
             }),
         })
+    }
+
+    /// Where to reach the master at `host:port`: as the sentinels are
+    /// reached, over TLS with the same certificates or not; without
+    /// credentials (the store sends its own handshake).
+    pub(crate) fn master_info(&self, host: &str, port: u16) -> ConnectionInfo {
+        let sentinel = &self.inner.sentinels[0].info;
+        let addr = match sentinel.addr() {
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => ConnectionAddr::TcpTls {
+                host: host.to_owned(),
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => ConnectionAddr::Tcp(host.to_owned(), port),
+        };
+        sentinel.clone().set_addr(addr)
+    }
+
+    /// Whether the master is reached over TLS.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn master_tls(&self) -> bool {
+        matches!(
+            self.inner.sentinels[0].info.addr(),
+            ConnectionAddr::TcpTls { .. }
+        )
     }
 
     /// The sentinels, as given.
@@ -443,10 +497,7 @@ impl RedisSentinelStore {
     ) -> Result<Option<MasterConnection>, StoreError> {
         let shown = master_shown(host, port);
         let error = |err: RedisError| master_error(err, &shown, deadline.timeout);
-        let info = ConnectionAddr::Tcp(host.to_owned(), port)
-            .into_connection_info()
-            .map(plain)
-            .map_err(error)?;
+        let info = self.master_info(host, port);
         let left = deadline.left_at(&shown)?;
         let mut connection = redis::Client::open(info)
             .and_then(|client| client.get_connection_with_timeout(left))

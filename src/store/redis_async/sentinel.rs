@@ -4,12 +4,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use redis::RedisError;
 use redis::aio::MultiplexedConnection;
-use redis::{ConnectionAddr, IntoConnectionInfo, RedisError};
 
 use super::super::commands::{build, scan_to_end_async};
-use super::super::pool::to_store_error;
-use super::super::redis::plain;
 use super::super::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions, demoted};
 use super::server::{open_multiplexed, with_response_timeout};
 use super::{AsyncStore, Connections, Limits, Topology};
@@ -113,14 +111,12 @@ impl Topology for Sentinel {
                 source: None,
             })??;
         let (handshake, _) = self.sync.master_handshake();
-        let info = ConnectionAddr::Tcp(host, port)
-            .into_connection_info()
-            .map(plain)
-            .map_err(|err| to_store_error(err, self.shown_addr(), timeout))?;
+        let info = self.sync.master_info(&host, port);
         let left = timeout
             .saturating_sub(start.elapsed())
             .max(Duration::from_millis(1));
-        let opened = open_multiplexed(info, handshake, false, left, &self.shown_addr()).await;
+        let tls = self.sync.master_tls();
+        let opened = open_multiplexed(info, handshake, tls, left, &self.shown_addr()).await;
         crate::trace::connected("sentinel (async)", &self.shown_addr(), start, &opened);
         opened.map(|connection| with_response_timeout(connection, response_timeout))
     }
