@@ -448,3 +448,192 @@ fn moving_a_manual_clock_wakes_a_wait_on_it() {
         std::task::Poll::Pending => panic!("still waiting at its deadline"),
     }
 }
+
+/// The fake's injected faults fail async calls as they fail sync ones:
+/// a lost connection or a refusal changes nothing, a lost answer comes
+/// after the call took effect; blocked pops and leases included.
+#[tokio::test]
+async fn injected_faults_fail_async_calls_as_they_fail_sync_ones() {
+    use redisutil::aio::AsyncLeaseStore;
+    use redisutil::{Fault, LeaseKeys, LeasePolicy};
+    let store = MemoryStore::new();
+    AsyncListStore::push(&store, "k", &[b"a", b"b", b"c"], None)
+        .await
+        .unwrap();
+
+    store.fail_next(1);
+    let err = AsyncListStore::pop(&store, "k").await.unwrap_err();
+    assert!(err.is_connection(), "{err}");
+    assert_eq!(store.len("k"), 3, "nothing changed");
+
+    store.fail_next_with(1, Fault::Refused("NOPERM no".into()));
+    let err = AsyncListStore::blocking_pop(&store, "k", Some(Duration::MAX))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NOPERM"));
+    assert_eq!(store.len("k"), 3, "nothing changed");
+
+    // The answer is lost after the pop ran: the element is gone.
+    store.fail_next_with(1, Fault::ReplyLost);
+    let err = AsyncListStore::blocking_pop(&store, "k", Some(Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(store.len("k"), 2);
+
+    let keys = LeaseKeys::for_list("k").unwrap();
+    let policy = LeasePolicy {
+        lease: Duration::from_secs(30),
+        max_deliveries: 5,
+    };
+    store.fail_next_with(1, Fault::Timeout);
+    let err = AsyncLeaseStore::blocking_lease(&store, &keys, 1, policy, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        AsyncLeaseStore::lease_snapshot(&store, &keys)
+            .await
+            .unwrap()
+            .in_flight
+            .is_empty()
+    );
+    store.fail_next_with(1, Fault::ReplyLost);
+    AsyncLeaseStore::blocking_lease(&store, &keys, 1, policy, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        AsyncLeaseStore::lease_snapshot(&store, &keys)
+            .await
+            .unwrap()
+            .in_flight
+            .len(),
+        1,
+        "the lease ran, its answer was lost"
+    );
+}
+
+/// A server slower than the response timeout (`CLIENT PAUSE`, `DEBUG
+/// SLEEP`): the async call fails with `Timeout` in time, and calls work
+/// again afterwards on the same store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_hits_the_response_timeout_then_calls_recover() {
+    let server = RedisServer::start_with(&["--enable-debug-command", "local"]);
+    let timeout = Duration::from_millis(200);
+    let options = redisutil::RedisStoreOptions {
+        response_timeout: Some(timeout),
+        ..Default::default()
+    };
+    let store = AsyncRedisStore::open_with(server.addr(), options).unwrap();
+    let key = unique("/aio/slow");
+    AsyncListStore::push(&store, &key, &[b"1"], None)
+        .await
+        .unwrap();
+    for (command, arg, value) in [("CLIENT", "PAUSE", "1000"), ("DEBUG", "SLEEP", "1")] {
+        let mut raw = server.raw();
+        let sleeper =
+            std::thread::spawn(move || redis::cmd(command).arg(arg).arg(value).exec(&mut raw));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let err = AsyncListStore::push(&store, &key, &[b"2"], None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, redisutil::StoreError::Timeout { .. }),
+            "{command}: {err}"
+        );
+        tokio::task::spawn_blocking(move || sleeper.join().unwrap().unwrap())
+            .await
+            .unwrap();
+        // The timed-out push was applied once the server woke up: as with
+        // a sync store, a call that timed out may have taken effect.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while let Err(err) = AsyncListStore::ping(&store).await {
+            assert!(std::time::Instant::now() < deadline, "{err}");
+        }
+    }
+    let all = AsyncListStore::pop_many(&store, &key, 10).await.unwrap();
+    assert_eq!(all[0], b"1");
+}
+
+/// Extreme options: no response timeout and a pool timeout of
+/// `Duration::MAX` work as "without limit", never overflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlimited_timeouts_never_overflow() {
+    let server = RedisServer::start();
+    let options = redisutil::RedisStoreOptions {
+        response_timeout: None,
+        pool_timeout: Duration::MAX,
+        connect_timeout: Duration::from_secs(3600 * 24 * 365 * 200),
+        ..Default::default()
+    };
+    let store = AsyncRedisStore::open_with(server.addr(), options).unwrap();
+    let key = unique("/aio/unlimited");
+    AsyncListStore::push(&store, &key, &[b"1"], Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let popped = AsyncListStore::blocking_pop(&store, &key, Some(Duration::MAX))
+        .await
+        .unwrap();
+    assert_eq!(popped.as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        AsyncListStore::blocking_pop(&store, &key, Some(Duration::from_millis(1)))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// A password in any address form, or in the options, shows nowhere: not
+/// in `Debug`, not in errors.
+#[tokio::test]
+async fn secrets_never_show_in_the_async_stores() {
+    let port = support::free_port();
+    for addr in [
+        format!("redis://:s3cret-1@127.0.0.1:{port}/"),
+        format!("redis://user:s3cret-1@127.0.0.1:{port}/2"),
+        format!("redis://user:s3cret%2D1@127.0.0.1:{port}"),
+    ] {
+        let store = AsyncRedisStore::open(addr.as_str()).unwrap();
+        let err = AsyncListStore::ping(&store).await.unwrap_err();
+        for shown in [format!("{store:?}"), err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+    }
+    let options = redisutil::RedisStoreOptions {
+        auth: Some(redisutil::RedisAuth::user("user", "s3cret-2")),
+        ..Default::default()
+    };
+    let store = AsyncRedisStore::open_with(("127.0.0.1", port), options).unwrap();
+    let err = AsyncListStore::ping(&store).await.unwrap_err();
+    for shown in [format!("{store:?}"), err.to_string()] {
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+    #[cfg(feature = "cluster")]
+    {
+        let store = redisutil::aio::AsyncRedisClusterStore::open([format!(
+            "redis://:s3cret-6@127.0.0.1:{port}"
+        )])
+        .unwrap();
+        let err = AsyncListStore::ping(&store).await.unwrap_err();
+        for shown in [format!("{store:?}"), err.to_string()] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+    }
+    #[cfg(feature = "sentinel")]
+    {
+        let options = redisutil::RedisSentinelStoreOptions {
+            sentinel_password: Some("s3cret-3".into()),
+            password: Some("s3cret-4".into()),
+            ..Default::default()
+        };
+        let store = redisutil::aio::AsyncRedisSentinelStore::open_url(
+            &format!("redis-sentinel://:s3cret-5@127.0.0.1:{port}#svc"),
+            options,
+        )
+        .unwrap();
+        let err = AsyncListStore::ping(&store).await.unwrap_err();
+        for shown in [format!("{store:?}"), err.to_string()] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+    }
+}
