@@ -378,7 +378,7 @@ impl RedisSentinelStore {
     /// Asks each sentinel in turn, starting with the one that answered
     /// last, for the master's address; each has its share of what is left
     /// of `deadline`.
-    fn ask_sentinels(&self, deadline: &Deadline) -> Result<(String, u16), StoreError> {
+    pub(crate) fn ask_sentinels(&self, deadline: &Deadline) -> Result<(String, u16), StoreError> {
         let inner = &self.inner;
         let count = inner.sentinels.len();
         let first = inner.first.load(Ordering::Relaxed) % count;
@@ -507,11 +507,7 @@ impl RedisSentinelStore {
         }
         let reply: Vec<Value> =
             send(&mut connection, &redis::cmd("ROLE"), deadline, &shown).map_err(error)?;
-        let role: Option<String> = reply
-            .into_iter()
-            .next()
-            .and_then(|first| redis::from_redis_value(first).ok());
-        if role.as_deref() != Some("master") {
+        if !is_master(reply) {
             return Ok(None);
         }
         let response_timeout = self.inner.options.response_timeout;
@@ -564,8 +560,76 @@ fn send<T: redis::FromRedisValue>(
     command.query(connection)
 }
 
+/// Whether a `ROLE` reply says the server is a master.
+pub(crate) fn is_master(reply: Vec<Value>) -> bool {
+    let role: Option<String> = reply
+        .into_iter()
+        .next()
+        .and_then(|first| redis::from_redis_value(first).ok());
+    role.as_deref() == Some("master")
+}
+
+/// The search for the master within the connect timeout, as the sync and
+/// the async store make it: ask the sentinels, connect to the server they
+/// name, and when it turns out a replica (a failover under way), ask again
+/// after a pause that doubles up to 200 ms.
+pub(crate) struct MasterSearch {
+    pub(crate) deadline: Deadline,
+    pause: Duration,
+    /// The last server named that turned out a replica.
+    replica: Option<String>,
+    service: String,
+}
+
+impl MasterSearch {
+    pub(crate) fn new(store: &RedisSentinelStore) -> Self {
+        Self {
+            deadline: Deadline::new(store),
+            pause: Duration::from_millis(10),
+            replica: None,
+            service: store.inner.service.clone(),
+        }
+    }
+
+    /// The server at `shown` was named the master but is a replica: how
+    /// long to pause before asking again, or the error when no time is left.
+    pub(crate) fn named_replica(&mut self, shown: String) -> Result<Duration, StoreError> {
+        self.replica = Some(shown);
+        let Ok(left) = self.deadline.left() else {
+            return Err(self.replica_error());
+        };
+        let pause = self.pause.min(left);
+        self.pause = (self.pause * 2).min(Duration::from_millis(200));
+        Ok(pause)
+    }
+
+    /// The error of a failed step: out of time after a replica was named,
+    /// that is the news; else the step's own error.
+    pub(crate) fn failed(&self, err: StoreError) -> StoreError {
+        match self.replica {
+            Some(_) if self.deadline.left().is_err() => self.replica_error(),
+            _ => err,
+        }
+    }
+
+    fn replica_error(&self) -> StoreError {
+        StoreError::Connection {
+            addr: self.deadline.shown.clone(),
+            message: format!(
+                "the sentinels name {} as the master of {:?}, but it is a replica; \
+                 no master within {:?}",
+                self.replica.as_deref().unwrap_or_default(),
+                self.service,
+                self.deadline.timeout
+            ),
+            source: None,
+        }
+    }
+}
+
 /// The connect timeout as one deadline.
-struct Deadline {
+#[derive(Clone)]
+pub(crate) struct Deadline {
     start: Instant,
     timeout: Duration,
     shown: String,
@@ -581,7 +645,7 @@ impl Deadline {
     }
 
     /// What is left, or a timeout naming the store.
-    fn left(&self) -> Result<Duration, StoreError> {
+    pub(crate) fn left(&self) -> Result<Duration, StoreError> {
         self.left_at(&self.shown)
     }
 
@@ -624,7 +688,7 @@ impl Connector for RedisSentinelStore {
 }
 
 /// `host:port` as errors show the master.
-fn master_shown(host: &str, port: u16) -> String {
+pub(crate) fn master_shown(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -738,26 +802,6 @@ impl fmt::Debug for MasterConnection {
 }
 
 impl RedisSentinelStore {
-    /// Where the master is, once a connection to it said it is the master
-    /// (that connection closed again): what the async store connects to.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn find_master(&self) -> Result<(String, u16), StoreError> {
-        let master = self.open_connection()?;
-        let (host, port) = master
-            .shown
-            .rsplit_once(':')
-            .and_then(|(host, port)| {
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                Some((host.to_owned(), port.parse().ok()?))
-            })
-            .ok_or_else(|| StoreError::Connection {
-                addr: self.inner.shown.clone(),
-                message: format!("unusable master address {:?}", master.shown),
-                source: None,
-            })?;
-        Ok((host, port))
-    }
-
     /// The AUTH and SELECT of a connection to the master, and the service
     /// as errors show it.
     #[cfg(feature = "tokio")]
@@ -767,48 +811,26 @@ impl RedisSentinelStore {
 
     /// [`Connector::connect`], without its event.
     fn open_connection(&self) -> Result<MasterConnection, StoreError> {
-        let deadline = Deadline::new(self);
-        let mut pause = Duration::from_millis(10);
-        // The last server named that turned out a replica.
-        let mut replica: Option<String> = None;
-        let replica_error = |replica: String| StoreError::Connection {
-            addr: self.inner.shown.clone(),
-            message: format!(
-                "the sentinels name {replica} as the master of {:?}, but it is a replica; \
-                 no master within {:?}",
-                self.inner.service, deadline.timeout
-            ),
-            source: None,
-        };
+        let mut search = MasterSearch::new(self);
         loop {
-            let attempt = self.ask_sentinels(&deadline).and_then(|(host, port)| {
-                let connection = self.open_master(&host, port, &deadline)?;
-                if connection.is_some() {
+            let (host, port) = self
+                .ask_sentinels(&search.deadline)
+                .map_err(|err| search.failed(err))?;
+            match self
+                .open_master(&host, port, &search.deadline)
+                .map_err(|err| search.failed(err))?
+            {
+                Some(connection) => {
                     self.note_master(&host, port);
+                    return Ok(connection);
                 }
-                Ok(connection.ok_or_else(|| master_shown(&host, port)))
-            });
-            match attempt {
-                Ok(Ok(connection)) => return Ok(connection),
-                Ok(Err(named)) => replica = Some(named),
-                // Out of time after a replica was named: that is the news.
-                Err(err) => {
-                    return Err(match replica {
-                        Some(replica) if deadline.left().is_err() => replica_error(replica),
-                        _ => err,
-                    });
-                }
+                None => thread::sleep(search.named_replica(master_shown(&host, port))?),
             }
-            let Ok(left) = deadline.left() else {
-                return Err(replica_error(replica.unwrap_or_default()));
-            };
-            thread::sleep(pause.min(left));
-            pause = (pause * 2).min(Duration::from_millis(200));
         }
     }
 
     /// Remembers the master connected to, with an event when it changed.
-    fn note_master(&self, host: &str, port: u16) {
+    pub(crate) fn note_master(&self, host: &str, port: u16) {
         let mut master = self
             .inner
             .master

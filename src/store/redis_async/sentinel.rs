@@ -4,11 +4,14 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use redis::RedisError;
 use redis::aio::MultiplexedConnection;
+use redis::{RedisError, Value};
 
 use super::super::commands::{build, scan_to_end_async};
-use super::super::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions, demoted};
+use super::super::pool::to_store_error;
+use super::super::sentinel::{
+    MasterSearch, RedisSentinelStore, RedisSentinelStoreOptions, demoted, is_master, master_shown,
+};
 use super::server::{open_multiplexed, with_response_timeout};
 use super::{AsyncStore, Connections, Limits, Topology};
 use crate::StoreError;
@@ -90,33 +93,64 @@ impl AsyncStore<Sentinel> {
     }
 }
 
+impl Sentinel {
+    /// A connection to the master, found as the sync store finds it.
+    async fn open_master(&self) -> Result<MultiplexedConnection, StoreError> {
+        let mut search = MasterSearch::new(&self.sync);
+        let (handshake, shown) = self.sync.master_handshake();
+        let tls = self.sync.master_tls();
+        loop {
+            let (sync, deadline) = (self.sync.clone(), search.deadline.clone());
+            let (host, port) = tokio::task::spawn_blocking(move || sync.ask_sentinels(&deadline))
+                .await
+                .map_err(|err| StoreError::Connection {
+                    addr: shown.to_owned(),
+                    message: format!("asking the sentinels failed: {err}"),
+                    source: None,
+                })?
+                .map_err(|err| search.failed(err))?;
+            let info = self.sync.master_info(&host, port);
+            let left = search.deadline.left().map_err(|err| search.failed(err))?;
+            let mut connection = open_multiplexed(info, handshake, tls, left, shown)
+                .await
+                .map_err(|err| search.failed(err))?;
+            let role = redis::cmd("ROLE");
+            let left = search.deadline.left().map_err(|err| search.failed(err))?;
+            let reply: Vec<Value> =
+                match tokio::time::timeout(left, role.query_async(&mut connection)).await {
+                    Err(_) => {
+                        let timeout = StoreError::Timeout {
+                            addr: shown.to_owned(),
+                            timeout: left,
+                        };
+                        return Err(search.failed(timeout));
+                    }
+                    Ok(reply) => reply.map_err(|err| {
+                        search.failed(to_store_error(err, shown.to_owned(), left))
+                    })?,
+                };
+            if is_master(reply) {
+                self.sync.note_master(&host, port);
+                return Ok(connection);
+            }
+            tokio::time::sleep(search.named_replica(master_shown(&host, port))?).await;
+        }
+    }
+}
+
 impl Topology for Sentinel {
     type Connection = MultiplexedConnection;
 
-    /// Asks the sentinels for the master (on a blocking thread: the sync
-    /// store's way, which checks the master's role), then connects to it,
-    /// the handshake included, within the connect timeout.
+    /// The sync store's search for the master, within the connect
+    /// timeout: the sentinels asked on a blocking thread (the sync store's
+    /// way), then one connection to the server they name, the handshake
+    /// and `ROLE` on it; a replica named means asking again.
     async fn connect(
         &self,
         response_timeout: Option<Duration>,
     ) -> Result<MultiplexedConnection, StoreError> {
-        let timeout = self.sync.options().connect_timeout;
         let start = Instant::now();
-        let sync = self.sync.clone();
-        let (host, port) = tokio::task::spawn_blocking(move || sync.find_master())
-            .await
-            .map_err(|err| StoreError::Connection {
-                addr: self.shown_addr(),
-                message: format!("finding the master failed: {err}"),
-                source: None,
-            })??;
-        let (handshake, _) = self.sync.master_handshake();
-        let info = self.sync.master_info(&host, port);
-        let left = timeout
-            .saturating_sub(start.elapsed())
-            .max(Duration::from_millis(1));
-        let tls = self.sync.master_tls();
-        let opened = open_multiplexed(info, handshake, tls, left, &self.shown_addr()).await;
+        let opened = self.open_master().await;
         crate::trace::connected("sentinel (async)", &self.shown_addr(), start, &opened);
         opened.map(|connection| with_response_timeout(connection, response_timeout))
     }
