@@ -50,6 +50,17 @@ fn lease_conformance_suite_passes() {
     redisutil::conformance::run_all_leases(&backend());
 }
 
+/// Makes the master refuse writes while it has no replica
+/// (`min-replicas-to-write 1`).
+fn refuse_writes_without_a_replica(set: &SentinelSet) {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg("1")
+        .exec(&mut set.master.raw())
+        .unwrap();
+}
+
 /// What `ROLE` says the server on `port` is: `master` or `slave`. Asked
 /// again when the connection is reset: a failover closes the clients of
 /// the servers whose role it changes.
@@ -141,12 +152,7 @@ fn a_failover_loses_no_acknowledged_message_and_needs_no_new_store() {
     // A master left without its replica refuses writes: without this, the
     // old master takes writes for seconds after the replica's promotion,
     // and they are lost when it becomes a replica in turn.
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("min-replicas-to-write")
-        .arg("1")
-        .exec(&mut set.master.raw())
-        .unwrap();
+    refuse_writes_without_a_replica(&set);
     let store = set.store_with(RedisSentinelStoreOptions {
         response_timeout: Some(Duration::from_secs(2)),
         ..RedisSentinelStoreOptions::default()
@@ -588,14 +594,9 @@ mod async_store {
             .enable_all()
             .build()
             .unwrap();
-        // As in the sync failover test: a master without its replica refuses
-        // writes, so none go to the old master once the replica is promoted.
-        redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("min-replicas-to-write")
-            .arg("1")
-            .exec(&mut set.master.raw())
-            .unwrap();
+        // As in the sync failover test: none go to the old master once the
+        // replica is promoted.
+        super::refuse_writes_without_a_replica(&set);
         let store = open(&set);
         let client = AsyncRedisChannel::new(store.clone(), "/afailover", Peer::Client).unwrap();
         let server = AsyncRedisChannel::new(store.clone(), "/afailover", Peer::Server).unwrap();
