@@ -15,8 +15,10 @@ mod clock;
 pub mod conformance;
 mod host;
 mod json;
+mod percent;
 pub mod proxy;
 mod store;
+mod tls;
 mod trace;
 
 pub use channel::{
@@ -46,8 +48,8 @@ pub use store::registry::{get_sentinel_client, get_sentinel_client_with};
 #[cfg(feature = "sentinel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
 pub use store::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions};
-pub use store::tls::{ClientIdentity, TlsOptions};
 pub use store::{
     BoxError, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
     ListStore, Nacked, StoreError,
 };
+pub use tls::{ClientIdentity, TlsOptions};

@@ -413,7 +413,7 @@ mod tls {
     /// presenting its client certificate.
     pub(super) fn connector(tls: &crate::TlsOptions) -> Result<TlsConnector, Error> {
         tls.check().map_err(Error::InvalidArgument)?;
-        crate::store::tls::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let invalid = |what: &str| Error::InvalidArgument(format!("unusable {what}"));
         let mut roots = rustls::RootCertStore::empty();
         match &tls.ca_pem {

@@ -58,7 +58,6 @@ mod async_client;
 mod async_transport;
 mod client;
 mod config;
-pub(crate) mod encode;
 mod error;
 mod failover;
 mod fake;

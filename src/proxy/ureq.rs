@@ -126,7 +126,7 @@ impl UreqTransport {
             let chain = certificates(&client.cert_pem)?;
             builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
-        crate::store::tls::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let agent = Self::agent_config(&config)
             .tls_config(builder.build())
             .build()

@@ -19,8 +19,8 @@ use std::fmt::Write as _;
 
 use http::Method;
 
+use crate::percent::{decode, decode_query, encode_into};
 use crate::proxy::config::Nwr;
-use crate::proxy::encode::{decode, decode_query, encode_into};
 
 /// The API prefix of every path.
 pub(crate) const PATH_PREFIX: &str = "/redisproxy/v1/";

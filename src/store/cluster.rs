@@ -20,9 +20,9 @@ use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, ScanPage, build, connector_list_store_methods, scan_to_end};
 use super::pool::{Pool, Wait, pool_limits, to_store_error};
-use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
 use crate::host::split_host_port;
+use crate::tls::TlsOptions;
 
 /// Settings of a [`RedisClusterStore`]. `Default` gives the documented
 /// values.
@@ -409,7 +409,7 @@ fn cluster_tls(
     }
     #[cfg(feature = "tls-rustls")]
     {
-        super::tls::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         match options {
             None => Ok(builder),
             Some(options) => {

@@ -44,7 +44,6 @@ pub(crate) mod script;
 pub(crate) mod sentinel;
 #[cfg(feature = "sentinel")]
 mod sentinel_url;
-pub(crate) mod tls;
 
 use std::fmt;
 use std::sync::Arc;

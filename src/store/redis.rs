@@ -17,8 +17,8 @@ use super::auth::RedisAuth;
 use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, PoolLimits, pool_limits, to_store_error};
-use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
+use crate::tls::TlsOptions;
 
 /// Settings of a [`RedisStore`]. `Default` gives the documented values.
 ///
@@ -394,7 +394,7 @@ pub(super) fn tls_info(
     }
     #[cfg(feature = "tls-rustls")]
     {
-        super::tls::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         match options {
             None => Ok(info),
             Some(options) => redis::Client::build_with_tls(

@@ -19,8 +19,8 @@ use super::commands::lease::connector_lease_store;
 use super::commands::{Connector, connector_list_store_methods};
 use super::pool::{Pool, PooledConnection, pool_limits, to_store_error};
 use super::redis::{auth, handshake, plain, tls_info};
-use super::tls::TlsOptions;
 use super::{ListStore, StoreError};
+use crate::tls::TlsOptions;
 
 /// Settings of a [`RedisSentinelStore`]. `Default` gives the documented
 /// values: the timeouts and pool size of

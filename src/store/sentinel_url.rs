@@ -8,7 +8,7 @@
 
 use super::StoreError;
 use crate::host::split_host_port;
-use crate::proxy::encode::decode;
+use crate::percent::decode;
 
 /// The port of a sentinel named without one.
 const SENTINEL_PORT: u16 = 26379;

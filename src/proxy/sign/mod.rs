@@ -35,7 +35,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use crate::proxy::encode::{decode, decode_query, encode_into, is_canonical_path};
+use crate::percent::{decode, decode_query, encode_into, is_canonical_path};
 
 /// An access key and its secret key.
 ///

@@ -28,7 +28,7 @@
 
 use std::borrow::Cow;
 
-use crate::proxy::encode::{encode_into, is_canonical_path};
+use crate::percent::{encode_into, is_canonical_path};
 
 /// The service whose paths are signed decoded (see the module docs).
 const S3: &str = "s3";

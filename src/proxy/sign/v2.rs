@@ -17,7 +17,7 @@ use super::{
     Credentials, SignError, VerifyError, canonical_path, header_text, same_signature, single_param,
     time,
 };
-use crate::proxy::encode::{decimal, encode_into};
+use crate::percent::{decimal, encode_into};
 
 const P_ACCESS_KEY: &str = "AWSAccessKeyId";
 const P_EXPIRES: &str = "Expires";

@@ -31,7 +31,7 @@ use super::{
     Credentials, MAX_CLOCK_SKEW, SignError, VerifyError, header_text, same_signature, single_param,
     time,
 };
-use crate::proxy::encode::{canonical, decimal, encode_into, hex_lower};
+use crate::percent::{canonical, decimal, encode_into, hex_lower};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";

@@ -1,9 +1,10 @@
 //! Percent-encoding as AWS and RFC 3986 want it: every byte except the
 //! unreserved characters (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`, upper-case hex.
 //!
-//! The client encodes each path segment and each query value with
-//! [`encode`]; the signer builds its canonical forms with the same function,
-//! and the in-memory proxy reads paths back with [`decode`].
+//! Shared by both halves: the proxy client encodes each path segment and
+//! each query value with [`encode`], the signer builds its canonical forms
+//! with the same function, the in-memory proxy reads paths back with
+//! [`decode`], and `redis-sentinel://` addresses decode their passwords.
 
 use std::borrow::Cow;
 
