@@ -35,7 +35,8 @@ pub use store::fault::Fault;
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use store::redis::{RedisStore, RedisStoreOptions};
+pub use store::blocking::RedisStore;
+pub use store::target::RedisStoreOptions;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, get_client_with, wait_serve};

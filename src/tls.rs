@@ -58,20 +58,6 @@ impl fmt::Debug for ClientIdentity {
 }
 
 impl TlsOptions {
-    /// These certificates as redis-rs takes them.
-    #[cfg(all(feature = "tls-rustls", feature = "redis"))]
-    pub(crate) fn certificates(&self) -> redis::TlsCertificates {
-        redis::TlsCertificates {
-            client_tls: self.client.as_ref().map(|client| redis::ClientTlsConfig {
-                client_cert: client.cert_pem.clone(),
-                client_key: client.key_pem.clone(),
-            }),
-            root_cert: self.ca_pem.clone(),
-        }
-    }
-}
-
-impl TlsOptions {
     /// Why these certificates cannot be used: a PEM without a certificate,
     /// a client key that is not one.
     #[cfg(feature = "tls-rustls")]
@@ -110,6 +96,127 @@ impl TlsOptions {
                 })?;
         }
         Ok(())
+    }
+}
+
+/// The rustls configuration of TLS connections to Redis: the roots of
+/// `options` (or the system's), its client certificate if any; without
+/// verifying the server's certificate when `insecure` (feature
+/// `tls-rustls-insecure` only: the callers refuse `#insecure` without it).
+/// Why not, in words that quote no key.
+#[cfg(all(feature = "tls-rustls", feature = "redis"))]
+pub(crate) fn redis_client_config(
+    options: Option<&TlsOptions>,
+    insecure: bool,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    install_crypto_provider();
+    let default = TlsOptions::default();
+    let options = options.unwrap_or(&default);
+    options.check()?;
+    let mut roots = rustls::RootCertStore::empty();
+    match &options.ca_pem {
+        Some(ca) => {
+            for certificate in CertificateDer::pem_slice_iter(ca) {
+                let certificate = certificate.map_err(|_| "the CA certificate is not PEM")?;
+                roots
+                    .add(certificate)
+                    .map_err(|err| format!("the CA certificate cannot be used: {err}"))?;
+            }
+        }
+        None => {
+            let (added, _unusable) = roots.add_parsable_certificates(system_roots().iter().cloned());
+            if added == 0 && !insecure {
+                return Err("no CA certificate given, and none found on the system".into());
+            }
+        }
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let mut config = match &options.client {
+        None => builder.with_no_client_auth(),
+        Some(client) => {
+            let chain = CertificateDer::pem_slice_iter(&client.cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| "the client certificate is not PEM")?;
+            let key = PrivateKeyDer::from_pem_slice(&client.key_pem)
+                .map_err(|_| "the client key is no PEM private key")?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|_| "the client key cannot be used")?
+        }
+    };
+    if insecure {
+        #[cfg(feature = "tls-rustls-insecure")]
+        config
+            .dangerous()
+            .set_certificate_verifier(std::sync::Arc::new(insecure::AcceptAnyCertificate));
+        #[cfg(not(feature = "tls-rustls-insecure"))]
+        return Err(INSECURE_NEEDS_FEATURE.into());
+    }
+    config.enable_sni = true;
+    Ok(std::sync::Arc::new(config))
+}
+
+/// Why a `#insecure` address is refused in a build without the feature.
+#[cfg(feature = "redis")]
+pub(crate) const INSECURE_NEEDS_FEATURE: &str = "a rediss://…/#insecure address skips verifying \
+     the server's certificate, which needs the feature tls-rustls-insecure";
+
+/// The system's root certificates, read once per process.
+#[cfg(all(feature = "tls-rustls", feature = "redis"))]
+fn system_roots() -> &'static [rustls::pki_types::CertificateDer<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>> =
+        std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// A verifier that accepts any certificate, for `#insecure` addresses.
+#[cfg(feature = "tls-rustls-insecure")]
+mod insecure {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    pub(super) struct AcceptAnyCertificate;
+
+    impl ServerCertVerifier for AcceptAnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
     }
 }
 

@@ -33,7 +33,12 @@ pub(crate) mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod pool;
 #[cfg(feature = "redis")]
-pub(crate) mod redis;
+pub(crate) mod protocol;
+pub(crate) mod policy;
+#[cfg(feature = "redis")]
+pub(crate) mod target;
+#[cfg(feature = "redis")]
+pub(crate) mod blocking;
 #[cfg(all(feature = "redis", feature = "tokio"))]
 pub(crate) mod redis_async;
 #[cfg(feature = "redis")]
@@ -205,7 +210,23 @@ pub enum StoreError {
         #[source]
         source: Option<BoxError>,
     },
-    /// The store did not answer within the configured timeout.
+    /// The request reached the server, and the connection broke before
+    /// its reply came back: the command may have been applied. The store
+    /// does not send such a command again when a second run could change
+    /// its effect (a push would push twice); see
+    /// [`may_have_run`](Self::may_have_run).
+    #[error("{addr}: the reply was lost, the command may have been applied: {message}")]
+    ReplyLost {
+        /// The store's address.
+        addr: String,
+        /// How the connection broke.
+        message: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The store did not answer within the configured timeout: the command
+    /// may have run, and may still run.
     #[error("{addr} did not answer within {timeout:?}")]
     Timeout {
         /// The store's address.
@@ -239,6 +260,13 @@ pub enum StoreError {
         /// How long the call waited for a connection, `pool_timeout`.
         timeout: Duration,
     },
+    /// Options that cannot be used (a pool of no connection); nothing
+    /// connected.
+    #[error("invalid store options: {message}")]
+    InvalidOptions {
+        /// Which option, and why.
+        message: String,
+    },
     /// An address or configuration could not be used.
     #[error("invalid redis address {addr:?}: {message}")]
     InvalidAddress {
@@ -259,8 +287,30 @@ impl StoreError {
     pub fn is_connection(&self) -> bool {
         matches!(
             self,
-            Self::Connection { .. } | Self::Timeout { .. } | Self::PoolExhausted { .. }
+            Self::Connection { .. }
+                | Self::ReplyLost { .. }
+                | Self::Timeout { .. }
+                | Self::PoolExhausted { .. }
         )
+    }
+
+    /// Whether the command may have run although the call failed: its
+    /// reply was lost ([`ReplyLost`](Self::ReplyLost)) or did not come in
+    /// time ([`Timeout`](Self::Timeout)). Every other error means it did
+    /// not run: a call that failed so can be made again safely.
+    ///
+    /// ```
+    /// use redisutil::{Fault, ListStore, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.fail_next_with(1, Fault::Disconnect);
+    /// assert!(!store.push("k", &[b"v"], None).unwrap_err().may_have_run());
+    /// store.fail_next_with(1, Fault::ReplyLost);
+    /// assert!(store.push("k", &[b"v"], None).unwrap_err().may_have_run());
+    /// # Ok::<(), redisutil::StoreError>(())
+    /// ```
+    pub fn may_have_run(&self) -> bool {
+        matches!(self, Self::ReplyLost { .. } | Self::Timeout { .. })
     }
 
     /// Whether the call ran out of time: the store did not answer in time

@@ -10,7 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::addr::{IntoRedisAddr, RedisAddr};
-use crate::store::redis::{RedisStore, RedisStoreOptions};
+use crate::store::blocking::RedisStore;
+use crate::store::target::RedisStoreOptions;
 use crate::store::{ListStore, StoreError};
 
 /// The stores handed out so far, and the process they belong to: after a
@@ -270,9 +271,11 @@ pub fn wait_serve(addr: impl IntoRedisAddr, timeout: Duration) -> Result<(), Sto
         let options = RedisStoreOptions {
             connect_timeout: remaining.clamp(Duration::from_millis(1), Duration::from_secs(1)),
             response_timeout: Some(remaining.max(Duration::from_millis(1))),
-            max_idle: 0,
-            max_connections: 1,
-            pool_timeout: Duration::ZERO,
+            pool: crate::store::target::PoolOptions {
+                max_idle: 0,
+                max_connections: 1,
+                pool_timeout: Duration::ZERO,
+            },
             ..RedisStoreOptions::default()
         };
         let last = match RedisStore::open_with(addr.clone(), options)?.ping() {

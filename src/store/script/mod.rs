@@ -32,7 +32,13 @@ impl Script {
         }
     }
 
-    fn sha(&self) -> &str {
+    /// The script's text.
+    pub(crate) fn text(&self) -> &'static str {
+        self.text
+    }
+
+    /// The SHA-1 of its text, lower-case hex, as `EVALSHA` takes it.
+    pub(crate) fn sha(&self) -> &str {
         self.sha.get_or_init(|| {
             Sha1::digest(self.text.as_bytes())
                 .iter()

@@ -1,0 +1,343 @@
+//! [`Conn`]: a blocking connection to one server, over TCP, a Unix socket
+//! or TLS, on which requests are written whole and replies read back with
+//! the resumable RESP reader.
+//!
+//! The connection tells the ways an exchange fails apart, because the
+//! call policy treats them apart: a request that never left
+//! ([`Failure::NotSent`]), a reply lost after it left ([`Failure::Lost`])
+//! and no reply in time ([`Failure::TimedOut`]). Before an idle connection
+//! is used again, [`Conn::is_alive`] looks at its socket without blocking:
+//! a server that closed it (restarted, `CLIENT KILL`, an idle timeout) is
+//! seen before anything is sent.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use crate::store::protocol::resp::{Reply, ReplyReader};
+use crate::store::protocol::{Failure, OpenError, TlsConfig};
+use crate::store::target::endpoint::{Endpoint, Place, Tls};
+
+enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+    #[cfg(feature = "tls-rustls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Self::Tcp(socket) => socket.set_read_timeout(timeout),
+            #[cfg(unix)]
+            Self::Unix(socket) => socket.set_read_timeout(timeout),
+            #[cfg(feature = "tls-rustls")]
+            Self::Tls(stream) => stream.sock.set_read_timeout(timeout),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Self::Tcp(socket) => socket.set_write_timeout(timeout),
+            #[cfg(unix)]
+            Self::Unix(socket) => socket.set_write_timeout(timeout),
+            #[cfg(feature = "tls-rustls")]
+            Self::Tls(stream) => stream.sock.set_write_timeout(timeout),
+        }
+    }
+
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        match self {
+            Self::Tcp(socket) => socket.set_nonblocking(nonblocking),
+            #[cfg(unix)]
+            Self::Unix(socket) => socket.set_nonblocking(nonblocking),
+            #[cfg(feature = "tls-rustls")]
+            Self::Tls(stream) => stream.sock.set_nonblocking(nonblocking),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(socket) => socket.read(buf),
+            #[cfg(unix)]
+            Self::Unix(socket) => socket.read(buf),
+            #[cfg(feature = "tls-rustls")]
+            Self::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(socket) => socket.write(buf),
+            #[cfg(unix)]
+            Self::Unix(socket) => socket.write(buf),
+            #[cfg(feature = "tls-rustls")]
+            Self::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Tcp(socket) => socket.flush(),
+            #[cfg(unix)]
+            Self::Unix(socket) => socket.flush(),
+            #[cfg(feature = "tls-rustls")]
+            Self::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+/// A blocking connection to one server.
+pub(crate) struct Conn {
+    stream: Stream,
+    reader: ReplyReader,
+    /// Bytes read and not yet consumed, from `start` on.
+    input: Vec<u8>,
+    start: usize,
+    /// The read timeout the socket has now.
+    read_timeout: Option<Duration>,
+    /// The server's id of this connection (`CLIENT ID`), once asked.
+    pub(crate) client_id: Option<i64>,
+}
+
+/// The smallest read: large enough that a run of small replies costs one
+/// system call.
+const READ_CHUNK: usize = 16 * 1024;
+
+impl Conn {
+    /// Opens a connection to `endpoint` by `deadline`: every address its
+    /// host resolves to in turn, then the TLS handshake when it speaks TLS.
+    /// Reads and writes then wait at most `io_timeout` (`None`: without
+    /// limit) until [`exchange`](Self::exchange) sets its own.
+    pub(crate) fn open(
+        endpoint: &Endpoint,
+        tls: Option<&TlsConfig>,
+        deadline: Instant,
+        io_timeout: Option<Duration>,
+    ) -> Result<Self, OpenError> {
+        let left = || {
+            deadline
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+                .ok_or(OpenError::TimedOut)
+        };
+        let stream = match &endpoint.place {
+            #[cfg(unix)]
+            Place::Unix(path) => {
+                left()?;
+                Stream::Unix(UnixStream::connect(path).map_err(OpenError::Io)?)
+            }
+            #[cfg(not(unix))]
+            Place::Unix(_) => {
+                return Err(OpenError::Io(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "Unix sockets are not available on this platform",
+                )));
+            }
+            Place::Tcp { host, port } => {
+                let socket = connect_tcp(host, *port, &left)?;
+                socket.set_nodelay(true).map_err(OpenError::Io)?;
+                match endpoint.tls {
+                    Tls::Off => Stream::Tcp(socket),
+                    Tls::Verified | Tls::Insecure => tls_handshake(socket, host, tls, &left)?,
+                }
+            }
+        };
+        let timeout = io_timeout.map(at_least_a_millisecond);
+        stream
+            .set_read_timeout(timeout)
+            .and_then(|()| stream.set_write_timeout(timeout))
+            .map_err(OpenError::Io)?;
+        Ok(Self {
+            stream,
+            reader: ReplyReader::default(),
+            input: Vec::new(),
+            start: 0,
+            read_timeout: timeout,
+            client_id: None,
+        })
+    }
+
+    /// Writes `request` whole, then reads `replies` replies, waiting at
+    /// most `timeout` for each read (`None`: without limit).
+    pub(crate) fn exchange(
+        &mut self,
+        request: &[u8],
+        replies: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Reply>, Failure> {
+        if let Err(err) = self
+            .stream
+            .write_all(request)
+            .and_then(|()| self.stream.flush())
+        {
+            return Err(Failure::NotSent(err));
+        }
+        let timeout = timeout.map(at_least_a_millisecond);
+        if self.read_timeout != timeout {
+            self.stream
+                .set_read_timeout(timeout)
+                .map_err(Failure::Lost)?;
+            self.read_timeout = timeout;
+        }
+        let mut read = Vec::with_capacity(replies);
+        while read.len() < replies {
+            read.push(self.read_reply(timeout)?);
+        }
+        Ok(read)
+    }
+
+    /// Reads one reply.
+    fn read_reply(&mut self, timeout: Option<Duration>) -> Result<Reply, Failure> {
+        loop {
+            let found = self
+                .reader
+                .read(&self.input[self.start..])
+                .map_err(Failure::Garbled)?;
+            self.start += found.consumed;
+            if let Some(reply) = found.reply {
+                if self.start == self.input.len() {
+                    self.input.clear();
+                    self.start = 0;
+                }
+                return Ok(reply);
+            }
+            self.fill(found.wanted)
+                .map_err(|err| match err.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                        Failure::TimedOut(timeout.unwrap_or_default())
+                    }
+                    _ => Failure::Lost(err),
+                })?;
+        }
+    }
+
+    /// Reads at least one more byte; an end of stream is an error.
+    fn fill(&mut self, wanted: usize) -> io::Result<()> {
+        if self.start > 0 {
+            self.input.drain(..self.start);
+            self.start = 0;
+        }
+        let old = self.input.len();
+        self.input.resize(old + wanted.max(READ_CHUNK), 0);
+        let read = self.stream.read(&mut self.input[old..]);
+        self.input.truncate(old + *read.as_ref().unwrap_or(&0));
+        match read? {
+            0 => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the connection may be used again: nothing unread waits on
+    /// it and the server has not closed it, looked at without blocking.
+    pub(crate) fn is_alive(&mut self) -> bool {
+        if self.start < self.input.len() || self.reader.is_midway() {
+            return false;
+        }
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let idle = matches!(
+            self.stream.read(&mut byte),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock
+        );
+        self.stream.set_nonblocking(false).is_ok() && idle
+    }
+}
+
+/// A socket timeout as the standard library takes it (it refuses zero).
+fn at_least_a_millisecond(timeout: Duration) -> Duration {
+    timeout.max(Duration::from_millis(1))
+}
+
+/// A TCP connection to `host:port`: each address in turn, with what is
+/// left of the time.
+fn connect_tcp(
+    host: &str,
+    port: u16,
+    left: &dyn Fn() -> Result<Duration, OpenError>,
+) -> Result<TcpStream, OpenError> {
+    let addrs: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => (host, port)
+            .to_socket_addrs()
+            .map_err(OpenError::Resolve)?
+            .collect(),
+    };
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, left()?) {
+            Ok(socket) => return Ok(socket),
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => return Err(OpenError::TimedOut),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(match last {
+        Some(err) => OpenError::Io(err),
+        None => OpenError::Resolve(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} resolves to no address"),
+        )),
+    })
+}
+
+/// The TLS handshake on `socket`, within what is left of the time.
+#[cfg(feature = "tls-rustls")]
+fn tls_handshake(
+    mut socket: TcpStream,
+    host: &str,
+    config: Option<&TlsConfig>,
+    left: &dyn Fn() -> Result<Duration, OpenError>,
+) -> Result<Stream, OpenError> {
+    let config = config.ok_or_else(|| OpenError::Tls("no TLS configuration".into()))?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| OpenError::Tls(format!("{host:?} is no name a certificate can hold")))?;
+    let mut tls = rustls::ClientConnection::new(config.clone(), name)
+        .map_err(|err| OpenError::Tls(err.to_string()))?;
+    while tls.is_handshaking() {
+        let left = left().map_err(|_| OpenError::TlsTimedOut)?;
+        socket
+            .set_read_timeout(Some(left))
+            .and_then(|()| socket.set_write_timeout(Some(left)))
+            .map_err(OpenError::Io)?;
+        if let Err(err) = tls.complete_io(&mut socket) {
+            return Err(match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => OpenError::TlsTimedOut,
+                _ => match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                    Some(tls) => OpenError::Tls(tls.to_string()),
+                    None if err.kind() == io::ErrorKind::UnexpectedEof => {
+                        OpenError::Tls("the server closed the connection during the handshake".into())
+                    }
+                    None => OpenError::Io(err),
+                },
+            });
+        }
+    }
+    Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(tls, socket))))
+}
+
+#[cfg(not(feature = "tls-rustls"))]
+fn tls_handshake(
+    _socket: TcpStream,
+    _host: &str,
+    config: Option<&TlsConfig>,
+    _left: &dyn Fn() -> Result<Duration, OpenError>,
+) -> Result<Stream, OpenError> {
+    match config {
+        Some(never) => match *never {},
+        None => Err(OpenError::Tls(
+            "a rediss:// address needs the feature tls-rustls".into(),
+        )),
+    }
+}

@@ -1,0 +1,263 @@
+//! What the Redis drivers share, without I/O: the wire format
+//! ([`resp`]), requests ([`Request`]), where a call goes ([`Route`],
+//! [`Node`]), how an exchange fails ([`Failure`], [`OpenError`]), the
+//! call and its policy ([`exchange`]), and the operations as calls
+//! ([`ops`]).
+//!
+//! A driver (blocking, or async) owns the sockets and does what the
+//! I/O-free parts ask: open a connection to a node, send bytes, read
+//! replies, pause. Every decision (which node, what an error reply means,
+//! whether a request is sent again) is taken here, once, for both.
+
+pub(crate) mod exchange;
+pub(crate) mod ops;
+pub(crate) mod resp;
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use resp::ProtocolError;
+
+use super::StoreError;
+use super::script::Script;
+
+/// The TLS configuration connections are opened with.
+#[cfg(feature = "tls-rustls")]
+pub(crate) type TlsConfig = Arc<rustls::ClientConfig>;
+/// Without the feature there is none (`rediss://` is refused when the
+/// store is built).
+#[cfg(not(feature = "tls-rustls"))]
+pub(crate) type TlsConfig = std::convert::Infallible;
+
+/// A server a store sends commands to, by the name errors show: `host:port`
+/// of a cluster node, the address of a lone server, the master of a
+/// Sentinel service. Each has its own connections.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Node(Arc<str>);
+
+impl Node {
+    pub(crate) fn new(name: impl Into<Arc<str>>) -> Self {
+        Self(name.into())
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Node({})", self.0)
+    }
+}
+
+/// Where a call goes.
+#[derive(Clone, Debug)]
+pub(crate) enum Route {
+    /// The node that holds this key (on a cluster, the master of its slot).
+    Key(String),
+    /// This node.
+    Node(Node),
+    /// Every master, one after the other (the reply is an array of
+    /// `[node name, reply]` pairs).
+    EveryMaster,
+}
+
+/// How long a call waits for its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// The response timeout.
+    Response,
+    /// A blocking command that may wait this long on the server (`None`:
+    /// without limit) before the response timeout starts.
+    Blocking(Option<Duration>),
+}
+
+impl Wait {
+    /// How long a read of the reply may wait, given the response timeout.
+    pub(crate) fn read_timeout(self, response_timeout: Option<Duration>) -> Option<Duration> {
+        match self {
+            Self::Response => response_timeout,
+            Self::Blocking(block) => block.and_then(|block| {
+                response_timeout.map(|margin| block.saturating_add(margin))
+            }),
+        }
+    }
+
+    pub(crate) fn blocks(self) -> bool {
+        matches!(self, Self::Blocking(_))
+    }
+}
+
+/// A command, packed as Redis reads it. A script is packed as `EVALSHA`,
+/// and can be packed again as `EVAL` with its text when the server does
+/// not know it yet (`NOSCRIPT`).
+pub(crate) struct Request {
+    bytes: Vec<u8>,
+    /// The script, and where in `bytes` the part after its SHA-1 begins
+    /// (the key count, the keys and the arguments, the same for `EVAL`).
+    script: Option<(&'static Script, usize)>,
+}
+
+impl Request {
+    /// The command `args`.
+    pub(crate) fn new<A: AsRef<[u8]>>(args: &[A]) -> Self {
+        let mut bytes = Vec::with_capacity(args.iter().map(|a| a.as_ref().len() + 16).sum());
+        resp::write_command(&mut bytes, args);
+        Self {
+            bytes,
+            script: None,
+        }
+    }
+
+    /// The command `name head… values…`, written straight into one buffer.
+    pub(crate) fn with_values(name: &str, head: &[&[u8]], values: &[&[u8]]) -> Self {
+        let size = values.iter().map(|v| v.len() + 16).sum::<usize>() + 64;
+        let mut bytes = Vec::with_capacity(size);
+        resp::write_array_header(&mut bytes, 1 + head.len() + values.len());
+        resp::write_bulk(&mut bytes, name.as_bytes());
+        for arg in head.iter().chain(values) {
+            resp::write_bulk(&mut bytes, arg);
+        }
+        Self {
+            bytes,
+            script: None,
+        }
+    }
+
+    /// `EVALSHA sha numkeys keys… args…`.
+    pub(crate) fn script<K: AsRef<[u8]>, A: AsRef<[u8]>>(
+        script: &'static Script,
+        keys: &[K],
+        args: &[A],
+    ) -> Self {
+        let size = args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>() + 128;
+        let mut bytes = Vec::with_capacity(size);
+        resp::write_array_header(&mut bytes, 3 + keys.len() + args.len());
+        resp::write_bulk(&mut bytes, b"EVALSHA");
+        resp::write_bulk(&mut bytes, script.sha().as_bytes());
+        let rest = bytes.len();
+        resp::write_bulk(&mut bytes, keys.len().to_string().as_bytes());
+        for key in keys {
+            resp::write_bulk(&mut bytes, key.as_ref());
+        }
+        for arg in args {
+            resp::write_bulk(&mut bytes, arg.as_ref());
+        }
+        Self {
+            bytes,
+            script: Some((script, rest)),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Packs a script's request again as `EVAL` with its text; `false`
+    /// when it is no script, or is `EVAL` already.
+    pub(crate) fn as_eval(&mut self) -> bool {
+        let Some((script, rest)) = self.script.take() else {
+            return false;
+        };
+        let header_end = self
+            .bytes
+            .windows(2)
+            .position(|pair| pair == b"\r\n")
+            .map_or(0, |at| at + 2);
+        let mut bytes = Vec::with_capacity(self.bytes.len() + script.text().len());
+        bytes.extend_from_slice(&self.bytes[..header_end]);
+        resp::write_bulk(&mut bytes, b"EVAL");
+        resp::write_bulk(&mut bytes, script.text().as_bytes());
+        bytes.extend_from_slice(&self.bytes[rest..]);
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl fmt::Debug for Request {
+    /// The command's name only: its arguments may be a message's contents.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = resp::read_all(&self.bytes)
+            .ok()
+            .and_then(|(replies, _)| match replies.into_iter().next() {
+                Some(resp::Reply::Array(args)) => match args.into_iter().next() {
+                    Some(resp::Reply::Bulk(name)) => Some(String::from_utf8_lossy(&name).into_owned()),
+                    _ => None,
+                },
+                _ => None,
+            });
+        write!(f, "Request({})", name.as_deref().unwrap_or("?"))
+    }
+}
+
+/// How an exchange of a request and its replies failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The request did not leave whole (the connection was closed, or the
+    /// write failed): the server never ran it.
+    NotSent(io::Error),
+    /// The request left, and the connection broke before the reply came:
+    /// the server may have run it.
+    Lost(io::Error),
+    /// No reply within this timeout: the server may have run it.
+    TimedOut(Duration),
+    /// The server sent bytes that are no RESP reply.
+    Garbled(ProtocolError),
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The time ran out.
+    TimedOut,
+    /// The TLS handshake did not end in time: often a port without TLS.
+    TlsTimedOut,
+    /// The name did not resolve, or resolved to nothing.
+    Resolve(io::Error),
+    /// The connection was refused or broke.
+    Io(io::Error),
+    /// The TLS handshake failed, in rustls's words.
+    Tls(String),
+}
+
+impl OpenError {
+    /// The error of a connect to `node` (named `addr` in errors) that took
+    /// `timeout` at most.
+    pub(crate) fn into_store_error(self, addr: &str, node: &str, timeout: Duration) -> StoreError {
+        let connection = |message: String, source: Option<io::Error>| StoreError::Connection {
+            addr: addr.to_owned(),
+            message,
+            source: source.map(|err| Box::new(err) as super::BoxError),
+        };
+        let at = if node == addr {
+            String::new()
+        } else {
+            format!("{node}: ")
+        };
+        match self {
+            Self::TimedOut => StoreError::Timeout {
+                addr: addr.to_owned(),
+                timeout,
+            },
+            Self::TlsTimedOut => connection(
+                format!("{at}no answer to the TLS handshake within {timeout:?}: is it a TLS port?"),
+                None,
+            ),
+            Self::Resolve(err) => connection(format!("{at}cannot resolve the host: {err}"), Some(err)),
+            Self::Io(err) => connection(format!("{at}{err}"), Some(err)),
+            Self::Tls(why) => connection(
+                format!("{at}the TLS handshake failed: {why} (is it a TLS port, with a certificate you trust?)"),
+                None,
+            ),
+        }
+    }
+}
