@@ -30,13 +30,16 @@ pub use store::addr::{IntoRedisAddr, RedisAddr};
 pub use store::auth::RedisAuth;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
-pub use store::cluster::{RedisClusterStore, RedisClusterStoreOptions};
+pub use store::blocking::RedisClusterStore;
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+pub use store::target::RedisClusterStoreOptions;
 pub use store::fault::Fault;
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::blocking::RedisStore;
-pub use store::target::RedisStoreOptions;
+pub use store::target::{PoolOptions, RedisStoreOptions};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, get_client_with, wait_serve};

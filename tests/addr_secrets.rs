@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use redisutil::{
-    IntoRedisAddr, ListStore, RedisStore, RedisStoreOptions, StoreError, get_client, wait_serve,
+    IntoRedisAddr, ListStore, PoolOptions, RedisStore, RedisStoreOptions, StoreError, get_client,
+    wait_serve,
 };
 use support::free_port;
 
@@ -231,7 +232,10 @@ fn quick() -> RedisStoreOptions {
     RedisStoreOptions {
         connect_timeout: Duration::from_millis(200),
         response_timeout: Some(Duration::from_millis(200)),
-        max_idle: 0,
+        pool: PoolOptions {
+            max_idle: 0,
+            ..PoolOptions::default()
+        },
         ..RedisStoreOptions::default()
     }
 }

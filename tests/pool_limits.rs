@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use redisutil::{
-    ListStore, RedisStore, RedisStoreOptions, StoreError, get_client, get_client_with,
+    ListStore, PoolOptions, RedisStore, RedisStoreOptions, StoreError, get_client, get_client_with,
 };
 use support::{RedisServer, unique};
 
@@ -54,8 +54,11 @@ fn server_and_raw(extra: &[&str]) -> (RedisServer, redis::Connection) {
 
 fn options(max_connections: usize, pool_timeout: Duration) -> RedisStoreOptions {
     RedisStoreOptions {
-        max_connections,
-        pool_timeout,
+        pool: PoolOptions {
+            max_connections,
+            pool_timeout,
+            ..PoolOptions::default()
+        },
         ..RedisStoreOptions::default()
     }
 }
@@ -316,12 +319,14 @@ fn a_pool_timeout_of_duration_max_waits_without_limit() {
     assert_eq!(store_clients(&mut raw, 1), 1);
 }
 
-/// A pool of no connection is refused before anything connects.
+/// A pool of no connection is refused before anything connects, as an
+/// option that is wrong (not an address).
 #[test]
 fn max_connections_zero_is_refused() {
     let server = RedisServer::start();
     let err = RedisStore::open_with(server.port(), options(0, LONG)).unwrap_err();
-    assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err:?}");
+    assert!(matches!(err, StoreError::InvalidOptions { .. }), "{err:?}");
+    assert!(!err.to_string().contains("address"), "{err}");
     assert!(err.to_string().contains("max_connections"), "{err}");
     let err = get_client_with(server.port(), options(0, LONG)).unwrap_err();
     assert!(err.to_string().contains("max_connections"), "{err}");
@@ -385,8 +390,11 @@ fn get_cluster_client_with_keeps_one_store_per_seeds_and_options() {
     };
 
     let small = RedisClusterStoreOptions {
-        max_connections: 2,
-        pool_timeout: Duration::MAX,
+        pool: PoolOptions {
+            max_connections: 2,
+            pool_timeout: Duration::MAX,
+            ..PoolOptions::default()
+        },
         ..RedisClusterStoreOptions::default()
     };
     let store = get_cluster_client_with([7100, 7101], small.clone()).unwrap();
@@ -399,11 +407,14 @@ fn get_cluster_client_with_keeps_one_store_per_seeds_and_options() {
     assert!(!default.ptr_eq(&store));
     assert_eq!(default.options(), &RedisClusterStoreOptions::default());
     let none = RedisClusterStoreOptions {
-        max_connections: 0,
+        pool: PoolOptions {
+            max_connections: 0,
+            ..PoolOptions::default()
+        },
         ..RedisClusterStoreOptions::default()
     };
     let err = RedisClusterStore::open_with([7100], none.clone()).unwrap_err();
-    assert!(matches!(err, StoreError::InvalidAddress { .. }), "{err:?}");
+    assert!(matches!(err, StoreError::InvalidOptions { .. }), "{err:?}");
     assert!(err.to_string().contains("max_connections"), "{err}");
     assert!(get_cluster_client_with([7100], none).is_err());
 }

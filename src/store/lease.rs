@@ -113,7 +113,7 @@ pub(crate) fn parse_member(member: &str) -> Option<(&str, u32, bool)> {
 }
 
 /// The hash tag of `key`: what Redis Cluster hashes instead of the whole key.
-fn hash_tag(key: &str) -> Option<&str> {
+pub(crate) fn hash_tag(key: &str) -> Option<&str> {
     let open = key.find('{')?;
     let close = open + 1 + key[open + 1..].find('}')?;
     (close > open + 1).then(|| &key[open + 1..close])

@@ -22,8 +22,6 @@
 
 pub(crate) mod addr;
 pub(crate) mod auth;
-#[cfg(feature = "cluster")]
-pub(crate) mod cluster;
 #[cfg(feature = "redis")]
 pub(crate) mod commands;
 pub(crate) mod fault;

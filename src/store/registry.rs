@@ -90,11 +90,10 @@ pub fn get_client(addr: impl IntoRedisAddr) -> Result<RedisStore, StoreError> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use redisutil::{RedisStoreOptions, get_client, get_client_with};
+/// use redisutil::{PoolOptions, RedisStoreOptions, get_client, get_client_with};
 ///
 /// let options = RedisStoreOptions {
-///     max_connections: 8,
-///     pool_timeout: Duration::from_secs(1),
+///     pool: PoolOptions { max_connections: 8, pool_timeout: Duration::from_secs(1), ..PoolOptions::default() },
 ///     ..RedisStoreOptions::default()
 /// };
 /// let a = get_client_with(6379, options.clone())?;
@@ -158,10 +157,10 @@ where
 /// # Examples
 ///
 /// ```
-/// use redisutil::{RedisClusterStoreOptions, get_cluster_client, get_cluster_client_with};
+/// use redisutil::{PoolOptions, RedisClusterStoreOptions, get_cluster_client, get_cluster_client_with};
 ///
 /// let options = RedisClusterStoreOptions {
-///     max_connections: 8,
+///     pool: PoolOptions { max_connections: 8, ..PoolOptions::default() },
 ///     ..RedisClusterStoreOptions::default()
 /// };
 /// let a = get_cluster_client_with([7000, 7001], options.clone())?;

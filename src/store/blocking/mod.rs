@@ -29,6 +29,8 @@ use super::protocol::ops::{Next, Operation};
 use super::protocol::resp::Reply;
 use super::addr::{IntoRedisAddr, RedisAddr};
 use super::protocol::Node;
+#[cfg(feature = "cluster")]
+use super::target::{Cluster, RedisClusterStoreOptions};
 use super::target::{DialEvent, DialStep, Dialing, RedisStoreOptions, Server, Target};
 
 /// A blocking store on the target `T`: [`Server`](super::target::Server)
@@ -326,6 +328,76 @@ impl BlockingStore<Server> {
 
     /// The options in force.
     pub fn options(&self) -> &RedisStoreOptions {
+        self.target().options()
+    }
+}
+
+/// The blocking store on a Redis Cluster.
+///
+/// - Opening it connects to nothing. The first call asks a seed for the
+///   slot map (`CLUSTER SLOTS`) and connects to the master of its key's
+///   slot; each node has its own pool of connections.
+/// - Each operation is one command (or one Lua script) on one key, sent
+///   to the master of the key's slot. A `MOVED` or `ASK` redirection is
+///   followed (the command did not run where it was refused), a
+///   `TRYAGAIN` tried again after a pause, up to
+///   [`retries`](RedisClusterStoreOptions::retries) times per call.
+/// - [`scan`](crate::ListStore::scan) runs `SCAN` on every master, each to
+///   its own end; [`ping`](crate::ListStore::ping) asks every master.
+/// - After a failover (a replica promoted in place of a dead master) or a
+///   resharding, a node that cannot be reached makes the store learn the
+///   slot map again; until the cluster has promoted a replica, calls on
+///   the dead master's slots fail with [`StoreError::Connection`] (or
+///   [`StoreError::Timeout`]).
+///
+/// Clones share the pools. [`get_cluster_client`](crate::get_cluster_client)
+/// hands out one store per seed set per process.
+///
+/// # Examples
+///
+/// ```no_run
+/// use redisutil::{ListStore, RedisClusterStore};
+///
+/// let store = RedisClusterStore::open(["127.0.0.1:7000", "127.0.0.1:7001"])?;
+/// store.push("/jobs/client", &[br#"{"id":1}"#], None)?;
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
+#[cfg(feature = "cluster")]
+pub type RedisClusterStore = BlockingStore<Cluster>;
+
+#[cfg(feature = "cluster")]
+impl BlockingStore<Cluster> {
+    /// A store for the cluster the `seeds` belong to, with default options.
+    /// Connects to nothing yet.
+    ///
+    /// Each seed is anything [`IntoRedisAddr`] takes (a port, `(host,
+    /// port)`, `"host:port"`, a `redis://` or `rediss://` URL); a few nodes
+    /// are enough, the others are learnt from the cluster. A password is
+    /// taken from the first seed.
+    pub fn open<I>(seeds: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Self::open_with(seeds, RedisClusterStoreOptions::default())
+    }
+
+    /// A store for the cluster of the `seeds` with `options`.
+    pub fn open_with<I>(seeds: I, options: RedisClusterStoreOptions) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Ok(Self::with_target(Cluster::new(seeds, options)?))
+    }
+
+    /// The seed nodes, as given.
+    pub fn seeds(&self) -> &[RedisAddr] {
+        self.target().seeds()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisClusterStoreOptions {
         self.target().options()
     }
 }

@@ -403,7 +403,12 @@ impl<'t, T: Target> Exchange<'t, T> {
         let Reply::Error(message) = reply else {
             return Action::Checkin(self.success(reply));
         };
-        match self.target.verdict(&message) {
+        let message = match message.trim() {
+            "" => "an error reply with no text".to_owned(),
+            _ => message,
+        };
+        let node = self.node.clone().expect("the node asked");
+        match self.target.verdict(&node, &message) {
             Verdict::NoScript if self.call.request.as_eval() => Action::Send,
             Verdict::Moved { slot, node } => {
                 self.target.moved(slot, &node);
@@ -426,7 +431,6 @@ impl<'t, T: Target> Exchange<'t, T> {
                 Action::Checkin(Then::PauseThenCheckout(TRY_AGAIN_PAUSE))
             }
             Verdict::Gone => {
-                let node = self.node.clone().expect("the node asked");
                 self.target.forget(&node);
                 if self.rediscovered {
                     return Action::Discard(true, Then::Finish(Err(self.unavailable(&message))));
