@@ -51,7 +51,10 @@ pub use store::registry::{get_cluster_client, get_cluster_client_with};
 pub use store::registry::{get_sentinel_client, get_sentinel_client_with};
 #[cfg(feature = "sentinel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
-pub use store::sentinel::{RedisSentinelStore, RedisSentinelStoreOptions};
+pub use store::blocking::RedisSentinelStore;
+#[cfg(feature = "sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+pub use store::target::RedisSentinelStoreOptions;
 pub use store::{
     BoxError, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
     ListStore, Nacked, StoreError,

@@ -622,8 +622,8 @@ async fn secrets_never_show_in_the_async_stores() {
     #[cfg(feature = "sentinel")]
     {
         let options = redisutil::RedisSentinelStoreOptions {
-            sentinel_password: Some("s3cret-3".into()),
-            password: Some("s3cret-4".into()),
+            sentinel_auth: Some(redisutil::RedisAuth::password("s3cret-3")),
+            auth: Some(redisutil::RedisAuth::password("s3cret-4")),
             ..Default::default()
         };
         let store = redisutil::aio::AsyncRedisSentinelStore::open_url(

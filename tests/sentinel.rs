@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use redisutil::{
-    ListStore, Peer, RedisChannel, RedisSentinelStore, RedisSentinelStoreOptions, StoreError,
+    ListStore, Peer, RedisAuth, RedisChannel, RedisSentinelStore, RedisSentinelStoreOptions, StoreError,
 };
 use support::{SERVICE, SentinelBackend, SentinelSet, SentinelSetup};
 
@@ -337,8 +337,8 @@ fn sentinels_with_a_password() {
         ..SentinelSetup::default()
     });
     let both = RedisSentinelStoreOptions {
-        sentinel_password: Some(SENTINEL_PASSWORD.into()),
-        password: Some(MASTER_PASSWORD.into()),
+        sentinel_auth: Some(RedisAuth::password(SENTINEL_PASSWORD)),
+        auth: Some(RedisAuth::password(MASTER_PASSWORD)),
         ..RedisSentinelStoreOptions::default()
     };
     let store = set.store_with(both.clone());
@@ -358,7 +358,7 @@ fn sentinels_with_a_password() {
         urls,
         SERVICE,
         RedisSentinelStoreOptions {
-            password: Some(MASTER_PASSWORD.into()),
+            auth: Some(RedisAuth::password(MASTER_PASSWORD)),
             ..RedisSentinelStoreOptions::default()
         },
     )
@@ -370,7 +370,7 @@ fn sentinels_with_a_password() {
     let started = Instant::now();
     let err = set
         .store_with(RedisSentinelStoreOptions {
-            sentinel_password: None,
+            sentinel_auth: None,
             ..both.clone()
         })
         .ping()
@@ -383,7 +383,7 @@ fn sentinels_with_a_password() {
     // A wrong sentinel password.
     let err = set
         .store_with(RedisSentinelStoreOptions {
-            sentinel_password: Some("wrong".into()),
+            sentinel_auth: Some(RedisAuth::password("wrong")),
             ..both.clone()
         })
         .ping()
@@ -394,7 +394,7 @@ fn sentinels_with_a_password() {
     // Without the master's password: the master refuses.
     let err = set
         .store_with(RedisSentinelStoreOptions {
-            password: None,
+            auth: None,
             ..both.clone()
         })
         .ping()
@@ -406,7 +406,7 @@ fn sentinels_with_a_password() {
     // A wrong master password.
     let err = set
         .store_with(RedisSentinelStoreOptions {
-            password: Some("wrong".into()),
+            auth: Some(RedisAuth::password("wrong")),
             ..both
         })
         .ping()

@@ -43,10 +43,6 @@ pub(crate) mod redis_async;
 pub(crate) mod registry;
 #[cfg(feature = "redis")]
 pub(crate) mod script;
-#[cfg(feature = "sentinel")]
-pub(crate) mod sentinel;
-#[cfg(feature = "sentinel")]
-mod sentinel_url;
 
 use std::fmt;
 use std::sync::Arc;

@@ -31,6 +31,8 @@ use super::addr::{IntoRedisAddr, RedisAddr};
 use super::protocol::Node;
 #[cfg(feature = "cluster")]
 use super::target::{Cluster, RedisClusterStoreOptions};
+#[cfg(feature = "sentinel")]
+use super::target::{RedisSentinelStoreOptions, Sentinel};
 use super::target::{DialEvent, DialStep, Dialing, RedisStoreOptions, Server, Target};
 
 /// A blocking store on the target `T`: [`Server`](super::target::Server)
@@ -399,5 +401,124 @@ impl BlockingStore<Cluster> {
     /// The options in force.
     pub fn options(&self) -> &RedisClusterStoreOptions {
         self.target().options()
+    }
+}
+
+/// The blocking store on the master of a service watched by Redis
+/// Sentinel.
+///
+/// - Opening it connects to nothing. Each new connection asks the
+///   sentinels in turn where the master is (`SENTINEL
+///   GET-MASTER-ADDR-BY-NAME`), starting with the one that answered last,
+///   connects to the server named, sends AUTH and SELECT, and checks with
+///   `ROLE` that it is a master. A sentinel that cannot be reached, or
+///   names a server that cannot be reached or is a replica, is passed over
+///   for the next one. The connect timeout bounds all of it.
+/// - Connections are pooled and every command is the one
+///   [`RedisStore`] sends, with the same timeouts and call policy.
+/// - A failover is followed by itself: a master that is no longer one
+///   answers `READONLY` (or `NOREPLICAS` when `min-replicas-to-write` is
+///   set and its replicas left, `UNBLOCKED` for a receive blocked on it);
+///   the command did not run, the pool is emptied and the command sent
+///   once more to the master the sentinels name now.
+/// - Replication is asynchronous: a failover loses the writes the old
+///   master acknowledged but had not passed to the replica promoted. Set
+///   `min-replicas-to-write 1` on the masters so that a master left alone
+///   refuses writes.
+/// - Passwords never show in `Debug`, `Display` or errors.
+///
+/// # Examples
+///
+/// ```no_run
+/// use redisutil::{ListStore, RedisAuth, RedisSentinelStore, RedisSentinelStoreOptions};
+///
+/// let options = RedisSentinelStoreOptions {
+///     auth: Some(RedisAuth::password("master-secret")),
+///     ..RedisSentinelStoreOptions::default()
+/// };
+/// let sentinels = ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"];
+/// let store = RedisSentinelStore::open_with(sentinels, "mymaster", options)?;
+/// store.push("/jobs/client", &[br#"{"id":1}"#], None)?;
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
+#[cfg(feature = "sentinel")]
+pub type RedisSentinelStore = BlockingStore<Sentinel>;
+
+#[cfg(feature = "sentinel")]
+impl BlockingStore<Sentinel> {
+    /// A store for the master of `service`, as the `sentinels` name it,
+    /// with default options. Connects to nothing yet.
+    ///
+    /// Each sentinel is anything [`IntoRedisAddr`] takes (a port, `(host,
+    /// port)`, `"host:port"`, a `redis://` URL, whose password is the
+    /// sentinel's unless the options give one).
+    pub fn open<I>(sentinels: I, service: &str) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Self::open_with(sentinels, service, RedisSentinelStoreOptions::default())
+    }
+
+    /// A store for the master of `service` with `options`.
+    pub fn open_with<I>(
+        sentinels: I,
+        service: &str,
+        options: RedisSentinelStoreOptions,
+    ) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Ok(Self::with_target(Sentinel::new(sentinels, service, options)?))
+    }
+
+    /// A store for the Sentinel deployment `url` names, in the form
+    /// Lettuce and Spring Data Redis use:
+    /// `redis-sentinel://[[username:]password@]host[:port][,host[:port]…][/db]#service`.
+    /// The hosts are the sentinels (port 26379 when left out); the
+    /// username, password and database are the master's and take the place
+    /// of those in `options`. The sentinels' own credentials, if any, stay
+    /// in [`RedisSentinelStoreOptions::sentinel_auth`].
+    ///
+    /// ```
+    /// use redisutil::{RedisSentinelStore, RedisSentinelStoreOptions};
+    ///
+    /// let url = "redis-sentinel://:master-pass@10.0.0.1,10.0.0.2:26380/2#mymaster";
+    /// let store = RedisSentinelStore::open_url(url, RedisSentinelStoreOptions::default())?;
+    /// assert_eq!(store.service(), "mymaster");
+    /// assert!(!format!("{store:?}").contains("master-pass"));
+    /// # Ok::<(), redisutil::StoreError>(())
+    /// ```
+    pub fn open_url(url: &str, options: RedisSentinelStoreOptions) -> Result<Self, StoreError> {
+        Ok(Self::with_target(Sentinel::from_url(url, options)?))
+    }
+
+    /// The sentinels, as given.
+    pub fn sentinels(&self) -> Vec<&RedisAddr> {
+        self.target().sentinels()
+    }
+
+    /// The service name.
+    pub fn service(&self) -> &str {
+        self.target().service()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisSentinelStoreOptions {
+        self.target().options()
+    }
+
+    /// Where the sentinels say the master is now (`host`, `port`), found
+    /// as a new connection finds it: the sentinels asked in turn, the
+    /// server named checked, within the connect timeout.
+    pub fn master_addr(&self) -> Result<(String, u16), StoreError> {
+        let target = self.target();
+        dial(target, &Node::new(target.settings().shown.clone()), false)?;
+        target.last_master().ok_or_else(|| StoreError::Connection {
+            addr: target.settings().shown.to_string(),
+            message: "no master found".into(),
+            source: None,
+        })
     }
 }

@@ -6,7 +6,7 @@
 //! The hosts are the sentinels (port 26379 when left out); the username
 //! and password are the master's; the fragment names the service.
 
-use super::StoreError;
+use crate::store::StoreError;
 use crate::host::split_host_port;
 use crate::percent::decode;
 
