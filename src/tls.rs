@@ -160,7 +160,7 @@ pub(crate) fn redis_client_config(
 }
 
 /// Why a `#insecure` address is refused in a build without the feature.
-#[cfg(feature = "redis")]
+#[cfg(all(feature = "redis", feature = "tls-rustls", not(feature = "tls-rustls-insecure")))]
 pub(crate) const INSECURE_NEEDS_FEATURE: &str = "a rediss://…/#insecure address skips verifying \
      the server's certificate, which needs the feature tls-rustls-insecure";
 

@@ -378,8 +378,11 @@ fn blocked_clients(admin: &mut redis::Connection) -> usize {
 async fn blocked_pops_past_the_cap_fail_with_pool_exhausted() {
     let server = RedisServer::start();
     let options = redisutil::RedisStoreOptions {
-        max_connections: 2,
-        pool_timeout: Duration::from_millis(100),
+        pool: redisutil::PoolOptions {
+            max_connections: 2,
+            pool_timeout: Duration::from_millis(100),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let store = AsyncRedisStore::open_with(server.addr(), options).unwrap();
@@ -562,7 +565,10 @@ async fn unlimited_timeouts_never_overflow() {
     let server = RedisServer::start();
     let options = redisutil::RedisStoreOptions {
         response_timeout: None,
-        pool_timeout: Duration::MAX,
+        pool: redisutil::PoolOptions {
+            pool_timeout: Duration::MAX,
+            ..Default::default()
+        },
         connect_timeout: Duration::from_secs(3600 * 24 * 365 * 200),
         ..Default::default()
     };

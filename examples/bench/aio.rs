@@ -246,8 +246,11 @@ pub fn run() {
 fn blocked_consumers(server: &RedisServer, runtime: &tokio::runtime::Runtime) {
     const CONSUMERS: usize = 1000;
     let options = RedisStoreOptions {
-        max_connections: CONSUMERS + 16,
-        max_idle: CONSUMERS + 16,
+        pool: redisutil::PoolOptions {
+            max_connections: CONSUMERS + 16,
+            max_idle: CONSUMERS + 16,
+            ..redisutil::PoolOptions::default()
+        },
         ..Default::default()
     };
     println!("\n## {CONSUMERS} consumers blocked on {CONSUMERS} channels\n");

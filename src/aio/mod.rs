@@ -51,8 +51,6 @@
 //! ```
 
 mod channel;
-#[cfg(feature = "redis")]
-mod finish;
 mod lease;
 
 use std::future::Future;
@@ -61,18 +59,16 @@ use std::time::Duration;
 
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", feature = "cluster"))))]
-pub use crate::store::redis_async::{AsyncRedisClusterStore, Cluster};
+pub use crate::store::aio::AsyncRedisClusterStore;
 #[cfg(feature = "sentinel")]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", feature = "sentinel"))))]
-pub use crate::store::redis_async::{AsyncRedisSentinelStore, Sentinel};
+pub use crate::store::aio::AsyncRedisSentinelStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use crate::store::redis_async::{AsyncRedisStore, AsyncStore, Server};
+pub use crate::store::aio::{AsyncRedisStore, AsyncStore};
 pub use channel::AsyncRedisChannel;
 pub use lease::AsyncLeaseStore;
 
-#[cfg(feature = "redis")]
-pub(crate) use finish::FinishOnDrop;
 
 use crate::StoreError;
 

@@ -98,19 +98,10 @@ impl RedisAddr {
 /// in `pass=a&protocol=b` makes `b` a protocol version).
 #[cfg(feature = "redis")]
 fn check_url(url: &str) -> Result<(), StoreError> {
-    use redis::IntoConnectionInfo;
-
-    let Err(err) = url.into_connection_info() else {
-        return Ok(());
-    };
-    let mut message = err.to_string();
-    if let Some(detail) = err.detail().filter(|detail| !detail.is_empty()) {
-        message = match message.strip_suffix(detail) {
-            Some(reason) => reason.trim_end_matches([':', ' ']).to_owned(),
-            None => message.replace(detail, "***"),
-        };
+    match crate::store::target::endpoint::parse_url(url) {
+        Ok(_) => Ok(()),
+        Err(message) => Err(invalid(url, &message)),
     }
-    Err(invalid(url, &message))
 }
 
 /// Without the `redis` feature, nothing connects: no URL to check.

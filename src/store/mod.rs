@@ -29,8 +29,6 @@ pub(crate) mod glob;
 pub(crate) mod lease;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
-pub(crate) mod pool;
-#[cfg(feature = "redis")]
 pub(crate) mod protocol;
 pub(crate) mod policy;
 #[cfg(feature = "redis")]
@@ -38,7 +36,7 @@ pub(crate) mod target;
 #[cfg(feature = "redis")]
 pub(crate) mod blocking;
 #[cfg(all(feature = "redis", feature = "tokio"))]
-pub(crate) mod redis_async;
+pub(crate) mod aio;
 #[cfg(feature = "redis")]
 pub(crate) mod registry;
 #[cfg(feature = "redis")]

@@ -59,15 +59,11 @@ pub(crate) enum Op {
     PurgeDead,
     /// `lease_snapshot`.
     Snapshot,
-    /// `release`: deliveries handed back without spending one.
-    Release,
     /// Elements a cancelled receive took, pushed back to the head of
     /// their list (LPUSH).
     PutBack,
     /// `CLIENT UNBLOCK` of a cancelled blocked call's connection.
     Unblock,
-    /// Cluster and Sentinel discovery (`CLUSTER SLOTS`, `ROLE`…).
-    Discover,
 }
 
 /// What a reply lost after the request left means.
@@ -123,12 +119,12 @@ pub(crate) const fn policy(op: Op) -> Policy {
         Op::Push => (true, Report, Completes),
         Op::Pop | Op::PopMany | Op::BlockingPop | Op::TakeLast => (true, Report, PutsBack),
         Op::WaitForElement => (false, SendAgain, PutsBack),
-        Op::Index | Op::Scan | Op::Ping | Op::DeadLetters | Op::Snapshot | Op::Discover => {
+        Op::Index | Op::Scan | Op::Ping | Op::DeadLetters | Op::Snapshot => {
             (false, SendAgain, Completes)
         }
         Op::Unblock => (false, SendAgain, Completes),
         Op::Lease => (true, SendSameCallAgain, HandsBack),
-        Op::Extend | Op::Release => (true, SendAgain, Completes),
+        Op::Extend => (true, SendAgain, Completes),
         Op::Ack
         | Op::Nack
         | Op::DeadLetter

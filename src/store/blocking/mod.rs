@@ -55,6 +55,12 @@ struct Inner<T> {
     pools: RwLock<HashMap<Node, Arc<Pool<Dialer<T>, Conn>>>>,
 }
 
+// A panic in a caller leaves a store usable: its locks are taken back
+// from a poisoned state, and a connection in the middle of a call is
+// dropped, never reused.
+impl<T> std::panic::UnwindSafe for BlockingStore<T> {}
+impl<T> std::panic::RefUnwindSafe for BlockingStore<T> {}
+
 impl<T> Clone for BlockingStore<T> {
     fn clone(&self) -> Self {
         Self {
@@ -192,20 +198,6 @@ impl<T: Target> BlockingStore<T> {
                 }
                 Step::Done(result) => return result,
             };
-        }
-    }
-
-    /// Drops every idle connection of every node.
-    #[cfg(test)]
-    pub(crate) fn clear(&self) {
-        for pool in self
-            .inner
-            .pools
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-        {
-            pool.clear_idle();
         }
     }
 }

@@ -9,13 +9,12 @@
 //!
 //! A script is sent by its SHA-1 (`EVALSHA`); a server that does not know it
 //! yet (`NOSCRIPT`: first use, restart, failover) gets its text (`EVAL`),
-//! which also caches it there.
+//! which also caches it there (see the exchange).
 
 pub(super) mod lease;
 
 use std::sync::OnceLock;
 
-use redis::{Cmd, ConnectionLike, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 use sha1::{Digest, Sha1};
 
 /// A Lua script.
@@ -46,57 +45,6 @@ impl Script {
                 .collect()
         })
     }
-
-    /// Runs the script on `keys` with `args`: by its SHA-1, then by its
-    /// text if the server does not know it yet. The text is sent, and its
-    /// command built, only then. A cluster routes it by the first key.
-    pub(super) fn invoke<T: FromRedisValue>(
-        &self,
-        connection: &mut impl ConnectionLike,
-        keys: &[&str],
-        args: &[&[u8]],
-    ) -> RedisResult<T> {
-        match command("EVALSHA", self.sha(), keys, args).query(connection) {
-            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                command("EVAL", self.text, keys, args).query(connection)
-            }
-            outcome => outcome,
-        }
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl Script {
-    /// [`invoke`](Self::invoke) on an async connection.
-    pub(crate) async fn invoke_async<T: FromRedisValue>(
-        &self,
-        connection: &mut impl redis::aio::ConnectionLike,
-        keys: &[&str],
-        args: &[&[u8]],
-    ) -> RedisResult<T> {
-        let evalsha = command("EVALSHA", self.sha(), keys, args);
-        match evalsha.query_async(connection).await {
-            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                command("EVAL", self.text, keys, args)
-                    .query_async(connection)
-                    .await
-            }
-            outcome => outcome,
-        }
-    }
-}
-
-/// `name script numkeys keys… args…`.
-fn command(name: &str, script: &str, keys: &[&str], args: &[&[u8]]) -> Cmd {
-    let mut command = redis::cmd(name);
-    command.arg(script).arg(keys.len());
-    for key in keys {
-        command.arg(*key);
-    }
-    for arg in args {
-        command.arg(*arg);
-    }
-    command
 }
 
 /// RPUSH the values (ARGV[2..]) and PEXPIRE the list by ARGV[1] ms, in one

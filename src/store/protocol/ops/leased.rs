@@ -8,6 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::list::wait_for_element;
 use super::{Next, Operation, bulks, count, int, single, unexpected};
+#[cfg(feature = "tokio")]
+use crate::aio::AsyncLeaseStore;
+#[cfg(feature = "tokio")]
+use crate::store::aio::AsyncStore;
 use crate::store::blocking::BlockingStore;
 use crate::store::commands::lease::{
     self as calls, ScriptCall, extended, key_names, lease_pause, nacked,
@@ -152,6 +156,27 @@ fn counted(
     )
 }
 
+/// LRANGE of up to `max` dead letters (nothing asked for none).
+fn dead_letters(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    max: usize,
+) -> impl Operation<Output = Vec<Vec<u8>>> + use<> {
+    let last = i64::try_from(max).map_or(-1, |max| max - 1);
+    let request = Request::new(&["LRANGE", keys.dead(), "0", &last.to_string()]);
+    let call = Call::on_key(Op::DeadLetters, keys.list(), request);
+    super::list::Nothing::unless(max > 0, single(shown, call, bulks))
+}
+
+/// The snapshot script.
+fn snapshot(shown: &Arc<str>, keys: &LeaseKeys) -> impl Operation<Output = LeaseSnapshot> + use<> {
+    let call = script_call(Op::Snapshot, keys, &calls::snapshot_call());
+    single(shown, call, |reply| {
+        let SnapshotReply(snapshot) = read_as(reply)?;
+        Ok(snapshot)
+    })
+}
+
 impl<T: Target> LeaseStore for BlockingStore<T> {
     fn ack_and_lease(
         &self,
@@ -212,13 +237,7 @@ impl<T: Target> LeaseStore for BlockingStore<T> {
     }
 
     fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        let last = i64::try_from(max).map_or(-1, |max| max - 1);
-        let request = Request::new(&["LRANGE", keys.dead(), "0", &last.to_string()]);
-        let call = Call::on_key(Op::DeadLetters, keys.list(), request);
-        self.run(super::list::Nothing::unless(
-            max > 0,
-            single(self.shown(), call, bulks),
-        ))
+        self.run(dead_letters(self.shown(), keys, max))
     }
 
     fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
@@ -232,10 +251,124 @@ impl<T: Target> LeaseStore for BlockingStore<T> {
     }
 
     fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
-        let call = script_call(Op::Snapshot, keys, &calls::snapshot_call());
-        self.run(single(self.shown(), call, |reply| {
-            let SnapshotReply(snapshot) = read_as(reply)?;
-            Ok(snapshot)
-        }))
+        self.run(snapshot(self.shown(), keys))
+    }
+}
+
+/// What a cancelled leased receive leased is handed back at once.
+#[cfg(feature = "tokio")]
+fn hand_back<T: Target>(
+    keys: &LeaseKeys,
+    max_deliveries: u32,
+) -> impl FnOnce(AsyncStore<T>, Vec<Leased>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
++ Send
++ 'static {
+    let keys = keys.clone();
+    move |store, leased| {
+        Box::pin(async move {
+            for leased in leased {
+                let call = calls::nack_call(&leased.tag, Duration::ZERO, max_deliveries);
+                let call = script_call(Op::Nack, &keys, &call);
+                let handed_back = store.call(call, None).await;
+                crate::trace::event!(
+                    WARN,
+                    addr = %store.shown(),
+                    list = %keys.list(),
+                    handed_back = handed_back.is_ok(),
+                    "a cancelled leased receive had leased a message; it is handed back"
+                );
+                let _ = handed_back;
+            }
+        })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
+    async fn ack_and_lease(
+        &self,
+        keys: &LeaseKeys,
+        tags: &[DeliveryTag],
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<(u64, Vec<Leased>), StoreError> {
+        if count == 0 {
+            return Ok((AsyncLeaseStore::ack(self, keys, tags).await?, Vec::new()));
+        }
+        let hand_back = hand_back(keys, policy.max_deliveries);
+        let op = ack_and_lease(self.shown(), keys, tags, count, policy);
+        self.receive(op, move |store, (_, leased)| hand_back(store, leased))
+            .await
+    }
+
+    async fn blocking_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError> {
+        let op = blocking_lease(self.shown(), keys, count, policy, timeout);
+        self.receive(op, hand_back(keys, policy.max_deliveries)).await
+    }
+
+    async fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.run(counted(self.shown(), Op::Ack, keys, calls::ack_call(tags)), None)
+            .await
+    }
+
+    async fn nack(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<Nacked, StoreError> {
+        let call = script_call(Op::Nack, keys, &calls::nack_call(tag, delay, max_deliveries));
+        self.run(single(self.shown(), call, |reply| int(reply).map(nacked)), None)
+            .await
+    }
+
+    async fn extend(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        lease: Duration,
+    ) -> Result<Option<SystemTime>, StoreError> {
+        let call = script_call(Op::Extend, keys, &calls::extend_call(tag, lease));
+        self.run(single(self.shown(), call, |reply| int(reply).map(extended)), None)
+            .await
+    }
+
+    async fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
+        let call = script_call(Op::DeadLetter, keys, &calls::dead_letter_call(tag));
+        self.run(single(self.shown(), call, |reply| Ok(int(reply)? == 1)), None)
+            .await
+    }
+
+    async fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
+        let call = calls::reclaim_call(max_deliveries);
+        self.run(counted(self.shown(), Op::Reclaim, keys, Some(call)), None)
+            .await
+    }
+
+    async fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.run(dead_letters(self.shown(), keys, max), None).await
+    }
+
+    async fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
+        let call = calls::requeue_dead_call(max);
+        self.run(counted(self.shown(), Op::RequeueDead, keys, call), None)
+            .await
+    }
+
+    async fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
+        let call = calls::purge_dead_call();
+        self.run(counted(self.shown(), Op::PurgeDead, keys, Some(call)), None)
+            .await
+    }
+
+    async fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
+        self.run(snapshot(self.shown(), keys), None).await
     }
 }

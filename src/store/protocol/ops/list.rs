@@ -6,6 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Next, Operation, bulk_or_nil, bulks, count, items, single, status, unexpected};
+#[cfg(feature = "tokio")]
+use crate::aio::AsyncListStore;
+#[cfg(feature = "tokio")]
+use crate::store::aio::AsyncStore;
 use crate::store::blocking::BlockingStore;
 use crate::store::policy::Op;
 use crate::store::protocol::exchange::Call;
@@ -489,6 +493,82 @@ impl<T: Target> ListStore for BlockingStore<T> {
 
     fn ping(&self) -> Result<(), StoreError> {
         self.run(ping(self.shown()))
+    }
+}
+
+/// What a cancelled receive took goes back to the head of its list.
+#[cfg(feature = "tokio")]
+fn back<T: Target, O: IntoIterator<Item = Vec<u8>>>(
+    key: &str,
+) -> impl FnOnce(AsyncStore<T>, O) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static
+{
+    let key = key.to_owned();
+    move |store, taken| Box::pin(store.put_back(key, taken.into_iter().collect()))
+}
+
+#[cfg(feature = "tokio")]
+impl<T: Target> AsyncListStore for AsyncStore<T> {
+    async fn push(
+        &self,
+        key: &str,
+        values: &[&[u8]],
+        ttl: Option<Duration>,
+    ) -> Result<u64, StoreError> {
+        self.run(push(self.shown(), key, values, ttl)?, None).await
+    }
+
+    fn pop(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(pop(self.shown(), key), back(key))
+    }
+
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(blocking_pop(self.shown(), key, timeout), back(key))
+    }
+
+    fn pop_many(
+        &self,
+        key: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send {
+        self.receive(pop_many(self.shown(), key, count), back(key))
+    }
+
+    fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send {
+        let op = blocking_pop_many(self.shown(), key, count, timeout);
+        self.receive(op, back(key))
+    }
+
+    async fn index(&self, key: &str, index_: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(index(self.shown(), key, index_), None).await
+    }
+
+    fn take_last(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(take_last(self.shown(), key), back(key))
+    }
+
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(blocking_take_last(self.shown(), key, timeout), back(key))
+    }
+
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        self.run(scan(self.shown(), pattern), None).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(ping(self.shown()), None).await
     }
 }
 

@@ -1,0 +1,550 @@
+//! The async driver: [`AsyncStore`], an
+//! [`AsyncListStore`](crate::aio::AsyncListStore) and
+//! [`AsyncLeaseStore`](crate::aio::AsyncLeaseStore) on any target, doing
+//! on tokio what the target's steps and the call policy ask for.
+//!
+//! - Calls that cannot block share **one connection per node**, their
+//!   requests pipelined ([`Shared`]).
+//! - A call that blocks (a blocked receive, the wait of a blocking lease)
+//!   holds a **connection of its own** from the node's pool, capped by
+//!   `max_connections`.
+//! - **Cancellation** (a receive's future dropped): the call stops waiting
+//!   at once — a blocked connection is unblocked from the shared one
+//!   (`CLIENT UNBLOCK`) and goes back to its pool — and what it had taken
+//!   is put back (see [`OnCancel`](crate::store::policy::OnCancel)).
+//!
+//! The trait implementations, one line per operation, are with the
+//! operations (`store/protocol/ops/`).
+
+pub(crate) mod conn;
+mod receive;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use conn::{Conn, Shared};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::addr::{IntoRedisAddr, RedisAddr};
+use super::policy::Op;
+use super::protocol::exchange::{Call, Event, Exchange, Step};
+use super::protocol::ops::{Next, Operation};
+use super::protocol::resp::Reply;
+use super::protocol::{Node, Request, Route, Wait};
+#[cfg(feature = "cluster")]
+use super::target::{Cluster, RedisClusterStoreOptions};
+use super::target::{DialEvent, DialStep, Dialing, RedisStoreOptions, Server, Target};
+#[cfg(feature = "sentinel")]
+use super::target::{RedisSentinelStoreOptions, Sentinel};
+use super::{StoreError, wait_limit};
+
+/// An async store on the target `T`: `Server`
+/// ([`AsyncRedisStore`]), `Cluster` ([`AsyncRedisClusterStore`]) or
+/// `Sentinel` ([`AsyncRedisSentinelStore`]); see the [module](self).
+/// Clones share the connections.
+pub struct AsyncStore<T> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    target: Arc<T>,
+    nodes: Mutex<HashMap<Node, Arc<NodeConns>>>,
+}
+
+/// The connections of one node.
+#[derive(Default)]
+struct NodeConns {
+    shared: Mutex<Option<Shared>>,
+    /// Held while the shared connection is opened, so that it is opened once.
+    opening: tokio::sync::Mutex<()>,
+    idle: Mutex<Vec<Conn>>,
+    places: Option<Arc<Semaphore>>,
+}
+
+// A panic in a caller leaves a store usable: its locks are taken back
+// from a poisoned state, and a connection in the middle of a call is
+// dropped, never reused.
+impl<T> std::panic::UnwindSafe for AsyncStore<T> {}
+impl<T> std::panic::RefUnwindSafe for AsyncStore<T> {}
+
+impl<T> Clone for AsyncStore<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for AsyncStore<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.target.fmt(f)
+    }
+}
+
+impl<T> AsyncStore<T> {
+    /// The target: where the store sends its commands, and its options.
+    pub fn target(&self) -> &T {
+        &self.inner.target
+    }
+
+    /// Whether `self` and `other` are the same handle (clones of one store).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// A connection held by a call.
+enum Held {
+    Shared(Shared),
+    Dedicated {
+        conns: Arc<NodeConns>,
+        conn: Conn,
+        _place: OwnedSemaphorePermit,
+    },
+}
+
+/// What a cancelled call tells the one still running it.
+#[derive(Default)]
+pub(crate) struct Cancel {
+    cancelled: AtomicBool,
+    /// The node and server id of the connection the call is blocked on.
+    blocked: Mutex<Option<(Node, i64)>>,
+}
+
+impl Cancel {
+    pub(crate) fn cancel(&self) -> Option<(Node, i64)> {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.blocked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Whether the call is still blocked on connection `id`.
+    pub(crate) fn is_blocked_on(&self, id: i64) -> bool {
+        self.blocked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|(_, blocked)| *blocked == id)
+    }
+
+    fn set_blocked(&self, blocked: Option<(Node, i64)>) {
+        *self.blocked.lock().unwrap_or_else(PoisonError::into_inner) = blocked;
+    }
+}
+
+// The bound names a crate-private trait: these methods are the crate's own.
+#[allow(private_bounds)]
+impl<T: Target> AsyncStore<T> {
+    /// A store on `target`; connects to nothing yet.
+    pub(crate) fn with_target(target: T) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                target: Arc::new(target),
+                nodes: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub(crate) fn shown(&self) -> &Arc<str> {
+        &self.inner.target.settings().shown
+    }
+
+    fn node(&self, node: &Node) -> Arc<NodeConns> {
+        let mut nodes = self.inner.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        let pool = self.inner.target.settings().pool;
+        Arc::clone(nodes.entry(node.clone()).or_insert_with(|| {
+            Arc::new(NodeConns {
+                places: Some(Arc::new(Semaphore::new(pool.max_connections))),
+                ..NodeConns::default()
+            })
+        }))
+    }
+
+    /// Runs `op`: each call it asks for, then its output. A call cancelled
+    /// (`cancel`) stops before its next wait, with what it has.
+    pub(crate) async fn run<O: Operation>(
+        &self,
+        mut op: O,
+        cancel: Option<&Cancel>,
+    ) -> Result<O::Output, StoreError> {
+        let mut next = op.next(None);
+        loop {
+            let call = match next? {
+                Next::Done(output) => return Ok(output),
+                Next::Call(call) => call,
+            };
+            if cancel.is_some_and(Cancel::is_cancelled) {
+                if let Some(output) = op.stop() {
+                    return Ok(output);
+                }
+                if call.wait.blocks() {
+                    // As if its time had passed: a wait cut short takes nothing.
+                    next = op.next(Some(Reply::Nil));
+                    continue;
+                }
+            }
+            next = match self.call(call, cancel).await {
+                Ok(reply) => op.next(Some(reply)),
+                Err(err) => op.failed(err),
+            };
+        }
+    }
+
+    /// Makes one call, as its exchange says.
+    pub(crate) async fn call(&self, call: Call, cancel: Option<&Cancel>) -> Result<Reply, StoreError> {
+        let target = &*self.inner.target;
+        let blocks = call.wait.blocks();
+        let mut exchange = Exchange::new(target, call);
+        let mut held: Option<(Node, Held)> = None;
+        let mut event = Event::Go;
+        loop {
+            event = match exchange.next(event) {
+                Step::Checkout { node, dedicated } => {
+                    let checked_out = match dedicated {
+                        true => self.dedicated(&node).await,
+                        false => self.shared(&node).await.map(Held::Shared),
+                    };
+                    match checked_out {
+                        Ok(conn) => {
+                            held = Some((node, conn));
+                            Event::CheckedOut
+                        }
+                        Err(err) => Event::CheckoutFailed(err),
+                    }
+                }
+                Step::Send {
+                    bytes,
+                    replies,
+                    timeout,
+                } => match held.as_mut().expect("a connection held") {
+                    (_, Held::Shared(shared)) => match shared.exchange(bytes, replies, timeout).await {
+                        Ok(replies) => Event::Replied(replies),
+                        Err(failure) => Event::Failed(failure),
+                    },
+                    (node, Held::Dedicated { conn, .. }) => {
+                        let watched = match (cancel, conn.client_id) {
+                            (Some(cancel), Some(id)) if blocks => {
+                                cancel.set_blocked(Some((node.clone(), id)));
+                                Some(cancel)
+                            }
+                            _ => None,
+                        };
+                        let sent = match watched {
+                            // Cancelled before the request left: it is not sent.
+                            Some(cancel) if cancel.is_cancelled() => Ok(vec![Reply::Nil; replies]),
+                            _ => conn.exchange(bytes, replies, timeout).await,
+                        };
+                        if let Some(cancel) = watched {
+                            cancel.set_blocked(None);
+                        }
+                        match sent {
+                            Ok(replies) => Event::Replied(replies),
+                            Err(failure) => Event::Failed(failure),
+                        }
+                    }
+                },
+                Step::Checkin => {
+                    if let Some((_, Held::Dedicated { conns, conn, .. })) = held.take() {
+                        let mut idle = conns.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                        if idle.len() < target.settings().pool.max_idle {
+                            idle.push(conn);
+                        }
+                    }
+                    Event::Go
+                }
+                Step::Discard { clear } => {
+                    if let Some((node, conn)) = held.take() {
+                        let conns = self.node(&node);
+                        if let Held::Shared(shared) = &conn {
+                            let mut current = conns.shared.lock().unwrap_or_else(PoisonError::into_inner);
+                            if current.as_ref().is_some_and(|current| current.same(shared)) {
+                                *current = None;
+                            }
+                        }
+                        if clear {
+                            conns.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                        }
+                    }
+                    Event::Go
+                }
+                Step::Pause(pause) => {
+                    tokio::time::sleep(pause).await;
+                    Event::Go
+                }
+                Step::Done(result) => return result,
+            };
+        }
+    }
+
+    /// The shared connection of `node`, opened once.
+    async fn shared(&self, node: &Node) -> Result<Shared, StoreError> {
+        let conns = self.node(node);
+        let current = || {
+            conns
+                .shared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .filter(Shared::is_open)
+        };
+        if let Some(shared) = current() {
+            return Ok(shared);
+        }
+        let _opening = conns.opening.lock().await;
+        if let Some(shared) = current() {
+            return Ok(shared);
+        }
+        let shared = self.dial(node, false).await?.into_shared();
+        *conns.shared.lock().unwrap_or_else(PoisonError::into_inner) = Some(shared.clone());
+        Ok(shared)
+    }
+
+    /// A connection of its own to `node`, within the pool's cap.
+    async fn dedicated(&self, node: &Node) -> Result<Held, StoreError> {
+        let conns = self.node(node);
+        let pool = self.inner.target.settings().pool;
+        let places = Arc::clone(conns.places.as_ref().expect("a node's places"));
+        let acquire = places.acquire_owned();
+        let acquired = match wait_limit(Some(pool.pool_timeout)) {
+            None => Ok(acquire.await),
+            Some(timeout) => tokio::time::timeout(timeout, acquire).await,
+        };
+        let Ok(Ok(place)) = acquired else {
+            return Err(StoreError::PoolExhausted {
+                addr: self.shown().to_string(),
+                max_connections: pool.max_connections,
+                timeout: pool.pool_timeout,
+            });
+        };
+        loop {
+            let idle = conns.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let conn = match idle {
+                Some(mut conn) => match conn.is_alive() {
+                    true => conn,
+                    false => continue,
+                },
+                None => self.dial(node, true).await?,
+            };
+            return Ok(Held::Dedicated {
+                conns,
+                conn,
+                _place: place,
+            });
+        }
+    }
+
+    /// Opens a connection to `node`: does each step of the target's dialing.
+    async fn dial(&self, node: &Node, want_id: bool) -> Result<Conn, StoreError> {
+        let start = Instant::now();
+        let target = &*self.inner.target;
+        let settings = target.settings();
+        let mut dialing = target.dial(node, want_id);
+        let mut conn: Option<Conn> = None;
+        let mut event = DialEvent::Go;
+        let opened = loop {
+            event = match dialing.next(event) {
+                DialStep::Connect { endpoint, deadline } => {
+                    conn = None;
+                    match conn::open(&endpoint, settings.tls.as_ref(), deadline).await {
+                        Ok(stream) => {
+                            conn = Some(Conn::new(stream));
+                            DialEvent::Connected
+                        }
+                        Err(err) => DialEvent::NotConnected(err),
+                    }
+                }
+                DialStep::Send { request, deadline } => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let opening = conn.as_mut().expect("a connection being opened");
+                    match opening.exchange(&request, 1, Some(left)).await {
+                        Ok(mut replies) => DialEvent::Replied(replies.pop().unwrap_or(Reply::Nil)),
+                        Err(failure) => DialEvent::Failed(failure),
+                    }
+                }
+                DialStep::Pause(pause) => {
+                    conn = None;
+                    tokio::time::sleep(pause).await;
+                    DialEvent::Go
+                }
+                DialStep::Ready { client_id } => {
+                    let mut ready = conn.take().expect("a connection opened");
+                    ready.client_id = client_id;
+                    break Ok(ready);
+                }
+                DialStep::Fail(err) => break Err(err),
+            };
+        };
+        crate::trace::connected("redis (async)", node, start, &opened);
+        opened
+    }
+
+    /// Unblocks the connection `id` of `node`, blocked by a call nobody
+    /// waits for any more, until it is not blocked (a `CLIENT UNBLOCK`
+    /// sent before the blocking command arrived unblocks nothing).
+    pub(crate) async fn unblock(self, node: Node, id: i64, cancel: Arc<Cancel>) {
+        let request = || Request::new(&["CLIENT", "UNBLOCK", &id.to_string()]);
+        for _ in 0..200 {
+            if !cancel.is_blocked_on(id) {
+                return;
+            }
+            let call = Call {
+                op: Op::Unblock,
+                route: Route::Node(node.clone()),
+                request: request(),
+                wait: Wait::Response,
+            };
+            match self.call(call, None).await {
+                Ok(Reply::Int(1)) => return,
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Pushes back to the head of `key` what a receive nobody waits for
+    /// any more took.
+    pub(crate) async fn put_back(self, key: String, taken: Vec<Vec<u8>>) {
+        if taken.is_empty() {
+            return;
+        }
+        let values: Vec<&[u8]> = taken.iter().rev().map(Vec::as_slice).collect();
+        let request = Request::with_values("LPUSH", &[key.as_bytes()], &values);
+        let pushed = self.call(Call::on_key(Op::PutBack, &key, request), None).await;
+        crate::trace::event!(
+            WARN,
+            addr = %self.shown(),
+            key = %key,
+            elements = taken.len(),
+            put_back = pushed.is_ok(),
+            error = pushed.as_ref().err().map(ToString::to_string),
+            "a cancelled receive had taken elements; they go back to the head of their list"
+        );
+        let _ = pushed;
+    }
+}
+
+/// The async store on one Redis server: [`AsyncStore`] on the target
+/// `Server`, the async [`RedisStore`](crate::RedisStore), with the same
+/// addresses, options, errors and call policy.
+///
+/// # Examples
+///
+/// ```no_run
+/// use redisutil::aio::{AsyncListStore, AsyncRedisStore};
+///
+/// # async fn run() -> Result<(), redisutil::StoreError> {
+/// let store = AsyncRedisStore::open("127.0.0.1:6379")?;
+/// store.push("/jobs/client", &[br#"{"id":1}"#], None).await?;
+/// # Ok(()) }
+/// ```
+pub type AsyncRedisStore = AsyncStore<Server>;
+
+impl AsyncStore<Server> {
+    /// A store for the Redis at `addr`, with default options. Connects to
+    /// nothing yet.
+    pub fn open(addr: impl IntoRedisAddr) -> Result<Self, StoreError> {
+        Self::open_with(addr, RedisStoreOptions::default())
+    }
+
+    /// A store for the Redis at `addr` with `options`, checked as
+    /// [`RedisStore::open_with`](crate::RedisStore::open_with) checks them.
+    pub fn open_with(addr: impl IntoRedisAddr, options: RedisStoreOptions) -> Result<Self, StoreError> {
+        Ok(Self::with_target(Server::new(addr, options)?))
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> &RedisAddr {
+        self.target().addr()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisStoreOptions {
+        self.target().options()
+    }
+}
+
+/// The async store on a Redis Cluster: [`AsyncStore`] on the target
+/// `Cluster`, the async [`RedisClusterStore`](crate::RedisClusterStore).
+#[cfg(feature = "cluster")]
+pub type AsyncRedisClusterStore = AsyncStore<Cluster>;
+
+#[cfg(feature = "cluster")]
+impl AsyncStore<Cluster> {
+    /// A store for the cluster that the `seeds` belong to, with default
+    /// options. Connects to nothing yet.
+    pub fn open<I>(seeds: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Self::open_with(seeds, RedisClusterStoreOptions::default())
+    }
+
+    /// A store for the cluster that the `seeds` belong to, with `options`.
+    pub fn open_with<I>(seeds: I, options: RedisClusterStoreOptions) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Ok(Self::with_target(Cluster::new(seeds, options)?))
+    }
+
+    /// The seed nodes, as given.
+    pub fn seeds(&self) -> &[RedisAddr] {
+        self.target().seeds()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisClusterStoreOptions {
+        self.target().options()
+    }
+}
+
+/// The async store on the master of a Sentinel service: [`AsyncStore`] on
+/// the target `Sentinel`, the async
+/// [`RedisSentinelStore`](crate::RedisSentinelStore).
+#[cfg(feature = "sentinel")]
+pub type AsyncRedisSentinelStore = AsyncStore<Sentinel>;
+
+#[cfg(feature = "sentinel")]
+impl AsyncStore<Sentinel> {
+    /// A store for the master of `service`, found through `sentinels`, with
+    /// `options`. Connects to nothing yet.
+    pub fn open_with<I>(
+        sentinels: I,
+        service: &str,
+        options: RedisSentinelStoreOptions,
+    ) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: IntoRedisAddr,
+    {
+        Ok(Self::with_target(Sentinel::new(sentinels, service, options)?))
+    }
+
+    /// A store for a `redis-sentinel://` address, as
+    /// [`RedisSentinelStore::open_url`](crate::RedisSentinelStore::open_url)
+    /// reads it.
+    pub fn open_url(url: &str, options: RedisSentinelStoreOptions) -> Result<Self, StoreError> {
+        Ok(Self::with_target(Sentinel::from_url(url, options)?))
+    }
+
+    /// The service's name.
+    pub fn service(&self) -> &str {
+        self.target().service()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RedisSentinelStoreOptions {
+        self.target().options()
+    }
+}
