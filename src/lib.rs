@@ -4,6 +4,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Parts that only some features use are dead in builds without them; the
+// build with every feature (clippy in CI) finds code that is dead for good.
+#![cfg_attr(
+    not(all(feature = "cluster", feature = "sentinel", feature = "tokio")),
+    allow(dead_code)
+)]
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -17,7 +23,7 @@ mod host;
 mod json;
 mod percent;
 pub mod proxy;
-mod store;
+pub mod store;
 mod tls;
 mod trace;
 
@@ -31,15 +37,14 @@ pub use store::auth::RedisAuth;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use store::blocking::RedisClusterStore;
-#[cfg(feature = "cluster")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
-pub use store::target::RedisClusterStoreOptions;
-pub use store::fault::Fault;
-pub use store::memory::MemoryStore;
+#[cfg(feature = "sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+pub use store::blocking::RedisSentinelStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::blocking::RedisStore;
-pub use store::target::{PoolOptions, RedisStoreOptions};
+pub use store::fault::Fault;
+pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, get_client_with, wait_serve};
@@ -49,12 +54,15 @@ pub use store::registry::{get_cluster_client, get_cluster_client_with};
 #[cfg(feature = "sentinel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
 pub use store::registry::{get_sentinel_client, get_sentinel_client_with};
-#[cfg(feature = "sentinel")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
-pub use store::blocking::RedisSentinelStore;
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+pub use store::target::RedisClusterStoreOptions;
 #[cfg(feature = "sentinel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
 pub use store::target::RedisSentinelStoreOptions;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use store::target::{PoolOptions, RedisStoreOptions};
 pub use store::{
     BoxError, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
     ListStore, Nacked, StoreError,

@@ -127,7 +127,8 @@ pub(crate) fn redis_client_config(
             }
         }
         None => {
-            let (added, _unusable) = roots.add_parsable_certificates(system_roots().iter().cloned());
+            let (added, _unusable) =
+                roots.add_parsable_certificates(system_roots().iter().cloned());
             if added == 0 && !insecure {
                 return Err("no CA certificate given, and none found on the system".into());
             }
@@ -160,7 +161,11 @@ pub(crate) fn redis_client_config(
 }
 
 /// Why a `#insecure` address is refused in a build without the feature.
-#[cfg(all(feature = "redis", feature = "tls-rustls", not(feature = "tls-rustls-insecure")))]
+#[cfg(all(
+    feature = "redis",
+    feature = "tls-rustls",
+    not(feature = "tls-rustls-insecure")
+))]
 pub(crate) const INSECURE_NEEDS_FEATURE: &str = "a rediss://…/#insecure address skips verifying \
      the server's certificate, which needs the feature tls-rustls-insecure";
 

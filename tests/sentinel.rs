@@ -11,7 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use redisutil::{
-    ListStore, Peer, RedisAuth, RedisChannel, RedisSentinelStore, RedisSentinelStoreOptions, StoreError,
+    ListStore, Peer, RedisAuth, RedisChannel, RedisSentinelStore, RedisSentinelStoreOptions,
+    StoreError,
 };
 use support::{SERVICE, SentinelBackend, SentinelSet, SentinelSetup};
 

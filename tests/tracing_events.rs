@@ -131,7 +131,7 @@ fn store_events_show_addresses_without_passwords_and_no_message_contents() {
         decode.contains("bytes=20") && decode.contains("/traced/client"),
         "{decode}"
     );
-    find(&lines, "pooled connection lost");
+    find(&lines, "an idle connection was found closed");
     let failed = find(&lines, "connection failed");
     assert!(
         failed.contains("WRONGPASS") || failed.contains("invalid"),

@@ -69,7 +69,6 @@ pub use crate::store::aio::{AsyncRedisStore, AsyncStore};
 pub use channel::AsyncRedisChannel;
 pub use lease::AsyncLeaseStore;
 
-
 use crate::StoreError;
 
 /// The list operations a channel needs, as futures: the async

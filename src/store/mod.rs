@@ -4,7 +4,7 @@
 //! list operations. [`ListStore`] names exactly those, so the channel runs
 //! unchanged on real Redis ([`RedisStore`](crate::RedisStore)), on a Redis
 //! Cluster (`RedisClusterStore`, feature `cluster`) and on the in-memory
-//! fake ([`MemoryStore`](crate::MemoryStore)) that downstream tests inject.
+//! fake ([`MemoryStore`]) that downstream tests inject.
 //! All fail with the same [`StoreError`] variants.
 //!
 //! # Examples
@@ -21,34 +21,51 @@
 //! ```
 
 pub(crate) mod addr;
+#[cfg(all(feature = "redis", feature = "tokio"))]
+pub(crate) mod aio;
 pub(crate) mod auth;
+#[cfg(feature = "redis")]
+pub(crate) mod blocking;
 #[cfg(feature = "redis")]
 pub(crate) mod commands;
 pub(crate) mod fault;
 pub(crate) mod glob;
 pub(crate) mod lease;
 pub(crate) mod memory;
-#[cfg(feature = "redis")]
-pub(crate) mod protocol;
 pub(crate) mod policy;
 #[cfg(feature = "redis")]
-pub(crate) mod target;
-#[cfg(feature = "redis")]
-pub(crate) mod blocking;
-#[cfg(all(feature = "redis", feature = "tokio"))]
-pub(crate) mod aio;
+pub(crate) mod protocol;
 #[cfg(feature = "redis")]
 pub(crate) mod registry;
 #[cfg(feature = "redis")]
 pub(crate) mod script;
+#[cfg(feature = "redis")]
+pub(crate) mod target;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::tls::{ClientIdentity, TlsOptions};
+pub use addr::{IntoRedisAddr, RedisAddr};
+pub use auth::RedisAuth;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use blocking::BlockingStore;
+pub use fault::Fault;
 pub use lease::{
     DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, Nacked,
 };
+pub use memory::MemoryStore;
+#[cfg(feature = "cluster")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+pub use target::Cluster;
+#[cfg(feature = "sentinel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+pub use target::Sentinel;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use target::{PoolOptions, Server};
 
 /// The Redis list operations a channel needs.
 ///
@@ -184,7 +201,7 @@ forward_list_store!(&S, Arc<S>, Box<S>);
 /// A [`ListStore`] operation failed.
 ///
 /// The real and the in-memory store fail with the same variants, so code
-/// tested on [`MemoryStore`](crate::MemoryStore) handles real failures.
+/// tested on [`MemoryStore`] handles real failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {

@@ -61,8 +61,10 @@ pub(crate) enum Op {
     Snapshot,
     /// Elements a cancelled receive took, pushed back to the head of
     /// their list (LPUSH).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "async calls only"))]
     PutBack,
     /// `CLIENT UNBLOCK` of a cancelled blocked call's connection.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "async calls only"))]
     Unblock,
 }
 
@@ -164,14 +166,24 @@ mod tests {
             Op::PurgeDead,
             Op::PutBack,
         ] {
-            assert_eq!(policy(op).after_lost_reply, AfterLostReply::Report, "{op:?}");
+            assert_eq!(
+                policy(op).after_lost_reply,
+                AfterLostReply::Report,
+                "{op:?}"
+            );
             assert!(policy(op).changes_data, "{op:?}");
         }
         assert_eq!(
             policy(Op::Lease).after_lost_reply,
             AfterLostReply::SendSameCallAgain
         );
-        for op in [Op::Index, Op::Scan, Op::Ping, Op::Snapshot, Op::WaitForElement] {
+        for op in [
+            Op::Index,
+            Op::Scan,
+            Op::Ping,
+            Op::Snapshot,
+            Op::WaitForElement,
+        ] {
             assert!(!policy(op).changes_data, "{op:?}");
         }
     }

@@ -95,11 +95,13 @@ pub(crate) async fn open(
     let deadline = tokio::time::Instant::from_std(deadline);
     match &endpoint.place {
         #[cfg(unix)]
-        Place::Unix(path) => tokio::time::timeout_at(deadline, tokio::net::UnixStream::connect(path))
-            .await
-            .map_err(|_| OpenError::TimedOut)?
-            .map(Stream::Unix)
-            .map_err(OpenError::Io),
+        Place::Unix(path) => {
+            tokio::time::timeout_at(deadline, tokio::net::UnixStream::connect(path))
+                .await
+                .map_err(|_| OpenError::TimedOut)?
+                .map(Stream::Unix)
+                .map_err(OpenError::Io)
+        }
         #[cfg(not(unix))]
         Place::Unix(_) => Err(OpenError::Io(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -108,11 +110,14 @@ pub(crate) async fn open(
         Place::Tcp { host, port } => {
             let addrs: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
                 Ok(ip) => vec![SocketAddr::new(ip, *port)],
-                Err(_) => tokio::time::timeout_at(deadline, tokio::net::lookup_host((host.as_str(), *port)))
-                    .await
-                    .map_err(|_| OpenError::TimedOut)?
-                    .map_err(OpenError::Resolve)?
-                    .collect(),
+                Err(_) => tokio::time::timeout_at(
+                    deadline,
+                    tokio::net::lookup_host((host.as_str(), *port)),
+                )
+                .await
+                .map_err(|_| OpenError::TimedOut)?
+                .map_err(OpenError::Resolve)?
+                .collect(),
             };
             let mut last = None;
             let mut socket = None;
@@ -160,7 +165,10 @@ async fn tls_handshake(
         Err(_) => Err(OpenError::TlsTimedOut),
         Ok(Ok(stream)) => Ok(Stream::Tls(Box::new(stream))),
         Ok(Err(err)) => Err(
-            match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            match err
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
                 Some(tls) => OpenError::Tls(tls.to_string()),
                 None if err.kind() == io::ErrorKind::UnexpectedEof => {
                     OpenError::Tls("the server closed the connection during the handshake".into())

@@ -43,7 +43,16 @@ use super::{StoreError, wait_limit};
 
 /// An async store on the target `T`: `Server`
 /// ([`AsyncRedisStore`]), `Cluster` ([`AsyncRedisClusterStore`]) or
-/// `Sentinel` ([`AsyncRedisSentinelStore`]); see the [module](self).
+/// `Sentinel` ([`AsyncRedisSentinelStore`]).
+///
+/// - Calls that cannot block share one connection per node, their
+///   requests pipelined.
+/// - A call that blocks (a blocked receive, the wait of a blocking lease)
+///   holds a connection of its own from the node's pool, capped by
+///   [`max_connections`](crate::store::PoolOptions::max_connections).
+/// - A receive's future dropped stops waiting at once and puts back what
+///   it took: see [`aio`](crate::aio#cancellation).
+///
 /// Clones share the connections.
 pub struct AsyncStore<T> {
     inner: Arc<Inner<T>>,
@@ -159,7 +168,11 @@ impl<T: Target> AsyncStore<T> {
     }
 
     fn node(&self, node: &Node) -> Arc<NodeConns> {
-        let mut nodes = self.inner.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut nodes = self
+            .inner
+            .nodes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let pool = self.inner.target.settings().pool;
         Arc::clone(nodes.entry(node.clone()).or_insert_with(|| {
             Arc::new(NodeConns {
@@ -200,7 +213,11 @@ impl<T: Target> AsyncStore<T> {
     }
 
     /// Makes one call, as its exchange says.
-    pub(crate) async fn call(&self, call: Call, cancel: Option<&Cancel>) -> Result<Reply, StoreError> {
+    pub(crate) async fn call(
+        &self,
+        call: Call,
+        cancel: Option<&Cancel>,
+    ) -> Result<Reply, StoreError> {
         let target = &*self.inner.target;
         let blocks = call.wait.blocks();
         let mut exchange = Exchange::new(target, call);
@@ -226,10 +243,12 @@ impl<T: Target> AsyncStore<T> {
                     replies,
                     timeout,
                 } => match held.as_mut().expect("a connection held") {
-                    (_, Held::Shared(shared)) => match shared.exchange(bytes, replies, timeout).await {
-                        Ok(replies) => Event::Replied(replies),
-                        Err(failure) => Event::Failed(failure),
-                    },
+                    (_, Held::Shared(shared)) => {
+                        match shared.exchange(bytes, replies, timeout).await {
+                            Ok(replies) => Event::Replied(replies),
+                            Err(failure) => Event::Failed(failure),
+                        }
+                    }
                     (node, Held::Dedicated { conn, .. }) => {
                         let watched = match (cancel, conn.client_id) {
                             (Some(cancel), Some(id)) if blocks => {
@@ -265,13 +284,18 @@ impl<T: Target> AsyncStore<T> {
                     if let Some((node, conn)) = held.take() {
                         let conns = self.node(&node);
                         if let Held::Shared(shared) = &conn {
-                            let mut current = conns.shared.lock().unwrap_or_else(PoisonError::into_inner);
+                            let mut current =
+                                conns.shared.lock().unwrap_or_else(PoisonError::into_inner);
                             if current.as_ref().is_some_and(|current| current.same(shared)) {
                                 *current = None;
                             }
                         }
                         if clear {
-                            conns.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                            conns
+                                .idle
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .clear();
                         }
                     }
                     Event::Go
@@ -326,7 +350,11 @@ impl<T: Target> AsyncStore<T> {
             });
         };
         loop {
-            let idle = conns.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let idle = conns
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
             let conn = match idle {
                 Some(mut conn) => match conn.is_alive() {
                     true => conn,
@@ -418,7 +446,9 @@ impl<T: Target> AsyncStore<T> {
         }
         let values: Vec<&[u8]> = taken.iter().rev().map(Vec::as_slice).collect();
         let request = Request::with_values("LPUSH", &[key.as_bytes()], &values);
-        let pushed = self.call(Call::on_key(Op::PutBack, &key, request), None).await;
+        let pushed = self
+            .call(Call::on_key(Op::PutBack, &key, request), None)
+            .await;
         crate::trace::event!(
             WARN,
             addr = %self.shown(),
@@ -457,7 +487,10 @@ impl AsyncStore<Server> {
 
     /// A store for the Redis at `addr` with `options`, checked as
     /// [`RedisStore::open_with`](crate::RedisStore::open_with) checks them.
-    pub fn open_with(addr: impl IntoRedisAddr, options: RedisStoreOptions) -> Result<Self, StoreError> {
+    pub fn open_with(
+        addr: impl IntoRedisAddr,
+        options: RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
         Ok(Self::with_target(Server::new(addr, options)?))
     }
 
@@ -528,7 +561,9 @@ impl AsyncStore<Sentinel> {
         I: IntoIterator,
         I::Item: IntoRedisAddr,
     {
-        Ok(Self::with_target(Sentinel::new(sentinels, service, options)?))
+        Ok(Self::with_target(Sentinel::new(
+            sentinels, service, options,
+        )?))
     }
 
     /// A store for a `redis-sentinel://` address, as

@@ -16,6 +16,9 @@ type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// What to do with the output of a receive nobody waits for any more.
 type Orphan<T> = Box<dyn FnOnce(T) -> Boxed<()> + Send>;
 
+/// What unblocks the connection a cancelled receive is blocked on.
+type Unblock = Box<dyn FnOnce(Arc<Cancel>) -> Option<Boxed<()>> + Send>;
+
 /// A receive as a future. Dropped after it was first polled and before it
 /// ended, it is cancelled: a connection it is blocked on is unblocked
 /// (`CLIENT UNBLOCK` from the node's shared connection), the rest of the
@@ -27,7 +30,7 @@ pub(crate) struct Receive<T: Send + 'static> {
     started: bool,
     cancel: Arc<Cancel>,
     orphan: Option<Orphan<T>>,
-    unblock: Option<Box<dyn FnOnce(Arc<Cancel>) -> Option<Boxed<()>> + Send>>,
+    unblock: Option<Unblock>,
 }
 
 // The bound names a crate-private trait: the method is the crate's own.

@@ -209,13 +209,12 @@ impl Conn {
                 }
                 return Ok(reply);
             }
-            self.fill(found.wanted)
-                .map_err(|err| match err.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                        Failure::TimedOut(timeout.unwrap_or_default())
-                    }
-                    _ => Failure::Lost(err),
-                })?;
+            self.fill(found.wanted).map_err(|err| match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    Failure::TimedOut(timeout.unwrap_or_default())
+                }
+                _ => Failure::Lost(err),
+            })?;
         }
     }
 
@@ -314,11 +313,14 @@ fn tls_handshake(
         if let Err(err) = tls.complete_io(&mut socket) {
             return Err(match err.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => OpenError::TlsTimedOut,
-                _ => match err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                _ => match err
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                {
                     Some(tls) => OpenError::Tls(tls.to_string()),
-                    None if err.kind() == io::ErrorKind::UnexpectedEof => {
-                        OpenError::Tls("the server closed the connection during the handshake".into())
-                    }
+                    None if err.kind() == io::ErrorKind::UnexpectedEof => OpenError::Tls(
+                        "the server closed the connection during the handshake".into(),
+                    ),
                     None => OpenError::Io(err),
                 },
             });

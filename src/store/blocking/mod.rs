@@ -24,16 +24,16 @@ use conn::Conn;
 use pool::{Manage, Pool, Pooled};
 
 use super::StoreError;
+use super::addr::{IntoRedisAddr, RedisAddr};
+use super::protocol::Node;
 use super::protocol::exchange::{Call, Event, Exchange, Step};
 use super::protocol::ops::{Next, Operation};
 use super::protocol::resp::Reply;
-use super::addr::{IntoRedisAddr, RedisAddr};
-use super::protocol::Node;
 #[cfg(feature = "cluster")]
 use super::target::{Cluster, RedisClusterStoreOptions};
+use super::target::{DialEvent, DialStep, Dialing, RedisStoreOptions, Server, Target};
 #[cfg(feature = "sentinel")]
 use super::target::{RedisSentinelStoreOptions, Sentinel};
-use super::target::{DialEvent, DialStep, Dialing, RedisStoreOptions, Server, Target};
 
 /// A blocking store on the target `T`: [`Server`](super::target::Server)
 /// ([`RedisStore`](crate::RedisStore)), `Cluster`
@@ -52,7 +52,7 @@ pub struct BlockingStore<T> {
 struct Inner<T> {
     target: Arc<T>,
     /// The pool of each node used so far.
-    pools: RwLock<HashMap<Node, Arc<Pool<Dialer<T>, Conn>>>>,
+    pools: RwLock<HashMap<Node, Arc<NodePool<T>>>>,
 }
 
 // A panic in a caller leaves a store usable: its locks are taken back
@@ -106,7 +106,7 @@ impl<T: Target> BlockingStore<T> {
     }
 
     /// The pool of `node`, made on first use.
-    fn pool(&self, node: &Node) -> Arc<Pool<Dialer<T>, Conn>> {
+    fn pool(&self, node: &Node) -> Arc<NodePool<T>> {
         if let Some(pool) = self
             .inner
             .pools
@@ -152,7 +152,7 @@ impl<T: Target> BlockingStore<T> {
     pub(crate) fn call(&self, call: Call) -> Result<Reply, StoreError> {
         let target = &*self.inner.target;
         let mut exchange = Exchange::new(target, call);
-        let mut held: Option<(Arc<Pool<Dialer<T>, Conn>>, Pooled<Dialer<T>, Conn>)> = None;
+        let mut held: Option<(Arc<NodePool<T>>, Held<T>)> = None;
         let mut event = Event::Go;
         loop {
             event = match exchange.next(event) {
@@ -202,6 +202,12 @@ impl<T: Target> BlockingStore<T> {
     }
 }
 
+/// The pool of one node's connections.
+type NodePool<T> = Pool<Dialer<T>, Conn>;
+
+/// A connection held by a call.
+type Held<T> = Pooled<Dialer<T>, Conn>;
+
 /// Opens the connections of one node, by the target's steps.
 struct Dialer<T> {
     target: Arc<T>,
@@ -231,7 +237,12 @@ pub(crate) fn dial<T: Target>(target: &T, node: &Node, want_id: bool) -> Result<
         event = match dialing.next(event) {
             DialStep::Connect { endpoint, deadline } => {
                 conn = None;
-                match Conn::open(&endpoint, settings.tls.as_ref(), deadline, settings.response_timeout) {
+                match Conn::open(
+                    &endpoint,
+                    settings.tls.as_ref(),
+                    deadline,
+                    settings.response_timeout,
+                ) {
                     Ok(opened) => {
                         conn = Some(opened);
                         DialEvent::Connected
@@ -311,7 +322,10 @@ impl BlockingStore<Server> {
     /// A store for the Redis at `addr` with `options`. Connects to nothing
     /// yet. An address or options that cannot work are refused here
     /// ([`StoreError::InvalidAddress`], [`StoreError::InvalidOptions`]).
-    pub fn open_with(addr: impl IntoRedisAddr, options: RedisStoreOptions) -> Result<Self, StoreError> {
+    pub fn open_with(
+        addr: impl IntoRedisAddr,
+        options: RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
         Ok(Self::with_target(Server::new(addr, options)?))
     }
 
@@ -462,7 +476,9 @@ impl BlockingStore<Sentinel> {
         I: IntoIterator,
         I::Item: IntoRedisAddr,
     {
-        Ok(Self::with_target(Sentinel::new(sentinels, service, options)?))
+        Ok(Self::with_target(Sentinel::new(
+            sentinels, service, options,
+        )?))
     }
 
     /// A store for the Sentinel deployment `url` names, in the form

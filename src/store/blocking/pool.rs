@@ -167,7 +167,6 @@ impl<M, C> Pool<M, C> {
             self.returned.notify_all();
         }
     }
-
 }
 
 impl<M: Manage<C>, C> Pool<M, C> {
@@ -313,7 +312,11 @@ mod tests {
         }
     }
 
-    fn pool(max_idle: usize, max_connections: usize, timeout: Duration) -> Arc<Pool<Manager, Fake>> {
+    fn pool(
+        max_idle: usize,
+        max_connections: usize,
+        timeout: Duration,
+    ) -> Arc<Pool<Manager, Fake>> {
         let limits = PoolOptions {
             max_idle,
             max_connections,
@@ -377,7 +380,11 @@ mod tests {
                 held.pop().unwrap().send(()).unwrap();
                 waiter.join().unwrap().unwrap();
             });
-            assert_eq!(pool.manager.opened.load(Ordering::SeqCst), 1, "the same one");
+            assert_eq!(
+                pool.manager.opened.load(Ordering::SeqCst),
+                1,
+                "the same one"
+            );
         }
     }
 
@@ -388,7 +395,11 @@ mod tests {
         pool.manager.stale.store(true, Ordering::SeqCst);
         pool.checkout().unwrap().check_in();
         assert_eq!(pool.manager.opened.load(Ordering::SeqCst), 2);
-        assert_eq!(pool.manager.most.load(Ordering::SeqCst), 1, "never two at once");
+        assert_eq!(
+            pool.manager.most.load(Ordering::SeqCst),
+            1,
+            "never two at once"
+        );
         assert_eq!(pool.counts(), (1, 1));
     }
 
@@ -402,7 +413,10 @@ mod tests {
             panic!("in the command");
         }));
         assert!(panicked.is_err());
-        assert_eq!((pool.counts().0, pool.manager.alive.load(Ordering::SeqCst)), (0, 0));
+        assert_eq!(
+            (pool.counts().0, pool.manager.alive.load(Ordering::SeqCst)),
+            (0, 0)
+        );
         drop(pool.checkout().unwrap());
         assert_eq!(pool.counts(), (0, 0));
         pool.manager.failing.store(1, Ordering::SeqCst);

@@ -222,7 +222,10 @@ impl<'t, T: Target> Exchange<'t, T> {
     }
 
     fn decide(&mut self, event: Event) -> Action {
-        match (std::mem::replace(&mut self.awaiting, Awaiting::Start), event) {
+        match (
+            std::mem::replace(&mut self.awaiting, Awaiting::Start),
+            event,
+        ) {
             (Awaiting::Start, _) => self.locate(),
             (Awaiting::Checkout, Event::CheckedOut) => Action::Send,
             (Awaiting::Checkout, Event::CheckoutFailed(err)) => self.unreachable(err),
@@ -441,13 +444,18 @@ impl<'t, T: Target> Exchange<'t, T> {
             Verdict::Unavailable { closes } => {
                 let err = self.unavailable(&message);
                 let err = match (closes, err) {
-                    (true, StoreError::Connection { addr, message, source }) => {
+                    (
+                        true,
                         StoreError::Connection {
                             addr,
-                            message: format!("the server closed the connection, saying: {message}"),
+                            message,
                             source,
-                        }
-                    }
+                        },
+                    ) => StoreError::Connection {
+                        addr,
+                        message: format!("the server closed the connection, saying: {message}"),
+                        source,
+                    },
                     (_, err) => err,
                 };
                 match closes {
@@ -455,12 +463,12 @@ impl<'t, T: Target> Exchange<'t, T> {
                     false => Action::Checkin(Then::Finish(Err(err))),
                 }
             }
-            Verdict::Refused | Verdict::NoScript => Action::Checkin(Then::Finish(Err(
-                StoreError::Command {
+            Verdict::Refused | Verdict::NoScript => {
+                Action::Checkin(Then::Finish(Err(StoreError::Command {
                     addr: self.shown(),
                     message,
-                },
-            ))),
+                })))
+            }
         }
     }
 
@@ -533,13 +541,18 @@ impl<'t, T: Target> Exchange<'t, T> {
                 let again = policy(self.call.op).after_lost_reply != AfterLostReply::Report;
                 if again && !self.resent && !matches!(failure, Failure::Garbled(_)) {
                     self.resent = true;
+                    // A call to every master goes again to this one.
+                    let then = match self.masters {
+                        Some(_) => Then::Checkout,
+                        None => Then::Locate,
+                    };
                     crate::trace::event!(
                         INFO,
                         addr = %self.shown(),
                         op = ?self.call.op,
                         "the reply was lost; the request is sent again, as its policy allows"
                     );
-                    return Action::Discard(true, Then::Locate);
+                    return Action::Discard(true, then);
                 }
                 let err = self.failure_error(failure, true);
                 Action::Discard(true, Then::Finish(Err(err)))

@@ -61,6 +61,10 @@ impl fmt::Debug for Node {
 
 /// Where a call goes.
 #[derive(Clone, Debug)]
+#[cfg_attr(
+    not(feature = "cluster"),
+    allow(dead_code, reason = "one node takes every call but a cluster's")
+)]
 pub(crate) enum Route {
     /// The node that holds this key (on a cluster, the master of its slot).
     Key(String),
@@ -86,9 +90,9 @@ impl Wait {
     pub(crate) fn read_timeout(self, response_timeout: Option<Duration>) -> Option<Duration> {
         match self {
             Self::Response => response_timeout,
-            Self::Blocking(block) => block.and_then(|block| {
-                response_timeout.map(|margin| block.saturating_add(margin))
-            }),
+            Self::Blocking(block) => {
+                block.and_then(|block| response_timeout.map(|margin| block.saturating_add(margin)))
+            }
         }
     }
 
@@ -186,15 +190,17 @@ impl Request {
 impl fmt::Debug for Request {
     /// The command's name only: its arguments may be a message's contents.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = resp::read_all(&self.bytes)
-            .ok()
-            .and_then(|(replies, _)| match replies.into_iter().next() {
+        let name = resp::read_all(&self.bytes).ok().and_then(|(replies, _)| {
+            match replies.into_iter().next() {
                 Some(resp::Reply::Array(args)) => match args.into_iter().next() {
-                    Some(resp::Reply::Bulk(name)) => Some(String::from_utf8_lossy(&name).into_owned()),
+                    Some(resp::Reply::Bulk(name)) => {
+                        Some(String::from_utf8_lossy(&name).into_owned())
+                    }
                     _ => None,
                 },
                 _ => None,
-            });
+            }
+        });
         write!(f, "Request({})", name.as_deref().unwrap_or("?"))
     }
 }
@@ -220,6 +226,7 @@ pub(crate) enum OpenError {
     /// The time ran out.
     TimedOut,
     /// The TLS handshake did not end in time: often a port without TLS.
+    #[cfg_attr(not(feature = "tls-rustls"), allow(dead_code, reason = "TLS only"))]
     TlsTimedOut,
     /// The name did not resolve, or resolved to nothing.
     Resolve(io::Error),
@@ -252,10 +259,14 @@ impl OpenError {
                 format!("{at}no answer to the TLS handshake within {timeout:?}: is it a TLS port?"),
                 None,
             ),
-            Self::Resolve(err) => connection(format!("{at}cannot resolve the host: {err}"), Some(err)),
+            Self::Resolve(err) => {
+                connection(format!("{at}cannot resolve the host: {err}"), Some(err))
+            }
             Self::Io(err) => connection(format!("{at}{err}"), Some(err)),
             Self::Tls(why) => connection(
-                format!("{at}the TLS handshake failed: {why} (is it a TLS port, with a certificate you trust?)"),
+                format!(
+                    "{at}the TLS handshake failed: {why} (is it a TLS port, with a certificate you trust?)"
+                ),
                 None,
             ),
         }

@@ -290,7 +290,10 @@ mod tests {
     fn commands_are_arrays_of_bulk_strings() {
         let mut out = Vec::new();
         write_command(&mut out, &[&b"RPUSH"[..], b"k", b"", b"\r\n"]);
-        assert_eq!(out, b"*4\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$0\r\n\r\n$2\r\n\r\n\r\n");
+        assert_eq!(
+            out,
+            b"*4\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$0\r\n\r\n$2\r\n\r\n\r\n"
+        );
         let mut out = Vec::new();
         write_decimal(&mut out, usize::MAX);
         assert_eq!(out, usize::MAX.to_string().as_bytes());

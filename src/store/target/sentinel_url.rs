@@ -6,9 +6,9 @@
 //! The hosts are the sentinels (port 26379 when left out); the username
 //! and password are the master's; the fragment names the service.
 
-use crate::store::StoreError;
 use crate::host::split_host_port;
 use crate::percent::decode;
+use crate::store::StoreError;
 
 /// The port of a sentinel named without one.
 const SENTINEL_PORT: u16 = 26379;

@@ -212,7 +212,11 @@ impl<T: Target> LeaseStore for BlockingStore<T> {
         delay: Duration,
         max_deliveries: u32,
     ) -> Result<Nacked, StoreError> {
-        let call = script_call(Op::Nack, keys, &calls::nack_call(tag, delay, max_deliveries));
+        let call = script_call(
+            Op::Nack,
+            keys,
+            &calls::nack_call(tag, delay, max_deliveries),
+        );
         self.run(single(self.shown(), call, |reply| int(reply).map(nacked)))
     }
 
@@ -309,12 +313,16 @@ impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
         timeout: Option<Duration>,
     ) -> Result<Vec<Leased>, StoreError> {
         let op = blocking_lease(self.shown(), keys, count, policy, timeout);
-        self.receive(op, hand_back(keys, policy.max_deliveries)).await
+        self.receive(op, hand_back(keys, policy.max_deliveries))
+            .await
     }
 
     async fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
-        self.run(counted(self.shown(), Op::Ack, keys, calls::ack_call(tags)), None)
-            .await
+        self.run(
+            counted(self.shown(), Op::Ack, keys, calls::ack_call(tags)),
+            None,
+        )
+        .await
     }
 
     async fn nack(
@@ -324,9 +332,16 @@ impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
         delay: Duration,
         max_deliveries: u32,
     ) -> Result<Nacked, StoreError> {
-        let call = script_call(Op::Nack, keys, &calls::nack_call(tag, delay, max_deliveries));
-        self.run(single(self.shown(), call, |reply| int(reply).map(nacked)), None)
-            .await
+        let call = script_call(
+            Op::Nack,
+            keys,
+            &calls::nack_call(tag, delay, max_deliveries),
+        );
+        self.run(
+            single(self.shown(), call, |reply| int(reply).map(nacked)),
+            None,
+        )
+        .await
     }
 
     async fn extend(
@@ -336,14 +351,20 @@ impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
         lease: Duration,
     ) -> Result<Option<SystemTime>, StoreError> {
         let call = script_call(Op::Extend, keys, &calls::extend_call(tag, lease));
-        self.run(single(self.shown(), call, |reply| int(reply).map(extended)), None)
-            .await
+        self.run(
+            single(self.shown(), call, |reply| int(reply).map(extended)),
+            None,
+        )
+        .await
     }
 
     async fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
         let call = script_call(Op::DeadLetter, keys, &calls::dead_letter_call(tag));
-        self.run(single(self.shown(), call, |reply| Ok(int(reply)? == 1)), None)
-            .await
+        self.run(
+            single(self.shown(), call, |reply| Ok(int(reply)? == 1)),
+            None,
+        )
+        .await
     }
 
     async fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {

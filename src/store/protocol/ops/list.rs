@@ -59,7 +59,10 @@ pub(crate) fn pop_many(
     count: usize,
 ) -> impl Operation<Output = Vec<Vec<u8>>> + use<> {
     let request = Request::new(&["LPOP", key, &redis_count(count).to_string()]);
-    Nothing::unless(count > 0, single(shown, Call::on_key(Op::PopMany, key, request), bulks))
+    Nothing::unless(
+        count > 0,
+        single(shown, Call::on_key(Op::PopMany, key, request), bulks),
+    )
 }
 
 /// BLPOP, waiting up to `timeout` (`None`: without limit).
@@ -173,8 +176,8 @@ impl Operation for BlockingPopMany {
         }
         self.stage = PopStage::Blpop;
         let request = Request::new(&["BLPOP", &self.key, &block_seconds(self.timeout)]);
-        let call = Call::on_key(Op::BlockingPop, &self.key, request)
-            .waiting(Wait::Blocking(self.timeout));
+        let call =
+            Call::on_key(Op::BlockingPop, &self.key, request).waiting(Wait::Blocking(self.timeout));
         Ok(Next::Call(call))
     }
 
@@ -195,7 +198,11 @@ pub(crate) fn index(
 
 /// The take-last script.
 fn take_last_call(key: &str) -> Call {
-    Call::on_key(Op::TakeLast, key, Request::script(&TAKE_LAST, &[key], &[""; 0]))
+    Call::on_key(
+        Op::TakeLast,
+        key,
+        Request::script(&TAKE_LAST, &[key], &[""; 0]),
+    )
 }
 
 pub(crate) fn take_last(
@@ -251,7 +258,9 @@ impl Operation for BlockingTakeLast {
                 return Ok(Next::Call(take_last_call(&self.key)));
             }
             Some(reply) => {
-                if let Some(last) = bulk_or_nil(reply).map_err(|why| unexpected(&self.shown, why))? {
+                if let Some(last) =
+                    bulk_or_nil(reply).map_err(|why| unexpected(&self.shown, why))?
+                {
                     return Ok(Next::Done(Some(last)));
                 }
                 if self.last_wait_zero {
@@ -349,7 +358,10 @@ impl Operation for Scan {
                 }
             }
             Some(page) => {
-                let (node, _) = self.cursors.pop().ok_or_else(|| bad("a page unasked".into()))?;
+                let (node, _) = self
+                    .cursors
+                    .pop()
+                    .ok_or_else(|| bad("a page unasked".into()))?;
                 if let Some(cursor) = self.page(page).map_err(bad)? {
                     self.cursors.push((node, cursor));
                 }
@@ -551,7 +563,10 @@ impl<T: Target> AsyncListStore for AsyncStore<T> {
         self.run(index(self.shown(), key, index_), None).await
     }
 
-    fn take_last(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+    fn take_last(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
         self.receive(take_last(self.shown(), key), back(key))
     }
 

@@ -75,7 +75,9 @@ where
             (Some(call), _) => Ok(Next::Call(call)),
             (None, Some(reply)) => {
                 let read = self.read.take().expect("read once");
-                read(reply).map(Next::Done).map_err(|why| unexpected(&self.shown, why))
+                read(reply)
+                    .map(Next::Done)
+                    .map_err(|why| unexpected(&self.shown, why))
             }
             (None, None) => Err(unexpected(&self.shown, "no reply".into())),
         }
