@@ -643,3 +643,71 @@ async fn secrets_never_show_in_the_async_stores() {
         }
     }
 }
+
+/// Waits until the server has `level` blocked clients, 30 s at most.
+async fn blocked_clients_return_to(server: &RedisServer, level: usize) {
+    let mut admin = server.raw();
+    for _ in 0..3000 {
+        if blocked_clients(&mut admin) == level {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "the server still has {} blocked clients, not {level}",
+        blocked_clients(&mut admin)
+    );
+}
+
+/// The loop every worker writes: a receive that waits long, cut by a
+/// tick. Each cut receive stops waiting at once and gives its connection
+/// back: 100 ticks on a pool of 4 never exhaust it, the server's blocked
+/// clients come back to none, and nothing is lost or wrongly spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receives_cut_by_a_tick_give_their_connections_back() {
+    let server = RedisServer::start();
+    let options = redisutil::RedisStoreOptions {
+        pool: redisutil::PoolOptions {
+            max_connections: 4,
+            pool_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let store = AsyncRedisStore::open_with(server.addr(), options).unwrap();
+    let name = unique("/aio/ticks");
+    let consumer = AsyncRedisChannel::new(store.clone(), &name, Peer::Server).unwrap();
+    let producer = AsyncRedisChannel::new(store.clone(), &name, Peer::Client).unwrap();
+    let lease = Duration::from_secs(600);
+    for wait in [Duration::from_secs(600), Duration::ZERO] {
+        for tick in 0..50 {
+            tokio::select! {
+                got = consumer.brecv_msg::<u32>(wait) => panic!("nothing was sent: {got:?}"),
+                () = tokio::time::sleep(Duration::from_millis(2 + tick % 5)) => {}
+            }
+            tokio::select! {
+                got = consumer.blease_msg::<u32>(lease, wait) => panic!("nothing was sent: {got:?}"),
+                () = tokio::time::sleep(Duration::from_millis(2 + tick % 5)) => {}
+            }
+        }
+        blocked_clients_return_to(&server, 0).await;
+        producer.send_msgs([1u32, 2]).await.unwrap();
+        assert_eq!(consumer.brecv_msg::<u32>(wait).await.unwrap(), Some(1));
+        let leased = consumer
+            .blease_msg::<u32>(lease, wait)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (*leased.msg(), leased.attempt()),
+            (2, 1),
+            "no delivery spent"
+        );
+        assert!(consumer.ack(&leased).await.unwrap());
+        let snapshot = consumer.lease_snapshot().await.unwrap();
+        assert!(
+            snapshot.dead.is_empty() && snapshot.in_flight.is_empty(),
+            "{snapshot:?}"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! `RedisSentinelStore` on private sentinels: the conformance suites, a
 //! failover under a producer and a consumer (nothing acknowledged lost),
-//! sentinels with a password, and an unknown service.
+//! sentinels with a password, an unknown service, and sentinels that lie,
+//! are dead or are silent.
 
+mod resp_support;
 mod support;
 
 use std::collections::HashSet;
@@ -720,5 +722,114 @@ mod async_store {
             "{left:?}"
         );
         assert!(!left.contains(&b"after".to_vec()), "{left:?}");
+    }
+}
+
+/// How a fake sentinel misbehaves.
+#[derive(Clone, Copy, Debug)]
+enum Bad {
+    /// It names a replica as the master (a partitioned sentinel still
+    /// naming the old master).
+    NamesAReplica,
+    /// It names an address where nothing listens.
+    NamesADeadServer,
+    /// Nothing listens where it should be.
+    Dead,
+    /// It accepts the connection and never answers.
+    Silent,
+    /// It knows no such service.
+    Unknown,
+}
+
+/// A fake sentinel, at `port`, naming `named` (`None`: no such master)
+/// after `delay`.
+fn fake_sentinel(named: Option<u16>, delay: Duration) -> resp_support::FakeServer {
+    resp_support::FakeServer::start(Arc::new(move |command: &[Vec<u8>]| {
+        std::thread::sleep(delay);
+        let asked = command
+            .first()
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"SENTINEL"));
+        match (asked, named) {
+            (true, Some(port)) => {
+                let port = port.to_string();
+                resp_support::Reply::Bytes(
+                    format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len()).into_bytes(),
+                )
+            }
+            (true, None) => resp_support::Reply::Bytes(b"*-1\r\n".to_vec()),
+            (false, _) => resp_support::Reply::Bytes(b"+OK\r\n".to_vec()),
+        }
+    }))
+}
+
+/// Three sentinels: `bad` ones in every position but one, where an honest
+/// one names the master; every store (sync and async) works through each
+/// list, every call, within the connect timeout.
+#[test]
+fn a_stale_dead_or_silent_sentinel_is_passed_over_in_any_position() {
+    let master = support::RedisServer::start();
+    let replica =
+        support::RedisServer::start_with(&["--replicaof", "127.0.0.1", &master.port().to_string()]);
+    let dead = support::free_port();
+    let options = RedisSentinelStoreOptions {
+        connect_timeout: Duration::from_secs(2),
+        ..RedisSentinelStoreOptions::default()
+    };
+    for bad in [
+        Bad::NamesAReplica,
+        Bad::NamesADeadServer,
+        Bad::Dead,
+        Bad::Silent,
+        Bad::Unknown,
+    ] {
+        for honest_at in 0..3 {
+            let honest = fake_sentinel(Some(master.port()), Duration::ZERO);
+            let liars: Vec<Option<resp_support::FakeServer>> = (0..2)
+                .map(|_| match bad {
+                    Bad::NamesAReplica => Some(fake_sentinel(Some(replica.port()), Duration::ZERO)),
+                    Bad::NamesADeadServer => Some(fake_sentinel(Some(dead), Duration::ZERO)),
+                    Bad::Dead => None,
+                    Bad::Silent => Some(fake_sentinel(None, Duration::from_secs(30))),
+                    Bad::Unknown => Some(fake_sentinel(None, Duration::ZERO)),
+                })
+                .collect();
+            let mut ports: Vec<u16> = liars
+                .iter()
+                .map(|liar| liar.as_ref().map_or(dead, |liar| liar.port))
+                .collect();
+            ports.insert(honest_at, honest.port);
+            let sentinels: Vec<(&str, u16)> =
+                ports.iter().map(|port| ("127.0.0.1", *port)).collect();
+            let store =
+                RedisSentinelStore::open_with(sentinels.clone(), "svc", options.clone()).unwrap();
+            let key = format!("/stale/{bad:?}/{honest_at}/client");
+            for i in 0..5u8 {
+                store.push(&key, &[&[i]], None).unwrap_or_else(|err| {
+                    panic!("{bad:?} with the honest one at {honest_at}: {err}")
+                });
+            }
+            assert_eq!(store.master_addr().unwrap().1, master.port());
+            #[cfg(feature = "tokio")]
+            {
+                use redisutil::aio::{AsyncListStore, AsyncRedisSentinelStore};
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let store =
+                    AsyncRedisSentinelStore::open_with(sentinels, "svc", options.clone()).unwrap();
+                runtime.block_on(async {
+                    for i in 5..10u8 {
+                        store.push(&key, &[&[i]], None).await.unwrap_or_else(|err| {
+                            panic!("async, {bad:?} with the honest one at {honest_at}: {err}")
+                        });
+                    }
+                });
+            }
+            let mut raw = master.raw();
+            let len: usize = redis::cmd("LLEN").arg(&key).query(&mut raw).unwrap();
+            let expected = if cfg!(feature = "tokio") { 10 } else { 5 };
+            assert_eq!(len, expected, "{bad:?} at {honest_at}");
+        }
     }
 }
