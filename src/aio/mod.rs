@@ -147,6 +147,12 @@ pub trait AsyncListStore: Send + Sync {
 
     /// [`ListStore::ping`](crate::ListStore::ping): PING.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`ListStore::clock`](crate::ListStore::clock): the clock this
+    /// process reads for the store's times.
+    fn clock(&self) -> Arc<dyn crate::Clock> {
+        Arc::new(crate::SystemClock)
+    }
 }
 
 /// A store behind a shared pointer or a reference is a store.
@@ -182,6 +188,9 @@ macro_rules! forward_async_list_store {
             }
             fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
                 (**self).ping()
+            }
+            fn clock(&self) -> Arc<dyn crate::Clock> {
+                (**self).clock()
             }
         }
     )*};

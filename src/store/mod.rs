@@ -44,6 +44,8 @@ pub(crate) mod target;
 
 use std::fmt;
 use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
 use std::time::Duration;
 
 pub use crate::tls::{ClientIdentity, TlsOptions};
@@ -156,6 +158,15 @@ pub trait ListStore: Send + Sync {
 
     /// Checks that the store answers (PING).
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// The clock this process reads for the store's times: for pauses,
+    /// retries and lease extensions that callers (a worker) time
+    /// themselves. The system clock, but for
+    /// [`MemoryStore`], whose injected clock a test moves. (Lease deadlines
+    /// themselves are on the store's own clock: the server's, for Redis.)
+    fn clock(&self) -> Arc<dyn Clock> {
+        Arc::new(SystemClock)
+    }
 }
 
 /// A store behind a shared pointer or a reference is a store.
@@ -191,6 +202,9 @@ macro_rules! forward_list_store {
             }
             fn ping(&self) -> Result<(), StoreError> {
                 (**self).ping()
+            }
+            fn clock(&self) -> Arc<dyn Clock> {
+                (**self).clock()
             }
         }
     )*};

@@ -414,4 +414,8 @@ impl AsyncListStore for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         ListStore::ping(self)
     }
+
+    fn clock(&self) -> std::sync::Arc<dyn crate::Clock> {
+        ListStore::clock(self)
+    }
 }

@@ -508,6 +508,10 @@ impl ListStore for MemoryStore {
         self.run(|| self.exec_scan(pattern))
     }
 
+    fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.shared.clock)
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         self.run(|| self.exec_ping())
     }
