@@ -142,6 +142,108 @@ pub(crate) const fn policy(op: Op) -> Policy {
     }
 }
 
+impl Op {
+    /// Every operation, in the order the guarantees list them.
+    pub(crate) const ALL: [Op; 20] = [
+        Op::Push,
+        Op::Pop,
+        Op::PopMany,
+        Op::BlockingPop,
+        Op::TakeLast,
+        Op::WaitForElement,
+        Op::Index,
+        Op::Scan,
+        Op::Ping,
+        Op::Lease,
+        Op::Ack,
+        Op::Nack,
+        Op::Extend,
+        Op::DeadLetter,
+        Op::Reclaim,
+        Op::DeadLetters,
+        Op::RequeueDead,
+        Op::PurgeDead,
+        Op::Snapshot,
+        Op::PutBack,
+    ];
+
+    /// The public calls this operation is, and what it sends.
+    fn calls(self) -> &'static str {
+        match self {
+            Op::Push => "`send_msg`, `send_msgs`, `push` (RPUSH; with a TTL, a script)",
+            Op::Pop => "`recv_msg`, `pop` (LPOP)",
+            Op::PopMany => "`recv_msgs`, `pop_many` (LPOP with a count)",
+            Op::BlockingPop => "`brecv_msg`, `brecv_msgs`, `blocking_pop(_many)` (BLPOP, BLMPOP)",
+            Op::TakeLast => "`recv_last_msg`, the take of `brecv_last_msg` (a script)",
+            Op::WaitForElement => {
+                "the wait of `brecv_last_msg` and of a blocking leased receive \
+                 (BLMOVE of a list onto itself: takes nothing)"
+            }
+            Op::Index => "`peek_msg`, `rpeek_msg` (LINDEX)",
+            Op::Scan => "`list_channel`, `scan` (SCAN)",
+            Op::Ping => "`ping`, `wait_serve` (PING)",
+            Op::Lease => {
+                "`lease_msg(s)`, `ack_and_lease_msg(s)`, each look of `blease_msg(s)` \
+                 (the lease script, under its call id)"
+            }
+            Op::Ack => "`ack`, `ack_all`",
+            Op::Nack => "`nack`",
+            Op::Extend => "`extend`",
+            Op::DeadLetter => "the dead-lettering of a message that does not decode",
+            Op::Reclaim => "`reclaim`",
+            Op::DeadLetters => "`dead_letters` (LRANGE)",
+            Op::RequeueDead => "the requeue of dead letters",
+            Op::PurgeDead => "`purge_dead`",
+            Op::Snapshot => "`lease_snapshot`",
+            Op::PutBack => "the put-back of what a cancelled receive took (LPUSH)",
+            Op::Unblock => "the unblocking of a cancelled receive (CLIENT UNBLOCK)",
+        }
+    }
+}
+
+/// The guarantees of every operation, as a Markdown table: the call
+/// policy in words. The documentation holds this table (a test checks it).
+pub(crate) fn guarantees_table() -> String {
+    let mut table = String::from(
+        "| operation | connection lost before the request left | \
+         reply lost after it left | no reply in time | future dropped (async) |\n\
+         |---|---|---|---|---|\n",
+    );
+    for op in Op::ALL {
+        let policy = policy(op);
+        let lost_reply = match (policy.after_lost_reply, policy.changes_data) {
+            (AfterLostReply::SendAgain, false) => "sent again, once: it changes nothing",
+            (AfterLostReply::SendAgain, true) => {
+                "sent again, once: a second run changes nothing more"
+            }
+            (AfterLostReply::SendSameCallAgain, _) => {
+                "sent again, once, as the same call: the server answers with its first run's result"
+            }
+            (AfterLostReply::Report, _) => "`ReplyLost`: it may have been applied",
+        };
+        let timeout = match policy.changes_data {
+            true => "`Timeout`: it may have been applied, or be later",
+            false => "`Timeout`",
+        };
+        let cancel = match policy.on_cancel {
+            OnCancel::Completes => "it runs (or has run) to its end",
+            OnCancel::PutsBack => {
+                "stops waiting at once (unblocked), frees its connection; \
+                 what it took goes back to the head of the list"
+            }
+            OnCancel::HandsBack => {
+                "stops waiting at once (unblocked), frees its connection; \
+                 what it leased is handed back at once"
+            }
+        };
+        table.push_str(&format!(
+            "| {} | sent on a new connection | {lost_reply} | {timeout} | {cancel} |\n",
+            op.calls()
+        ));
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +279,8 @@ mod tests {
             policy(Op::Lease).after_lost_reply,
             AfterLostReply::SendSameCallAgain
         );
+        // Every operation has its row.
+        assert_eq!(guarantees_table().lines().count(), Op::ALL.len() + 2);
         for op in [
             Op::Index,
             Op::Scan,
