@@ -142,6 +142,7 @@ pub(crate) const fn policy(op: Op) -> Policy {
     }
 }
 
+#[cfg(test)]
 impl Op {
     /// Every operation, in the order the guarantees list them.
     pub(crate) const ALL: [Op; 20] = [
@@ -203,6 +204,7 @@ impl Op {
 
 /// The guarantees of every operation, as a Markdown table: the call
 /// policy in words. The documentation holds this table (a test checks it).
+#[cfg(test)]
 pub(crate) fn guarantees_table() -> String {
     let mut table = String::from(
         "| operation | connection lost before the request left | \
