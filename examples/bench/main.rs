@@ -8,6 +8,7 @@
 //! cargo run --release --example bench --features tokio -- aio # the async API alone
 //! cargo run --release --example bench --features hyper        # and the async proxy client
 //! cargo run --release --example bench --features hyper -- proxy   # the proxy tables only
+//! cargo run --release --example bench -- e2e      # a producer and a consumer process
 //! ```
 //!
 //! Each figure is the best of five runs, and the runs of `redisutil` and of
@@ -21,6 +22,7 @@ mod support;
 mod aio;
 #[cfg(feature = "hyper")]
 mod async_proxy;
+mod e2e;
 mod lease;
 mod proxy;
 #[cfg(feature = "tls-rustls")]
@@ -116,6 +118,15 @@ fn redis_benchmark(port: u16, extra: &[&str]) -> Vec<(String, f64)> {
 }
 
 fn main() {
+    // `-- e2e`: a producer and a consumer process through one Redis (and
+    // the two sides it runs as).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("e2e") => return e2e::run(&args[1..]),
+        Some("e2e-producer") => return e2e::producer(&args[1..]),
+        Some("e2e-consumer") => return e2e::consumer(&args[1..]),
+        _ => {}
+    }
     // `-- aio`: the async channel section alone; `-- proxy`: the proxy
     // tables alone.
     #[cfg(feature = "tokio")]
