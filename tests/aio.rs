@@ -45,6 +45,23 @@ fn async_redis_store_passes_the_lease_suite() {
     conformance::run_all_leases(&AsyncHarness::new(backend, store));
 }
 
+/// Without the shared connection: every call on a connection of its own.
+#[test]
+fn async_redis_store_not_multiplexed_passes_both_suites() {
+    let backend = RedisBackend::new();
+    let options = redisutil::RedisStoreOptions {
+        pool: redisutil::PoolOptions {
+            multiplexed: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let store = AsyncRedisStore::open_with(backend.server.addr(), options).unwrap();
+    let harness = AsyncHarness::new(backend, store);
+    conformance::run_all(&harness);
+    conformance::run_all_leases(&harness);
+}
+
 #[cfg(feature = "cluster")]
 mod cluster {
     use redisutil::aio::AsyncRedisClusterStore;

@@ -86,6 +86,39 @@ pub fn run() {
         },
     );
     super::row("send_msg, one at a time", send, "sync send_msg");
+    // The same on connections of their own (not multiplexed): for a task
+    // that makes one call at a time.
+    let own = redisutil::RedisStoreOptions {
+        pool: redisutil::PoolOptions {
+            multiplexed: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let own_client = AsyncRedisChannel::new(
+        AsyncRedisStore::open_with(server.addr(), own).unwrap(),
+        "/aio-bench",
+        Peer::Client,
+    )
+    .unwrap();
+    let send_own = compare_async(
+        N,
+        &runtime,
+        &mut |i| sync_client.send_msg(&msg(i)).unwrap(),
+        &|count| {
+            let client = own_client.clone();
+            Box::pin(async move {
+                for i in 0..count {
+                    client.send_msg(&msg(i)).await.unwrap();
+                }
+            })
+        },
+    );
+    super::row(
+        "send_msg, one at a time, not multiplexed",
+        send_own,
+        "sync send_msg",
+    );
     let recv = compare_async(
         N,
         &runtime,

@@ -274,6 +274,7 @@ pub fn wait_serve(addr: impl IntoRedisAddr, timeout: Duration) -> Result<(), Sto
                 max_idle: 0,
                 max_connections: 1,
                 pool_timeout: Duration::ZERO,
+                ..Default::default()
             },
             ..RedisStoreOptions::default()
         };

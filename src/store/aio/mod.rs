@@ -226,7 +226,8 @@ impl<T: Target> AsyncStore<T> {
         loop {
             event = match exchange.next(event) {
                 Step::Checkout { node, dedicated } => {
-                    let checked_out = match dedicated {
+                    let multiplexed = target.settings().pool.multiplexed;
+                    let checked_out = match dedicated || !multiplexed {
                         true => self.dedicated(&node).await,
                         false => self.shared(&node).await.map(Held::Shared),
                     };

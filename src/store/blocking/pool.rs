@@ -321,6 +321,7 @@ mod tests {
             max_idle,
             max_connections,
             pool_timeout: timeout,
+            ..PoolOptions::default()
         }
         .checked()
         .unwrap();
