@@ -177,7 +177,6 @@ pub fn consumer(args: &[String]) {
             });
             assert_eq!(total.into_inner(), count);
             println!("{}", last.into_inner().unwrap());
-            return;
         }
         _ => {
             let lease = Duration::from_secs(60);
