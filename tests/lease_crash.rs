@@ -414,7 +414,7 @@ fn run(label: &'static str, restart: bool, seed: u64) -> Report {
     let dead_letters = watcher.dead_letters(usize::MAX).expect("the dead letters");
     let dead: HashSet<u64> = dead_letters
         .iter()
-        .map(|bytes| number(bytes, "a dead letter"))
+        .map(|letter| number(&letter.body, "a dead letter"))
         .collect();
     let lost: Vec<u64> = (0..MESSAGES)
         .filter(|number| !processed.contains(number) && !dead.contains(number))

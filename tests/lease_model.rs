@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use redisutil::{
     ChannelOptions, Clock, Delivery, LeaseStore, ManualClock, MemoryStore, Nacked, Peer,
-    RedisChannel,
+    RedisChannel, store::DeadReason,
 };
 use support::{RedisServer, unique};
 
@@ -92,14 +92,25 @@ struct Record {
     place: Place,
 }
 
+/// A dead letter as the model knows it: the message's id, its body, how
+/// many deliveries it had and why it died.
+type Dead = (String, Vec<u8>, u32, DeadReason);
+
 /// What the store should hold: the list, the lease records, the dead letters.
+///
+/// Messages due at the same millisecond are taken in an order the model
+/// does not follow (the store's, by leased receive): where that order
+/// decides, the model checks the store's choice is one it allows and
+/// adopts it; dead letters buried in one step are compared as a set.
 struct Model {
     max: u32,
     now: u64,
     next_body: u32,
     queue: VecDeque<Vec<u8>>,
     records: HashMap<String, Record>,
-    dead: VecDeque<Vec<u8>>,
+    dead: VecDeque<Dead>,
+    /// How many dead letters at the end of `dead` this step buried.
+    buried_now: usize,
 }
 
 impl Model {
@@ -126,9 +137,35 @@ impl Model {
             .collect()
     }
 
+    /// Ids due now, grouped by when they are due, earliest first.
+    fn due_groups(&self) -> Vec<Vec<String>> {
+        let mut groups: Vec<(u64, Vec<String>)> = Vec::new();
+        for (at, _, id) in self.pending() {
+            if at > self.now {
+                continue;
+            }
+            match groups.last_mut() {
+                Some((last, group)) if *last == at => group.push(id),
+                _ => groups.push((at, vec![id])),
+            }
+        }
+        groups.into_iter().map(|(_, group)| group).collect()
+    }
+
+    /// Buries a message: expired when it was in flight, else refused.
     fn bury(&mut self, id: &str) {
+        let reason = match self.records[id].place {
+            Place::InFlight(_) => DeadReason::Expired,
+            Place::Retry(_) => DeadReason::Nacked,
+        };
+        self.bury_as(id, reason);
+    }
+
+    fn bury_as(&mut self, id: &str, reason: DeadReason) {
         let record = self.records.remove(id).unwrap();
-        self.dead.push_back(record.body);
+        self.dead
+            .push_back((id.to_owned(), record.body, record.attempt, reason));
+        self.buried_now += 1;
     }
 
     /// Expired leases wait at their deadline, or are buried; how many.
@@ -174,6 +211,7 @@ fn run<S: LeaseStore + Clone>(
         queue: VecDeque::new(),
         records: HashMap::new(),
         dead: VecDeque::new(),
+        buried_now: 0,
     };
     let mut held: Vec<Delivery<u32>> = Vec::new();
     let pick = |held: &Vec<Delivery<u32>>, pick: u8| -> Option<usize> {
@@ -198,63 +236,89 @@ fn run<S: LeaseStore + Clone>(
                 // the untimed model does not follow: there, a lease takes
                 // every due message, so that which are redelivered and
                 // which buried does not depend on that order.
-                let due_now = model
-                    .pending()
-                    .iter()
-                    .filter(|(at, _, _)| *at <= model.now)
-                    .count();
+                let groups = model.due_groups();
                 let count = match clock {
-                    None => count.max(u8::try_from(due_now).unwrap_or(u8::MAX)),
+                    None => count.max(u8::try_from(groups.concat().len()).unwrap_or(u8::MAX)),
                     Some(_) => count,
                 };
+                let dead_before = model.dead.len();
                 let got = server
                     .lease_msgs::<u32>(usize::from(count), Duration::from_millis(lease_ms.into()))
                     .unwrap();
                 let deadline = model.now + u64::from(lease_ms);
-                // Due pending messages first, in the sorted set's order:
-                // those delivered `max` times are buried on the way.
-                let due: Vec<String> = model
-                    .pending()
-                    .into_iter()
-                    .filter(|(at, _, _)| *at <= model.now)
-                    .map(|(_, _, id)| id)
-                    .collect();
-                let mut redelivered = Vec::new();
-                for id in due {
-                    if redelivered.len() == usize::from(count) {
+                // Due messages first, a group (same due time) at a time;
+                // those delivered `max` times are buried on the way. In
+                // the group where the count runs out, which are taken and
+                // which buried is the store's order: any is allowed.
+                let mut redelivered: Vec<String> = Vec::new();
+                let mut may_take: Vec<String> = Vec::new();
+                let mut buried: Vec<String> = Vec::new();
+                let mut may_bury: Vec<String> = Vec::new();
+                let mut left = usize::from(count);
+                for group in groups {
+                    if left == 0 {
                         break;
                     }
-                    if model.records[&id].attempt >= model.max {
-                        model.bury(&id);
+                    let (live, spent): (Vec<String>, Vec<String>) = group
+                        .into_iter()
+                        .partition(|id| model.records[id].attempt < model.max);
+                    if live.len() < left || (live.len() == left && spent.is_empty()) {
+                        left -= live.len();
+                        redelivered.extend(live);
+                        buried.extend(spent);
                     } else {
-                        redelivered.push(id);
+                        may_take = live;
+                        may_bury = spent;
+                        break;
                     }
                 }
-                if clock.is_none() {
-                    // The server orders retries by its own clock: any of
-                    // the due ones may come first.
-                    let chosen: Vec<String> = got
-                        .iter()
-                        .take(redelivered.len())
-                        .map(|delivery| delivery.as_ref().unwrap().tag().id.clone())
-                        .collect();
-                    let mut sorted = chosen.clone();
-                    sorted.sort();
-                    let mut expected = redelivered.clone();
-                    expected.sort();
-                    prop_assert_eq!(sorted, expected);
-                    redelivered = chosen;
+                let taken = got
+                    .iter()
+                    .filter(|delivery| delivery.as_ref().unwrap().attempt() > 1)
+                    .count();
+                let chosen: Vec<String> = got[..taken]
+                    .iter()
+                    .map(|delivery| delivery.as_ref().unwrap().tag().id.clone())
+                    .collect();
+                let mut expected = redelivered.clone();
+                expected.extend(chosen.iter().filter(|id| may_take.contains(id)).cloned());
+                let mut sorted = chosen.clone();
+                sorted.sort();
+                expected.sort();
+                prop_assert_eq!(sorted, expected);
+                prop_assert!(
+                    may_take.is_empty() || chosen.len() == redelivered.len() + left,
+                    "the count runs out in the group where the choice is the store's"
+                );
+                // Which were buried: the store's dead letters say.
+                let snapshot = server.lease_snapshot().unwrap();
+                let new_dead: Vec<String> = snapshot.dead[dead_before.min(snapshot.dead.len())..]
+                    .iter()
+                    .map(|dead| dead.message_id.clone())
+                    .collect();
+                for id in &new_dead {
+                    prop_assert!(
+                        buried.contains(id) || may_bury.contains(id),
+                        "{} was not due to be buried",
+                        id
+                    );
                 }
-                let fresh = usize::from(count) - redelivered.len();
+                for id in &buried {
+                    prop_assert!(new_dead.contains(id), "{} was due to be buried", id);
+                }
+                for id in &new_dead {
+                    model.bury(id);
+                }
+                let fresh = usize::from(count) - chosen.len();
                 let fresh: Vec<Vec<u8>> =
                     model.queue.drain(..fresh.min(model.queue.len())).collect();
-                prop_assert_eq!(got.len(), redelivered.len() + fresh.len());
+                prop_assert_eq!(got.len(), chosen.len() + fresh.len());
                 for (place, delivery) in got.into_iter().enumerate() {
                     let delivery = delivery.unwrap();
                     if clock.is_some() {
                         prop_assert_eq!(millis(delivery.deadline()), deadline);
                     }
-                    if let Some(id) = redelivered.get(place) {
+                    if let Some(id) = chosen.get(place) {
                         prop_assert_eq!(&delivery.tag().id, id);
                         let record = model.records.get_mut(id).unwrap();
                         record.attempt += 1;
@@ -265,7 +329,7 @@ fn run<S: LeaseStore + Clone>(
                             record.body.clone()
                         );
                     } else {
-                        let body = fresh[place - redelivered.len()].clone();
+                        let body = fresh[place - chosen.len()].clone();
                         prop_assert_eq!(delivery.attempt(), 1);
                         prop_assert_eq!(delivery.msg().to_string().into_bytes(), body.clone());
                         let id = delivery.tag().id.clone();
@@ -314,7 +378,7 @@ fn run<S: LeaseStore + Clone>(
                     let expected = if !in_flight {
                         Nacked::NotHeld
                     } else if delivery.attempt() >= model.max {
-                        model.bury(&id);
+                        model.bury_as(&id, DeadReason::Nacked);
                         Nacked::DeadLettered
                     } else {
                         model.records.get_mut(&id).unwrap().place =
@@ -363,6 +427,7 @@ fn run<S: LeaseStore + Clone>(
                 let moved: Vec<Vec<u8>> = model
                     .dead
                     .drain(..usize::from(count).min(model.dead.len()))
+                    .map(|(_, body, _, _)| body)
                     .collect();
                 prop_assert_eq!(
                     server.requeue_dead(count.into()).unwrap(),
@@ -375,7 +440,7 @@ fn run<S: LeaseStore + Clone>(
                 model.dead.clear();
             }
         }
-        check(server, &model, clock.is_some())?;
+        check(server, &mut model, clock.is_some())?;
     }
     Ok(())
 }
@@ -383,7 +448,7 @@ fn run<S: LeaseStore + Clone>(
 /// The store's lease state and list equal the model's.
 fn check<S: LeaseStore>(
     server: &RedisChannel<S>,
-    model: &Model,
+    model: &mut Model,
     timed: bool,
 ) -> Result<(), TestCaseError> {
     let snapshot = server.lease_snapshot().unwrap();
@@ -413,13 +478,34 @@ fn check<S: LeaseStore>(
                 )
             })
             .collect();
-        if !timed {
-            got.sort();
-            expected.sort();
-        }
+        // Entries due at the same time come in the store's order.
+        got.sort();
+        expected.sort();
         prop_assert_eq!(got, expected, "in flight: {}", in_flight);
     }
-    prop_assert_eq!(&snapshot.dead, &Vec::from(model.dead.clone()));
+    let dead: Vec<Dead> = snapshot
+        .dead
+        .iter()
+        .map(|dead| {
+            (
+                dead.message_id.clone(),
+                dead.body.clone(),
+                dead.deliveries,
+                dead.reason.clone(),
+            )
+        })
+        .collect();
+    prop_assert_eq!(dead.len(), model.dead.len());
+    // Those buried in this step, in the store's order.
+    let settled = model.dead.len() - model.buried_now;
+    let mut got_now = dead[settled..].to_vec();
+    let mut expected_now = Vec::from(model.dead.clone())[settled..].to_vec();
+    got_now.sort_by(|a, b| a.0.cmp(&b.0));
+    expected_now.sort_by(|a, b| a.0.cmp(&b.0));
+    prop_assert_eq!(&dead[..settled], &Vec::from(model.dead.clone())[..settled]);
+    prop_assert_eq!(got_now, expected_now);
+    model.dead = dead.into();
+    model.buried_now = 0;
     let store = server.store();
     let queue: Vec<Vec<u8>> = (0..model.queue.len() as i64 + 1)
         .map_while(|index| store.index(server.recv_key(), index).unwrap())

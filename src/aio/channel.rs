@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::{AsyncLeaseStore, AsyncListStore};
 use crate::channel::{block_timeout, channels_of, channels_pattern, nack_delay};
+use crate::store::{DeadLetter, DeadReason, LeaseStats, Pick};
 use crate::{ChannelError, ChannelName, ChannelOptions, DecodeError, IntoChannelName, Peer};
 use crate::{
     Deliveries, Delivery, DeliveryTag, LeaseKeys, LeaseSnapshot, Leased, Nacked, RedisChannel,
@@ -321,8 +322,29 @@ impl<S: AsyncLeaseStore> AsyncRedisChannel<S> {
         Ok(self.store().reclaim(keys, max).await?)
     }
 
+    /// [`RedisChannel::release_all`]: hands deliveries back without
+    /// counting them.
+    pub async fn release_all<'a, T: 'a>(
+        &self,
+        deliveries: impl IntoIterator<Item = &'a Delivery<T>>,
+    ) -> Result<u64, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        let tags = tags_of(deliveries);
+        Ok(self.store().release(keys, &tags).await?)
+    }
+
+    /// [`RedisChannel::reject`]: a dead letter at once.
+    pub async fn reject<T>(&self, delivery: &Delivery<T>) -> Result<bool, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        let reason = DeadReason::Refused;
+        Ok(self
+            .store()
+            .dead_letter(keys, delivery.tag(), reason)
+            .await?)
+    }
+
     /// [`RedisChannel::dead_letters`].
-    pub async fn dead_letters(&self, max: usize) -> Result<Vec<Vec<u8>>, ChannelError> {
+    pub async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, ChannelError> {
         let keys = self.chan.lease_keys()?;
         Ok(self.store().dead_letters(keys, max).await?)
     }
@@ -330,13 +352,32 @@ impl<S: AsyncLeaseStore> AsyncRedisChannel<S> {
     /// [`RedisChannel::requeue_dead`].
     pub async fn requeue_dead(&self, max: usize) -> Result<u64, ChannelError> {
         let keys = self.chan.lease_keys()?;
-        Ok(self.store().requeue_dead(keys, max).await?)
+        Ok(self.store().requeue_dead(keys, Pick::Oldest(max)).await?)
+    }
+
+    /// [`RedisChannel::requeue_dead_letters`].
+    pub async fn requeue_dead_letters(&self, ids: &[String]) -> Result<u64, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        Ok(self.store().requeue_dead(keys, Pick::Ids(ids)).await?)
     }
 
     /// [`RedisChannel::purge_dead`].
     pub async fn purge_dead(&self) -> Result<u64, ChannelError> {
         let keys = self.chan.lease_keys()?;
-        Ok(self.store().purge_dead(keys).await?)
+        let all = Pick::Oldest(usize::MAX);
+        Ok(self.store().purge_dead(keys, all).await?)
+    }
+
+    /// [`RedisChannel::purge_dead_letters`].
+    pub async fn purge_dead_letters(&self, ids: &[String]) -> Result<u64, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        Ok(self.store().purge_dead(keys, Pick::Ids(ids)).await?)
+    }
+
+    /// [`RedisChannel::lease_stats`].
+    pub async fn lease_stats(&self) -> Result<LeaseStats, ChannelError> {
+        let keys = self.chan.lease_keys()?;
+        Ok(self.store().lease_stats(keys).await?)
     }
 
     /// [`RedisChannel::lease_snapshot`].
@@ -359,7 +400,10 @@ impl<S: AsyncLeaseStore> AsyncRedisChannel<S> {
     ) -> Deliveries<T> {
         let (deliveries, undecodable) = self.chan.decode_leased(leased);
         for tag in &undecodable {
-            let _ = self.store().dead_letter(keys, tag).await;
+            let _ = self
+                .store()
+                .dead_letter(keys, tag, DeadReason::Undecodable)
+                .await;
         }
         deliveries
     }

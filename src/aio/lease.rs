@@ -5,17 +5,20 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::AsyncListStore;
-use crate::store::{DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, Leased, Nacked};
+use crate::store::{
+    DeadLetter, DeadReason, DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStats, Leased,
+    Nacked, Pick,
+};
 use crate::{LeaseStore, MemoryStore, StoreError};
 
 /// The async [`LeaseStore`]: the same operations with the same semantics,
 /// each one atomic step on the server (see [`LeaseStore`] for each).
 ///
-/// A leased receive dropped after the server leased its messages loses
-/// none: the store hands them back at once (a
-/// [`nack`](AsyncLeaseStore::nack) without delay), and a message whose
-/// hand-back fails comes back when its lease runs out. Either way the
-/// delivery counts toward `max_deliveries`.
+/// A leased receive dropped before it ends stops waiting at once; what the
+/// server had leased for it is handed back at once
+/// ([`release`](AsyncLeaseStore::release): the delivery does not count
+/// toward `max_deliveries`), and a message whose hand-back fails comes
+/// back when its lease runs out.
 pub trait AsyncLeaseStore: AsyncListStore {
     /// [`LeaseStore::ack_and_lease`].
     fn ack_and_lease(
@@ -69,11 +72,19 @@ pub trait AsyncLeaseStore: AsyncListStore {
         lease: Duration,
     ) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send;
 
+    /// [`LeaseStore::release`].
+    fn release(
+        &self,
+        keys: &LeaseKeys,
+        tags: &[DeliveryTag],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// [`LeaseStore::dead_letter`].
     fn dead_letter(
         &self,
         keys: &LeaseKeys,
         tag: &DeliveryTag,
+        reason: DeadReason,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// [`LeaseStore::reclaim`].
@@ -88,23 +99,33 @@ pub trait AsyncLeaseStore: AsyncListStore {
         &self,
         keys: &LeaseKeys,
         max: usize,
-    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
 
     /// [`LeaseStore::requeue_dead`].
     fn requeue_dead(
         &self,
         keys: &LeaseKeys,
-        max: usize,
+        pick: Pick<'_>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// [`LeaseStore::purge_dead`].
-    fn purge_dead(&self, keys: &LeaseKeys) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn purge_dead(
+        &self,
+        keys: &LeaseKeys,
+        pick: Pick<'_>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// [`LeaseStore::lease_snapshot`].
     fn lease_snapshot(
         &self,
         keys: &LeaseKeys,
     ) -> impl Future<Output = Result<LeaseSnapshot, StoreError>> + Send;
+
+    /// [`LeaseStore::lease_stats`].
+    fn lease_stats(
+        &self,
+        keys: &LeaseKeys,
+    ) -> impl Future<Output = Result<LeaseStats, StoreError>> + Send;
 }
 
 /// A store behind a shared pointer or a reference is a lease store.
@@ -129,23 +150,29 @@ macro_rules! forward_async_lease_store {
             fn extend(&self, keys: &LeaseKeys, tag: &DeliveryTag, lease: Duration) -> impl Future<Output = Result<Option<SystemTime>, StoreError>> + Send {
                 (**self).extend(keys, tag, lease)
             }
-            fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> impl Future<Output = Result<bool, StoreError>> + Send {
-                (**self).dead_letter(keys, tag)
+            fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> impl Future<Output = Result<u64, StoreError>> + Send {
+                (**self).release(keys, tags)
+            }
+            fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag, reason: DeadReason) -> impl Future<Output = Result<bool, StoreError>> + Send {
+                (**self).dead_letter(keys, tag, reason)
             }
             fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> impl Future<Output = Result<u64, StoreError>> + Send {
                 (**self).reclaim(keys, max_deliveries)
             }
-            fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send {
+            fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send {
                 (**self).dead_letters(keys, max)
             }
-            fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> impl Future<Output = Result<u64, StoreError>> + Send {
-                (**self).requeue_dead(keys, max)
+            fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> impl Future<Output = Result<u64, StoreError>> + Send {
+                (**self).requeue_dead(keys, pick)
             }
-            fn purge_dead(&self, keys: &LeaseKeys) -> impl Future<Output = Result<u64, StoreError>> + Send {
-                (**self).purge_dead(keys)
+            fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> impl Future<Output = Result<u64, StoreError>> + Send {
+                (**self).purge_dead(keys, pick)
             }
             fn lease_snapshot(&self, keys: &LeaseKeys) -> impl Future<Output = Result<LeaseSnapshot, StoreError>> + Send {
                 (**self).lease_snapshot(keys)
+            }
+            fn lease_stats(&self, keys: &LeaseKeys) -> impl Future<Output = Result<LeaseStats, StoreError>> + Send {
+                (**self).lease_stats(keys)
             }
         }
     )*};
@@ -201,27 +228,44 @@ impl AsyncLeaseStore for MemoryStore {
         LeaseStore::extend(self, keys, tag, lease)
     }
 
-    async fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
-        LeaseStore::dead_letter(self, keys, tag)
+    async fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        LeaseStore::release(self, keys, tags)
+    }
+
+    async fn dead_letter(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        reason: DeadReason,
+    ) -> Result<bool, StoreError> {
+        LeaseStore::dead_letter(self, keys, tag, reason)
     }
 
     async fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
         LeaseStore::reclaim(self, keys, max_deliveries)
     }
 
-    async fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    async fn dead_letters(
+        &self,
+        keys: &LeaseKeys,
+        max: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
         LeaseStore::dead_letters(self, keys, max)
     }
 
-    async fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
-        LeaseStore::requeue_dead(self, keys, max)
+    async fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        LeaseStore::requeue_dead(self, keys, pick)
     }
 
-    async fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
-        LeaseStore::purge_dead(self, keys)
+    async fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        LeaseStore::purge_dead(self, keys, pick)
     }
 
     async fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
         LeaseStore::lease_snapshot(self, keys)
+    }
+
+    async fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
+        LeaseStore::lease_stats(self, keys)
     }
 }

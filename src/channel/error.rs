@@ -58,6 +58,13 @@ impl ChannelError {
         matches!(self, Self::Store(err) if err.is_timeout())
     }
 
+    /// Whether the command may have run although the call failed: its
+    /// reply was lost or did not come in time (see
+    /// [`StoreError::may_have_run`]).
+    pub fn may_have_run(&self) -> bool {
+        matches!(self, Self::Store(err) if err.may_have_run())
+    }
+
     /// Whether a received message did not decode ([`DecodeError`] holds its
     /// bytes).
     ///
@@ -85,6 +92,7 @@ impl ChannelError {
                 | Self::InvalidPeer(_)
                 | Self::InvalidOption(_)
                 | Self::Encode(_)
+                | Self::Store(StoreError::InvalidInput { .. })
         )
     }
 }

@@ -41,7 +41,8 @@ use serde::de::DeserializeOwned;
 use super::{ChannelError, DecodeError, MAX_TTL, RedisChannel};
 use crate::json;
 use crate::store::{
-    DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, Nacked,
+    DeadLetter, DeadReason, DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStats,
+    LeaseStore, Leased, Nacked, Pick,
 };
 
 /// A leased batch: each message decoded on its own, one that does not
@@ -259,9 +260,34 @@ impl<S: LeaseStore> RedisChannel<S> {
         Ok(self.store.reclaim(keys, self.options.max_deliveries)?)
     }
 
-    /// Up to `max` dead letters of this end, oldest first, as the bytes
-    /// that were sent; they stay.
-    pub fn dead_letters(&self, max: usize) -> Result<Vec<Vec<u8>>, ChannelError> {
+    /// Hands deliveries back without counting them, for work not started
+    /// (a consumer shutting down with prefetched messages): each message
+    /// is delivered again first, with the attempt this delivery had, so it
+    /// spends none of its `max_deliveries`. Returns how many were still
+    /// held. One round trip.
+    pub fn release_all<'a, T: 'a>(
+        &self,
+        deliveries: impl IntoIterator<Item = &'a Delivery<T>>,
+    ) -> Result<u64, ChannelError> {
+        let keys = self.lease_keys()?;
+        let tags: Vec<DeliveryTag> = deliveries.into_iter().map(|d| d.tag.clone()).collect();
+        Ok(self.store.release(keys, &tags)?)
+    }
+
+    /// Refuses a delivery for good: the message becomes a dead letter at
+    /// once, whatever its deliveries (a permanent failure). `false` when
+    /// this delivery no longer held it. One round trip.
+    pub fn reject<T>(&self, delivery: &Delivery<T>) -> Result<bool, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self
+            .store
+            .dead_letter(keys, &delivery.tag, DeadReason::Refused)?)
+    }
+
+    /// Up to `max` dead letters of this end, oldest first, with their ids,
+    /// deliveries, why and when they died, and the bytes that were sent;
+    /// they stay.
+    pub fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, ChannelError> {
         let keys = self.lease_keys()?;
         Ok(self.store.dead_letters(keys, max)?)
     }
@@ -271,13 +297,36 @@ impl<S: LeaseStore> RedisChannel<S> {
     /// many moved.
     pub fn requeue_dead(&self, max: usize) -> Result<u64, ChannelError> {
         let keys = self.lease_keys()?;
-        Ok(self.store.requeue_dead(keys, max)?)
+        Ok(self.store.requeue_dead(keys, Pick::Oldest(max))?)
+    }
+
+    /// Sends the dead letters with these [`DeadLetter::id`]s again, as
+    /// [`requeue_dead`](Self::requeue_dead) does; returns how many were
+    /// still there.
+    pub fn requeue_dead_letters(&self, ids: &[String]) -> Result<u64, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.requeue_dead(keys, Pick::Ids(ids))?)
     }
 
     /// Deletes every dead letter of this end; returns how many there were.
     pub fn purge_dead(&self) -> Result<u64, ChannelError> {
         let keys = self.lease_keys()?;
-        Ok(self.store.purge_dead(keys)?)
+        Ok(self.store.purge_dead(keys, Pick::Oldest(usize::MAX))?)
+    }
+
+    /// Deletes the dead letters with these [`DeadLetter::id`]s; returns how
+    /// many were still there.
+    pub fn purge_dead_letters(&self, ids: &[String]) -> Result<u64, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.purge_dead(keys, Pick::Ids(ids))?)
+    }
+
+    /// How many messages wait on this end's receiving list, are in flight,
+    /// wait to be delivered again, and are dead, and the nearest lease
+    /// deadline: one atomic read, one round trip.
+    pub fn lease_stats(&self) -> Result<LeaseStats, ChannelError> {
+        let keys = self.lease_keys()?;
+        Ok(self.store.lease_stats(keys)?)
     }
 
     /// Everything in flight, waiting to be delivered again, or dead on
@@ -363,7 +412,7 @@ impl<S: LeaseStore> RedisChannel<S> {
     ) -> Deliveries<T> {
         let (deliveries, undecodable) = self.decode_leased(leased);
         for tag in &undecodable {
-            let _ = self.store.dead_letter(keys, tag);
+            let _ = self.store.dead_letter(keys, tag, DeadReason::Undecodable);
         }
         deliveries
     }

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use super::Harness;
 use crate::aio::{AsyncLeaseStore, AsyncListStore};
+use crate::store::{DeadLetter, DeadReason, LeaseStats, Pick};
 use crate::{
     DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, ListStore, Nacked,
     StoreError,
@@ -148,24 +149,36 @@ impl<S: AsyncLeaseStore> LeaseStore for BlockOn<S> {
     ) -> Result<Option<SystemTime>, StoreError> {
         self.runtime.block_on(self.store.extend(keys, tag, lease))
     }
-    fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
-        self.runtime.block_on(self.store.dead_letter(keys, tag))
+    fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.runtime.block_on(self.store.release(keys, tags))
+    }
+    fn dead_letter(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        reason: DeadReason,
+    ) -> Result<bool, StoreError> {
+        self.runtime
+            .block_on(self.store.dead_letter(keys, tag, reason))
     }
     fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
         self.runtime
             .block_on(self.store.reclaim(keys, max_deliveries))
     }
-    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<DeadLetter>, StoreError> {
         self.runtime.block_on(self.store.dead_letters(keys, max))
     }
-    fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
-        self.runtime.block_on(self.store.requeue_dead(keys, max))
+    fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        self.runtime.block_on(self.store.requeue_dead(keys, pick))
     }
-    fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
-        self.runtime.block_on(self.store.purge_dead(keys))
+    fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        self.runtime.block_on(self.store.purge_dead(keys, pick))
     }
     fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
         self.runtime.block_on(self.store.lease_snapshot(keys))
+    }
+    fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
+        self.runtime.block_on(self.store.lease_stats(keys))
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Chan, Harness, unique};
+use crate::store::DeadReason;
 use crate::{
     ChannelError, ChannelOptions, LeaseKeys, LeasePolicy, LeaseStore, ListStore, Nacked, Peer,
     RedisChannel, StoreError,
@@ -111,8 +112,15 @@ where
         Nacked::DeadLettered
     );
     assert!(server.lease_msg::<String>(LEASE).unwrap().is_none());
-    assert_eq!(server.dead_letters(10).unwrap(), [b"\"job\"".to_vec()]);
-    assert_eq!(server.dead_letters(0).unwrap(), Vec::<Vec<u8>>::new());
+    let dead = server.dead_letters(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, b"\"job\"");
+    assert_eq!(
+        (dead[0].deliveries, &dead[0].reason),
+        (3, &DeadReason::Nacked)
+    );
+    assert_eq!(dead[0].message_id, first.tag().id, "the message's own id");
+    assert!(server.dead_letters(0).unwrap().is_empty());
 
     assert_eq!(server.requeue_dead(10).unwrap(), 1);
     assert!(server.dead_letters(10).unwrap().is_empty());
@@ -161,9 +169,15 @@ where
     // The second lease ran out too: the next receive reclaims them all
     // into the dead letters, and finds nothing to deliver.
     assert!(server.lease_msg::<u32>(LEASE).unwrap().is_none());
-    let mut dead = server.dead_letters(10).unwrap();
-    dead.sort();
-    assert_eq!(dead, [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+    let dead = server.dead_letters(10).unwrap();
+    assert!(
+        dead.iter()
+            .all(|letter| letter.reason == DeadReason::Expired && letter.deliveries == 2),
+        "{dead:?}"
+    );
+    let mut bodies: Vec<Vec<u8>> = dead.into_iter().map(|letter| letter.body).collect();
+    bodies.sort();
+    assert_eq!(bodies, [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
     assert_eq!(server.purge_dead().unwrap(), 3);
     assert!(settled::<B>(&server));
 }
@@ -237,7 +251,13 @@ where
     assert_eq!(batch[0].as_ref().unwrap().msg(), &Value::from(8));
     assert_eq!(batch[1].as_ref().unwrap_err().raw(), b"not json");
     assert_eq!(batch[2].as_ref().unwrap().msg(), &Value::from(9));
-    assert_eq!(server.dead_letters(10).unwrap(), [b"not json".to_vec()]);
+    let dead = server.dead_letters(10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, b"not json");
+    assert_eq!(
+        (dead[0].deliveries, &dead[0].reason),
+        (1, &DeadReason::Undecodable)
+    );
     let single = server.lease_msg::<Value>(LEASE).unwrap();
     assert!(single.is_none());
     backend
@@ -433,31 +453,37 @@ where
         assert_eq!(server.peek_msg::<u32>().unwrap(), Some(1), "nothing taken");
     }
     let delivery = server.lease_msg::<u32>(LEASE).unwrap().unwrap();
-    // The body hash in the way: settling would delete from it.
-    backend.set_string(keys.bodies(), "theirs");
-    assert!(
-        server
-            .nack(&delivery, Duration::ZERO)
-            .unwrap_err()
-            .to_string()
-            .contains("WRONGTYPE")
-    );
-    assert!(
-        server
-            .ack(&delivery)
-            .unwrap_err()
-            .to_string()
-            .contains("WRONGTYPE")
-    );
-    backend.delete(keys.bodies()); // and with it the body: SET replaced the hash
+    // The dead letters' stream in the way: what could write it is refused.
+    backend.set_string(keys.dead(), "theirs");
+    let wrong = |err: ChannelError| err.to_string().contains("WRONGTYPE");
+    assert!(wrong(server.nack(&delivery, Duration::ZERO).unwrap_err()));
+    assert!(wrong(server.reject(&delivery).unwrap_err()));
+    assert!(wrong(server.requeue_dead(1).unwrap_err()));
+    assert!(wrong(server.dead_letters(1).unwrap_err()));
+    backend.delete(keys.dead());
     let mut held = delivery.clone();
     assert!(
         server.extend(&mut held, LEASE).unwrap(),
         "still in flight after the refusals"
     );
+    // The records' hash overwritten (SET replaces it, records and all):
+    // refused while it is a string; once deleted, the delivery is gone
+    // and its orphaned entry in pending is dropped by the next lease.
+    backend.set_string(keys.bodies(), "theirs");
+    assert!(wrong(server.ack(&delivery).unwrap_err()));
+    assert!(wrong(server.lease_msg::<u32>(LEASE).unwrap_err()));
+    backend.delete(keys.bodies());
     assert!(
-        server.ack(&delivery).unwrap(),
-        "still held after the refusals"
+        !server.ack(&delivery).unwrap(),
+        "its record went with the hash"
+    );
+    client.send_msg(&2).unwrap();
+    let next = server.lease_msg::<u32>(LEASE).unwrap().unwrap();
+    assert_eq!(*next.msg(), 2);
+    assert!(server.ack(&next).unwrap());
+    assert_eq!(
+        server.lease_stats().unwrap(),
+        crate::store::LeaseStats::default()
     );
 
     let invalid =

@@ -147,6 +147,7 @@ mod channel;
 mod hostile;
 mod lease;
 mod proxy;
+mod settle;
 mod store;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -160,6 +161,7 @@ pub use channel::*;
 pub use hostile::*;
 pub use lease::*;
 pub use proxy::*;
+pub use settle::*;
 pub use store::*;
 
 use crate::{LeaseStore, ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
@@ -473,6 +475,22 @@ where
         (
             "lease_operations_refuse_bad_input_and_foreign_keys",
             lease::lease_operations_refuse_bad_input_and_foreign_keys::<H>,
+        ),
+        (
+            "released_messages_come_back_first_without_spending_a_delivery",
+            settle::released_messages_come_back_first_without_spending_a_delivery::<H>,
+        ),
+        (
+            "rejected_messages_are_dead_letters_at_once",
+            settle::rejected_messages_are_dead_letters_at_once::<H>,
+        ),
+        (
+            "a_nack_wakes_a_blocked_leased_receive",
+            settle::a_nack_wakes_a_blocked_leased_receive::<H>,
+        ),
+        (
+            "dead_letters_are_picked_by_id",
+            settle::dead_letters_are_picked_by_id::<H>,
         ),
     ]
 }

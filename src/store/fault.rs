@@ -19,8 +19,12 @@ use super::StoreError;
 ///
 /// // The pop runs, but its answer never arrives: the message is gone.
 /// store.fail_next_with(1, Fault::ReplyLost);
-/// assert!(matches!(store.pop("jobs"), Err(StoreError::Timeout { .. })));
+/// assert!(matches!(store.pop("jobs"), Err(StoreError::ReplyLost { .. })));
 /// assert_eq!(store.pop("jobs")?, Some(b"2".to_vec()));
+///
+/// // A read is sent again, as a real store's driver does: it passes.
+/// store.fail_next_with(1, Fault::ReplyLost);
+/// assert_eq!(store.index("jobs", 0)?, None);
 ///
 /// store.fail_next_with(1, Fault::Refused("NOPERM this user has no permissions".into()));
 /// let err = store.pop("jobs").unwrap_err();
@@ -36,10 +40,13 @@ pub enum Fault {
     /// The server does not answer in time and never runs the command:
     /// [`StoreError::Timeout`], and nothing changes.
     Timeout,
-    /// The server runs the command but its answer is lost: the call takes
-    /// effect (a pop removes its element) and fails with
-    /// [`StoreError::Timeout`]. This is how an at-most-once receive loses a
-    /// message.
+    /// The server runs the command but its answer is lost. The store then
+    /// does what a Redis store's driver does, by the operation: a read,
+    /// an `extend`, a `release` is sent again and passes; a leased receive
+    /// is sent again under its call id and answers what it leased; any
+    /// other call takes effect (a pop removes its element) and fails with
+    /// [`StoreError::ReplyLost`]. This is how an at-most-once receive
+    /// loses a message, and how a leased one does not.
     ReplyLost,
     /// The server refuses the command with this error reply (`NOPERM …`,
     /// `OOM …`, `READONLY …`): [`StoreError::Command`], and nothing changes.
@@ -61,9 +68,14 @@ impl Fault {
                 message: "injected fault: connection lost".into(),
                 source: None,
             },
-            Self::Timeout | Self::ReplyLost => StoreError::Timeout {
+            Self::Timeout => StoreError::Timeout {
                 addr: ADDR.into(),
                 timeout: TIMEOUT,
+            },
+            Self::ReplyLost => StoreError::ReplyLost {
+                addr: ADDR.into(),
+                message: "injected fault: connection lost after the command ran".into(),
+                source: None,
             },
             Self::Refused(message) => StoreError::Command {
                 addr: ADDR.into(),

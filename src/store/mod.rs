@@ -4,7 +4,7 @@
 //! list operations. [`ListStore`] names exactly those, so the channel runs
 //! unchanged on real Redis ([`RedisStore`](crate::RedisStore)), on a Redis
 //! Cluster (`RedisClusterStore`, feature `cluster`) and on the in-memory
-//! fake ([`MemoryStore`]) that downstream tests inject.
+//! fake ([`MemoryStore`](crate::MemoryStore)) that downstream tests inject.
 //! All fail with the same [`StoreError`] variants.
 //!
 //! # Examples
@@ -26,8 +26,6 @@ pub(crate) mod aio;
 pub(crate) mod auth;
 #[cfg(feature = "redis")]
 pub(crate) mod blocking;
-#[cfg(feature = "redis")]
-pub(crate) mod commands;
 pub(crate) mod fault;
 pub(crate) mod glob;
 pub(crate) mod lease;
@@ -56,9 +54,9 @@ pub use auth::RedisAuth;
 pub use blocking::BlockingStore;
 pub use fault::Fault;
 pub use lease::{
-    DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, Nacked,
+    DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot,
+    LeaseStats, LeaseStore, Leased, Nacked, Pick,
 };
-pub use memory::MemoryStore;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use target::Cluster;
@@ -162,7 +160,7 @@ pub trait ListStore: Send + Sync {
     /// The clock this process reads for the store's times: for pauses,
     /// retries and lease extensions that callers (a worker) time
     /// themselves. The system clock, but for
-    /// [`MemoryStore`], whose injected clock a test moves. (Lease deadlines
+    /// [`MemoryStore`](crate::MemoryStore), whose injected clock a test moves. (Lease deadlines
     /// themselves are on the store's own clock: the server's, for Redis.)
     fn clock(&self) -> Arc<dyn Clock> {
         Arc::new(SystemClock)
@@ -215,7 +213,7 @@ forward_list_store!(&S, Arc<S>, Box<S>);
 /// A [`ListStore`] operation failed.
 ///
 /// The real and the in-memory store fail with the same variants, so code
-/// tested on [`MemoryStore`] handles real failures.
+/// tested on [`MemoryStore`](crate::MemoryStore) handles real failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -282,6 +280,13 @@ pub enum StoreError {
         max_connections: usize,
         /// How long the call waited for a connection, `pool_timeout`.
         timeout: Duration,
+    },
+    /// An argument the store refuses before sending anything (a dead
+    /// letter id that is not one).
+    #[error("invalid argument: {message}")]
+    InvalidInput {
+        /// Which argument, and why.
+        message: String,
     },
     /// Options that cannot be used (a pool of no connection); nothing
     /// connected.

@@ -57,8 +57,10 @@ pub(crate) enum Op {
     RequeueDead,
     /// `purge_dead`.
     PurgeDead,
-    /// `lease_snapshot`.
+    /// `lease_snapshot`, `lease_stats`.
     Snapshot,
+    /// `release`: deliveries handed back without spending one.
+    Release,
     /// Elements a cancelled receive took, pushed back to the head of
     /// their list (LPUSH).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code, reason = "async calls only"))]
@@ -126,7 +128,7 @@ pub(crate) const fn policy(op: Op) -> Policy {
         }
         Op::Unblock => (false, SendAgain, Completes),
         Op::Lease => (true, SendSameCallAgain, HandsBack),
-        Op::Extend => (true, SendAgain, Completes),
+        Op::Extend | Op::Release => (true, SendAgain, Completes),
         Op::Ack
         | Op::Nack
         | Op::DeadLetter
@@ -145,7 +147,7 @@ pub(crate) const fn policy(op: Op) -> Policy {
 #[cfg(test)]
 impl Op {
     /// Every operation, in the order the guarantees list them.
-    pub(crate) const ALL: [Op; 20] = [
+    pub(crate) const ALL: [Op; 21] = [
         Op::Push,
         Op::Pop,
         Op::PopMany,
@@ -165,6 +167,7 @@ impl Op {
         Op::RequeueDead,
         Op::PurgeDead,
         Op::Snapshot,
+        Op::Release,
         Op::PutBack,
     ];
 
@@ -192,10 +195,11 @@ impl Op {
             Op::Extend => "`extend`",
             Op::DeadLetter => "the dead-lettering of a message that does not decode",
             Op::Reclaim => "`reclaim`",
-            Op::DeadLetters => "`dead_letters` (LRANGE)",
+            Op::DeadLetters => "`dead_letters` (XRANGE)",
             Op::RequeueDead => "the requeue of dead letters",
             Op::PurgeDead => "`purge_dead`",
-            Op::Snapshot => "`lease_snapshot`",
+            Op::Snapshot => "`lease_snapshot`, `lease_stats`",
+            Op::Release => "`release`: deliveries handed back without spending one",
             Op::PutBack => "the put-back of what a cancelled receive took (LPUSH)",
             Op::Unblock => "the unblocking of a cancelled receive (CLIENT UNBLOCK)",
         }

@@ -22,6 +22,7 @@ use crate::ListStore;
 use crate::aio::AsyncListStore;
 use crate::store::fault::Fault;
 use crate::store::lease::{LeaseKeys, LeasePolicy, Leased, lease_wait};
+use crate::store::policy::{AfterLostReply, Op, policy};
 
 /// What a blocked call waits to take.
 enum Want {
@@ -277,10 +278,14 @@ impl Drop for Pushed {
 }
 
 impl MemoryStore {
-    /// Runs `call`, failing as the next injected fault says: at once, or,
-    /// for an answer lost after the command ran, once `call` has run.
+    /// Runs `call`, the blocking operation `op`, failing as the next
+    /// injected fault says: at once, or, for an answer lost after the
+    /// command ran, by the call policy once `call` has run (as the sync
+    /// store's `run`: a leased receive answers what it leased, a receive
+    /// fails with [`StoreError::ReplyLost`]).
     async fn faulted<T>(
         &self,
+        op: Op,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let fault = self.next_fault();
@@ -292,9 +297,10 @@ impl MemoryStore {
         }
         let outcome = call.await?;
         match fault {
-            // Whatever the server answered never arrives.
-            Some(fault) => Err(fault.error()),
-            None => Ok(outcome),
+            Some(fault) if policy(op).after_lost_reply == AfterLostReply::Report => {
+                Err(fault.error())
+            }
+            _ => Ok(outcome),
         }
     }
 
@@ -305,7 +311,12 @@ impl MemoryStore {
         want: Want,
         timeout: Option<Duration>,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.faulted(Blocked::new(self, key, want, timeout)).await
+        let op = match want {
+            Want::Last => Op::TakeLast,
+            _ => Op::BlockingPop,
+        };
+        self.faulted(op, Blocked::new(self, key, want, timeout))
+            .await
     }
 
     /// The blocking lease: a look, then a wait for a push or until a
@@ -322,7 +333,7 @@ impl MemoryStore {
         }
         let clock = &self.shared.clock;
         let deadline = deadline(clock.now(), timeout);
-        self.faulted(async {
+        self.faulted(Op::Lease, async {
             loop {
                 let seen = self.shared.pushes.load(Ordering::SeqCst);
                 let (leased, next_due) = self.try_lease(keys, count, policy)?;

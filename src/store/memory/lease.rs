@@ -1,7 +1,9 @@
 //! The lease state of a [`MemoryStore`](super::MemoryStore), with the rules
-//! of the lease scripts the real stores run: a sorted set ordered by score,
-//! then member; whole milliseconds; a lease expired from its deadline on;
-//! the same keys checked for their type by the same operations.
+//! of the lease scripts the real stores run, step for step: units, their
+//! states, a sorted set ordered by score then member, whole milliseconds,
+//! a lease expired from its deadline on, dead letters in a stream whose ids
+//! tell when, and the same keys checked for their type by the same
+//! operations.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::MutexGuard;
@@ -9,18 +11,30 @@ use std::time::{Duration, SystemTime};
 
 use super::super::StoreError;
 use super::super::lease::{
-    DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
-    MAX_LEASE_BATCH, Nacked, epoch_millis, from_epoch_millis, lease_millis, lease_wait, member,
-    new_id_prefix, parse_member,
+    DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot,
+    LeaseStats, LeaseStore, Leased, MAX_LEASE_BATCH, Nacked, Pick, epoch_millis, from_epoch_millis,
+    lease_millis, lease_wait, new_unit_id,
 };
 use super::MemoryStore;
 use super::state::{List, State, deadline, remaining, wrong_type};
+use crate::store::policy::Op;
+
+/// A lease call's answer, again: its deadline, its messages, how many it
+/// acked.
+type Replay = (u64, Vec<(DeliveryTag, Vec<u8>)>, u64);
 
 /// The indexes of the keys in [`LeaseKeys::all`].
 const LIST: usize = 0;
 const PENDING: usize = 1;
 const BODIES: usize = 2;
 const DEAD: usize = 3;
+
+/// A unit's message, held here.
+const HELD: u8 = b'1';
+/// Moved to a unit of its own, `unit.j`.
+const MOVED: u8 = b'x';
+/// Gone.
+const GONE: u8 = b'0';
 
 /// A sorted set of members by a millisecond score, as Redis orders one.
 #[derive(Default)]
@@ -37,168 +51,421 @@ impl ZSet {
         self.ordered.insert((score, member));
     }
 
-    fn remove(&mut self, member: &str) -> bool {
-        match self.scores.remove(member) {
-            Some(score) => self.ordered.remove(&(score, member.to_owned())),
-            None => false,
-        }
+    fn remove(&mut self, member: &str) -> Option<u64> {
+        let score = self.scores.remove(member)?;
+        self.ordered.remove(&(score, member.to_owned()));
+        Some(score)
     }
 
-    fn contains(&self, member: &str) -> bool {
-        self.scores.contains_key(member)
+    fn score(&self, member: &str) -> Option<u64> {
+        self.scores.get(member).copied()
     }
 
-    /// Up to `limit` members scored at most `max`, lowest first.
-    fn up_to(&self, max: u64, limit: usize) -> Vec<(u64, String)> {
+    /// The lowest member scored at most `max`.
+    fn first_due(&self, max: u64) -> Option<String> {
         self.ordered
             .iter()
-            .take_while(|(score, _)| *score <= max)
-            .take(limit)
-            .cloned()
-            .collect()
+            .next()
+            .filter(|(score, _)| *score <= max)
+            .map(|(_, member)| member.clone())
     }
 }
 
-/// The lease keys of one list: pending, bodies, dead letters.
+/// The messages one leased receive took, as the scripts keep them.
+struct Unit {
+    bodies: Vec<Vec<u8>>,
+    attempts: Vec<u32>,
+    ids: Vec<String>,
+    /// How many deliveries the call acked (for a call sent again).
+    acked: u64,
+    state: Vec<u8>,
+}
+
+impl Unit {
+    fn id(&self, name: &str, j: usize) -> String {
+        match self.ids[j].as_str() {
+            "" => format!("{name}-{}", j + 1),
+            id => id.to_owned(),
+        }
+    }
+}
+
+/// The lease keys of one list: pending, records, dead letters.
 #[derive(Default)]
 pub(super) struct Leases {
     pending: ZSet,
-    bodies: HashMap<String, Vec<u8>>,
-    dead: VecDeque<Vec<u8>>,
+    units: HashMap<String, Unit>,
+    dead: VecDeque<DeadLetter>,
+    /// The last dead letter's stream id (ms, sequence).
+    last_dead: (u64, u64),
+    /// Ack markers by unit: how many a call that leased nothing acked, and
+    /// when the marker expires.
+    markers: HashMap<String, (u64, u64)>,
 }
 
 impl Leases {
     /// The names of the keys that exist, as Redis would list them.
-    pub(super) fn existing<'k>(&self, keys: &'k LeaseKeys) -> Vec<&'k str> {
-        let present = [
-            !self.pending.scores.is_empty(),
-            !self.bodies.is_empty(),
-            !self.dead.is_empty(),
-        ];
-        keys.all()[1..]
-            .iter()
-            .zip(present)
-            .filter(|(_, present)| *present)
-            .map(|(key, _)| key.as_str())
-            .collect()
+    pub(super) fn existing(&self, keys: &LeaseKeys, now: u64) -> Vec<String> {
+        let mut existing = Vec::new();
+        if !self.pending.scores.is_empty() {
+            existing.push(keys.pending().to_owned());
+        }
+        if !self.units.is_empty() {
+            existing.push(keys.bodies().to_owned());
+        }
+        if !self.dead.is_empty() {
+            existing.push(keys.dead().to_owned());
+        }
+        for (unit, (_, expires)) in &self.markers {
+            if *expires > now {
+                existing.push(keys.ack_marker(unit));
+            }
+        }
+        existing
     }
 
     fn is_empty(&self) -> bool {
-        self.pending.scores.is_empty() && self.bodies.is_empty() && self.dead.is_empty()
+        self.pending.scores.is_empty()
+            && self.units.is_empty()
+            && self.dead.is_empty()
+            && self.markers.is_empty()
     }
 
-    /// Moves the bodies of `ids` to the dead letters, in order.
-    fn bury(&mut self, ids: &[String]) {
-        for id in ids {
-            if let Some(body) = self.bodies.remove(id) {
-                self.dead.push_back(body);
-            }
+    /// The member of `unit` in pending, and whether it waits.
+    fn member_of(&self, unit: &str) -> Option<(String, bool)> {
+        if self.pending.score(unit).is_some() {
+            return Some((unit.to_owned(), false));
+        }
+        let waiting = format!("{unit}+");
+        self.pending.score(&waiting).map(|_| (waiting, true))
+    }
+
+    /// Drops the unit once it holds nothing.
+    fn settle(&mut self, unit: &str, member: &str) {
+        if self
+            .units
+            .get(unit)
+            .is_some_and(|unit| !unit.state.contains(&HELD))
+        {
+            self.units.remove(unit);
+            self.pending.remove(member);
         }
     }
 
-    /// Deletes each message still held by its delivery; how many.
+    /// Where delivery (unit, place j, 1-based) is held: holder, 0-based
+    /// index there, member, whether it waits.
+    fn find(&self, unit: &str, j: u32) -> Option<(String, usize, String, bool)> {
+        let index = usize::try_from(j).ok()?.checked_sub(1)?;
+        if let Some(record) = self.units.get(unit) {
+            match record.state.get(index) {
+                Some(&HELD) => {
+                    let (member, waiting) = self.member_of(unit)?;
+                    return Some((unit.to_owned(), index, member, waiting));
+                }
+                Some(&MOVED) => {}
+                _ => return None,
+            }
+        }
+        let sub = format!("{unit}.{j}");
+        self.units.get(&sub)?;
+        let (member, waiting) = self.member_of(&sub)?;
+        Some((sub, 0, member, waiting))
+    }
+
+    fn bury(&mut self, unit: &str, index: usize, reason: DeadReason, now: u64) {
+        let Some(record) = self.units.get(unit) else {
+            return;
+        };
+        self.last_dead = if now > self.last_dead.0 {
+            (now, 0)
+        } else {
+            (self.last_dead.0, self.last_dead.1 + 1)
+        };
+        self.dead.push_back(DeadLetter {
+            id: format!("{}-{}", self.last_dead.0, self.last_dead.1),
+            message_id: record.id(unit, index),
+            deliveries: record.attempts[index],
+            reason,
+            at: from_epoch_millis(self.last_dead.0),
+            body: record.bodies[index].clone(),
+        });
+    }
+
+    /// Marks message `index` of `holder` with `mark`, and drops the unit
+    /// once it holds nothing.
+    fn take_out(&mut self, holder: &str, index: usize, member: &str, mark: u8) {
+        if let Some(record) = self.units.get_mut(holder) {
+            record.state[index] = mark;
+        }
+        self.settle(holder, member);
+    }
+
+    /// Moves message `index` of a unit to a unit of its own.
+    fn extract(
+        &mut self,
+        holder: &str,
+        index: usize,
+        member: &str,
+        attempt: u32,
+        waiting: bool,
+        score: u64,
+    ) {
+        let Some(record) = self.units.get(holder) else {
+            return;
+        };
+        let sub = format!("{holder}.{}", index + 1);
+        let single = Unit {
+            bodies: vec![record.bodies[index].clone()],
+            attempts: vec![attempt],
+            ids: vec![record.id(holder, index)],
+            acked: 0,
+            state: vec![HELD],
+        };
+        self.pending.add(
+            score,
+            if waiting {
+                format!("{sub}+")
+            } else {
+                sub.clone()
+            },
+        );
+        self.units.insert(sub, single);
+        self.take_out(holder, index, member, MOVED);
+    }
+
+    /// Acks each delivery still held; how many.
     fn ack(&mut self, tags: &[DeliveryTag]) -> u64 {
         let mut acked = 0;
         for tag in tags {
-            let held = self.pending.remove(&member(&tag.id, tag.attempt, false))
-                | self.pending.remove(&member(&tag.id, tag.attempt, true));
-            if held {
-                self.bodies.remove(&tag.id);
+            if let Some((holder, index, member, _)) = self.find(&tag.unit, tag.index) {
+                if holder == tag.unit {
+                    self.take_out(&holder, index, &member, GONE);
+                } else {
+                    self.units.remove(&holder);
+                    self.pending.remove(&member);
+                    if let Some(parent) = self.units.get_mut(&tag.unit) {
+                        parent.state[tag.index as usize - 1] = GONE;
+                    }
+                    let parent_member = self.member_of(&tag.unit).map(|(member, _)| member);
+                    if let Some(parent_member) = parent_member {
+                        self.settle(&tag.unit, &parent_member);
+                    }
+                }
                 acked += 1;
             }
         }
         acked
     }
 
-    /// Leases up to `count` due pending messages at `deadline`, burying
-    /// those delivered `max` times: (id, attempt, body).
+    /// What a call under `unit` answers when sent again: its unit's
+    /// messages, or what it acked when it leased nothing.
+    fn replay(&self, unit: &str, now: u64) -> Option<Replay> {
+        if let Some(record) = self.units.get(unit) {
+            let deadline = self
+                .pending
+                .score(unit)
+                .or_else(|| self.pending.score(&format!("{unit}+")))
+                .unwrap_or(0);
+            let messages = (0..record.bodies.len())
+                .map(|j| {
+                    let tag = DeliveryTag::new(
+                        record.id(unit, j),
+                        record.attempts[j],
+                        unit.to_owned(),
+                        j as u32 + 1,
+                    );
+                    (tag, record.bodies[j].clone())
+                })
+                .collect();
+            return Some((deadline, messages, record.acked));
+        }
+        let (acked, expires) = self.markers.get(unit)?;
+        (*expires > now).then_some((0, Vec::new(), *acked))
+    }
+
+    /// Leases up to `count` due messages into `taken`, burying those
+    /// delivered `max` times.
     fn lease_due(
         &mut self,
         now: u64,
         count: usize,
         max: u32,
-        deadline: u64,
-    ) -> Vec<(String, u32, Vec<u8>)> {
-        let mut leased = Vec::new();
-        while leased.len() < count {
-            let due = self.pending.up_to(now, count - leased.len());
-            if due.is_empty() {
+        taken: &mut Vec<(Vec<u8>, u32, String)>,
+    ) {
+        while taken.len() < count {
+            let Some(member) = self.pending.first_due(now) else {
                 break;
-            }
-            let mut exhausted = Vec::new();
-            for (_, due_member) in &due {
-                self.pending.remove(due_member);
-                let Some((id, attempt, _)) = parse_member(due_member) else {
+            };
+            let waiting = member.ends_with('+');
+            let from = member.strip_suffix('+').unwrap_or(&member).to_owned();
+            let Some(record) = self.units.get(&from) else {
+                self.pending.remove(&member);
+                continue;
+            };
+            let mut buried = Vec::new();
+            let mut took = Vec::new();
+            for j in 0..record.bodies.len() {
+                if taken.len() + took.len() >= count {
+                    break;
+                }
+                if record.state[j] != HELD {
                     continue;
-                };
-                if attempt >= max {
-                    exhausted.push(id.to_owned());
-                } else if let Some(body) = self.bodies.get(id) {
-                    // One whose body is gone cannot come back.
-                    leased.push((id.to_owned(), attempt + 1, body.clone()));
-                    self.pending.add(deadline, member(id, attempt + 1, false));
+                }
+                if record.attempts[j] >= max {
+                    buried.push(j);
+                } else {
+                    took.push(j);
                 }
             }
-            self.bury(&exhausted);
+            let reason = if waiting {
+                DeadReason::Nacked
+            } else {
+                DeadReason::Expired
+            };
+            for &j in &buried {
+                self.bury(&from, j, reason.clone(), now);
+            }
+            let record = self
+                .units
+                .get_mut(&from)
+                .expect("the unit being leased from");
+            for &j in &took {
+                taken.push((
+                    record.bodies[j].clone(),
+                    record.attempts[j] + 1,
+                    record.id(&from, j),
+                ));
+            }
+            for j in buried.into_iter().chain(took) {
+                record.state[j] = GONE;
+            }
+            self.settle(&from, &member);
         }
-        leased
     }
 
-    /// Milliseconds from `now` until the first pending message is due.
+    /// Milliseconds from `now` until the first pending unit is due.
     fn next_due(&self, now: u64) -> Option<u64> {
         let (first, _) = self.pending.ordered.first()?;
         Some(first.saturating_sub(now))
     }
 
-    /// `None` when not in flight, else whether it went to the dead letters.
-    fn nack(&mut self, tag: &DeliveryTag, at: u64, max: u32) -> Option<bool> {
-        if !self.pending.remove(&member(&tag.id, tag.attempt, false)) {
-            return None;
+    fn nack(&mut self, tag: &DeliveryTag, due: u64, max: u32, now: u64) -> Nacked {
+        let Some((holder, index, member, false)) = self.find(&tag.unit, tag.index) else {
+            return Nacked::NotHeld;
+        };
+        let record = &self.units[&holder];
+        let attempt = record.attempts[index];
+        if attempt >= max {
+            self.bury(&holder, index, DeadReason::Nacked, now);
+            self.take_out(&holder, index, &member, GONE);
+            return Nacked::DeadLettered;
         }
-        if tag.attempt >= max {
-            self.bury(std::slice::from_ref(&tag.id));
-            return Some(true);
+        if record.bodies.len() == 1 {
+            self.pending.remove(&member);
+            self.pending.add(due, format!("{holder}+"));
+        } else {
+            self.extract(&holder, index, &member, attempt, true, due);
         }
-        self.pending.add(at, member(&tag.id, tag.attempt, true));
-        Some(false)
+        Nacked::Retrying
     }
 
     fn extend(&mut self, tag: &DeliveryTag, deadline: u64) -> bool {
-        let in_flight = member(&tag.id, tag.attempt, false);
-        if !self.pending.contains(&in_flight) {
+        let Some((holder, index, member, false)) = self.find(&tag.unit, tag.index) else {
             return false;
+        };
+        let record = &self.units[&holder];
+        if record.bodies.len() == 1 {
+            self.pending.add(deadline, member);
+        } else {
+            let attempt = record.attempts[index];
+            self.extract(&holder, index, &member, attempt, false, deadline);
         }
-        self.pending.add(deadline, in_flight);
         true
     }
 
-    fn dead_letter(&mut self, tag: &DeliveryTag) -> bool {
-        if !self.pending.remove(&member(&tag.id, tag.attempt, false)) {
-            return false;
-        }
-        self.bury(std::slice::from_ref(&tag.id));
-        true
-    }
-
-    /// Every expired lease waits (at its deadline) or is buried; how many.
-    fn reclaim(&mut self, now: u64, max: u32) -> u64 {
-        let mut expired = 0;
-        let mut exhausted = Vec::new();
-        for (at, due_member) in self.pending.up_to(now, usize::MAX) {
-            let Some((id, attempt, false)) = parse_member(&due_member) else {
+    fn release(&mut self, tags: &[DeliveryTag], now: u64) -> u64 {
+        let mut released = 0;
+        for tag in tags {
+            let Some((holder, index, member, false)) = self.find(&tag.unit, tag.index) else {
                 continue;
             };
-            let id = id.to_owned();
-            self.pending.remove(&due_member);
-            expired += 1;
-            if attempt >= max {
-                exhausted.push(id);
+            let record = self.units.get_mut(&holder).expect("the unit holding it");
+            let attempt = record.attempts[index].saturating_sub(1);
+            if record.bodies.len() == 1 {
+                record.attempts[0] = attempt;
+                let id = record.id(&holder, 0);
+                record.ids[0] = id;
+                self.pending.remove(&member);
+                self.pending.add(now, format!("{holder}+"));
             } else {
-                self.pending.add(at, member(&id, attempt, true));
+                self.extract(&holder, index, &member, attempt, true, now);
+            }
+            released += 1;
+        }
+        released
+    }
+
+    fn dead_letter(&mut self, tag: &DeliveryTag, reason: DeadReason, now: u64) -> bool {
+        let Some((holder, index, member, false)) = self.find(&tag.unit, tag.index) else {
+            return false;
+        };
+        self.bury(&holder, index, reason, now);
+        self.take_out(&holder, index, &member, GONE);
+        true
+    }
+
+    /// Every expired lease waits (at its deadline) or is buried; how many
+    /// messages moved.
+    fn reclaim(&mut self, now: u64, max: u32) -> u64 {
+        let due: Vec<(u64, String)> = self
+            .pending
+            .ordered
+            .iter()
+            .take_while(|(score, _)| *score <= now)
+            .filter(|(_, member)| !member.ends_with('+'))
+            .cloned()
+            .collect();
+        let mut moved = 0;
+        for (score, unit) in due {
+            let Some(record) = self.units.get(&unit) else {
+                self.pending.remove(&unit);
+                continue;
+            };
+            let held: Vec<usize> = (0..record.bodies.len())
+                .filter(|&j| record.state[j] == HELD)
+                .collect();
+            moved += held.len() as u64;
+            for j in held {
+                if self.units[&unit].attempts[j] >= max {
+                    self.bury(&unit, j, DeadReason::Expired, now);
+                    self.units.get_mut(&unit).expect("the unit").state[j] = GONE;
+                }
+            }
+            self.settle(&unit, &unit);
+            if self.pending.remove(&unit).is_some() {
+                self.pending.add(score, format!("{unit}+"));
             }
         }
-        self.bury(&exhausted);
-        expired
+        moved
+    }
+
+    /// The dead letters `pick` names, taken out.
+    fn take_dead(&mut self, pick: Pick<'_>) -> Vec<DeadLetter> {
+        match pick {
+            Pick::Oldest(max) => {
+                let count = max.min(self.dead.len());
+                self.dead.drain(..count).collect()
+            }
+            Pick::Ids(ids) => {
+                let mut taken = Vec::new();
+                for id in ids {
+                    if let Some(at) = self.dead.iter().position(|letter| &letter.id == id) {
+                        taken.extend(self.dead.remove(at));
+                    }
+                }
+                taken
+            }
+        }
     }
 
     fn snapshot(&self) -> LeaseSnapshot {
@@ -206,29 +473,81 @@ impl Leases {
             dead: self.dead.iter().cloned().collect(),
             ..LeaseSnapshot::default()
         };
-        for (at, pending) in &self.pending.ordered {
-            let Some((id, attempt, waiting)) = parse_member(pending) else {
+        for (at, member) in &self.pending.ordered {
+            let waiting = member.ends_with('+');
+            let unit = member.strip_suffix('+').unwrap_or(member);
+            let Some(record) = self.units.get(unit) else {
                 continue;
             };
-            let entry = LeaseEntry {
-                tag: DeliveryTag {
-                    id: id.to_owned(),
-                    attempt,
-                },
-                at: from_epoch_millis(*at),
-                body: self.bodies.get(id).cloned().unwrap_or_default(),
-            };
-            if waiting {
-                snapshot.retrying.push(entry);
-            } else {
-                snapshot.in_flight.push(entry);
+            for j in 0..record.bodies.len() {
+                if record.state[j] != HELD {
+                    continue;
+                }
+                let entry = LeaseEntry {
+                    tag: DeliveryTag::new(
+                        record.id(unit, j),
+                        record.attempts[j],
+                        unit.to_owned(),
+                        j as u32 + 1,
+                    ),
+                    at: from_epoch_millis(*at),
+                    body: record.bodies[j].clone(),
+                };
+                match waiting {
+                    true => snapshot.retrying.push(entry),
+                    false => snapshot.in_flight.push(entry),
+                }
             }
         }
         snapshot
     }
+
+    fn stats(&self) -> (u64, u64, u64, Option<u64>) {
+        let (mut in_flight, mut retrying, mut nearest) = (0, 0, None);
+        for (at, member) in &self.pending.ordered {
+            let waiting = member.ends_with('+');
+            let unit = member.strip_suffix('+').unwrap_or(member);
+            let held = self.units.get(unit).map_or(0, |record| {
+                record.state.iter().filter(|&&c| c == HELD).count() as u64
+            });
+            if waiting {
+                retrying += held;
+            } else if held > 0 {
+                in_flight += held;
+                nearest.get_or_insert(*at);
+            }
+        }
+        (in_flight, retrying, self.dead.len() as u64, nearest)
+    }
 }
 
 impl State {
+    /// Deletes the lease key `key` (DEL, or SET over it), when it is one:
+    /// the part of a list's lease state it holds is gone, as in Redis.
+    /// Whether it existed.
+    pub(super) fn drop_lease_key(&mut self, key: &str) -> bool {
+        let mut existed = false;
+        for (list, leases) in &mut self.leases {
+            let Some(keys) = LeaseKeys::for_list(list) else {
+                continue;
+            };
+            if key == keys.pending() {
+                existed |= !leases.pending.scores.is_empty();
+                leases.pending = ZSet::default();
+            } else if key == keys.bodies() {
+                existed |= !leases.units.is_empty();
+                leases.units.clear();
+            } else if key == keys.dead() {
+                existed |= !leases.dead.is_empty();
+                leases.dead.clear();
+            } else if let Some(unit) = key.strip_prefix(&keys.ack_marker("")) {
+                existed |= leases.markers.remove(unit).is_some();
+            }
+        }
+        self.leases.retain(|_, leases| !leases.is_empty());
+        existed
+    }
+
     /// The lease state of `keys`' list, created empty.
     fn leases_of(&mut self, keys: &LeaseKeys) -> &mut Leases {
         self.leases.entry(keys.list().to_owned()).or_default()
@@ -236,19 +555,36 @@ impl State {
 
     /// Drops the lease state of `keys`' list when it holds nothing, as
     /// Redis deletes an empty key.
-    fn tidy_leases(&mut self, keys: &LeaseKeys) {
-        if self.leases.get(keys.list()).is_some_and(Leases::is_empty) {
-            self.leases.remove(keys.list());
+    fn tidy_leases(&mut self, keys: &LeaseKeys, now: u64) {
+        if let Some(leases) = self.leases.get_mut(keys.list()) {
+            leases.markers.retain(|_, (_, expires)| *expires > now);
+            if leases.is_empty() {
+                self.leases.remove(keys.list());
+            }
         }
     }
+
+    /// Appends `values` to the list `key`, serving its blocked pops.
+    fn append(&mut self, key: &str, values: Vec<Vec<u8>>, now: SystemTime) {
+        self.live(key, now);
+        let list = self.lists.entry(key.to_owned()).or_insert_with(|| List {
+            items: VecDeque::new(),
+            expires_at: None,
+        });
+        list.items.extend(values);
+        self.serve_waiters(key);
+    }
 }
+
+/// How long an ack marker lives, as the lease script's `PX`.
+const MARKER_MILLIS: u64 = 600_000;
 
 /// The lease operations, each under one lock: one atomic step, like the
 /// scripts of the real stores.
 impl MemoryStore {
     /// Locks the state for a lease operation that touches the keys at
     /// `touched`, refusing one of another type: a string anywhere, a list
-    /// where the sorted set or the hash belongs.
+    /// where the sorted set, the hash or the stream belongs.
     fn begin_lease(
         &self,
         keys: &LeaseKeys,
@@ -258,7 +594,7 @@ impl MemoryStore {
         let foreign = touched.iter().any(|&index| {
             let key = &keys.all()[index];
             state.strings.contains_key(key)
-                || (matches!(index, PENDING | BODIES) && state.lists.contains_key(key))
+                || (matches!(index, PENDING | BODIES | DEAD) && state.lists.contains_key(key))
         });
         if foreign {
             return Err(wrong_type());
@@ -270,8 +606,9 @@ impl MemoryStore {
         epoch_millis(self.shared.clock.now())
     }
 
-    /// One ack-and-lease step; how many were acked, the leased messages,
-    /// and when something may be due.
+    /// One ack-and-lease step under call id `unit`; how many were acked,
+    /// the leased messages, when something may be due, whether anything
+    /// is pending.
     fn lease_step(
         &self,
         state: &mut State,
@@ -279,36 +616,70 @@ impl MemoryStore {
         tags: &[DeliveryTag],
         count: usize,
         policy: LeasePolicy,
-    ) -> (u64, Vec<Leased>, Option<u64>) {
+        unit: &str,
+    ) -> (u64, Vec<Leased>, Option<u64>, bool) {
         let now = self.now_millis();
+        let leases = state.leases_of(keys);
+        if let Some((deadline, messages, acked)) = leases.replay(unit, now) {
+            let leased = messages
+                .into_iter()
+                .map(|(tag, body)| Leased {
+                    tag,
+                    deadline: from_epoch_millis(deadline),
+                    body,
+                })
+                .collect();
+            return (acked, leased, None, !leases.pending.scores.is_empty());
+        }
         let count = count.min(MAX_LEASE_BATCH);
         let deadline = now + lease_millis(policy.lease).max(1);
-        let leases = state.leases_of(keys);
         let acked = leases.ack(tags);
-        let mut leased = leases.lease_due(now, count, policy.max_deliveries, deadline);
-        let left = count - leased.len();
-        if left > 0 {
-            let popped = state.pop_front_many(keys.list(), left, self.shared.clock.now());
-            let prefix = new_id_prefix();
-            let leases = state.leases_of(keys);
-            for (place, body) in popped.into_iter().enumerate() {
-                let id = format!("{prefix}-{}", place + 1);
-                leases.bodies.insert(id.clone(), body.clone());
-                leases.pending.add(deadline, member(&id, 1, false));
-                leased.push((id, 1, body));
-            }
+        let mut taken = Vec::new();
+        leases.lease_due(now, count, policy.max_deliveries, &mut taken);
+        if taken.len() < count {
+            let popped =
+                state.pop_front_many(keys.list(), count - taken.len(), self.shared.clock.now());
+            taken.extend(popped.into_iter().map(|body| (body, 1, String::new())));
         }
-        let next_due = state.leases_of(keys).next_due(now);
-        state.tidy_leases(keys);
-        let leased = leased
-            .into_iter()
-            .map(|(id, attempt, body)| Leased {
-                tag: DeliveryTag { id, attempt },
-                deadline: from_epoch_millis(deadline),
-                body,
-            })
-            .collect();
-        (acked, leased, next_due)
+        let leases = state.leases_of(keys);
+        let n = taken.len();
+        let mut leased = Vec::with_capacity(n);
+        if n > 0 {
+            let mut record = Unit {
+                bodies: Vec::with_capacity(n),
+                attempts: Vec::with_capacity(n),
+                ids: Vec::with_capacity(n),
+                acked,
+                state: vec![HELD; n],
+            };
+            for (j, (body, attempt, id)) in taken.into_iter().enumerate() {
+                let id = match id.is_empty() {
+                    true => format!("{unit}-{}", j + 1),
+                    false => id,
+                };
+                leased.push(Leased {
+                    tag: DeliveryTag::new(id.clone(), attempt, unit.to_owned(), j as u32 + 1),
+                    deadline: from_epoch_millis(deadline),
+                    body: body.clone(),
+                });
+                record.bodies.push(body);
+                record.attempts.push(attempt);
+                record.ids.push(id);
+            }
+            leases.units.insert(unit.to_owned(), record);
+            leases.pending.add(deadline, unit.to_owned());
+        } else if acked > 0 {
+            leases
+                .markers
+                .insert(unit.to_owned(), (acked, now + MARKER_MILLIS));
+        }
+        let next_due = match n {
+            0 => leases.next_due(now),
+            _ => None,
+        };
+        let pending = !leases.pending.scores.is_empty();
+        state.tidy_leases(keys, now);
+        (acked, leased, next_due, pending)
     }
 
     fn exec_blocking_lease(
@@ -322,8 +693,12 @@ impl MemoryStore {
         let deadline = deadline(clock.now(), timeout);
         let mut state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
         loop {
-            let (_, leased, next_due) = self.lease_step(&mut state, keys, &[], count, policy);
+            let unit = new_unit_id();
+            let (_, leased, next_due, _) =
+                self.lease_step(&mut state, keys, &[], count, policy, &unit);
             if !leased.is_empty() {
+                drop(state);
+                self.notify_pushed();
                 return Ok(leased);
             }
             let now = clock.now();
@@ -346,7 +721,12 @@ impl MemoryStore {
         policy: LeasePolicy,
     ) -> Result<(Vec<Leased>, Option<u64>), StoreError> {
         let mut state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
-        let (_, leased, next_due) = self.lease_step(&mut state, keys, &[], count, policy);
+        let unit = new_unit_id();
+        let (_, leased, next_due, _) = self.lease_step(&mut state, keys, &[], count, policy, &unit);
+        drop(state);
+        if !leased.is_empty() {
+            self.notify_pushed();
+        }
         Ok((leased, next_due))
     }
 
@@ -361,7 +741,7 @@ impl MemoryStore {
         let now = self.now_millis();
         let mut state = self.begin_lease(keys, touched)?;
         let outcome = step(state.leases_of(keys), now);
-        state.tidy_leases(keys);
+        state.tidy_leases(keys, now);
         Ok(outcome)
     }
 }
@@ -377,11 +757,17 @@ impl LeaseStore for MemoryStore {
         if count == 0 {
             return Ok((self.ack(keys, tags)?, Vec::new()));
         }
-        self.run(|| {
+        let unit = new_unit_id();
+        let (acked, leased) = self.run(Op::Lease, || {
             let mut state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
-            let (acked, leased, _) = self.lease_step(&mut state, keys, tags, count, policy);
+            let (acked, leased, _, _) =
+                self.lease_step(&mut state, keys, tags, count, policy, &unit);
             Ok((acked, leased))
-        })
+        })?;
+        if !leased.is_empty() {
+            self.notify_pushed();
+        }
+        Ok((acked, leased))
     }
 
     fn blocking_lease(
@@ -394,14 +780,18 @@ impl LeaseStore for MemoryStore {
         if count == 0 {
             return Ok(Vec::new());
         }
-        self.run(|| self.exec_blocking_lease(keys, count, policy, timeout))
+        self.run(Op::Lease, || {
+            self.exec_blocking_lease(keys, count, policy, timeout)
+        })
     }
 
     fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
         if tags.is_empty() {
             return Ok(0);
         }
-        self.run(|| self.with_leases(keys, &[PENDING, BODIES], |leases, _| leases.ack(tags)))
+        self.run(Op::Ack, || {
+            self.with_leases(keys, &[PENDING, BODIES], |leases, _| leases.ack(tags))
+        })
     }
 
     fn nack(
@@ -411,13 +801,9 @@ impl LeaseStore for MemoryStore {
         delay: Duration,
         max_deliveries: u32,
     ) -> Result<Nacked, StoreError> {
-        let nacked = self.run(|| {
+        let nacked = self.run(Op::Nack, || {
             self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, now| {
-                match leases.nack(tag, now + lease_millis(delay), max_deliveries) {
-                    None => Nacked::NotHeld,
-                    Some(false) => Nacked::Retrying,
-                    Some(true) => Nacked::DeadLettered,
-                }
+                leases.nack(tag, now + lease_millis(delay), max_deliveries, now)
             })
         })?;
         self.notify_pushed();
@@ -430,8 +816,8 @@ impl LeaseStore for MemoryStore {
         tag: &DeliveryTag,
         lease: Duration,
     ) -> Result<Option<SystemTime>, StoreError> {
-        self.run(|| {
-            self.with_leases(keys, &[PENDING], |leases, now| {
+        self.run(Op::Extend, || {
+            self.with_leases(keys, &[PENDING, BODIES], |leases, now| {
                 let deadline = now + lease_millis(lease).max(1);
                 leases
                     .extend(tag, deadline)
@@ -440,16 +826,34 @@ impl LeaseStore for MemoryStore {
         })
     }
 
-    fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
-        self.run(|| {
-            self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, _| {
-                leases.dead_letter(tag)
+    fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        if tags.is_empty() {
+            return Ok(0);
+        }
+        let released = self.run(Op::Release, || {
+            self.with_leases(keys, &[PENDING, BODIES], |leases, now| {
+                leases.release(tags, now)
+            })
+        })?;
+        self.notify_pushed();
+        Ok(released)
+    }
+
+    fn dead_letter(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        reason: DeadReason,
+    ) -> Result<bool, StoreError> {
+        self.run(Op::DeadLetter, || {
+            self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, now| {
+                leases.dead_letter(tag, reason.clone(), now)
             })
         })
     }
 
     fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
-        let moved = self.run(|| {
+        let moved = self.run(Op::Reclaim, || {
             self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, now| {
                 leases.reclaim(now, max_deliveries)
             })
@@ -458,61 +862,77 @@ impl LeaseStore for MemoryStore {
         Ok(moved)
     }
 
-    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<DeadLetter>, StoreError> {
         if max == 0 {
             return Ok(Vec::new());
         }
-        self.run(|| {
+        self.run(Op::DeadLetters, || {
             self.with_leases(keys, &[DEAD], |leases, _| {
                 leases.dead.iter().take(max).cloned().collect()
             })
         })
     }
 
-    fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
-        if max == 0 {
+    fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        if pick.is_empty() {
             return Ok(0);
         }
-        let moved = self.run(|| {
-            let now = self.shared.clock.now();
+        let moved = self.run(Op::RequeueDead, || {
+            let now = self.now_millis();
             let mut state = self.begin_lease(keys, &[LIST, DEAD])?;
-            let dead = &mut state.leases_of(keys).dead;
-            let moved: Vec<Vec<u8>> = dead.drain(..max.min(dead.len())).collect();
-            state.tidy_leases(keys);
-            if moved.is_empty() {
-                return Ok(0);
-            }
-            state.live(keys.list(), now);
-            let list = state
-                .lists
-                .entry(keys.list().to_owned())
-                .or_insert_with(|| List {
-                    items: VecDeque::new(),
-                    expires_at: None,
-                });
+            let moved: Vec<Vec<u8>> = state
+                .leases_of(keys)
+                .take_dead(pick)
+                .into_iter()
+                .map(|letter| letter.body)
+                .collect();
             let count = moved.len() as u64;
-            list.items.extend(moved);
-            state.serve_waiters(keys.list());
+            if count > 0 {
+                state.append(keys.list(), moved, self.shared.clock.now());
+            }
+            state.tidy_leases(keys, now);
             Ok(count)
         })?;
         self.notify_pushed();
         Ok(moved)
     }
 
-    fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
-        self.run(|| {
+    fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        if pick.is_empty() {
+            return Ok(0);
+        }
+        self.run(Op::PurgeDead, || {
             self.with_leases(keys, &[DEAD], |leases, _| {
-                let count = leases.dead.len() as u64;
-                leases.dead.clear();
-                count
+                leases.take_dead(pick).len() as u64
             })
         })
     }
 
     fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
-        self.run(|| {
+        self.run(Op::Snapshot, || {
             self.with_leases(keys, &[PENDING, BODIES, DEAD], |leases, _| {
                 leases.snapshot()
+            })
+        })
+    }
+
+    fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
+        self.run(Op::Snapshot, || {
+            let now = self.now_millis();
+            let mut state = self.begin_lease(keys, &[PENDING, BODIES])?;
+            let depth = state
+                .live(keys.list(), self.shared.clock.now())
+                .map_or(0, |list| list.items.len() as u64);
+            let (in_flight, retrying, dead, nearest) = state.leases_of(keys).stats();
+            state.tidy_leases(keys, now);
+            Ok(LeaseStats {
+                depth,
+                in_flight,
+                retrying,
+                dead,
+                next_deadline: nearest.map(from_epoch_millis),
             })
         })
     }

@@ -13,6 +13,7 @@ mod state;
 
 use super::fault::Fault;
 use super::lease::LeaseKeys;
+use super::policy::{AfterLostReply, Op, policy};
 use super::{ListStore, StoreError, glob};
 use crate::clock::{Clock, SystemClock};
 use state::{List, State, command_error, deadline, expiry, remaining, wrong_type};
@@ -144,14 +145,22 @@ impl MemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `call`, or fails it as the next injected fault says.
-    fn run<T>(&self, call: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    /// Runs `call`, the operation `op`, or fails it as the next injected
+    /// fault says. A reply lost after `call` ran is met as the Redis
+    /// stores' drivers meet one, by the call policy: an operation that may
+    /// be sent again is (`call` runs twice), one sent again under its call
+    /// id answers its first run's result (what the lease script's replay
+    /// answers), and any other fails with [`StoreError::ReplyLost`].
+    fn run<T>(&self, op: Op, call: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
         match self.next_fault() {
             None => call(),
             Some(Fault::ReplyLost) => {
-                // Whatever the server answered never arrives.
-                let _ = call();
-                Err(Fault::ReplyLost.error())
+                let first = call();
+                match policy(op).after_lost_reply {
+                    AfterLostReply::SendAgain => call(),
+                    AfterLostReply::SendSameCallAgain => first,
+                    AfterLostReply::Report => Err(Fault::ReplyLost.error()),
+                }
             }
             Some(fault) => Err(fault.error()),
         }
@@ -172,10 +181,12 @@ impl MemoryStore {
     pub fn set_string(&self, key: &str, value: impl Into<Vec<u8>>) {
         let mut state = self.lock();
         state.lists.remove(key);
+        state.drop_lease_key(key);
         state.strings.insert(key.to_owned(), value.into());
     }
 
-    /// Deletes the list or string at `key` (DEL); whether there was one.
+    /// Deletes the key `key` (DEL): a list, a string, or a lease key;
+    /// whether there was one.
     ///
     /// ```
     /// use redisutil::{ListStore, MemoryStore};
@@ -190,7 +201,7 @@ impl MemoryStore {
     pub fn delete(&self, key: &str) -> bool {
         let mut state = self.lock();
         let list = state.lists.remove(key).is_some();
-        list | state.strings.remove(key).is_some()
+        list | state.drop_lease_key(key) | state.strings.remove(key).is_some()
     }
 
     /// The string at `key` (GET); `None` when the key holds none.
@@ -435,12 +446,12 @@ impl MemoryStore {
             .collect();
         for (list, leases) in &state.leases {
             if let Some(lease_keys) = LeaseKeys::for_list(list) {
+                let millis = crate::store::lease::epoch_millis(now);
                 keys.extend(
                     leases
-                        .existing(&lease_keys)
+                        .existing(&lease_keys, millis)
                         .into_iter()
-                        .filter(|key| glob::matches(pattern, key))
-                        .map(str::to_owned),
+                        .filter(|key| glob::matches(pattern, key)),
                 );
             }
         }
@@ -454,11 +465,11 @@ impl MemoryStore {
 
 impl ListStore for MemoryStore {
     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
-        self.run(|| self.exec_push(key, values, ttl))
+        self.run(Op::Push, || self.exec_push(key, values, ttl))
     }
 
     fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(|| self.exec_pop(key))
+        self.run(Op::Pop, || self.exec_pop(key))
     }
 
     fn blocking_pop(
@@ -466,14 +477,14 @@ impl ListStore for MemoryStore {
         key: &str,
         timeout: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(|| self.exec_blocking_pop(key, timeout))
+        self.run(Op::BlockingPop, || self.exec_blocking_pop(key, timeout))
     }
 
     fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
         if count == 0 {
             return Ok(Vec::new());
         }
-        self.run(|| self.exec_pop_many(key, count))
+        self.run(Op::PopMany, || self.exec_pop_many(key, count))
     }
 
     fn blocking_pop_many(
@@ -485,15 +496,17 @@ impl ListStore for MemoryStore {
         if count == 0 {
             return Ok(Vec::new());
         }
-        self.run(|| self.exec_blocking_pop_many(key, count, timeout))
+        self.run(Op::BlockingPop, || {
+            self.exec_blocking_pop_many(key, count, timeout)
+        })
     }
 
     fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(|| self.exec_index(key, index))
+        self.run(Op::Index, || self.exec_index(key, index))
     }
 
     fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(|| self.exec_take_last(key))
+        self.run(Op::TakeLast, || self.exec_take_last(key))
     }
 
     fn blocking_take_last(
@@ -501,11 +514,11 @@ impl ListStore for MemoryStore {
         key: &str,
         timeout: Option<Duration>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.run(|| self.exec_blocking_take_last(key, timeout))
+        self.run(Op::TakeLast, || self.exec_blocking_take_last(key, timeout))
     }
 
     fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        self.run(|| self.exec_scan(pattern))
+        self.run(Op::Scan, || self.exec_scan(pattern))
     }
 
     fn clock(&self) -> Arc<dyn Clock> {
@@ -513,6 +526,6 @@ impl ListStore for MemoryStore {
     }
 
     fn ping(&self) -> Result<(), StoreError> {
-        self.run(|| self.exec_ping())
+        self.run(Op::Ping, || self.exec_ping())
     }
 }

@@ -1,29 +1,50 @@
 //! The lease scripts: every transition of at-least-once delivery is one of
-//! them, one atomic step on the four keys of [`LeaseKeys`](crate::LeaseKeys)
-//! (`KEYS[1]` the list, then pending, body, dead).
+//! them, one atomic step on the keys of [`LeaseKeys`](crate::store::LeaseKeys)
+//! (`KEYS[1]` the list, then pending, records, dead letters; the lease
+//! script also takes its call's ack marker, `KEYS[5]`).
 //!
-//! Each begins with the same prelude of shared functions. A script checks
-//! the type of every key it writes before its first write (a key it reads
-//! first checks itself), so a key of another type fails it with
-//! `WRONGTYPE` and changes nothing. Times are whole milliseconds since 1970
-//! on the server's clock, which a Lua number and a sorted-set score hold
-//! exactly. Commands that take many arguments go in chunks of 1,000: Lua's
-//! stack is bounded.
+//! # The layout: units
+//!
+//! A leased receive takes its messages as one **unit**, named by the
+//! call's id `U`:
+//!
+//! - `{L}:pending`, a sorted set: `U` while the unit is in flight, scored
+//!   by its lease deadline; `U+` once its messages wait to be delivered
+//!   again, scored by when they are due;
+//! - `{L}:body`, a hash: `U` → the unit's record (MessagePack: the bodies,
+//!   the attempts — `false` when all are first deliveries —, the messages'
+//!   ids — `false` when each is its place in this unit, `U-j` —, and how
+//!   many deliveries the call acked); `U#` → its state, a character per
+//!   message: `1` held in the unit, `x` moved to a unit of its own `U.j`
+//!   (a nack, an extend or a release of that one message), `0` gone. A
+//!   unit of one message keeps no state: it is held while its record is.
+//! - `{L}:dead`, a stream of dead letters: `id`, `deliveries`, `reason`,
+//!   `body`; the entry's id tells when it died.
+//!
+//! So a batch costs Redis one sorted-set entry and one hash record, not one
+//! of each per message; its messages are never copied by Lua one by one on
+//! the way in or out. A delivery is named by its unit and place, `(U, j)`:
+//! a lease runs once per call id, and a call sent again after its reply
+//! was lost finds its unit and answers what its first run answered.
+//!
+//! Every script checks the types of the keys it writes before its first
+//! write (`WRONGTYPE`, nothing changed). Times are whole milliseconds on
+//! the server's clock.
 
 use std::time::SystemTime;
 
-use redis::Value;
-
 use super::Script;
 use crate::store::lease::{
-    DeliveryTag, LeaseEntry, LeaseSnapshot, Leased, from_epoch_millis, parse_member,
+    DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseSnapshot, LeaseStats, Leased,
+    from_epoch_millis,
 };
+use crate::store::protocol::resp::Reply;
 
 /// The functions the scripts share.
 macro_rules! prelude {
     () => {
         "\
-local kinds = {'list', 'zset', 'hash', 'list'}
+local kinds = {'list', 'zset', 'hash', 'stream'}
 -- Whether one of the keys at these indexes holds another type.
 local function foreign(...)
   for _, i in ipairs({...}) do
@@ -37,337 +58,669 @@ local function now()
   local clock = redis.call('TIME')
   return tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 end
--- `command key args...` in chunks; the array replies, concatenated.
-local function chunked(command, key, args)
-  local replies = {}
-  for first = 1, #args, 1000 do
-    local reply = redis.call(command, key, unpack(args, first, math.min(first + 999, #args)))
-    if type(reply) == 'table' then
-      for _, item in ipairs(reply) do replies[#replies + 1] = item end
+-- A unit's record {bodies, attempts or false, ids or false, acked}; nil.
+local function record(unit)
+  local packed = redis.call('HGET', KEYS[3], unit)
+  if not packed then return nil end
+  return {cmsgpack.unpack(packed)}
+end
+local function attempt_of(rec, j)
+  if rec[2] then return rec[2][j] end
+  return 1
+end
+local function id_of(unit, rec, j)
+  if rec[3] and rec[3][j] ~= '' then return rec[3][j] end
+  return unit .. '-' .. j
+end
+-- The unit's state as byte codes: 49 held, 120 moved to unit.j, 48 gone.
+local function state_of(unit, rec)
+  local state = redis.call('HGET', KEYS[3], unit .. '#')
+  if state then return {string.byte(state, 1, -1)} end
+  return {49}
+end
+-- Keeps the state, or drops the unit once it holds nothing.
+local function settle(unit, member, chars)
+  for _, c in ipairs(chars) do
+    if c == 49 then
+      if #chars > 1 then redis.call('HSET', KEYS[3], unit .. '#', string.char(unpack(chars))) end
+      return
     end
   end
-  return replies
+  redis.call('HDEL', KEYS[3], unit, unit .. '#')
+  redis.call('ZREM', KEYS[2], member)
 end
--- A pending member: id, deliveries, whether it waits.
-local function parse(member)
-  local id, n, waiting = string.match(member, '^(.*)#(%d+)(%+?)$')
-  return id, tonumber(n), waiting == '+'
+-- The unit's member in pending and whether it waits; nil when none.
+local function member_of(unit)
+  if redis.call('ZSCORE', KEYS[2], unit) then return unit, false end
+  if redis.call('ZSCORE', KEYS[2], unit .. '+') then return unit .. '+', true end
+  return nil, false
 end
--- Moves the bodies of `ids` to the dead letters, in order.
-local function bury(ids)
-  if #ids == 0 then return end
-  local bodies = {}
-  for _, body in ipairs(chunked('HMGET', KEYS[3], ids)) do
-    if body then bodies[#bodies + 1] = body end
+-- Where delivery (unit, j) is held now: holder, its index there, record,
+-- state codes, member, whether it waits; nil when it is not.
+local function find(unit, j)
+  local rec = record(unit)
+  if rec then
+    local chars = state_of(unit, rec)
+    if chars[j] == 49 then
+      local member, waiting = member_of(unit)
+      if member then return unit, j, rec, chars, member, waiting end
+      return nil
+    end
+    if chars[j] ~= 120 then return nil end
   end
-  chunked('RPUSH', KEYS[4], bodies)
-  chunked('HDEL', KEYS[3], ids)
+  local sub = unit .. '.' .. j
+  local sub_rec = record(sub)
+  if not sub_rec then return nil end
+  local member, waiting = member_of(sub)
+  if not member then return nil end
+  return sub, 1, sub_rec, {49}, member, waiting
 end
--- Acks the id and attempt pairs of ARGV from `first` on: each message held
--- by that delivery (in flight, or waiting after it) is deleted. How many.
+-- Takes message j out of its holder (state and all).
+local function take_out(holder, j, chars, member, mark)
+  chars[j] = mark
+  settle(holder, member, chars)
+end
+-- Moves message j of a unit to a unit of its own, `holder.j`, under
+-- `attempt`, waiting or in flight until `score`.
+local function extract(holder, rec, j, chars, member, attempt, waiting, score)
+  local sub = holder .. '.' .. j
+  redis.call('HSET', KEYS[3], sub, cmsgpack.pack({rec[1][j]}, {attempt}, {id_of(holder, rec, j)}, 0))
+  redis.call('ZADD', KEYS[2], score, waiting and (sub .. '+') or sub)
+  take_out(holder, j, chars, member, 120)
+end
+local function bury(unit, rec, j, reason)
+  redis.call('XADD', KEYS[4], '*', 'id', id_of(unit, rec, j), 'deliveries',
+    attempt_of(rec, j), 'reason', reason, 'body', rec[1][j])
+end
+-- The places an argument names: `3`, `1-40`, comma-separated.
+local function places(list)
+  local out = {}
+  for first, last in string.gmatch(list, '(%d+)-?(%d*)') do
+    local a = tonumber(first)
+    local b = tonumber(last) or a
+    for j = a, b do out[#out + 1] = j end
+  end
+  return out
+end
+-- Acks the (unit, places) pairs of ARGV from `first` on; how many were held.
 local function ack(first)
-  local in_flight, ids, seen = {}, {}, {}
+  local acked = 0
   for i = first, #ARGV - 1, 2 do
-    local member = ARGV[i] .. '#' .. ARGV[i + 1]
-    if not seen[member] then
-      seen[member] = true
-      in_flight[#in_flight + 1] = member
-      ids[#ids + 1] = ARGV[i]
+    local unit = ARGV[i]
+    local rec = record(unit)
+    local chars, member = nil, nil
+    if rec then
+      chars = state_of(unit, rec)
+      member = member_of(unit)
     end
-  end
-  if #in_flight == 0 then return 0 end
-  local held, held_ids, waiting, waiting_ids = {}, {}, {}, {}
-  for i, score in ipairs(chunked('ZMSCORE', KEYS[2], in_flight)) do
-    if score then
-      held[#held + 1] = in_flight[i]
-      held_ids[#held_ids + 1] = ids[i]
-    else
-      waiting[#waiting + 1] = in_flight[i] .. '+'
-      waiting_ids[#waiting_ids + 1] = ids[i]
-    end
-  end
-  if #waiting > 0 then
-    for i, score in ipairs(chunked('ZMSCORE', KEYS[2], waiting)) do
-      if score then
-        held[#held + 1] = waiting[i]
-        held_ids[#held_ids + 1] = waiting_ids[i]
+    local changed = false
+    for _, j in ipairs(places(ARGV[i + 1])) do
+      if chars and chars[j] == 49 and member then
+        chars[j] = 48
+        changed = true
+        acked = acked + 1
+      elseif not chars or chars[j] == 120 then
+        local sub = unit .. '.' .. j
+        if redis.call('HDEL', KEYS[3], sub) == 1 then
+          redis.call('ZREM', KEYS[2], sub, sub .. '+')
+          acked = acked + 1
+          if chars then chars[j] = 48; changed = true end
+        end
       end
     end
+    if changed then settle(unit, member or unit, chars) end
   end
-  if #held > 0 then
-    chunked('ZREM', KEYS[2], held)
-    chunked('HDEL', KEYS[3], held_ids)
-  end
-  return #held
+  return acked
 end
 "
     };
 }
 
-/// ARGV: lease ms, count, max deliveries, id prefix, then id and attempt
-/// pairs to ack first. Leases the due pending messages (burying those
-/// delivered `max` times), then the head of the list. Answers the
-/// deadline; how many ms until something is due when nothing was leased
-/// (-1: nothing pending); how many were acked; then id, attempt and body of
-/// each message.
+/// ARGV: lease ms, count, max deliveries, the call id (the unit), then
+/// (unit, places) pairs to ack first. KEYS[5]: the call's ack marker.
+/// Answers: deadline, ms until something is due when nothing was leased
+/// (-1: nothing pending), how many were acked, how many units are
+/// pending, the unit, the attempts (nil: all 1), the ids (nil: `U-j`),
+/// the bodies. A call that ran already answers with its unit again.
 pub(in crate::store) static LEASE: Script = Script::new(concat!(
     prelude!(),
     "\
-if foreign(1, 3, 4) then return redis.error_reply(wrongtype) end
+if foreign(1, 2, 3, 4) then return redis.error_reply(wrongtype) end
+local unit = ARGV[4]
+local ran = record(unit)
+if ran then
+  local score = redis.call('ZSCORE', KEYS[2], unit) or redis.call('ZSCORE', KEYS[2], unit .. '+') or 0
+  local ids = {}
+  for j = 1, #ran[1] do ids[j] = id_of(unit, ran, j) end
+  return {tonumber(score), -1, ran[4], redis.call('ZCARD', KEYS[2]), unit, ran[2], ids, ran[1]}
+end
+local marked = redis.call('GET', KEYS[5])
+if marked then
+  return {0, -1, tonumber(marked), redis.call('ZCARD', KEYS[2]), unit, false, false, {}}
+end
 local acked = ack(5)
+local lease, count, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local t = now()
-local count, max = tonumber(ARGV[2]), tonumber(ARGV[3])
-local deadline = t + tonumber(ARGV[1])
-local out = {deadline, -1, acked}
-local taken = 0
-while taken < count do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t, 'LIMIT', 0, count - taken)
+local deadline = t + lease
+local bodies, attempts, ids = {}, {}, {}
+local mixed = false
+while #bodies < count do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t, 'LIMIT', 0, 1)
   if #due == 0 then break end
-  local live, attempts, exhausted = {}, {}, {}
-  for _, member in ipairs(due) do
-    local id, n = parse(member)
-    if n >= max then
-      exhausted[#exhausted + 1] = id
-    else
-      live[#live + 1] = id
-      attempts[#attempts + 1] = n + 1
+  local member = due[1]
+  local waiting = string.sub(member, -1) == '+'
+  local from = member
+  if waiting then from = string.sub(member, 1, -2) end
+  local rec = record(from)
+  if not rec then
+    redis.call('ZREM', KEYS[2], member)
+  else
+    local chars = state_of(from, rec)
+    for j = 1, #rec[1] do
+      if #bodies >= count then break end
+      if chars[j] == 49 then
+        local a = attempt_of(rec, j)
+        if a >= max then
+          if waiting then bury(from, rec, j, 'nacked') else bury(from, rec, j, 'expired') end
+        else
+          mixed = true
+          bodies[#bodies + 1] = rec[1][j]
+          attempts[#bodies] = a + 1
+          ids[#bodies] = id_of(from, rec, j)
+        end
+        chars[j] = 48
+      end
     end
+    settle(from, member, chars)
   end
-  chunked('ZREM', KEYS[2], due)
-  local renewed = {}
-  for i, body in ipairs(chunked('HMGET', KEYS[3], live)) do
-    -- A message whose body is gone (its hash was replaced) cannot come back.
-    if body then
-      renewed[#renewed + 1] = deadline
-      renewed[#renewed + 1] = live[i] .. '#' .. attempts[i]
-      out[#out + 1] = live[i]
-      out[#out + 1] = attempts[i]
-      out[#out + 1] = body
-    end
-  end
-  chunked('ZADD', KEYS[2], renewed)
-  bury(exhausted)
-  taken = taken + #renewed / 2
 end
-if taken < count then
-  local popped = redis.call('LPOP', KEYS[1], count - taken)
+if #bodies < count then
+  local popped = redis.call('LPOP', KEYS[1], count - #bodies)
   if popped then
-    local fields, members = {}, {}
-    for i, body in ipairs(popped) do
-      local id = ARGV[4] .. '-' .. i
-      fields[#fields + 1] = id
-      fields[#fields + 1] = body
-      members[#members + 1] = deadline
-      members[#members + 1] = id .. '#1'
-      out[#out + 1] = id
-      out[#out + 1] = 1
-      out[#out + 1] = body
+    if mixed then
+      for _, body in ipairs(popped) do
+        bodies[#bodies + 1] = body
+        attempts[#bodies] = 1
+        ids[#bodies] = ''
+      end
+    else
+      bodies = popped
     end
-    chunked('HSET', KEYS[3], fields)
-    chunked('ZADD', KEYS[2], members)
   end
 end
-if #out == 3 then
-  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
-  if first then out[2] = math.max(tonumber(first) - t, 0) end
+if not mixed then attempts, ids = false, false end
+local n = #bodies
+if n > 0 then
+  local packed = cmsgpack.pack(bodies, attempts, ids, acked)
+  if n > 1 then
+    redis.call('HSET', KEYS[3], unit, packed, unit .. '#', string.rep('1', n))
+  else
+    redis.call('HSET', KEYS[3], unit, packed)
+  end
+  redis.call('ZADD', KEYS[2], deadline, unit)
+elseif acked > 0 then
+  redis.call('SET', KEYS[5], acked, 'PX', 600000)
 end
-return out"
+local next_due = -1
+if n == 0 then
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+  if first then next_due = math.max(tonumber(first) - t, 0) end
+end
+return {deadline, next_due, acked, redis.call('ZCARD', KEYS[2]), unit, attempts, ids, bodies}"
 ));
 
-/// ARGV: id and attempt pairs. How many were acked.
+/// ARGV: (unit, places) pairs. How many were held.
 pub(in crate::store) static ACK: Script = Script::new(concat!(
     prelude!(),
     "\
-if foreign(3) then return redis.error_reply(wrongtype) end
+if foreign(2, 3) then return redis.error_reply(wrongtype) end
 return ack(1)"
 ));
 
-/// ARGV: id, attempt, delay ms, max deliveries. 0: not in flight, 1: due
+/// ARGV: unit, place, delay ms, max deliveries. 0: not in flight, 1: due
 /// again after the delay, 2: a dead letter.
 pub(in crate::store) static NACK: Script = Script::new(concat!(
     prelude!(),
     "\
-if foreign(3, 4) then return redis.error_reply(wrongtype) end
-local member = ARGV[1] .. '#' .. ARGV[2]
-if redis.call('ZREM', KEYS[2], member) == 0 then return 0 end
-if tonumber(ARGV[2]) >= tonumber(ARGV[4]) then
-  bury({ARGV[1]})
+if foreign(2, 3, 4) then return redis.error_reply(wrongtype) end
+local holder, j, rec, chars, member, waiting = find(ARGV[1], tonumber(ARGV[2]))
+if not holder or waiting then return 0 end
+local a = attempt_of(rec, j)
+if a >= tonumber(ARGV[4]) then
+  bury(holder, rec, j, 'nacked')
+  take_out(holder, j, chars, member, 48)
   return 2
 end
-redis.call('ZADD', KEYS[2], now() + tonumber(ARGV[3]), member .. '+')
+local due = now() + tonumber(ARGV[3])
+if #rec[1] == 1 then
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('ZADD', KEYS[2], due, holder .. '+')
+else
+  extract(holder, rec, j, chars, member, a, true, due)
+end
 return 1"
 ));
 
-/// ARGV: id, attempt, lease ms. The new deadline, or -1 when not in flight.
+/// ARGV: unit, place, lease ms. The new deadline, or -1 when not in flight.
 pub(in crate::store) static EXTEND: Script = Script::new(concat!(
     prelude!(),
     "\
-local member = ARGV[1] .. '#' .. ARGV[2]
-if not redis.call('ZSCORE', KEYS[2], member) then return -1 end
+if foreign(2, 3) then return redis.error_reply(wrongtype) end
+local holder, j, rec, chars, member, waiting = find(ARGV[1], tonumber(ARGV[2]))
+if not holder or waiting then return -1 end
 local deadline = now() + tonumber(ARGV[3])
-redis.call('ZADD', KEYS[2], deadline, member)
+if #rec[1] == 1 then
+  redis.call('ZADD', KEYS[2], deadline, member)
+else
+  extract(holder, rec, j, chars, member, attempt_of(rec, j), false, deadline)
+end
 return deadline"
 ));
 
-/// ARGV: id, attempt. Moves the message in flight to the dead letters; 1
-/// when it was there.
+/// ARGV: unit, place, reason. Moves the message in flight to the dead
+/// letters; 1 when it was there.
 pub(in crate::store) static DEAD_LETTER: Script = Script::new(concat!(
     prelude!(),
     "\
-if foreign(3, 4) then return redis.error_reply(wrongtype) end
-if redis.call('ZREM', KEYS[2], ARGV[1] .. '#' .. ARGV[2]) == 0 then return 0 end
-bury({ARGV[1]})
+if foreign(2, 3, 4) then return redis.error_reply(wrongtype) end
+local holder, j, rec, chars, member, waiting = find(ARGV[1], tonumber(ARGV[2]))
+if not holder or waiting then return 0 end
+bury(holder, rec, j, ARGV[3])
+take_out(holder, j, chars, member, 48)
 return 1"
 ));
 
-/// ARGV: max deliveries. Every expired lease waits (same time) or, after
-/// `max` deliveries, is buried; how many moved.
-pub(in crate::store) static RECLAIM: Script = Script::new(concat!(
+/// ARGV: (unit, places) pairs. Each delivery still in flight waits to be
+/// delivered again from now, its delivery not counted: its attempt goes
+/// back by one. How many.
+pub(in crate::store) static RELEASE: Script = Script::new(concat!(
     prelude!(),
     "\
-if foreign(3, 4) then return redis.error_reply(wrongtype) end
-local max = tonumber(ARGV[1])
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now(), 'WITHSCORES')
-local expired, waiting, exhausted = {}, {}, {}
-for i = 1, #due, 2 do
-  local id, n, waits = parse(due[i])
-  if not waits then
-    expired[#expired + 1] = due[i]
-    if n >= max then
-      exhausted[#exhausted + 1] = id
-    else
-      waiting[#waiting + 1] = due[i + 1]
-      waiting[#waiting + 1] = due[i] .. '+'
+if foreign(2, 3) then return redis.error_reply(wrongtype) end
+local released, t = 0, now()
+for i = 1, #ARGV - 1, 2 do
+  for _, place in ipairs(places(ARGV[i + 1])) do
+    local holder, j, rec, chars, member, waiting = find(ARGV[i], place)
+    if holder and not waiting then
+      local a = attempt_of(rec, j) - 1
+      if #rec[1] == 1 then
+        redis.call('HSET', KEYS[3], holder, cmsgpack.pack(rec[1], {a}, {id_of(holder, rec, 1)}, rec[4]))
+        redis.call('ZREM', KEYS[2], member)
+        redis.call('ZADD', KEYS[2], t, holder .. '+')
+      else
+        extract(holder, rec, j, chars, member, a, true, t)
+      end
+      released = released + 1
     end
   end
 end
-chunked('ZREM', KEYS[2], expired)
-chunked('ZADD', KEYS[2], waiting)
-bury(exhausted)
-return #expired"
+return released"
 ));
 
-/// ARGV: max. Moves up to `max` dead letters to the tail of the list.
-pub(in crate::store) static REQUEUE_DEAD: Script = Script::new(concat!(
+/// ARGV: max deliveries. Every expired lease waits (same time) or, after
+/// `max` deliveries, is buried; how many messages moved.
+pub(in crate::store) static RECLAIM: Script = Script::new(concat!(
     prelude!(),
     "\
-local moved, max = 0, tonumber(ARGV[1])
-while moved < max and redis.call('LMOVE', KEYS[4], KEYS[1], 'LEFT', 'RIGHT') do
-  moved = moved + 1
+if foreign(2, 3, 4) then return redis.error_reply(wrongtype) end
+local max, moved = tonumber(ARGV[1]), 0
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now(), 'WITHSCORES')
+for i = 1, #due, 2 do
+  local member = due[i]
+  if string.sub(member, -1) ~= '+' then
+    local rec = record(member)
+    if not rec then
+      redis.call('ZREM', KEYS[2], member)
+    else
+      local chars = state_of(member, rec)
+      for j = 1, #rec[1] do
+        if chars[j] == 49 then
+          moved = moved + 1
+          if attempt_of(rec, j) >= max then
+            bury(member, rec, j, 'expired')
+            chars[j] = 48
+          end
+        end
+      end
+      settle(member, member, chars)
+      if redis.call('ZREM', KEYS[2], member) == 1 then
+        redis.call('ZADD', KEYS[2], due[i + 1], member .. '+')
+      end
+    end
+  end
 end
 return moved"
 ));
 
-/// Deletes the dead letters; how many there were.
+/// ARGV: how many of the oldest (0: none), then ids. Moves those dead
+/// letters to the tail of the list; how many.
+pub(in crate::store) static REQUEUE_DEAD: Script = Script::new(concat!(
+    prelude!(),
+    "\
+if foreign(1, 4) then return redis.error_reply(wrongtype) end
+local entries = {}
+local oldest = tonumber(ARGV[1])
+if oldest > 0 then entries = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', oldest) end
+for i = 2, #ARGV do
+  local found = redis.call('XRANGE', KEYS[4], ARGV[i], ARGV[i])
+  if found[1] then entries[#entries + 1] = found[1] end
+end
+local moved = 0
+for _, entry in ipairs(entries) do
+  -- An id named twice moves once.
+  if redis.call('XDEL', KEYS[4], entry[1]) == 1 then
+    local fields = entry[2]
+    for f = 1, #fields - 1, 2 do
+      if fields[f] == 'body' then
+        redis.call('RPUSH', KEYS[1], fields[f + 1])
+        moved = moved + 1
+      end
+    end
+  end
+end
+return moved"
+));
+
+/// ARGV: how many of the oldest (`all`: every one), then ids. Deletes
+/// those dead letters; how many.
 pub(in crate::store) static PURGE_DEAD: Script = Script::new(concat!(
     prelude!(),
     "\
-local dead = redis.call('LLEN', KEYS[4])
-redis.call('UNLINK', KEYS[4])
-return dead"
+if foreign(4) then return redis.error_reply(wrongtype) end
+if ARGV[1] == 'all' then
+  local dead = redis.call('XLEN', KEYS[4])
+  redis.call('UNLINK', KEYS[4])
+  return dead
+end
+local purged = 0
+local oldest = tonumber(ARGV[1])
+if oldest > 0 then
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', oldest)) do
+    purged = purged + redis.call('XDEL', KEYS[4], entry[1])
+  end
+end
+for i = 2, #ARGV, 1000 do
+  purged = purged + redis.call('XDEL', KEYS[4], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return purged"
 ));
 
-/// The whole state: pending with scores, bodies, dead letters.
+/// The whole state: every unit (member, score, unit, bodies, attempts,
+/// ids, state) and the dead letters.
 pub(in crate::store) static SNAPSHOT: Script = Script::new(concat!(
     prelude!(),
     "\
-return {
-  redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES'),
-  redis.call('HGETALL', KEYS[3]),
-  redis.call('LRANGE', KEYS[4], 0, -1)
-}"
+local pending = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+local units = {}
+for i = 1, #pending, 2 do
+  local member = pending[i]
+  local unit = member
+  if string.sub(member, -1) == '+' then unit = string.sub(member, 1, -2) end
+  local rec = record(unit)
+  if rec then
+    local ids = {}
+    for j = 1, #rec[1] do ids[j] = id_of(unit, rec, j) end
+    local state = redis.call('HGET', KEYS[3], unit .. '#') or '1'
+    units[#units + 1] = {member, tonumber(pending[i + 1]), unit, rec[1], rec[2], ids, state}
+  end
+end
+return {units, redis.call('XRANGE', KEYS[4], '-', '+')}"
 ));
 
-/// What a [`LEASE`] answered: the messages, or how long until one may be due.
+/// How many messages wait in the list, are in flight, wait to be
+/// delivered again and are dead, and the nearest lease deadline (-1:
+/// none).
+pub(in crate::store) static STATS: Script = Script::new(concat!(
+    prelude!(),
+    "\
+local pending = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+local in_flight, waiting, nearest = 0, 0, -1
+for i = 1, #pending, 2 do
+  local member = pending[i]
+  local waits = string.sub(member, -1) == '+'
+  local unit = member
+  if waits then unit = string.sub(member, 1, -2) end
+  -- A member without a record (its hash deleted under it) holds nothing.
+  local held = redis.call('HEXISTS', KEYS[3], unit)
+  local state = redis.call('HGET', KEYS[3], unit .. '#')
+  if held == 1 and state then held = select(2, string.gsub(state, '1', '')) end
+  if waits then
+    waiting = waiting + held
+  elseif held > 0 then
+    in_flight = in_flight + held
+    if nearest < 0 then nearest = tonumber(pending[i + 1]) end
+  end
+end
+local depth = 0
+if redis.call('TYPE', KEYS[1])['ok'] == 'list' then depth = redis.call('LLEN', KEYS[1]) end
+local dead = 0
+if redis.call('TYPE', KEYS[4])['ok'] == 'stream' then dead = redis.call('XLEN', KEYS[4]) end
+return {depth, in_flight, waiting, dead, nearest}"
+));
+
+/// What [`LEASE`] answered.
 pub(in crate::store) struct LeaseReply {
     /// How many of the deliveries to ack were.
     pub(in crate::store) acked: u64,
     pub(in crate::store) leased: Vec<Leased>,
     /// Milliseconds until a lease expires or a retry is due, when nothing
-    /// was leased and something is in flight or waiting.
+    /// was leased and something is pending.
     pub(in crate::store) next_due: Option<u64>,
+    /// Whether anything is pending (in flight or waiting).
+    pub(in crate::store) pending: bool,
 }
 
-impl redis::FromRedisValue for LeaseReply {
-    fn from_redis_value(value: Value) -> Result<Self, redis::ParsingError> {
-        let broken = || redis::ParsingError::from(String::from("a lease reply of another shape"));
-        let Value::Array(items) = value else {
-            return Err(broken());
-        };
-        let mut items = items.into_iter();
-        let (Some(Value::Int(deadline)), Some(Value::Int(next_due)), Some(Value::Int(acked))) =
-            (items.next(), items.next(), items.next())
-        else {
-            return Err(broken());
-        };
-        let deadline = from_epoch_millis(u64::try_from(deadline).map_err(|_| broken())?);
-        let mut leased = Vec::new();
-        while let Some(id) = items.next() {
-            let (Value::BulkString(id), Some(Value::Int(attempt)), Some(Value::BulkString(body))) =
-                (id, items.next(), items.next())
-            else {
-                return Err(broken());
+/// A reply read as `T`, or why not.
+type Read<T> = Result<T, String>;
+
+fn int(reply: &Reply) -> Read<i64> {
+    match reply {
+        Reply::Int(value) => Ok(*value),
+        other => Err(format!("{other:?} where an integer belongs")),
+    }
+}
+
+fn bytes(reply: Reply) -> Read<Vec<u8>> {
+    match reply {
+        Reply::Bulk(bytes) => Ok(bytes),
+        other => Err(format!("{other:?} where a bulk string belongs")),
+    }
+}
+
+fn text(reply: Reply) -> Read<String> {
+    String::from_utf8(bytes(reply)?).map_err(|_| "an id that is not UTF-8".into())
+}
+
+fn array(reply: Reply) -> Read<Vec<Reply>> {
+    match reply {
+        Reply::Array(items) => Ok(items),
+        Reply::Nil => Ok(Vec::new()),
+        other => Err(format!("{other:?} where an array belongs")),
+    }
+}
+
+fn millis(value: i64) -> Read<SystemTime> {
+    u64::try_from(value)
+        .map(from_epoch_millis)
+        .map_err(|_| format!("a time of {value}"))
+}
+
+/// The messages of a unit as a reply gives them: each message's attempt
+/// and id, in place `j`, with its body.
+fn unit_messages(
+    unit: &str,
+    attempts: Reply,
+    ids: Reply,
+    bodies: Reply,
+) -> Read<Vec<(DeliveryTag, Vec<u8>)>> {
+    let bodies = array(bodies)?;
+    let attempts = match attempts {
+        Reply::Nil => None,
+        reply => Some(array(reply)?),
+    };
+    let ids = match ids {
+        Reply::Nil => None,
+        reply => Some(array(reply)?),
+    };
+    if attempts.as_ref().is_some_and(|a| a.len() != bodies.len())
+        || ids.as_ref().is_some_and(|i| i.len() != bodies.len())
+    {
+        return Err("a unit whose lists differ in length".into());
+    }
+    let mut attempts = attempts.map(Vec::into_iter);
+    let mut ids = ids.map(Vec::into_iter);
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(place, body)| {
+            let index = u32::try_from(place + 1).map_err(|_| "a unit too large")?;
+            let attempt = match attempts.as_mut().and_then(Iterator::next) {
+                None => 1,
+                Some(attempt) => u32::try_from(int(&attempt)?).map_err(|_| "a negative attempt")?,
             };
-            leased.push(Leased {
-                tag: DeliveryTag {
-                    id: String::from_utf8(id).map_err(|_| broken())?,
-                    attempt: u32::try_from(attempt).map_err(|_| broken())?,
-                },
+            let id = match ids
+                .as_mut()
+                .and_then(Iterator::next)
+                .map(text)
+                .transpose()?
+            {
+                Some(id) if !id.is_empty() => id,
+                _ => format!("{unit}-{index}"),
+            };
+            let tag = DeliveryTag::new(id, attempt, unit.to_owned(), index);
+            Ok((tag, bytes(body)?))
+        })
+        .collect()
+}
+
+impl LeaseReply {
+    pub(in crate::store) fn read(reply: Reply) -> Read<Self> {
+        let items = array(reply)?;
+        let Ok::<[Reply; 8], _>(
+            [
+                deadline,
+                next_due,
+                acked,
+                pending,
+                unit,
+                attempts,
+                ids,
+                bodies,
+            ],
+        ) = items.try_into()
+        else {
+            return Err("a lease reply of another shape".into());
+        };
+        let deadline = millis(int(&deadline)?)?;
+        let unit = text(unit)?;
+        let leased = unit_messages(&unit, attempts, ids, bodies)?
+            .into_iter()
+            .map(|(tag, body)| Leased {
+                tag,
                 deadline,
                 body,
-            });
-        }
+            })
+            .collect();
         Ok(Self {
-            acked: u64::try_from(acked).map_err(|_| broken())?,
+            acked: u64::try_from(int(&acked)?).map_err(|_| "a negative count")?,
             leased,
-            next_due: u64::try_from(next_due).ok(),
+            next_due: u64::try_from(int(&next_due)?).ok(),
+            pending: int(&pending)? > 0,
         })
     }
 }
 
-/// What [`SNAPSHOT`] answered.
-pub(in crate::store) struct SnapshotReply(pub(in crate::store) LeaseSnapshot);
-
-impl redis::FromRedisValue for SnapshotReply {
-    fn from_redis_value(value: Value) -> Result<Self, redis::ParsingError> {
-        let broken =
-            || redis::ParsingError::from(String::from("a lease snapshot of another shape"));
-        type Flat = Vec<Vec<u8>>;
-        let (pending, bodies, dead): (Flat, Flat, Flat) =
-            redis::from_redis_value(value).map_err(|_| broken())?;
-        let mut bodies: std::collections::HashMap<Vec<u8>, Vec<u8>> = {
-            let mut flat = bodies.into_iter();
-            std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
-        };
-        let mut snapshot = LeaseSnapshot {
-            dead,
-            ..LeaseSnapshot::default()
-        };
-        let mut pending = pending.into_iter();
-        while let (Some(member), Some(score)) = (pending.next(), pending.next()) {
-            let member = String::from_utf8(member).map_err(|_| broken())?;
-            let (id, attempt, waiting) = parse_member(&member).ok_or_else(broken)?;
-            let at: u64 = std::str::from_utf8(&score)
-                .ok()
-                .and_then(|score| score.parse().ok())
-                .ok_or_else(broken)?;
-            let entry = LeaseEntry {
-                // A body whose hash was replaced is gone: shown empty.
-                body: bodies.remove(id.as_bytes()).unwrap_or_default(),
-                tag: DeliveryTag {
-                    id: id.to_owned(),
-                    attempt,
-                },
-                at: from_epoch_millis(at),
+/// The dead letters of an `XRANGE` of the dead-letter stream.
+pub(in crate::store) fn dead_letters(reply: Reply) -> Read<Vec<DeadLetter>> {
+    array(reply)?
+        .into_iter()
+        .map(|entry| {
+            let Ok::<[Reply; 2], _>([id, fields]) = array(entry)?.try_into() else {
+                return Err("a stream entry of another shape".into());
             };
-            if waiting {
-                snapshot.retrying.push(entry);
-            } else {
-                snapshot.in_flight.push(entry);
+            let id = text(id)?;
+            let at = id
+                .split_once('-')
+                .and_then(|(ms, _)| ms.parse::<u64>().ok())
+                .map(from_epoch_millis)
+                .ok_or_else(|| format!("a stream entry id {id:?}"))?;
+            let mut letter = DeadLetter {
+                id,
+                message_id: String::new(),
+                deliveries: 0,
+                reason: DeadReason::Expired,
+                at,
+                body: Vec::new(),
+            };
+            let mut fields = array(fields)?.into_iter();
+            while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+                match bytes(name)?.as_slice() {
+                    b"id" => letter.message_id = text(value)?,
+                    b"deliveries" => {
+                        letter.deliveries = String::from_utf8_lossy(&bytes(value)?)
+                            .parse()
+                            .map_err(|_| "a count of deliveries that is no number")?;
+                    }
+                    b"reason" => letter.reason = DeadReason::from_word(&text(value)?),
+                    b"body" => letter.body = bytes(value)?,
+                    _ => {}
+                }
+            }
+            Ok(letter)
+        })
+        .collect()
+}
+
+/// What [`SNAPSHOT`] answered.
+pub(in crate::store) fn snapshot(reply: Reply) -> Read<LeaseSnapshot> {
+    let Ok::<[Reply; 2], _>([units, dead]) = array(reply)?.try_into() else {
+        return Err("a lease snapshot of another shape".into());
+    };
+    let mut snapshot = LeaseSnapshot {
+        dead: dead_letters(dead)?,
+        ..LeaseSnapshot::default()
+    };
+    for unit in array(units)? {
+        let Ok::<[Reply; 7], _>([member, score, unit, bodies, attempts, ids, state]) =
+            array(unit)?.try_into()
+        else {
+            return Err("a unit of another shape".into());
+        };
+        let waiting = text(member)?.ends_with('+');
+        let at = millis(int(&score)?)?;
+        let unit = text(unit)?;
+        let state = bytes(state)?;
+        for (tag, body) in unit_messages(&unit, attempts, ids, bodies)? {
+            let place = tag.index as usize - 1;
+            if state.get(place).copied().unwrap_or(b'1') != b'1' {
+                continue;
+            }
+            let entry = LeaseEntry { tag, at, body };
+            match waiting {
+                true => snapshot.retrying.push(entry),
+                false => snapshot.in_flight.push(entry),
             }
         }
-        Ok(Self(snapshot))
     }
+    Ok(snapshot)
+}
+
+/// What [`STATS`] answered.
+pub(in crate::store) fn stats(reply: Reply) -> Read<LeaseStats> {
+    let Ok::<[Reply; 5], _>([depth, in_flight, waiting, dead, nearest]) = array(reply)?.try_into()
+    else {
+        return Err("lease statistics of another shape".into());
+    };
+    let count = |reply: &Reply| -> Read<u64> {
+        u64::try_from(int(reply)?).map_err(|_| "a negative count".into())
+    };
+    Ok(LeaseStats {
+        depth: count(&depth)?,
+        in_flight: count(&in_flight)?,
+        retrying: count(&waiting)?,
+        dead: count(&dead)?,
+        next_deadline: u64::try_from(int(&nearest)?).ok().map(from_epoch_millis),
+    })
 }
 
 /// The deadline [`EXTEND`] answered; `None` for -1 (not in flight).

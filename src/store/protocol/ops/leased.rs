@@ -1,61 +1,120 @@
-//! The [`LeaseStore`] operations on Redis: each a lease script on the
-//! four [`LeaseKeys`] (built by `commands::lease`), the blocking lease's
-//! loop of looks and waits; and the blocking driver's implementation of
-//! the trait, one line each.
+//! The [`LeaseStore`] operations on Redis: each one lease script on the
+//! [`LeaseKeys`] (`store/script/lease.rs`), the blocking lease's loop of
+//! looks and waits; and both drivers' implementations of the lease traits,
+//! one line each.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::list::wait_for_element;
-use super::{Next, Operation, bulks, count, int, single, unexpected};
+use super::list::{Nothing, wait_for_element};
+use super::{Next, Operation, count, int, single, unexpected};
 #[cfg(feature = "tokio")]
 use crate::aio::AsyncLeaseStore;
 #[cfg(feature = "tokio")]
 use crate::store::aio::AsyncStore;
 use crate::store::blocking::BlockingStore;
-use crate::store::commands::lease::{
-    self as calls, ScriptCall, extended, key_names, lease_pause, nacked,
-};
 use crate::store::lease::{
-    DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, Nacked,
+    DeadLetter, DeadReason, DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStats,
+    LeaseStore, Leased, MAX_LEASE_BATCH, Nacked, Pick, lease_millis, lease_wait, new_unit_id,
 };
 use crate::store::policy::Op;
 use crate::store::protocol::exchange::Call;
 use crate::store::protocol::resp::Reply;
 use crate::store::protocol::{Request, Route, Wait};
-use crate::store::script::lease::{LeaseReply, SnapshotReply};
+use crate::store::script::Script;
+use crate::store::script::lease::{
+    ACK, DEAD_LETTER, EXTEND, LEASE, LeaseReply, NACK, PURGE_DEAD, RECLAIM, RELEASE, REQUEUE_DEAD,
+    SNAPSHOT, STATS, dead_letters as read_dead_letters, extended, snapshot as read_snapshot,
+    stats as read_stats,
+};
 use crate::store::target::Target;
 use crate::store::{StoreError, wait_limit};
 
-/// The call of a lease script on `keys`.
-fn script_call(op: Op, keys: &LeaseKeys, call: &ScriptCall) -> Call {
+/// How long a blocking leased receive waits on the list, at most, while
+/// something is pending: a message a nack makes due writes nothing to the
+/// list, so the wait would not see it; looking again this often delivers
+/// it within this time. (Every other way a message becomes due is seen:
+/// a lease's deadline is in the look's answer, and a new lease needs a
+/// message on the list, which wakes the wait.)
+pub(crate) const LEASE_POLL: Duration = Duration::from_millis(50);
+
+/// The call of `script` on `keys` (and `extra` keys of the same slot).
+fn script_call<A: AsRef<[u8]>>(
+    op: Op,
+    keys: &LeaseKeys,
+    extra: Option<String>,
+    script: &'static Script,
+    args: &[A],
+) -> Call {
+    let mut names: Vec<&str> = keys.all().iter().map(String::as_str).collect();
+    if let Some(extra) = &extra {
+        names.push(extra);
+    }
     Call {
         op,
         route: Route::Key(keys.list().to_owned()),
-        request: Request::script(call.script, &key_names(keys), &call.args()),
+        request: Request::script(script, &names, args),
         wait: Wait::Response,
     }
 }
 
-/// A reply as redis-rs holds it, for the replies' readers written on its
-/// types.
-fn to_value(reply: Reply) -> redis::Value {
-    match reply {
-        Reply::Nil => redis::Value::Nil,
-        Reply::Status(status) => redis::Value::SimpleString(status),
-        Reply::Int(value) => redis::Value::Int(value),
-        Reply::Bulk(bytes) => redis::Value::BulkString(bytes),
-        Reply::Array(items) => redis::Value::Array(items.into_iter().map(to_value).collect()),
-        Reply::Error(message) => redis::Value::SimpleString(message),
+/// The (unit, places) pairs of `tags`, as the scripts take them: places
+/// in runs (`1-40,42`).
+fn tag_args(tags: &[DeliveryTag]) -> Vec<String> {
+    let mut units: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for tag in tags {
+        units.entry(&tag.unit).or_default().push(tag.index);
     }
+    let mut args = Vec::with_capacity(units.len() * 2);
+    for (unit, mut places) in units {
+        places.sort_unstable();
+        places.dedup();
+        let mut runs = String::new();
+        let mut i = 0;
+        while i < places.len() {
+            let start = places[i];
+            while i + 1 < places.len() && places[i + 1] == places[i] + 1 {
+                i += 1;
+            }
+            if !runs.is_empty() {
+                runs.push(',');
+            }
+            match places[i] == start {
+                true => runs.push_str(&start.to_string()),
+                false => runs.push_str(&format!("{start}-{}", places[i])),
+            }
+            i += 1;
+        }
+        args.push(unit.to_owned());
+        args.push(runs);
+    }
+    args
 }
 
-/// A reply read by its redis-rs reader.
-fn read_as<V: redis::FromRedisValue>(reply: Reply) -> Result<V, String> {
-    redis::from_redis_value(to_value(reply)).map_err(|err| err.to_string())
+/// A reply read by `read`, or the error of a reply of another shape.
+fn reading<T>(
+    shown: &Arc<str>,
+    reply: Reply,
+    read: fn(Reply) -> Result<T, String>,
+) -> Result<T, StoreError> {
+    read(reply).map_err(|why| unexpected(shown, why))
 }
 
-/// Acks `tags`, then leases up to `count`, in one script.
+/// Acks `tags`, then leases up to `count`, in one script under a fresh
+/// call id (the same when sent again after a lost reply).
+fn lease_call(keys: &LeaseKeys, tags: &[DeliveryTag], count: usize, policy: LeasePolicy) -> Call {
+    let unit = new_unit_id();
+    let mut args = vec![
+        lease_millis(policy.lease).max(1).to_string(),
+        count.min(MAX_LEASE_BATCH).to_string(),
+        policy.max_deliveries.to_string(),
+        unit.clone(),
+    ];
+    args.extend(tag_args(tags));
+    script_call(Op::Lease, keys, Some(keys.ack_marker(&unit)), &LEASE, &args)
+}
+
 fn ack_and_lease(
     shown: &Arc<str>,
     keys: &LeaseKeys,
@@ -63,16 +122,17 @@ fn ack_and_lease(
     count: usize,
     policy: LeasePolicy,
 ) -> impl Operation<Output = (u64, Vec<Leased>)> + use<> {
-    let call = script_call(Op::Lease, keys, &calls::lease_call(tags, count, policy));
+    let call = lease_call(keys, tags, count, policy);
     single(shown, call, |reply| {
-        let reply: LeaseReply = read_as(reply)?;
+        let reply = LeaseReply::read(reply)?;
         Ok((reply.acked, reply.leased))
     })
 }
 
 /// The lease script; when it leased nothing, a wait on the list that
 /// takes nothing (`BLMOVE` of the head onto itself), bounded by when a
-/// pending message is due, then the script again.
+/// pending message is due (and by [`LEASE_POLL`] while anything is
+/// pending), then the script again.
 pub(crate) struct BlockingLease {
     shown: Arc<str>,
     keys: LeaseKeys,
@@ -89,19 +149,22 @@ impl Operation for BlockingLease {
         if self.count == 0 {
             return Ok(Next::Done(Vec::new()));
         }
-        let look = || {
-            let call = calls::lease_call(&[], self.count, self.policy);
-            Ok(Next::Call(script_call(Op::Lease, &self.keys, &call)))
+        let look = |this: &Self| {
+            Ok(Next::Call(lease_call(
+                &this.keys,
+                &[],
+                this.count,
+                this.policy,
+            )))
         };
         let reply = match reply {
-            None => return look(),
+            None => return look(self),
             Some(_) if self.waiting => {
                 self.waiting = false;
-                return look();
+                return look(self);
             }
-            Some(reply) => reply,
+            Some(reply) => reading(&self.shown, reply, LeaseReply::read)?,
         };
-        let reply: LeaseReply = read_as(reply).map_err(|why| unexpected(&self.shown, why))?;
         if !reply.leased.is_empty() {
             return Ok(Next::Done(reply.leased));
         }
@@ -112,7 +175,11 @@ impl Operation for BlockingLease {
             return Ok(Next::Done(Vec::new()));
         }
         self.waiting = true;
-        let wait = lease_pause(left, reply.next_due);
+        let mut wait =
+            lease_wait(left, reply.next_due).map(|wait| wait.max(Duration::from_millis(1)));
+        if reply.pending {
+            wait = Some(wait.map_or(LEASE_POLL, |wait| wait.min(LEASE_POLL)));
+        }
         Ok(Next::Call(wait_for_element(self.keys.list(), "LEFT", wait)))
     }
 
@@ -138,43 +205,169 @@ fn blocking_lease(
     }
 }
 
-/// A script call whose reply is a count; nothing is asked without a call.
-fn counted(
+/// A script over `tags` whose reply is a count; nothing is asked for none.
+fn over_tags(
     shown: &Arc<str>,
     op: Op,
     keys: &LeaseKeys,
-    call: Option<ScriptCall>,
+    script: &'static Script,
+    tags: &[DeliveryTag],
 ) -> impl Operation<Output = u64> + use<> {
-    let call = call.map(|call| script_call(op, keys, &call));
-    super::list::Nothing::unless(
-        call.is_some(),
-        single(
-            shown,
-            call.unwrap_or_else(|| script_call(op, keys, &calls::purge_dead_call())),
-            count,
-        ),
-    )
+    let call = script_call(op, keys, None, script, &tag_args(tags));
+    Nothing::unless(!tags.is_empty(), single(shown, call, count))
 }
 
-/// LRANGE of up to `max` dead letters (nothing asked for none).
+fn ack(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    tags: &[DeliveryTag],
+) -> impl Operation<Output = u64> + use<> {
+    over_tags(shown, Op::Ack, keys, &ACK, tags)
+}
+
+fn release(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    tags: &[DeliveryTag],
+) -> impl Operation<Output = u64> + use<> {
+    over_tags(shown, Op::Release, keys, &RELEASE, tags)
+}
+
+fn nack(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    tag: &DeliveryTag,
+    delay: Duration,
+    max_deliveries: u32,
+) -> impl Operation<Output = Nacked> + use<> {
+    let args = [
+        tag.unit.clone(),
+        tag.index.to_string(),
+        lease_millis(delay).to_string(),
+        max_deliveries.to_string(),
+    ];
+    let call = script_call(Op::Nack, keys, None, &NACK, &args);
+    single(shown, call, |reply| {
+        Ok(match int(reply)? {
+            1 => Nacked::Retrying,
+            2 => Nacked::DeadLettered,
+            _ => Nacked::NotHeld,
+        })
+    })
+}
+
+fn extend(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    tag: &DeliveryTag,
+    lease: Duration,
+) -> impl Operation<Output = Option<SystemTime>> + use<> {
+    let args = [
+        tag.unit.clone(),
+        tag.index.to_string(),
+        lease_millis(lease).max(1).to_string(),
+    ];
+    let call = script_call(Op::Extend, keys, None, &EXTEND, &args);
+    single(shown, call, |reply| int(reply).map(extended))
+}
+
+fn dead_letter(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    tag: &DeliveryTag,
+    reason: &DeadReason,
+) -> impl Operation<Output = bool> + use<> {
+    let args = [
+        tag.unit.clone(),
+        tag.index.to_string(),
+        reason.as_word().to_owned(),
+    ];
+    let call = script_call(Op::DeadLetter, keys, None, &DEAD_LETTER, &args);
+    single(shown, call, |reply| Ok(int(reply)? == 1))
+}
+
+fn reclaim(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    max_deliveries: u32,
+) -> impl Operation<Output = u64> + use<> {
+    let call = script_call(
+        Op::Reclaim,
+        keys,
+        None,
+        &RECLAIM,
+        &[max_deliveries.to_string()],
+    );
+    single(shown, call, count)
+}
+
+/// `XRANGE` of up to `max` dead letters (nothing asked for none).
 fn dead_letters(
     shown: &Arc<str>,
     keys: &LeaseKeys,
     max: usize,
-) -> impl Operation<Output = Vec<Vec<u8>>> + use<> {
-    let last = i64::try_from(max).map_or(-1, |max| max - 1);
-    let request = Request::new(&["LRANGE", keys.dead(), "0", &last.to_string()]);
+) -> impl Operation<Output = Vec<DeadLetter>> + use<> {
+    // COUNT takes a signed 64-bit number: more than that is all of them.
+    let request = match i64::try_from(max) {
+        Ok(max) => Request::new(&["XRANGE", keys.dead(), "-", "+", "COUNT", &max.to_string()]),
+        Err(_) => Request::new(&["XRANGE", keys.dead(), "-", "+"]),
+    };
     let call = Call::on_key(Op::DeadLetters, keys.list(), request);
-    super::list::Nothing::unless(max > 0, single(shown, call, bulks))
+    Nothing::unless(max > 0, single(shown, call, read_dead_letters))
 }
 
-/// The snapshot script.
+/// The arguments of a pick: how many of the oldest, then ids.
+fn pick_args(pick: Pick<'_>, all: &str) -> Vec<String> {
+    match pick {
+        Pick::Oldest(usize::MAX) => vec![all.to_owned()],
+        Pick::Oldest(max) => vec![max.to_string()],
+        Pick::Ids(ids) => std::iter::once("0".to_owned())
+            .chain(ids.iter().cloned())
+            .collect(),
+    }
+}
+
+fn requeue_dead(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    pick: Pick<'_>,
+) -> impl Operation<Output = u64> + use<> {
+    let nothing = pick.is_empty();
+    let oldest_all = i64::MAX.to_string();
+    let call = script_call(
+        Op::RequeueDead,
+        keys,
+        None,
+        &REQUEUE_DEAD,
+        &pick_args(pick, &oldest_all),
+    );
+    Nothing::unless(!nothing, single(shown, call, count))
+}
+
+fn purge_dead(
+    shown: &Arc<str>,
+    keys: &LeaseKeys,
+    pick: Pick<'_>,
+) -> impl Operation<Output = u64> + use<> {
+    let nothing = pick.is_empty();
+    let call = script_call(
+        Op::PurgeDead,
+        keys,
+        None,
+        &PURGE_DEAD,
+        &pick_args(pick, "all"),
+    );
+    Nothing::unless(!nothing, single(shown, call, count))
+}
+
 fn snapshot(shown: &Arc<str>, keys: &LeaseKeys) -> impl Operation<Output = LeaseSnapshot> + use<> {
-    let call = script_call(Op::Snapshot, keys, &calls::snapshot_call());
-    single(shown, call, |reply| {
-        let SnapshotReply(snapshot) = read_as(reply)?;
-        Ok(snapshot)
-    })
+    let call = script_call(Op::Snapshot, keys, None, &SNAPSHOT, &[""; 0]);
+    single(shown, call, read_snapshot)
+}
+
+fn stats(shown: &Arc<str>, keys: &LeaseKeys) -> impl Operation<Output = LeaseStats> + use<> {
+    let call = script_call(Op::Snapshot, keys, None, &STATS, &[""; 0]);
+    single(shown, call, read_stats)
 }
 
 impl<T: Target> LeaseStore for BlockingStore<T> {
@@ -202,7 +395,7 @@ impl<T: Target> LeaseStore for BlockingStore<T> {
     }
 
     fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
-        self.run(counted(self.shown(), Op::Ack, keys, calls::ack_call(tags)))
+        self.run(ack(self.shown(), keys, tags))
     }
 
     fn nack(
@@ -212,12 +405,7 @@ impl<T: Target> LeaseStore for BlockingStore<T> {
         delay: Duration,
         max_deliveries: u32,
     ) -> Result<Nacked, StoreError> {
-        let call = script_call(
-            Op::Nack,
-            keys,
-            &calls::nack_call(tag, delay, max_deliveries),
-        );
-        self.run(single(self.shown(), call, |reply| int(reply).map(nacked)))
+        self.run(nack(self.shown(), keys, tag, delay, max_deliveries))
     }
 
     fn extend(
@@ -226,63 +414,72 @@ impl<T: Target> LeaseStore for BlockingStore<T> {
         tag: &DeliveryTag,
         lease: Duration,
     ) -> Result<Option<SystemTime>, StoreError> {
-        let call = script_call(Op::Extend, keys, &calls::extend_call(tag, lease));
-        self.run(single(self.shown(), call, |reply| int(reply).map(extended)))
+        self.run(extend(self.shown(), keys, tag, lease))
     }
 
-    fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
-        let call = script_call(Op::DeadLetter, keys, &calls::dead_letter_call(tag));
-        self.run(single(self.shown(), call, |reply| Ok(int(reply)? == 1)))
+    fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.run(release(self.shown(), keys, tags))
+    }
+
+    fn dead_letter(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        reason: DeadReason,
+    ) -> Result<bool, StoreError> {
+        self.run(dead_letter(self.shown(), keys, tag, &reason))
     }
 
     fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
-        let call = calls::reclaim_call(max_deliveries);
-        self.run(counted(self.shown(), Op::Reclaim, keys, Some(call)))
+        self.run(reclaim(self.shown(), keys, max_deliveries))
     }
 
-    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<DeadLetter>, StoreError> {
         self.run(dead_letters(self.shown(), keys, max))
     }
 
-    fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
-        let call = calls::requeue_dead_call(max);
-        self.run(counted(self.shown(), Op::RequeueDead, keys, call))
+    fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        self.run(requeue_dead(self.shown(), keys, pick))
     }
 
-    fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
-        let call = calls::purge_dead_call();
-        self.run(counted(self.shown(), Op::PurgeDead, keys, Some(call)))
+    fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        self.run(purge_dead(self.shown(), keys, pick))
     }
 
     fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
         self.run(snapshot(self.shown(), keys))
     }
+
+    fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
+        self.run(stats(self.shown(), keys))
+    }
 }
 
-/// What a cancelled leased receive leased is handed back at once.
+/// What a cancelled leased receive leased is handed back at once, without
+/// spending a delivery.
 #[cfg(feature = "tokio")]
 fn hand_back<T: Target>(
     keys: &LeaseKeys,
-    max_deliveries: u32,
 ) -> impl FnOnce(AsyncStore<T>, Vec<Leased>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
 + Send
 + 'static {
     let keys = keys.clone();
     move |store, leased| {
         Box::pin(async move {
-            for leased in leased {
-                let call = calls::nack_call(&leased.tag, Duration::ZERO, max_deliveries);
-                let call = script_call(Op::Nack, &keys, &call);
-                let handed_back = store.call(call, None).await;
-                crate::trace::event!(
-                    WARN,
-                    addr = %store.shown(),
-                    list = %keys.list(),
-                    handed_back = handed_back.is_ok(),
-                    "a cancelled leased receive had leased a message; it is handed back"
-                );
-                let _ = handed_back;
-            }
+            let tags: Vec<DeliveryTag> = leased.into_iter().map(|leased| leased.tag).collect();
+            let shown = store.shown().clone();
+            let handed_back = store.run(release(&shown, &keys, &tags), None).await;
+            crate::trace::event!(
+                WARN,
+                addr = %shown,
+                list = %keys.list(),
+                messages = tags.len(),
+                handed_back = handed_back.is_ok(),
+                "a cancelled leased receive had leased messages; they are handed back"
+            );
+            let _ = handed_back;
         })
     }
 }
@@ -299,7 +496,7 @@ impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
         if count == 0 {
             return Ok((AsyncLeaseStore::ack(self, keys, tags).await?, Vec::new()));
         }
-        let hand_back = hand_back(keys, policy.max_deliveries);
+        let hand_back = hand_back(keys);
         let op = ack_and_lease(self.shown(), keys, tags, count, policy);
         self.receive(op, move |store, (_, leased)| hand_back(store, leased))
             .await
@@ -313,16 +510,11 @@ impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
         timeout: Option<Duration>,
     ) -> Result<Vec<Leased>, StoreError> {
         let op = blocking_lease(self.shown(), keys, count, policy, timeout);
-        self.receive(op, hand_back(keys, policy.max_deliveries))
-            .await
+        self.receive(op, hand_back(keys)).await
     }
 
     async fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
-        self.run(
-            counted(self.shown(), Op::Ack, keys, calls::ack_call(tags)),
-            None,
-        )
-        .await
+        self.run(ack(self.shown(), keys, tags), None).await
     }
 
     async fn nack(
@@ -332,16 +524,8 @@ impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
         delay: Duration,
         max_deliveries: u32,
     ) -> Result<Nacked, StoreError> {
-        let call = script_call(
-            Op::Nack,
-            keys,
-            &calls::nack_call(tag, delay, max_deliveries),
-        );
-        self.run(
-            single(self.shown(), call, |reply| int(reply).map(nacked)),
-            None,
-        )
-        .await
+        self.run(nack(self.shown(), keys, tag, delay, max_deliveries), None)
+            .await
     }
 
     async fn extend(
@@ -350,46 +534,74 @@ impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
         tag: &DeliveryTag,
         lease: Duration,
     ) -> Result<Option<SystemTime>, StoreError> {
-        let call = script_call(Op::Extend, keys, &calls::extend_call(tag, lease));
-        self.run(
-            single(self.shown(), call, |reply| int(reply).map(extended)),
-            None,
-        )
-        .await
+        self.run(extend(self.shown(), keys, tag, lease), None).await
     }
 
-    async fn dead_letter(&self, keys: &LeaseKeys, tag: &DeliveryTag) -> Result<bool, StoreError> {
-        let call = script_call(Op::DeadLetter, keys, &calls::dead_letter_call(tag));
-        self.run(
-            single(self.shown(), call, |reply| Ok(int(reply)? == 1)),
-            None,
-        )
-        .await
+    async fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.run(release(self.shown(), keys, tags), None).await
+    }
+
+    async fn dead_letter(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        reason: DeadReason,
+    ) -> Result<bool, StoreError> {
+        self.run(dead_letter(self.shown(), keys, tag, &reason), None)
+            .await
     }
 
     async fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
-        let call = calls::reclaim_call(max_deliveries);
-        self.run(counted(self.shown(), Op::Reclaim, keys, Some(call)), None)
+        self.run(reclaim(self.shown(), keys, max_deliveries), None)
             .await
     }
 
-    async fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    async fn dead_letters(
+        &self,
+        keys: &LeaseKeys,
+        max: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
         self.run(dead_letters(self.shown(), keys, max), None).await
     }
 
-    async fn requeue_dead(&self, keys: &LeaseKeys, max: usize) -> Result<u64, StoreError> {
-        let call = calls::requeue_dead_call(max);
-        self.run(counted(self.shown(), Op::RequeueDead, keys, call), None)
-            .await
+    async fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        self.run(requeue_dead(self.shown(), keys, pick), None).await
     }
 
-    async fn purge_dead(&self, keys: &LeaseKeys) -> Result<u64, StoreError> {
-        let call = calls::purge_dead_call();
-        self.run(counted(self.shown(), Op::PurgeDead, keys, Some(call)), None)
-            .await
+    async fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        self.run(purge_dead(self.shown(), keys, pick), None).await
     }
 
     async fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
         self.run(snapshot(self.shown(), keys), None).await
+    }
+
+    async fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
+        self.run(stats(self.shown(), keys), None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(unit: &str, index: u32) -> DeliveryTag {
+        DeliveryTag::new(format!("{unit}-{index}"), 1, unit.into(), index)
+    }
+
+    #[test]
+    fn tags_go_by_unit_with_their_places_in_runs() {
+        let tags = [
+            tag("B", 1),
+            tag("A", 3),
+            tag("A", 1),
+            tag("A", 2),
+            tag("A", 7),
+            tag("A", 2),
+        ];
+        assert_eq!(tag_args(&tags), ["A", "1-3,7", "B", "1"]);
+        assert!(tag_args(&[]).is_empty());
     }
 }

@@ -1,0 +1,220 @@
+//! Settling leased messages other than by ack: handing them back
+//! (release), refusing them for good (reject), a nack that wakes a
+//! blocked receive; and the operator's side: dead letters picked by id,
+//! counts of every state.
+
+use std::time::{Duration, SystemTime};
+
+use super::{Chan, Harness, unique};
+use crate::store::{DeadReason, LeaseStats};
+use crate::{ChannelOptions, Delivery, LeaseStore, Nacked, Peer, RedisChannel, StoreError};
+
+/// Long enough never to run out while a scenario runs.
+const LONG: Duration = Duration::from_secs(600);
+
+fn pair<B: Harness>(backend: &B, prefix: &str, max_deliveries: u32) -> (Chan<B>, Chan<B>)
+where
+    B::Store: LeaseStore,
+{
+    let name = unique(prefix);
+    let options = ChannelOptions {
+        max_deliveries,
+        ..Default::default()
+    };
+    let client = RedisChannel::new(backend.store(), &name, Peer::Client).unwrap();
+    let server = RedisChannel::with_options(backend.store(), &name, Peer::Server, options).unwrap();
+    (client, server)
+}
+
+fn lease_all<B: Harness>(server: &Chan<B>, count: usize) -> Vec<Delivery<u32>>
+where
+    B::Store: LeaseStore,
+{
+    server
+        .lease_msgs::<u32>(count, LONG)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Scenario: released deliveries come back first, before the list's
+/// head, with the same ids and attempts (a delivery nobody processed
+/// spends none of `max_deliveries`); a stale release settles nothing.
+pub fn released_messages_come_back_first_without_spending_a_delivery<B: Harness>(backend: &B)
+where
+    B::Store: LeaseStore,
+{
+    let (client, server) = pair(backend, "/release", 1);
+    client.send_msgs(1..=4).unwrap();
+    let batch = lease_all::<B>(&server, 3);
+    assert!(server.ack(&batch[1]).unwrap());
+    // 1 and 3 are still held; 2 was acked: it is not handed back.
+    assert_eq!(server.release_all(&batch).unwrap(), 2);
+    assert_eq!(server.release_all(&batch).unwrap(), 0, "released twice");
+    let stats = server.lease_stats().unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.retrying), (1, 0, 2));
+    let again = lease_all::<B>(&server, 10);
+    let got: Vec<(u32, u32)> = again.iter().map(|d| (*d.msg(), d.attempt())).collect();
+    assert_eq!(
+        got,
+        [(1, 1), (3, 1), (4, 1)],
+        "released first, then the list"
+    );
+    assert_eq!(again[0].tag().id, batch[0].tag().id, "the same message");
+    assert_eq!(again[1].tag().id, batch[2].tag().id);
+    assert!(
+        !server.ack(&batch[0]).unwrap(),
+        "the released delivery is stale"
+    );
+    // max_deliveries is 1: released, a message was never spent; a nack
+    // of this, its one delivery, buries it.
+    assert_eq!(
+        server.nack(&again[0], Duration::ZERO).unwrap(),
+        Nacked::DeadLettered
+    );
+    assert_eq!(server.ack_all(&again).unwrap(), 2);
+    assert_eq!(server.dead_letters(usize::MAX).unwrap().len(), 1);
+}
+
+/// Scenario: a rejected delivery is a dead letter at once, whatever its
+/// deliveries, with the reason `Refused`; a stale or repeated reject
+/// does nothing.
+pub fn rejected_messages_are_dead_letters_at_once<B: Harness>(backend: &B)
+where
+    B::Store: LeaseStore,
+{
+    let (client, server) = pair(backend, "/reject", 5);
+    client.send_msgs([7, 8]).unwrap();
+    let batch = lease_all::<B>(&server, 2);
+    assert!(server.reject(&batch[0]).unwrap());
+    assert!(!server.reject(&batch[0]).unwrap(), "rejected twice");
+    assert!(!server.ack(&batch[0]).unwrap(), "a dead letter is not held");
+    let dead = server.dead_letters(usize::MAX).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, b"7");
+    assert_eq!(dead[0].message_id, batch[0].tag().id);
+    assert_eq!(
+        (dead[0].deliveries, &dead[0].reason),
+        (1, &DeadReason::Refused)
+    );
+    let stats = server.lease_stats().unwrap();
+    assert_eq!((stats.in_flight, stats.dead), (1, 1));
+    assert!(
+        server.ack(&batch[1]).unwrap(),
+        "its batch mate is still held"
+    );
+}
+
+/// Scenario: a nack makes a message due at once for a receive blocked
+/// while another consumer held it: the waiting receive takes it long
+/// before the first lease would have run out.
+pub fn a_nack_wakes_a_blocked_leased_receive<B: Harness>(backend: &B)
+where
+    B::Store: LeaseStore,
+{
+    let (client, server) = pair(backend, "/nack-wakes", 5);
+    client.send_msg(&5).unwrap();
+    let held = server.lease_msg::<u32>(LONG).unwrap().unwrap();
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            backend.blocking(|| server.blease_msg::<u32>(LONG, Duration::from_secs(3600)))
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            server.nack(&held, Duration::ZERO).unwrap(),
+            Nacked::Retrying
+        );
+        let delivery = waiting.join().unwrap().unwrap().unwrap();
+        assert_eq!((*delivery.msg(), delivery.attempt()), (5, 2));
+        let leased_at = delivery.deadline() - LONG;
+        assert!(
+            leased_at < held.deadline(),
+            "taken at {leased_at:?}, not before the first lease ran out at {:?}",
+            held.deadline()
+        );
+        assert!(server.ack(&delivery).unwrap());
+    });
+}
+
+/// Scenario: dead letters carry ids an operator reads, requeues and
+/// purges one by one; an id named twice counts once; an id that is no
+/// dead letter's is refused before anything is sent; `usize::MAX` reads
+/// them all; the counts follow every step.
+pub fn dead_letters_are_picked_by_id<B: Harness>(backend: &B)
+where
+    B::Store: LeaseStore,
+{
+    let (client, server) = pair(backend, "/dead-ids", 1);
+    assert_eq!(server.lease_stats().unwrap(), LeaseStats::default());
+    client.send_msgs(1..=4).unwrap();
+    let batch = lease_all::<B>(&server, 3);
+    for delivery in &batch {
+        assert_eq!(
+            server.nack(delivery, Duration::ZERO).unwrap(),
+            Nacked::DeadLettered
+        );
+    }
+    let dead = server.dead_letters(usize::MAX).unwrap();
+    let bodies: Vec<&[u8]> = dead.iter().map(|letter| letter.body.as_slice()).collect();
+    assert_eq!(bodies, [b"1", b"2", b"3"], "oldest first");
+    assert!(dead.windows(2).all(|pair| pair[0].id != pair[1].id));
+    assert!(
+        dead.iter()
+            .all(|letter| letter.at <= SystemTime::now() + LONG)
+    );
+    let stats = server.lease_stats().unwrap();
+    assert_eq!(
+        (stats.depth, stats.in_flight, stats.retrying, stats.dead),
+        (1, 0, 0, 3)
+    );
+    assert_eq!(stats.next_deadline, None);
+
+    let second = [dead[1].id.clone(), dead[1].id.clone()];
+    assert_eq!(
+        server.requeue_dead_letters(&second).unwrap(),
+        1,
+        "named twice, moved once"
+    );
+    assert_eq!(server.requeue_dead_letters(&second).unwrap(), 0, "gone");
+    let list: Vec<u32> = std::iter::from_fn(|| server.recv_msg::<u32>().unwrap()).collect();
+    assert_eq!(list, [4, 2], "requeued to the tail, once");
+
+    let unknown = "1-1".to_owned();
+    assert_eq!(
+        server
+            .purge_dead_letters(&[dead[0].id.clone(), unknown])
+            .unwrap(),
+        1
+    );
+    let left = server.dead_letters(usize::MAX).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, dead[2].id);
+    for bad in ["", "nope", "12", "1-", "-1", "1-2-3", "1 -2", "+1-2"] {
+        for result in [
+            server.requeue_dead_letters(&[bad.to_owned()]),
+            server.purge_dead_letters(&[left[0].id.clone(), bad.to_owned()]),
+        ] {
+            match result {
+                Err(crate::ChannelError::Store(StoreError::InvalidInput { message })) => {
+                    assert!(message.contains("not a dead letter id"), "{message}");
+                }
+                other => panic!("{bad:?} was not refused: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        server.dead_letters(usize::MAX).unwrap(),
+        left,
+        "nothing was sent"
+    );
+
+    client.send_msg(&9).unwrap();
+    let held = server.lease_msg::<u32>(LONG).unwrap().unwrap();
+    let stats = server.lease_stats().unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 1, 1));
+    assert_eq!(stats.next_deadline, Some(held.deadline()));
+    assert_eq!(server.purge_dead().unwrap(), 1);
+    assert!(server.ack(&held).unwrap());
+    assert_eq!(server.lease_stats().unwrap(), LeaseStats::default());
+}
