@@ -8,6 +8,7 @@ mod backend;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod counter;
+pub mod fault_proxy;
 pub mod process;
 #[cfg(feature = "sentinel")]
 mod sentinel;

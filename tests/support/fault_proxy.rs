@@ -1,0 +1,209 @@
+//! A fault-injecting TCP proxy between a store and a real `redis-server`,
+//! on loopback: it passes requests and replies through one at a time, and
+//! on the next request whose command it is told to watch, it does one
+//! [`Fault`]: drops the reply after the server ran the command, resets
+//! the connection before the command reaches the server, or stalls the
+//! reply.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// What the proxy does to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The server runs the command; its reply never reaches the client,
+    /// whose connection is closed.
+    DropReply,
+    /// The connection is closed before the command reaches the server.
+    ResetBefore,
+    /// The server runs the command; its reply reaches the client this much
+    /// later.
+    Stall(Duration),
+}
+
+/// A fault waiting for its request.
+struct Armed {
+    /// Upper-case command names it fires on.
+    commands: Vec<Vec<u8>>,
+    fault: Fault,
+    /// How many matching requests pass before it fires.
+    skip: usize,
+}
+
+/// The proxy; stops accepting when dropped.
+pub struct FaultProxy {
+    pub port: u16,
+    armed: Arc<Mutex<Option<Armed>>>,
+    fired: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FaultProxy {
+    /// A proxy to the server on `upstream` (a port on 127.0.0.1).
+    pub fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the proxy");
+        let port = listener.local_addr().expect("its address").port();
+        let armed = Arc::new(Mutex::new(None::<Armed>));
+        let fired = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (armed, fired, stop) = (armed.clone(), fired.clone(), stop.clone());
+            thread::spawn(move || {
+                for client in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(client) = client else { continue };
+                    let (armed, fired) = (armed.clone(), fired.clone());
+                    thread::spawn(move || {
+                        if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) {
+                            relay(client, server, &armed, &fired);
+                        }
+                    });
+                }
+            });
+        }
+        Self {
+            port,
+            armed,
+            fired,
+            stop,
+        }
+    }
+
+    /// Does `fault` to the next request whose command is one of `commands`
+    /// (`EVALSHA` and `EVAL` for a script), after `skip` such requests.
+    pub fn arm(&self, commands: &[&str], skip: usize, fault: Fault) {
+        self.fired.store(false, Ordering::SeqCst);
+        *self.armed.lock().unwrap() = Some(Armed {
+            commands: commands
+                .iter()
+                .map(|c| c.to_ascii_uppercase().into_bytes())
+                .collect(),
+            fault,
+            skip,
+        });
+    }
+
+    /// Whether the armed fault was done; disarms it either way.
+    pub fn fired(&self) -> bool {
+        self.armed.lock().unwrap().take();
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Passes requests and replies between `client` and `server`, one at a
+/// time, doing the armed fault to its request.
+fn relay(client: TcpStream, server: TcpStream, armed: &Mutex<Option<Armed>>, fired: &AtomicBool) {
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let mut from_client = BufReader::new(client.try_clone().expect("a clone"));
+    let mut from_server = BufReader::new(server.try_clone().expect("a clone"));
+    let (mut client, mut server) = (client, server);
+    loop {
+        let mut request = Vec::new();
+        let Some(name) = read_value(&mut from_client, &mut request, true) else {
+            break;
+        };
+        let rule = {
+            let mut armed = armed.lock().unwrap();
+            match armed.as_mut() {
+                Some(rule) if rule.commands.contains(&name) => {
+                    if rule.skip == 0 {
+                        armed.take()
+                    } else {
+                        rule.skip -= 1;
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        let fault = rule.as_ref().map(|rule| rule.fault);
+        if fault == Some(Fault::ResetBefore) {
+            fired.store(true, Ordering::SeqCst);
+            break;
+        }
+        if server.write_all(&request).is_err() {
+            break;
+        }
+        let mut reply = Vec::new();
+        if read_value(&mut from_server, &mut reply, false).is_none() {
+            break;
+        }
+        // A script the server did not know did not run: the fault waits
+        // for the request that runs it.
+        let fault = match rule {
+            Some(rule) if reply.starts_with(b"-NOSCRIPT") => {
+                *armed.lock().unwrap() = Some(rule);
+                None
+            }
+            Some(_) => {
+                fired.store(true, Ordering::SeqCst);
+                fault
+            }
+            None => None,
+        };
+        match fault {
+            Some(Fault::DropReply) => break,
+            Some(Fault::Stall(pause)) => thread::sleep(pause),
+            _ => {}
+        }
+        if client.write_all(&reply).is_err() {
+            break;
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
+}
+
+/// Reads one RESP value into `raw`; for a request (`command`), returns
+/// its command name upper-cased (else an empty name). `None` at the end
+/// of the stream.
+fn read_value(reader: &mut impl BufRead, raw: &mut Vec<u8>, command: bool) -> Option<Vec<u8>> {
+    let start = raw.len();
+    let read = reader.read_until(b'\n', raw).ok()?;
+    if read == 0 {
+        return None;
+    }
+    let line = std::str::from_utf8(&raw[start + 1..raw.len() - 2])
+        .ok()?
+        .to_owned();
+    match raw[start] {
+        b'$' => {
+            let len: i64 = line.parse().ok()?;
+            if len >= 0 {
+                let at = raw.len();
+                raw.resize(at + len as usize + 2, 0);
+                reader.read_exact(&mut raw[at..]).ok()?;
+                if command {
+                    return Some(raw[at..at + len as usize].to_ascii_uppercase());
+                }
+            }
+            Some(Vec::new())
+        }
+        b'*' => {
+            let count: i64 = line.parse().ok()?;
+            let mut name = Vec::new();
+            for i in 0..count.max(0) {
+                let part = read_value(reader, raw, command && i == 0)?;
+                if i == 0 {
+                    name = part;
+                }
+            }
+            Some(name)
+        }
+        _ => Some(Vec::new()),
+    }
+}
