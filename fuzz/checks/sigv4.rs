@@ -77,7 +77,12 @@ pub fn sigv4_roundtrip(data: &[u8]) {
         "at the end of the expiry"
     );
     if let Some(later) = last.checked_add(Duration::from_secs(1)) {
-        assert_eq!(signer.verify(&request, later), Err(VerifyError::Expired));
+        assert_eq!(
+            signer.verify(&request, later),
+            Err(VerifyError::Expired {
+                late: Duration::from_secs(1)
+            })
+        );
     }
 
     // One byte of the signature (as sent, decoded) changed.

@@ -22,6 +22,10 @@
 //! assert!(signer.verify(&request, now).is_ok());
 //! // A minute and a second later the presigned request has expired.
 //! assert!(signer.verify(&request, now + Duration::from_secs(61)).is_err());
+//! // A verifier whose clock is a day behind says the clocks disagree.
+//! let err = signer.verify(&request, now - Duration::from_secs(86_400)).unwrap_err();
+//! assert!(err.to_string().contains("clocks disagree"), "{err}");
+//! assert!(err.to_string().contains("86400s"), "{err}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -192,12 +196,27 @@ pub enum VerifyError {
     /// Region, service or date of the credential scope do not match.
     #[error("credential scope does not match")]
     WrongScope,
-    /// The presigned request has expired.
-    #[error("presigned request has expired")]
-    Expired,
-    /// The signing date lies too far in the future.
-    #[error("presigned request is not valid yet")]
-    NotYetValid,
+    /// The presigned request has expired, `late` ago by the verifier's
+    /// clock. A request just signed that is refused so was signed on a
+    /// clock behind the verifier's by about that much.
+    #[error(
+        "presigned request has expired, {late:?} ago by the verifier's clock \
+         (if it was just signed, the signer's clock is that far behind)"
+    )]
+    Expired {
+        /// How long ago it expired.
+        late: std::time::Duration,
+    },
+    /// The signing date lies too far in the future: the signer's clock is
+    /// `ahead` of the verifier's.
+    #[error(
+        "presigned request is not valid yet: signed {ahead:?} ahead of the \
+         verifier's clock; the client's and the server's clocks disagree"
+    )]
+    NotYetValid {
+        /// How far ahead of the verifier's clock it was signed.
+        ahead: std::time::Duration,
+    },
     /// The recomputed signature differs.
     #[error("signature does not match")]
     SignatureMismatch,

@@ -112,9 +112,10 @@ pub(super) fn verify(
     let expires_at: u64 = single_param(params, P_EXPIRES)?
         .parse()
         .map_err(|_| VerifyError::Malformed("bad expiry"))?;
-    let now_secs = time::epoch_seconds(now).ok_or(VerifyError::Expired)?;
+    let now_secs = time::epoch_seconds(now).unwrap_or(0);
     if now_secs > expires_at {
-        return Err(VerifyError::Expired);
+        let late = Duration::from_secs(now_secs - expires_at);
+        return Err(VerifyError::Expired { late });
     }
     let expected = signature(key, request, expires_at)
         .map_err(|_| VerifyError::Malformed("a signed header is not text"))?;

@@ -349,11 +349,15 @@ pub(super) fn verify(
         .ok()
         .filter(|secs| (1..=MAX_EXPIRES).contains(secs))
         .ok_or(VerifyError::Malformed("bad expiry"))?;
-    if now > signed_at + Duration::from_secs(expires) {
-        return Err(VerifyError::Expired);
+    let expires_at = signed_at + Duration::from_secs(expires);
+    if let Ok(late) = now.duration_since(expires_at)
+        && !late.is_zero()
+    {
+        return Err(VerifyError::Expired { late });
     }
     if signed_at > now + MAX_CLOCK_SKEW {
-        return Err(VerifyError::NotYetValid);
+        let ahead = signed_at.duration_since(now).unwrap_or_default();
+        return Err(VerifyError::NotYetValid { ahead });
     }
     let signed_headers = single_param(params, P_SIGNED_HEADERS)?;
     let names: Vec<&str> = signed_headers.split(';').collect();
