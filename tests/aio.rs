@@ -727,3 +727,86 @@ async fn receives_cut_by_a_tick_give_their_connections_back() {
         );
     }
 }
+
+/// A test that moves a `ManualClock` from another thread while an async
+/// wait on it is being set up never hangs it: a blocked lease waiting for
+/// a message nacked for a second ends once the clock passes that second,
+/// however the move and the wait's registration interleave. (Blocked pops
+/// wait on the clock through the same code; their own deadline is read
+/// when they start, so a move before that start is no miss.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_clock_moved_while_waits_begin_never_hangs_them() {
+    use redisutil::aio::AsyncRedisChannel;
+    for run in 0..2000u32 {
+        let clock = ManualClock::default();
+        let store = MemoryStore::with_clock(clock.clone());
+        let client = AsyncRedisChannel::new(store.clone(), "/c", Peer::Client).unwrap();
+        let worker = AsyncRedisChannel::new(store.clone(), "/c", Peer::Server).unwrap();
+        client.send_msg(&run).await.unwrap();
+        let first = worker
+            .lease_msg::<u32>(Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        worker.nack(&first, Duration::from_secs(1)).await.unwrap();
+        let lease = tokio::spawn(async move {
+            worker
+                .blease_msg::<u32>(Duration::from_secs(60), Duration::from_secs(3600))
+                .await
+        });
+        // The move, from another thread, at a moment that varies per run.
+        let mover = {
+            let clock = clock.clone();
+            std::thread::spawn(move || {
+                for _ in 0..(run % 64) * 8 {
+                    std::hint::spin_loop();
+                }
+                clock.advance(Duration::from_secs(2));
+            })
+        };
+        mover.join().unwrap();
+        let leased = tokio::time::timeout(Duration::from_secs(10), lease)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("run {run}: a blocked lease hung after its message came due")
+            })
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!((*leased.msg(), leased.attempt()), (run, 2));
+    }
+}
+
+/// The same on the blocking API: a blocked lease on a `ManualClock` moved
+/// from another thread while the wait begins ends once its message is due.
+#[test]
+fn a_manual_clock_moved_while_a_blocking_wait_begins_never_hangs_it() {
+    for run in 0..500u32 {
+        let clock = ManualClock::default();
+        let store = MemoryStore::with_clock(clock.clone());
+        let client = RedisChannel::new(store.clone(), "/c", Peer::Client).unwrap();
+        let worker = RedisChannel::new(store, "/c", Peer::Server).unwrap();
+        client.send_msg(&run).unwrap();
+        let first = worker
+            .lease_msg::<u32>(Duration::from_secs(60))
+            .unwrap()
+            .unwrap();
+        worker.nack(&first, Duration::from_secs(1)).unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let leased =
+                worker.blease_msg::<u32>(Duration::from_secs(60), Duration::from_secs(3600));
+            let _ = done.send(leased.map(|d| d.map(|d| (*d.msg(), d.attempt()))));
+        });
+        for _ in 0..(run % 64) * 8 {
+            std::hint::spin_loop();
+        }
+        clock.advance(Duration::from_secs(2));
+        let leased = finished
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| {
+                panic!("run {run}: a blocked lease hung after its message came due")
+            });
+        assert_eq!(leased.unwrap(), Some((run, 2)));
+    }
+}

@@ -21,7 +21,7 @@ use super::{MemoryStore, StoreError};
 use crate::ListStore;
 use crate::aio::AsyncListStore;
 use crate::store::fault::Fault;
-use crate::store::lease::{LeaseKeys, LeasePolicy, Leased, lease_wait};
+use crate::store::lease::{LeaseKeys, LeasePolicy, Leased, epoch_millis, lease_wait};
 use crate::store::policy::{AfterLostReply, Op, policy};
 
 /// What a blocked call waits to take.
@@ -169,7 +169,7 @@ impl Future for Blocked {
             };
             this.store.wakers().insert(ticket, cx.waker().clone());
             drop(state);
-            if wait_on_clock(&this.store, &mut this.timer, remaining, cx).is_pending() {
+            if wait_on_clock(&this.store, &mut this.timer, remaining, now, cx).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -181,10 +181,16 @@ impl Future for Blocked {
 /// clock, `Ready` to look again now. A manual clock wakes the wait when a
 /// test moves it (one that advances by itself moves to the deadline at
 /// once); the system clock's time is waited on with a tokio timer.
+///
+/// `read` is the clock's time `remaining` was computed from: a clock moved
+/// after that reading and before the waker is registered with it would
+/// wake nobody, so once registered the clock is read again, and a move in
+/// between means looking again now.
 fn wait_on_clock(
     store: &MemoryStore,
     timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
     remaining: Option<Duration>,
+    read: SystemTime,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
     let Some(remaining) = remaining else {
@@ -192,6 +198,9 @@ fn wait_on_clock(
     };
     let clock = &store.shared.clock;
     if clock.wake_when_moved(cx.waker()) {
+        if clock.now() != read {
+            return Poll::Ready(());
+        }
         // An auto-advancing clock moves now, and wakes this wait.
         return if clock.recheck_after(remaining).is_zero() {
             Poll::Ready(())
@@ -262,7 +271,7 @@ impl Future for Pushed {
             if this.pushed() {
                 return Poll::Ready(());
             }
-            if wait_on_clock(&this.store, &mut this.timer, remaining, cx).is_pending() {
+            if wait_on_clock(&this.store, &mut this.timer, remaining, now, cx).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -344,6 +353,11 @@ impl MemoryStore {
                 let remaining = remaining(deadline, now);
                 if remaining.is_some_and(|remaining| remaining.is_zero()) {
                     return Ok(Vec::new());
+                }
+                let next_due = next_due.map(|due| due.saturating_sub(epoch_millis(now)));
+                if next_due == Some(0) {
+                    // Due by now: the clock moved since the look.
+                    continue;
                 }
                 let wait = lease_wait(remaining, next_due);
                 Pushed {

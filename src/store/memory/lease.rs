@@ -673,8 +673,10 @@ impl MemoryStore {
                 .markers
                 .insert(unit.to_owned(), (acked, now + MARKER_MILLIS));
         }
+        // When (milliseconds since 1970) something is due: a waiter reads
+        // the clock again, and waits from that reading.
         let next_due = match n {
-            0 => leases.next_due(now),
+            0 => leases.next_due(now).map(|wait| now.saturating_add(wait)),
             _ => None,
         };
         let pending = !leases.pending.scores.is_empty();
@@ -706,7 +708,13 @@ impl MemoryStore {
             if remaining.is_some_and(|remaining| remaining.is_zero()) {
                 return Ok(Vec::new());
             }
-            drop(self.wait(state, lease_wait(remaining, next_due)));
+            let next_due = next_due.map(|due| due.saturating_sub(epoch_millis(now)));
+            if next_due != Some(0) {
+                // Else due by now: the clock moved since the look.
+                drop(self.wait(state, lease_wait(remaining, next_due)));
+            } else {
+                drop(state);
+            }
             state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
         }
     }
