@@ -2,28 +2,37 @@
 //!
 //! - [`to_writer`] refuses values JSON cannot carry (NaN, ±infinity), which
 //!   `serde_json` would silently write as `null`.
-//! - [`from_slice`] refuses an integer literal outside the 64-bit range
-//!   (below `-2^63` or above `2^64 - 1`), which `serde_json` would silently
-//!   read as a float with other digits. Such a number comes from another
-//!   program (Python's integers have no bound): the caller gets an error and
-//!   keeps the raw bytes, never a changed number.
+//! - [`from_slice`] reads an integer literal outside the 64-bit range
+//!   (below `-2^63` or above `2^64 - 1`; Python's integers have no bound)
+//!   exactly into a 128-bit integer (`u128`, `i128`, a field of those
+//!   types), and refuses it where `serde_json` would silently turn it into
+//!   a float with other digits (`serde_json::Value`, `f64`, a `u64` that
+//!   overflows): the caller gets an error and keeps the raw bytes, never a
+//!   changed number.
 //!
 //! The check costs one pass over the bytes looking for a run of 19 digits;
-//! only a message holding one is tokenised.
+//! only a message holding one is tokenised, then decoded through a guard
+//! that refuses the float such a literal would become. (In such a message
+//! a float literal written with an integral value beyond the 64-bit range,
+//! `1e20`, is refused too: the guard cannot tell it from the integer.)
 
 use serde::de::DeserializeOwned;
 use serde::ser::{self, Serialize, Serializer};
 
-/// Decodes `bytes` as JSON into `T`, refusing integers beyond 64 bits.
+/// Decodes `bytes` as JSON into `T`; an integer beyond 64 bits is read
+/// exactly into a 128-bit integer, and refused where it would become a
+/// float.
 pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    if let Some(literal) = integer_beyond_64_bits(bytes) {
-        return Err(<serde_json::Error as serde::de::Error>::custom(
-            format_args!(
-                "integer {literal} is outside the 64-bit range and would change as a float",
-            ),
-        ));
-    }
-    serde_json::from_slice(bytes)
+    let Some(literal) = integer_beyond_64_bits(bytes) else {
+        return serde_json::from_slice(bytes);
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = T::deserialize(guard::Guard {
+        inner: &mut deserializer,
+        literal: &literal,
+    })?;
+    deserializer.end()?;
+    Ok(value)
 }
 
 /// Writes `value` as JSON to `writer`, refusing NaN and infinities.
@@ -266,6 +275,391 @@ impl<S: ser::SerializeMap> ser::SerializeMap for Finite<S> {
     }
 }
 
+/// A deserializer that passes everything to the inner one, refusing the
+/// float an integer literal beyond 64 bits becomes.
+mod guard {
+    use std::fmt;
+
+    use serde::de::{
+        self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess,
+        Visitor,
+    };
+
+    /// The inner deserializer, and the literal an error names.
+    pub(super) struct Guard<'l, D> {
+        pub(super) inner: D,
+        pub(super) literal: &'l str,
+    }
+
+    /// A visitor that refuses such floats, and guards what it visits.
+    struct Check<'l, V> {
+        inner: V,
+        literal: &'l str,
+    }
+
+    /// Whether `value` is a float an integer beyond 64 bits became.
+    fn beyond_64_bits(value: f64) -> bool {
+        value.fract() == 0.0
+            && (value >= 18_446_744_073_709_551_616.0 || value <= -9_223_372_036_854_775_808.0)
+    }
+
+    macro_rules! forward {
+        ($($method:ident),*) => {$(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+                let literal = self.literal;
+                self.inner.$method(Check { inner: visitor, literal })
+            }
+        )*};
+    }
+
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guard<'_, D> {
+        type Error = D::Error;
+
+        forward!(
+            deserialize_any,
+            deserialize_bool,
+            deserialize_i8,
+            deserialize_i16,
+            deserialize_i32,
+            deserialize_i64,
+            deserialize_i128,
+            deserialize_u8,
+            deserialize_u16,
+            deserialize_u32,
+            deserialize_u64,
+            deserialize_u128,
+            deserialize_f32,
+            deserialize_f64,
+            deserialize_char,
+            deserialize_str,
+            deserialize_string,
+            deserialize_bytes,
+            deserialize_byte_buf,
+            deserialize_option,
+            deserialize_unit,
+            deserialize_seq,
+            deserialize_map,
+            deserialize_identifier,
+            deserialize_ignored_any
+        );
+
+        fn deserialize_unit_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            let literal = self.literal;
+            self.inner.deserialize_unit_struct(
+                name,
+                Check {
+                    inner: visitor,
+                    literal,
+                },
+            )
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            let literal = self.literal;
+            self.inner.deserialize_newtype_struct(
+                name,
+                Check {
+                    inner: visitor,
+                    literal,
+                },
+            )
+        }
+
+        fn deserialize_tuple<V: Visitor<'de>>(
+            self,
+            len: usize,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            let literal = self.literal;
+            self.inner.deserialize_tuple(
+                len,
+                Check {
+                    inner: visitor,
+                    literal,
+                },
+            )
+        }
+
+        fn deserialize_tuple_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            len: usize,
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            let literal = self.literal;
+            self.inner.deserialize_tuple_struct(
+                name,
+                len,
+                Check {
+                    inner: visitor,
+                    literal,
+                },
+            )
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            let literal = self.literal;
+            self.inner.deserialize_struct(
+                name,
+                fields,
+                Check {
+                    inner: visitor,
+                    literal,
+                },
+            )
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, D::Error> {
+            let literal = self.literal;
+            self.inner.deserialize_enum(
+                name,
+                variants,
+                Check {
+                    inner: visitor,
+                    literal,
+                },
+            )
+        }
+
+        fn is_human_readable(&self) -> bool {
+            self.inner.is_human_readable()
+        }
+    }
+
+    /// A seed whose deserializer is guarded.
+    struct Seed<'l, S> {
+        inner: S,
+        literal: &'l str,
+    }
+
+    impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
+        type Value = S::Value;
+
+        fn deserialize<D: Deserializer<'de>>(self, inner: D) -> Result<S::Value, D::Error> {
+            self.inner.deserialize(Guard {
+                inner,
+                literal: self.literal,
+            })
+        }
+    }
+
+    macro_rules! pass {
+        ($($method:ident: $ty:ty),*) => {$(
+            fn $method<E: de::Error>(self, value: $ty) -> Result<V::Value, E> {
+                self.inner.$method(value)
+            }
+        )*};
+    }
+
+    impl<'de, V: Visitor<'de>> Visitor<'de> for Check<'_, V> {
+        type Value = V::Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.inner.expecting(f)
+        }
+
+        pass!(
+            visit_bool: bool, visit_i8: i8, visit_i16: i16, visit_i32: i32, visit_i64: i64,
+            visit_i128: i128, visit_u8: u8, visit_u16: u16, visit_u32: u32, visit_u64: u64,
+            visit_u128: u128, visit_f32: f32, visit_char: char, visit_str: &str,
+            visit_borrowed_str: &'de str, visit_string: String, visit_bytes: &[u8],
+            visit_borrowed_bytes: &'de [u8], visit_byte_buf: Vec<u8>
+        );
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<V::Value, E> {
+            if beyond_64_bits(value) {
+                return Err(E::custom(format_args!(
+                    "integer {} is outside the 64-bit range and would change as a float \
+                     (a u128 or i128 holds it exactly)",
+                    self.literal
+                )));
+            }
+            self.inner.visit_f64(value)
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+            self.inner.visit_none()
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+            self.inner.visit_unit()
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<V::Value, D::Error> {
+            self.inner.visit_some(Guard {
+                inner,
+                literal: self.literal,
+            })
+        }
+
+        fn visit_newtype_struct<D: Deserializer<'de>>(
+            self,
+            inner: D,
+        ) -> Result<V::Value, D::Error> {
+            self.inner.visit_newtype_struct(Guard {
+                inner,
+                literal: self.literal,
+            })
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, inner: A) -> Result<V::Value, A::Error> {
+            self.inner.visit_seq(Access {
+                inner,
+                literal: self.literal,
+            })
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, inner: A) -> Result<V::Value, A::Error> {
+            self.inner.visit_map(Access {
+                inner,
+                literal: self.literal,
+            })
+        }
+
+        fn visit_enum<A: EnumAccess<'de>>(self, inner: A) -> Result<V::Value, A::Error> {
+            self.inner.visit_enum(Access {
+                inner,
+                literal: self.literal,
+            })
+        }
+    }
+
+    /// A sequence, map, enum or variant whose parts are guarded.
+    struct Access<'l, A> {
+        inner: A,
+        literal: &'l str,
+    }
+
+    impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Access<'_, A> {
+        type Error = A::Error;
+
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, A::Error> {
+            self.inner.next_element_seed(Seed {
+                inner: seed,
+                literal: self.literal,
+            })
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.inner.size_hint()
+        }
+    }
+
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for Access<'_, A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, A::Error> {
+            self.inner.next_key_seed(Seed {
+                inner: seed,
+                literal: self.literal,
+            })
+        }
+
+        fn next_value_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<T::Value, A::Error> {
+            self.inner.next_value_seed(Seed {
+                inner: seed,
+                literal: self.literal,
+            })
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.inner.size_hint()
+        }
+    }
+
+    impl<'de, 'l, A: EnumAccess<'de>> EnumAccess<'de> for Access<'l, A> {
+        type Error = A::Error;
+        type Variant = Access<'l, A::Variant>;
+
+        fn variant_seed<T: DeserializeSeed<'de>>(
+            self,
+            seed: T,
+        ) -> Result<(T::Value, Self::Variant), A::Error> {
+            let literal = self.literal;
+            let (value, inner) = self.inner.variant_seed(Seed {
+                inner: seed,
+                literal,
+            })?;
+            Ok((value, Access { inner, literal }))
+        }
+    }
+
+    impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Access<'_, A> {
+        type Error = A::Error;
+
+        fn unit_variant(self) -> Result<(), A::Error> {
+            self.inner.unit_variant()
+        }
+
+        fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+            self,
+            seed: T,
+        ) -> Result<T::Value, A::Error> {
+            self.inner.newtype_variant_seed(Seed {
+                inner: seed,
+                literal: self.literal,
+            })
+        }
+
+        fn tuple_variant<V: Visitor<'de>>(
+            self,
+            len: usize,
+            visitor: V,
+        ) -> Result<V::Value, A::Error> {
+            let literal = self.literal;
+            self.inner.tuple_variant(
+                len,
+                Check {
+                    inner: visitor,
+                    literal,
+                },
+            )
+        }
+
+        fn struct_variant<V: Visitor<'de>>(
+            self,
+            fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, A::Error> {
+            let literal = self.literal;
+            self.inner.struct_variant(
+                fields,
+                Check {
+                    inner: visitor,
+                    literal,
+                },
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +681,47 @@ mod tests {
             assert!(err.to_string().contains("64-bit range"), "{text}: {err}");
             assert!(from_slice::<f64>(text.as_bytes()).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_exact_in_128_bit_targets() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Big {
+            n: u128,
+            m: i128,
+            list: Vec<Option<i128>>,
+        }
+        assert_eq!(
+            from_slice::<u128>(b"18446744073709551616").unwrap(),
+            1u128 << 64
+        );
+        assert_eq!(
+            from_slice::<u128>(b"1180591620717411303424").unwrap(),
+            1u128 << 70
+        );
+        assert_eq!(
+            from_slice::<i128>(b"-9223372036854775809").unwrap(),
+            -(1i128 << 63) - 1
+        );
+        let text = br#"{"n": 18446744073709551616, "m": -9223372036854775809, "list": [null, 1180591620717411303424]}"#;
+        assert_eq!(
+            from_slice::<Big>(text).unwrap(),
+            Big {
+                n: 1 << 64,
+                m: -(1 << 63) - 1,
+                list: vec![None, Some(1 << 70)],
+            }
+        );
+        // Where it would become a float, or overflow a u64: refused.
+        for text in [
+            &b"[18446744073709551616]"[..],
+            br#"{"n": 18446744073709551616}"#,
+        ] {
+            let err = from_slice::<Value>(text).unwrap_err();
+            assert!(err.to_string().contains("64-bit range"), "{err}");
+        }
+        assert!(from_slice::<u64>(b"18446744073709551616").is_err());
+        assert!(from_slice::<Vec<f64>>(b"[1.5, -9223372036854775809]").is_err());
     }
 
     #[test]
@@ -336,10 +771,15 @@ mod tests {
 
     #[test]
     fn long_literals_are_shortened_in_the_error() {
+        // Within f64's range: refused by the guard, naming the literal cut.
+        let text = "1".repeat(300);
+        let err = from_slice::<Value>(text.as_bytes()).unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
+        assert!(err.to_string().contains("300 digits"), "{err}");
+        // Beyond it: refused by serde_json itself, briefly.
         let text = "1".repeat(10_000);
         let err = from_slice::<Value>(text.as_bytes()).unwrap_err();
         assert!(err.to_string().len() < 200, "{err}");
-        assert!(err.to_string().contains("10000 digits"), "{err}");
     }
 
     #[test]

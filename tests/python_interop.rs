@@ -142,6 +142,31 @@ for n in [2**64, 2**64 + 1, 2**70, -2**63 - 1, {'id': 2**64}, 2**64 - 1, -2**63,
         "print(k3redisutil.RedisChannel(port, '/interop/big', 'client').recv_msg())",
     );
     assert_eq!(printed.trim(), "None", "nothing reached Python");
+
+    // A 128-bit integer type holds what Python sent exactly, in a struct too.
+    python(
+        server.port(),
+        r#"
+c = k3redisutil.RedisChannel(port, '/interop/big128', 'client')
+for n in [2**64, 2**70, -2**63 - 1, {'id': 2**64 + 1}]:
+    c.send_msg(n)
+"#,
+    );
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Job {
+        id: u128,
+    }
+    let rust_server = RedisChannel::new(server.store(), "/interop/big128", Peer::Server).unwrap();
+    assert_eq!(rust_server.recv_msg::<u128>().unwrap(), Some(1 << 64));
+    assert_eq!(rust_server.recv_msg::<u128>().unwrap(), Some(1 << 70));
+    assert_eq!(
+        rust_server.recv_msg::<i128>().unwrap(),
+        Some(-(1 << 63) - 1)
+    );
+    assert_eq!(
+        rust_server.recv_msg::<Job>().unwrap(),
+        Some(Job { id: (1 << 64) + 1 })
+    );
 }
 
 /// Messages the Python original sends are received with leases, and a
