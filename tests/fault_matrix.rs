@@ -8,6 +8,8 @@
 //! succeeds and ran once in effect; one that is not gives `ReplyLost` or
 //! `Timeout` (`may_have_run`) and ran at most once; nothing is lost.
 
+#[cfg(feature = "sentinel")]
+mod resp_support;
 mod support;
 
 use std::time::Duration;
@@ -322,4 +324,65 @@ mod aio {
             assert!(worker.ack(&leased).await.unwrap());
         }
     }
+}
+
+/// Through a Sentinel service: the sentinel names the proxy as the
+/// master, so the master's replies go through it; a lost reply to a lease
+/// is answered again there too, and an ack is reported, not repeated.
+#[cfg(feature = "sentinel")]
+#[test]
+fn a_sentinel_masters_store_keeps_the_same_policy() {
+    use std::sync::Arc;
+
+    use redisutil::{RedisSentinelStore, RedisSentinelStoreOptions};
+    use resp_support::{FakeServer, Reply};
+
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let master = proxy.port.to_string();
+    let sentinel = FakeServer::start(Arc::new(move |command: &[Vec<u8>]| {
+        if command
+            .first()
+            .is_some_and(|name| name.eq_ignore_ascii_case(b"SENTINEL"))
+        {
+            Reply::Bytes(
+                format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{master}\r\n", master.len()).into_bytes(),
+            )
+        } else {
+            Reply::Bytes(b"+OK\r\n".to_vec())
+        }
+    }));
+    let store = RedisSentinelStore::open_with(
+        [("127.0.0.1", sentinel.port)],
+        "svc",
+        RedisSentinelStoreOptions {
+            response_timeout: Some(Duration::from_millis(500)),
+            ..RedisSentinelStoreOptions::default()
+        },
+    )
+    .unwrap();
+    let name = unique("/faults-sentinel");
+    let client = RedisChannel::new(store.clone(), &name, Peer::Client).unwrap();
+    let worker = RedisChannel::new(store, &name, Peer::Server).unwrap();
+    for n in 1..=3u64 {
+        client.send_msg(&n).unwrap();
+    }
+    for fault in [Fault::DropReply, Fault::ResetBefore] {
+        proxy.arm(&["EVALSHA", "EVAL"], 0, fault);
+        let leased = worker.lease_msg::<u64>(LEASE).unwrap().unwrap();
+        assert!(proxy.fired(), "{fault:?}");
+        assert_eq!(worker.lease_stats().unwrap().in_flight, 1, "{fault:?}");
+        proxy.arm(&["EVALSHA", "EVAL"], 0, fault);
+        let err = worker.ack(&leased).unwrap_err();
+        assert!(err.may_have_run(), "{fault:?}: {err:?}");
+        let held = if ran(fault) { 0 } else { 1 };
+        assert_eq!(worker.lease_stats().unwrap().in_flight, held, "{fault:?}");
+        if held == 1 {
+            assert!(worker.ack(&leased).unwrap());
+        }
+    }
+    let last = worker.lease_msg::<u64>(LEASE).unwrap().unwrap();
+    assert_eq!(*last.msg(), 3);
+    assert!(worker.ack(&last).unwrap());
+    assert_eq!(worker.lease_stats().unwrap().depth, 0);
 }

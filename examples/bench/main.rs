@@ -9,6 +9,7 @@
 //! cargo run --release --example bench --features hyper        # and the async proxy client
 //! cargo run --release --example bench --features hyper -- proxy   # the proxy tables only
 //! cargo run --release --example bench -- e2e      # a producer and a consumer process
+//! cargo run --release --example bench -- memory   # Redis memory per message, per state
 //! ```
 //!
 //! Each figure is the best of five runs, and the runs of `redisutil` and of
@@ -24,6 +25,7 @@ mod aio;
 mod async_proxy;
 mod e2e;
 mod lease;
+mod memory;
 mod proxy;
 #[cfg(feature = "tls-rustls")]
 mod tls;
@@ -125,6 +127,7 @@ fn main() {
         Some("e2e") => return e2e::run(&args[1..]),
         Some("e2e-producer") => return e2e::producer(&args[1..]),
         Some("e2e-consumer") => return e2e::consumer(&args[1..]),
+        Some("memory") => return memory::run(),
         _ => {}
     }
     // `-- aio`: the async channel section alone; `-- proxy`: the proxy
