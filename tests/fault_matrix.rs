@@ -386,3 +386,71 @@ fn a_sentinel_masters_store_keeps_the_same_policy() {
     assert!(worker.ack(&last).unwrap());
     assert_eq!(worker.lease_stats().unwrap().depth, 0);
 }
+
+/// On a cluster: a proxy before each master, which makes the slot map and
+/// the redirections name the proxies; the lease script and the receives
+/// of a key whose master drops a reply behave as on one server.
+#[cfg(feature = "cluster")]
+#[test]
+fn a_cluster_node_keeps_the_same_policy() {
+    use redisutil::{RedisClusterStore, RedisClusterStoreOptions};
+    use support::RedisCluster;
+
+    let cluster = RedisCluster::shared();
+    let masters = cluster.masters();
+    let proxies: Vec<FaultProxy> = masters
+        .iter()
+        .map(|port| FaultProxy::start(*port))
+        .collect();
+    for proxy in &proxies {
+        for (master, other) in masters.iter().zip(&proxies) {
+            proxy.rename_port(*master, other.port);
+        }
+    }
+    let store = RedisClusterStore::open_with(
+        proxies.iter().map(|proxy| proxy.port).collect::<Vec<u16>>(),
+        RedisClusterStoreOptions {
+            response_timeout: Some(Duration::from_millis(500)),
+            ..RedisClusterStoreOptions::default()
+        },
+    )
+    .unwrap();
+    let name = unique("/faults-cluster");
+    let client = RedisChannel::new(store.clone(), &name, Peer::Client).unwrap();
+    let worker = RedisChannel::new(store, &name, Peer::Server).unwrap();
+    let at = masters
+        .iter()
+        .position(|port| *port == cluster.master_of(worker.recv_key()))
+        .unwrap();
+    let proxy = &proxies[at];
+    for n in 1..=4u64 {
+        client.send_msg(&n).unwrap();
+    }
+    for fault in [Fault::DropReply, Fault::ResetBefore] {
+        proxy.arm(&["EVALSHA", "EVAL"], 0, fault);
+        let leased = worker.lease_msg::<u64>(LEASE).unwrap().unwrap();
+        assert!(proxy.fired(), "{fault:?}");
+        assert_eq!(worker.lease_stats().unwrap().in_flight, 1, "{fault:?}");
+        proxy.arm(&["EVALSHA", "EVAL"], 0, fault);
+        let err = worker.ack(&leased).unwrap_err();
+        assert!(err.may_have_run(), "{fault:?}: {err:?}");
+        if !ran(fault) {
+            assert!(worker.ack(&leased).unwrap());
+        }
+        assert_eq!(worker.lease_stats().unwrap().in_flight, 0, "{fault:?}");
+    }
+    // A receive is reported, and took one message at most.
+    proxy.arm(&["LPOP"], 0, Fault::DropReply);
+    assert!(worker.recv_msg::<u64>().unwrap_err().may_have_run());
+    let rest: Vec<u64> = worker
+        .recv_msgs::<u64>(10)
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rest,
+        [4],
+        "1 and 2 were leased and acked, 3 taken by the lost LPOP"
+    );
+}

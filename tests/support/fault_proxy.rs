@@ -34,10 +34,15 @@ struct Armed {
     skip: usize,
 }
 
+/// Byte strings replaced in every reply (a cluster's node ports, for its
+/// slot map and redirections to name the proxies).
+type Rewrites = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
 /// The proxy; stops accepting when dropped.
 pub struct FaultProxy {
     pub port: u16,
     armed: Arc<Mutex<Option<Armed>>>,
+    rewrites: Rewrites,
     fired: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
@@ -50,8 +55,10 @@ impl FaultProxy {
         let armed = Arc::new(Mutex::new(None::<Armed>));
         let fired = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
+        let rewrites = Rewrites::default();
         {
             let (armed, fired, stop) = (armed.clone(), fired.clone(), stop.clone());
+            let rewrites = rewrites.clone();
             thread::spawn(move || {
                 for client in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -59,9 +66,10 @@ impl FaultProxy {
                     }
                     let Ok(client) = client else { continue };
                     let (armed, fired) = (armed.clone(), fired.clone());
+                    let rewrites = rewrites.clone();
                     thread::spawn(move || {
                         if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) {
-                            relay(client, server, &armed, &fired);
+                            relay(client, server, &armed, &fired, &rewrites);
                         }
                     });
                 }
@@ -70,9 +78,20 @@ impl FaultProxy {
         Self {
             port,
             armed,
+            rewrites,
             fired,
             stop,
         }
+    }
+
+    /// Makes replies name the server at port `from` as port `to` (an
+    /// integer reply `:from`, or `host:from` at the end of a line, as a
+    /// cluster's slot map and redirections name nodes).
+    pub fn rename_port(&self, from: u16, to: u16) {
+        self.rewrites.lock().unwrap().push((
+            format!(":{from}\r\n").into_bytes(),
+            format!(":{to}\r\n").into_bytes(),
+        ));
     }
 
     /// Does `fault` to the next request whose command is one of `commands`
@@ -105,7 +124,13 @@ impl Drop for FaultProxy {
 
 /// Passes requests and replies between `client` and `server`, one at a
 /// time, doing the armed fault to its request.
-fn relay(client: TcpStream, server: TcpStream, armed: &Mutex<Option<Armed>>, fired: &AtomicBool) {
+fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    armed: &Mutex<Option<Armed>>,
+    fired: &AtomicBool,
+    rewrites: &Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let mut from_client = BufReader::new(client.try_clone().expect("a clone"));
@@ -160,6 +185,9 @@ fn relay(client: TcpStream, server: TcpStream, armed: &Mutex<Option<Armed>>, fir
             Some(Fault::Stall(pause)) => thread::sleep(pause),
             _ => {}
         }
+        for (from, to) in rewrites.lock().unwrap().iter() {
+            reply = replace(&reply, from, to);
+        }
         if client.write_all(&reply).is_err() {
             break;
         }
@@ -206,4 +234,20 @@ fn read_value(reader: &mut impl BufRead, raw: &mut Vec<u8>, command: bool) -> Op
         }
         _ => Some(Vec::new()),
     }
+}
+
+/// `bytes` with every `from` replaced by `to`.
+fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at..].starts_with(from) {
+            out.extend_from_slice(to);
+            at += from.len();
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    out
 }
