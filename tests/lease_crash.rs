@@ -1,15 +1,19 @@
 //! Crash test of leased receive: consumer processes are SIGKILLed at random
 //! points between receive and ack while a producer sends 100,000 numbered
 //! messages, once across a Redis restart (SIGKILL, then recovery from an
-//! AOF written with `appendfsync always`) and once without. Every number
+//! AOF written with `appendfsync always`) and once without; a third run
+//! puts a proxy between the consumers and Redis that drops the reply to
+//! one in 100 lease and ack scripts after Redis ran them. Every number
 //! must end up processed (in the results list) or among the dead letters;
-//! duplicates are expected (at-least-once), losses are not.
+//! duplicates are expected (at-least-once), losses are not; and every dead
+//! letter was delivered `MAX_DELIVERIES` times (a lease answered again
+//! after a lost reply spends no delivery).
 //!
 //! A `harness = false` test: `main` runs the orchestration, or, started as
 //! `lease_crash --consumer <port> <seed>`, one consumer. Arguments cargo
 //! passes (filters, `--nocapture`, `--test-threads`) are ignored, but for
-//! `--list`, which lists the one test and runs nothing. The two runs take
-//! about 45 s in the debug profile on two cores: sending is paced to 20 s
+//! `--list`, which lists the one test and runs nothing. The three runs take
+//! about 80 s in the debug profile on two cores: sending is paced to 20 s
 //! each (see [`PACE`]).
 //!
 //! `LEASE_CRASH_SEED=<n>` fixes the seed of the random choices (timing
@@ -91,17 +95,29 @@ fn main() {
         });
     println!("lease_crash: seed {seed} (LEASE_CRASH_SEED={seed} to reuse it)");
     let start = Instant::now();
-    let with_restart = run("with a Redis restart", true, seed);
-    let without_restart = run("without a Redis restart", false, seed.wrapping_add(1));
+    let with_restart = run("with a Redis restart", true, false, seed);
+    let without_restart = run(
+        "without a Redis restart",
+        false,
+        false,
+        seed.wrapping_add(1),
+    );
+    let lost_replies = run("with lost replies", false, true, seed.wrapping_add(2));
     println!(
-        "lease_crash: both runs in {:.1} s",
+        "lease_crash: three runs in {:.1} s",
         start.elapsed().as_secs_f64()
     );
-    for report in [&with_restart, &without_restart] {
+    for report in [&with_restart, &without_restart, &lost_replies] {
         assert_eq!(
             report.lost, 0,
             "run {}: {} messages lost (first: {:?})",
             report.label, report.lost, report.first_lost
+        );
+        assert!(
+            report.dead_early.is_empty(),
+            "run {}: dead letters delivered fewer than {MAX_DELIVERIES} times: {:?}",
+            report.label,
+            report.dead_early
         );
     }
     println!("test lease_crash ... ok");
@@ -281,6 +297,9 @@ struct Report {
     label: &'static str,
     lost: u64,
     first_lost: Vec<u64>,
+    /// Dead letters delivered fewer than `MAX_DELIVERIES` times: a
+    /// delivery spent that no consumer received (a lease answered twice).
+    dead_early: Vec<(String, u32)>,
 }
 
 /// Sends `0..MESSAGES` in chunks, retrying a chunk until its send returns
@@ -316,7 +335,10 @@ fn produce(addr: String, progress: Arc<AtomicU64>, deadline: Instant) -> (u64, u
     (sent, failed)
 }
 
-fn run(label: &'static str, restart: bool, seed: u64) -> Report {
+/// One run; with `lost_replies`, the consumers reach Redis through a proxy
+/// that drops the reply to one in 100 of their scripts (leases, acks)
+/// after Redis ran them.
+fn run(label: &'static str, restart: bool, lost_replies: bool, seed: u64) -> Report {
     let start = Instant::now();
     let deadline = start + TIME_LIMIT;
     let within = |what: &str| {
@@ -327,7 +349,13 @@ fn run(label: &'static str, restart: bool, seed: u64) -> Report {
     };
     let mut server = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
     let mut rng = Rng::new(seed);
-    let mut consumers = Consumers::start(server.port(), rng.next());
+    let proxy = lost_replies.then(|| {
+        let proxy = support::fault_proxy::FaultProxy::start(server.port());
+        proxy.drop_at_random(&["EVALSHA", "EVAL"], 100, seed);
+        proxy
+    });
+    let consumer_port = proxy.as_ref().map_or(server.port(), |proxy| proxy.port);
+    let mut consumers = Consumers::start(consumer_port, rng.next());
     let mut restarts = 0;
 
     // Send, killing a consumer every 30 to 200 ms; restart Redis halfway.
@@ -423,7 +451,18 @@ fn run(label: &'static str, restart: bool, seed: u64) -> Report {
         label,
         lost: lost.len() as u64,
         first_lost: lost.iter().copied().take(20).collect(),
+        dead_early: dead_letters
+            .iter()
+            .filter(|letter| letter.deliveries < MAX_DELIVERIES)
+            .map(|letter| (letter.message_id.clone(), letter.deliveries))
+            .collect(),
     };
+    if let Some(proxy) = &proxy {
+        println!(
+            "lease_crash {label}: {} replies dropped after Redis ran the command",
+            proxy.dropped()
+        );
+    }
     println!(
         "lease_crash {label}: sent {sent} ({failed_sends} sends failed and were \
          retried; all sent by {sent_secs:.1} s, drained by {drained_secs:.1} s), kills {kills}, \

@@ -38,10 +38,29 @@ struct Armed {
 /// slot map and redirections to name the proxies).
 type Rewrites = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
 
+/// Replies dropped at random: to these commands, one in `one_in`.
+struct AtRandom {
+    commands: Vec<Vec<u8>>,
+    one_in: u64,
+    state: u64,
+}
+
+impl AtRandom {
+    /// Whether to drop this one (xorshift64*).
+    fn roll(&mut self) -> bool {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) % self.one_in == 0
+    }
+}
+
 /// The proxy; stops accepting when dropped.
 pub struct FaultProxy {
     pub port: u16,
     armed: Arc<Mutex<Option<Armed>>>,
+    random: Arc<Mutex<Option<AtRandom>>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
     rewrites: Rewrites,
     fired: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -56,9 +75,12 @@ impl FaultProxy {
         let fired = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let rewrites = Rewrites::default();
+        let random = Arc::new(Mutex::new(None::<AtRandom>));
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
         {
             let (armed, fired, stop) = (armed.clone(), fired.clone(), stop.clone());
             let rewrites = rewrites.clone();
+            let (random, dropped) = (random.clone(), dropped.clone());
             thread::spawn(move || {
                 for client in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -67,9 +89,16 @@ impl FaultProxy {
                     let Ok(client) = client else { continue };
                     let (armed, fired) = (armed.clone(), fired.clone());
                     let rewrites = rewrites.clone();
+                    let (random, dropped) = (random.clone(), dropped.clone());
                     thread::spawn(move || {
                         if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) {
-                            relay(client, server, &armed, &fired, &rewrites);
+                            let faults = Faults {
+                                armed: &armed,
+                                fired: &fired,
+                                random: &random,
+                                dropped: &dropped,
+                            };
+                            relay(client, server, &faults, &rewrites);
                         }
                     });
                 }
@@ -78,10 +107,30 @@ impl FaultProxy {
         Self {
             port,
             armed,
+            random,
+            dropped,
             rewrites,
             fired,
             stop,
         }
+    }
+
+    /// From now on, drops the reply to one in `one_in` requests whose
+    /// command is one of `commands`, after the server ran it.
+    pub fn drop_at_random(&self, commands: &[&str], one_in: u64, seed: u64) {
+        *self.random.lock().unwrap() = Some(AtRandom {
+            commands: commands
+                .iter()
+                .map(|c| c.to_ascii_uppercase().into_bytes())
+                .collect(),
+            one_in: one_in.max(1),
+            state: seed | 1,
+        });
+    }
+
+    /// How many replies were dropped at random so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::SeqCst)
     }
 
     /// Makes replies name the server at port `from` as port `to` (an
@@ -124,13 +173,26 @@ impl Drop for FaultProxy {
 
 /// Passes requests and replies between `client` and `server`, one at a
 /// time, doing the armed fault to its request.
+/// The faults a connection's relay does.
+struct Faults<'a> {
+    armed: &'a Mutex<Option<Armed>>,
+    fired: &'a AtomicBool,
+    random: &'a Mutex<Option<AtRandom>>,
+    dropped: &'a std::sync::atomic::AtomicU64,
+}
+
 fn relay(
     client: TcpStream,
     server: TcpStream,
-    armed: &Mutex<Option<Armed>>,
-    fired: &AtomicBool,
+    faults: &Faults<'_>,
     rewrites: &Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
 ) {
+    let Faults {
+        armed,
+        fired,
+        random,
+        dropped,
+    } = faults;
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let mut from_client = BufReader::new(client.try_clone().expect("a clone"));
@@ -155,7 +217,14 @@ fn relay(
                 _ => None,
             }
         };
-        let fault = rule.as_ref().map(|rule| rule.fault);
+        let at_random = match random.lock().unwrap().as_mut() {
+            Some(random) if random.commands.contains(&name) => random.roll(),
+            _ => false,
+        };
+        let fault = rule
+            .as_ref()
+            .map(|rule| rule.fault)
+            .or(at_random.then_some(Fault::DropReply));
         if fault == Some(Fault::ResetBefore) {
             fired.store(true, Ordering::SeqCst);
             break;
@@ -178,7 +247,13 @@ fn relay(
                 fired.store(true, Ordering::SeqCst);
                 fault
             }
-            None => None,
+            None if at_random && reply.starts_with(b"-NOSCRIPT") => None,
+            None => {
+                if at_random {
+                    dropped.fetch_add(1, Ordering::SeqCst);
+                }
+                fault
+            }
         };
         match fault {
             Some(Fault::DropReply) => break,
