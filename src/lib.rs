@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod store;
 mod tls;
 mod trace;
+pub mod worker;
 
 pub use channel::{
     ChannelError, ChannelName, ChannelOptions, DEFAULT_MAX_DELIVERIES, DecodeError, Deliveries,

@@ -1,0 +1,538 @@
+//! [`Worker`]: the consumer loop of a leased channel, done once.
+//!
+//! A worker leases messages from its [`RedisChannel`] and hands each to a
+//! handler on one of `concurrency` threads; while a handler runs, its
+//! lease is extended ahead of its deadline; the handler's [`Outcome`]
+//! settles the message: acked, retried after a backoff (a `nack` whose
+//! delay grows with each delivery), or made a dead letter at once. A
+//! handler that panics counts as a retryable failure and the worker goes
+//! on. A message that does not decode is a dead letter before any handler
+//! sees it (as every leased receive does). After `max_deliveries`, a
+//! message that keeps failing is a dead letter.
+//!
+//! [`Shutdown::shutdown`] stops the leasing: each thread finishes the
+//! message it runs and ends (a thread waiting for a message ends within
+//! [`WorkerOptions::poll`]), and [`Worker::run`] returns.
+//!
+//! Times are the store's: the retry delays and the leases are on its clock
+//! ([`ListStore::clock`](crate::ListStore::clock)), so a test on a
+//! [`MemoryStore`](crate::MemoryStore) with a [`ManualClock`](crate::ManualClock)
+//! moves them.
+//!
+//! ```
+//! use std::time::Duration;
+//! use redisutil::worker::{Outcome, Worker, WorkerOptions};
+//! use redisutil::{MemoryStore, Peer, RedisChannel};
+//!
+//! let store = MemoryStore::new();
+//! let client = RedisChannel::new(store.clone(), "/jobs", Peer::Client)?;
+//! client.send_msgs([1u32, 2, 3])?;
+//!
+//! let channel = RedisChannel::new(store, "/jobs", Peer::Server)?;
+//! let worker = Worker::new(channel, WorkerOptions::default())?;
+//! let shutdown = worker.shutdown_handle();
+//! let stats = worker.run(|job: &redisutil::worker::Job<'_, u32>| {
+//!     if *job.msg() == 3 {
+//!         shutdown.shutdown(); // a signal handler would do this
+//!     }
+//!     Outcome::Done
+//! })?;
+//! assert_eq!(stats.processed, 3);
+//! # Ok::<(), redisutil::ChannelError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use serde::de::DeserializeOwned;
+
+use crate::channel::{ChannelError, Delivery, RedisChannel};
+use crate::store::{DeliveryTag, LeaseStore, Nacked, StoreError};
+
+/// What a handler made of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: the message is acked.
+    Done,
+    /// A failure worth another try: the message is delivered again after
+    /// the backoff (a dead letter after `max_deliveries`).
+    Retry,
+    /// A failure no retry mends: the message is a dead letter at once.
+    Reject,
+}
+
+/// The delay before a failed message is delivered again: `first` after
+/// the first delivery, multiplied by `factor` after each one, at most
+/// `max`, each spread by up to ± `jitter` of itself so that failures of
+/// many messages do not come back together.
+///
+/// `Default`: 1 s, doubled, at most 5 minutes, ± 20 % (BullMQ's
+/// exponential backoff with jitter, Sidekiq's cap in spirit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// The delay after the first delivery failed.
+    pub first: Duration,
+    /// The factor from one delivery to the next (1: a fixed delay).
+    pub factor: u32,
+    /// The longest delay.
+    pub max: Duration,
+    /// The spread, from 0.0 (none) to 1.0.
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_secs(1),
+            factor: 2,
+            max: Duration::from_secs(5 * 60),
+            jitter: 0.2,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after delivery `attempt` (1 for the first) failed, with
+    /// `spread` in -1.0..=1.0 choosing where in the jitter it falls.
+    pub fn delay(&self, attempt: u32, spread: f64) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(63);
+        let grown = self
+            .first
+            .saturating_mul(self.factor.max(1).saturating_pow(exponent))
+            .min(self.max);
+        let spread = spread.clamp(-1.0, 1.0) * self.jitter.clamp(0.0, 1.0);
+        grown.mul_f64(1.0 + spread).min(self.max)
+    }
+}
+
+/// Settings of a [`Worker`]. `Default` gives the documented values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerOptions {
+    /// How many handlers run at once, each on a thread of its own.
+    /// Default: 1.
+    pub concurrency: usize,
+    /// The lease each message is taken under; while its handler runs it is
+    /// extended by as much whenever a third of it is left. Default: 30 s.
+    pub lease: Duration,
+    /// How long a thread waits for a message before it looks whether the
+    /// worker is shutting down. Default: 1 s.
+    pub poll: Duration,
+    /// A handler running longer than this is abandoned: its lease is no
+    /// longer extended (the message is delivered again when it runs out),
+    /// and what it returns is ignored. `None`: no limit. Default: `None`.
+    pub time_limit: Option<Duration>,
+    /// The delays between the deliveries of a failing message.
+    pub backoff: Backoff,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 1,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            time_limit: None,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// What a worker did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Messages handled with [`Outcome::Done`] and acked.
+    pub processed: u64,
+    /// Messages handed back to be delivered again after a failure.
+    pub retried: u64,
+    /// Messages made dead letters: refused, failing after their last
+    /// delivery, or not decoding.
+    pub dead_lettered: u64,
+    /// Handlers that panicked (each counted as a retryable failure too).
+    pub panicked: u64,
+    /// Handlers abandoned past the time limit.
+    pub timed_out: u64,
+    /// Messages whose lease was lost while their handler ran (its outcome
+    /// was not taken for a settlement).
+    pub leases_lost: u64,
+    /// Calls to the store that failed (the worker waits a moment, then
+    /// goes on).
+    pub errors: u64,
+    /// Handlers running now.
+    pub in_flight: u64,
+}
+
+/// Stops a [`Worker`]; clones stop the same one.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Arc<AtomicBool>);
+
+impl Shutdown {
+    /// Stops leasing; each handler running finishes, then
+    /// [`Worker::run`] returns.
+    pub fn shutdown(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A message handed to a handler, and its delivery.
+pub struct Job<'a, T> {
+    delivery: &'a Delivery<T>,
+    lost: &'a AtomicBool,
+}
+
+impl<T> Job<'_, T> {
+    /// The message.
+    pub fn msg(&self) -> &T {
+        self.delivery.msg()
+    }
+
+    /// Which delivery of the message this is (1 for the first).
+    pub fn attempt(&self) -> u32 {
+        self.delivery.attempt()
+    }
+
+    /// When the lease ends, as taken (extensions move it).
+    pub fn deadline(&self) -> SystemTime {
+        self.delivery.deadline()
+    }
+
+    /// Whether the lease was lost (an extension found it gone, or the time
+    /// limit passed): the message will be delivered again, and whatever
+    /// this handler returns is ignored. A long handler may look at it to
+    /// stop early.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+/// The counters behind [`WorkerStats`].
+#[derive(Default)]
+struct Counters {
+    processed: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    panicked: AtomicU64,
+    timed_out: AtomicU64,
+    leases_lost: AtomicU64,
+    errors: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> WorkerStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        WorkerStats {
+            processed: read(&self.processed),
+            retried: read(&self.retried),
+            dead_lettered: read(&self.dead_lettered),
+            panicked: read(&self.panicked),
+            timed_out: read(&self.timed_out),
+            leases_lost: read(&self.leases_lost),
+            errors: read(&self.errors),
+            in_flight: read(&self.in_flight),
+        }
+    }
+}
+
+/// A message whose handler runs, as the keeper of leases sees it.
+struct Held {
+    tag: DeliveryTag,
+    /// When, on the store's clock, its lease is extended next; `None`:
+    /// never again (lost, or abandoned).
+    extend_at: Option<SystemTime>,
+    /// When its handler passes the time limit.
+    abandon_at: Option<SystemTime>,
+    lost: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
+}
+
+/// How often the keeper looks at the leases, in real time.
+const KEEPER_TICK: Duration = Duration::from_millis(20);
+
+/// The pause after a failed call to the store.
+const ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The consumer loop of a leased channel: see the [module](self).
+pub struct Worker<S> {
+    channel: RedisChannel<S>,
+    options: WorkerOptions,
+    shutdown: Shutdown,
+    counters: Arc<Counters>,
+}
+
+impl<S: LeaseStore + Send + Sync> Worker<S> {
+    /// A worker on `channel` (the end it receives on) with `options`;
+    /// refuses options that cannot work (no thread, a lease or a poll
+    /// of zero).
+    pub fn new(channel: RedisChannel<S>, options: WorkerOptions) -> Result<Self, ChannelError> {
+        let refuse = |message: &str| {
+            ChannelError::Store(StoreError::InvalidOptions {
+                message: message.into(),
+            })
+        };
+        if options.concurrency == 0 {
+            return Err(refuse(
+                "worker concurrency is 0: it needs at least one thread",
+            ));
+        }
+        if options.lease < Duration::from_millis(3) {
+            return Err(refuse("worker lease is under 3 ms"));
+        }
+        if options.poll.is_zero() {
+            return Err(refuse("worker poll is zero"));
+        }
+        channel.lease_keys()?;
+        Ok(Self {
+            channel,
+            options,
+            shutdown: Shutdown::default(),
+            counters: Arc::default(),
+        })
+    }
+
+    /// The handle that stops this worker.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// What it did so far.
+    pub fn stats(&self) -> WorkerStats {
+        self.counters.snapshot()
+    }
+
+    /// Runs `handler` on every message, on `concurrency` threads, until
+    /// [`Shutdown::shutdown`]; returns what it did.
+    pub fn run<T, F>(&self, handler: F) -> Result<WorkerStats, ChannelError>
+    where
+        T: DeserializeOwned,
+        F: Fn(&Job<'_, T>) -> Outcome + Sync,
+    {
+        let held: Mutex<HashMap<u64, Held>> = Mutex::new(HashMap::new());
+        let next_slot = AtomicU64::new(0);
+        let handlers_done = AtomicBool::new(false);
+        thread::scope(|scope| {
+            let keeper = scope.spawn(|| self.keep_leases(&held, &handlers_done));
+            let threads: Vec<_> = (0..self.options.concurrency)
+                .map(|_| scope.spawn(|| self.handle_until_shutdown(&handler, &held, &next_slot)))
+                .collect();
+            for thread in threads {
+                if let Err(panic) = thread.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            handlers_done.store(true, Ordering::SeqCst);
+            let _ = keeper.join();
+        });
+        Ok(self.stats())
+    }
+
+    /// One thread's loop.
+    fn handle_until_shutdown<T, F>(
+        &self,
+        handler: &F,
+        held: &Mutex<HashMap<u64, Held>>,
+        next_slot: &AtomicU64,
+    ) where
+        T: DeserializeOwned,
+        F: Fn(&Job<'_, T>) -> Outcome + Sync,
+    {
+        let counters = &self.counters;
+        while !self.shutdown.is_shut_down() {
+            let delivery = match self
+                .channel
+                .blease_msg::<T>(self.options.lease, self.options.poll)
+            {
+                Ok(Some(delivery)) => delivery,
+                Ok(None) => continue,
+                // Not decoded: a dead letter already, bytes kept.
+                Err(err) if err.is_decode() => {
+                    Counters::add(&counters.dead_lettered);
+                    continue;
+                }
+                Err(_) => {
+                    Counters::add(&counters.errors);
+                    thread::sleep(ERROR_PAUSE);
+                    continue;
+                }
+            };
+            self.handle(handler, held, next_slot, delivery);
+        }
+    }
+
+    /// Runs the handler on one delivery, the lease kept, then settles it.
+    fn handle<T, F>(
+        &self,
+        handler: &F,
+        held: &Mutex<HashMap<u64, Held>>,
+        next_slot: &AtomicU64,
+        delivery: Delivery<T>,
+    ) where
+        F: Fn(&Job<'_, T>) -> Outcome,
+    {
+        let counters = &self.counters;
+        let clock = self.channel.store().clock();
+        let now = clock.now();
+        let lost = Arc::new(AtomicBool::new(false));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let slot = next_slot.fetch_add(1, Ordering::Relaxed);
+        lock(held).insert(
+            slot,
+            Held {
+                tag: delivery.tag().clone(),
+                extend_at: Some(now + self.options.lease / 3 * 2),
+                abandon_at: self.options.time_limit.map(|limit| now + limit),
+                lost: Arc::clone(&lost),
+                timed_out: Arc::clone(&timed_out),
+            },
+        );
+        Counters::add(&counters.in_flight);
+        let job = Job {
+            delivery: &delivery,
+            lost: &lost,
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| handler(&job)));
+        lock(held).remove(&slot);
+        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if timed_out.load(Ordering::SeqCst) {
+            Counters::add(&counters.timed_out);
+            return;
+        }
+        if lost.load(Ordering::SeqCst) {
+            Counters::add(&counters.leases_lost);
+            return;
+        }
+        let outcome = outcome.unwrap_or_else(|_| {
+            Counters::add(&counters.panicked);
+            Outcome::Retry
+        });
+        let settled = match outcome {
+            Outcome::Done => self.channel.ack(&delivery).map(|acked| match acked {
+                true => Some(&counters.processed),
+                false => Some(&counters.leases_lost),
+            }),
+            Outcome::Reject => self
+                .channel
+                .reject(&delivery)
+                .map(|rejected| match rejected {
+                    true => Some(&counters.dead_lettered),
+                    false => Some(&counters.leases_lost),
+                }),
+            Outcome::Retry => {
+                let delay = self
+                    .options
+                    .backoff
+                    .delay(delivery.attempt(), spread(delivery.tag()));
+                self.channel
+                    .nack(&delivery, delay)
+                    .map(|nacked| match nacked {
+                        Nacked::Retrying => Some(&counters.retried),
+                        Nacked::DeadLettered => Some(&counters.dead_lettered),
+                        Nacked::NotHeld => Some(&counters.leases_lost),
+                    })
+            }
+        };
+        match settled {
+            Ok(Some(counter)) => Counters::add(counter),
+            Ok(None) => {}
+            // The lease runs out and the message comes back.
+            Err(_) => Counters::add(&counters.errors),
+        }
+    }
+
+    /// Extends the leases of the running handlers when a third of the
+    /// lease is left; abandons those past the time limit.
+    fn keep_leases(&self, held: &Mutex<HashMap<u64, Held>>, handlers_done: &AtomicBool) {
+        let clock = self.channel.store().clock();
+        let Ok(keys) = self.channel.lease_keys() else {
+            return;
+        };
+        let lease = self.options.lease;
+        while !handlers_done.load(Ordering::SeqCst) {
+            thread::sleep(KEEPER_TICK.min(lease / 6));
+            let now = clock.now();
+            let due: Vec<(u64, DeliveryTag)> = {
+                let mut held = lock(held);
+                let mut due = Vec::new();
+                for (slot, entry) in held.iter_mut() {
+                    if entry.abandon_at.is_some_and(|at| at <= now) {
+                        // Abandoned: its lease is left to run out.
+                        entry.timed_out.store(true, Ordering::SeqCst);
+                        entry.abandon_at = None;
+                        entry.extend_at = None;
+                        continue;
+                    }
+                    if entry.extend_at.is_some_and(|at| at <= now) {
+                        due.push((*slot, entry.tag.clone()));
+                    }
+                }
+                due
+            };
+            for (slot, tag) in due {
+                let extended = self.channel.store().extend(keys, &tag, lease);
+                let mut held = lock(held);
+                let Some(entry) = held.get_mut(&slot) else {
+                    continue;
+                };
+                match extended {
+                    Ok(Some(_)) if entry.extend_at.is_some() => {
+                        entry.extend_at = Some(now + lease / 3 * 2);
+                    }
+                    // Abandoned meanwhile: no longer extended.
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        entry.lost.store(true, Ordering::SeqCst);
+                        entry.extend_at = None;
+                    }
+                    // Tried again at the next tick.
+                    Err(_) => Counters::add(&self.counters.errors),
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A spread in -1.0..=1.0 for a delivery's backoff jitter: its tag and a
+/// process-random key hashed, so that failures of many messages spread.
+fn spread(tag: &DeliveryTag) -> f64 {
+    use std::hash::BuildHasher;
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let hashed = KEYS.get_or_init(Default::default).hash_one(tag);
+    (hashed as f64 / u64::MAX as f64) * 2.0 - 1.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_spreads() {
+        let backoff = Backoff {
+            jitter: 0.0,
+            ..Backoff::default()
+        };
+        let delays: Vec<u64> = (1..=10).map(|n| backoff.delay(n, 0.7).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+        assert_eq!(backoff.delay(u32::MAX, 0.0), Duration::from_secs(300));
+        let spread = Backoff::default();
+        assert_eq!(spread.delay(1, 1.0), Duration::from_millis(1200));
+        assert_eq!(spread.delay(1, -1.0), Duration::from_millis(800));
+        assert_eq!(spread.delay(20, 1.0), Duration::from_secs(300), "capped");
+    }
+}
