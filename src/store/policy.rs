@@ -212,8 +212,9 @@ impl Op {
 pub(crate) fn guarantees_table() -> String {
     let mut table = String::from(
         "| operation | connection lost before the request left | \
-         reply lost after it left | no reply in time | future dropped (async) |\n\
-         |---|---|---|---|---|\n",
+         reply lost after it left (or the connection reset on its way) | no reply in time | \
+         future dropped (async) | runtime stopped while it waits (async) |\n\
+         |---|---|---|---|---|---|\n",
     );
     for op in Op::ALL {
         let policy = policy(op);
@@ -242,8 +243,16 @@ pub(crate) fn guarantees_table() -> String {
                  what it leased is handed back at once"
             }
         };
+        let stopped = match policy.on_cancel {
+            OnCancel::Completes => "it may or may not have run",
+            OnCancel::PutsBack => {
+                "nothing can put back what the server handed it in that instant: \
+                 up to one message (one batch) may be lost"
+            }
+            OnCancel::HandsBack => "what it leased comes back when the lease runs out",
+        };
         table.push_str(&format!(
-            "| {} | sent on a new connection | {lost_reply} | {timeout} | {cancel} |\n",
+            "| {} | sent on a new connection | {lost_reply} | {timeout} | {cancel} | {stopped} |\n",
             op.calls()
         ));
     }
