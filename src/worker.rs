@@ -10,6 +10,10 @@
 //! sees it (as every leased receive does). After `max_deliveries`, a
 //! message that keeps failing is a dead letter.
 //!
+//! [`AsyncWorker`] (feature `tokio`) is the same loop as tasks on an
+//! [`AsyncRedisChannel`](crate::aio::AsyncRedisChannel): one book of
+//! leases, one settlement and one set of counters serve both.
+//!
 //! [`Shutdown::shutdown`] stops the leasing: each thread finishes the
 //! message it runs and ends (a thread waiting for a message ends within
 //! [`WorkerOptions::poll`]), and [`Worker::run`] returns.
@@ -254,8 +258,166 @@ struct Held {
     extend_at: Option<SystemTime>,
     /// When its handler passes the time limit.
     abandon_at: Option<SystemTime>,
+    marks: Marks,
+}
+
+/// What the keeper tells a running handler's loop.
+#[derive(Clone, Default)]
+struct Marks {
+    /// An extension found the lease gone.
     lost: Arc<AtomicBool>,
+    /// The handler passed its time limit.
     timed_out: Arc<AtomicBool>,
+}
+
+/// The book of the running handlers, and what the loop does with each:
+/// one description for the threaded and the async worker.
+#[derive(Default)]
+struct Book {
+    held: Mutex<HashMap<u64, Held>>,
+    next: AtomicU64,
+}
+
+impl Book {
+    /// A handler starts on `tag` at `now`: its slot and marks.
+    fn open(&self, tag: &DeliveryTag, now: SystemTime, options: &WorkerOptions) -> (u64, Marks) {
+        let slot = self.next.fetch_add(1, Ordering::Relaxed);
+        let marks = Marks::default();
+        lock(&self.held).insert(
+            slot,
+            Held {
+                tag: tag.clone(),
+                extend_at: Some(now + options.lease / 3 * 2),
+                abandon_at: options.time_limit.map(|limit| now + limit),
+                marks: marks.clone(),
+            },
+        );
+        (slot, marks)
+    }
+
+    /// The handler of `slot` returned.
+    fn close(&self, slot: u64) {
+        lock(&self.held).remove(&slot);
+    }
+
+    /// The leases to extend at `now`; handlers past their time limit are
+    /// marked and their leases left to run out.
+    fn due(&self, now: SystemTime) -> Vec<(u64, DeliveryTag)> {
+        let mut held = lock(&self.held);
+        let mut due = Vec::new();
+        for (slot, entry) in held.iter_mut() {
+            if entry.abandon_at.is_some_and(|at| at <= now) {
+                entry.marks.timed_out.store(true, Ordering::SeqCst);
+                entry.abandon_at = None;
+                entry.extend_at = None;
+                continue;
+            }
+            if entry.extend_at.is_some_and(|at| at <= now) {
+                due.push((*slot, entry.tag.clone()));
+            }
+        }
+        due
+    }
+
+    /// What an extension of `slot` at `now` came to.
+    fn extended(
+        &self,
+        slot: u64,
+        extended: Result<Option<SystemTime>, StoreError>,
+        now: SystemTime,
+        lease: Duration,
+        counters: &Counters,
+    ) {
+        let mut held = lock(&self.held);
+        let Some(entry) = held.get_mut(&slot) else {
+            return;
+        };
+        match extended {
+            Ok(Some(_)) if entry.extend_at.is_some() => {
+                entry.extend_at = Some(now + lease / 3 * 2);
+            }
+            // Abandoned meanwhile: no longer extended.
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                entry.marks.lost.store(true, Ordering::SeqCst);
+                entry.extend_at = None;
+            }
+            // Tried again at the next tick.
+            Err(_) => Counters::add(&counters.errors),
+        }
+    }
+}
+
+/// How a delivery is settled once its handler returned (`None`: it
+/// panicked).
+enum Settle {
+    Ack,
+    Nack(Duration),
+    Reject,
+    /// Left to its lease: lost, or abandoned past the time limit.
+    Leave,
+}
+
+/// What the handler's return means for its delivery.
+fn settle_plan(
+    outcome: Option<Outcome>,
+    marks: &Marks,
+    attempt: u32,
+    tag: &DeliveryTag,
+    options: &WorkerOptions,
+    counters: &Counters,
+) -> Settle {
+    if marks.timed_out.load(Ordering::SeqCst) {
+        Counters::add(&counters.timed_out);
+        return Settle::Leave;
+    }
+    if marks.lost.load(Ordering::SeqCst) {
+        Counters::add(&counters.leases_lost);
+        return Settle::Leave;
+    }
+    let outcome = outcome.unwrap_or_else(|| {
+        Counters::add(&counters.panicked);
+        Outcome::Retry
+    });
+    match outcome {
+        Outcome::Done => Settle::Ack,
+        Outcome::Reject => Settle::Reject,
+        Outcome::Retry => Settle::Nack(options.backoff.delay(attempt, spread(tag))),
+    }
+}
+
+/// What a settlement came to, as counted.
+enum Settled {
+    Acked(bool),
+    Rejected(bool),
+    Nacked(Nacked),
+}
+
+fn count_settled(settled: Result<Settled, ChannelError>, counters: &Counters) {
+    let counter = match settled {
+        Ok(Settled::Acked(true)) => &counters.processed,
+        Ok(Settled::Rejected(true) | Settled::Nacked(Nacked::DeadLettered)) => {
+            &counters.dead_lettered
+        }
+        Ok(Settled::Nacked(Nacked::Retrying)) => &counters.retried,
+        Ok(Settled::Acked(false) | Settled::Rejected(false) | Settled::Nacked(Nacked::NotHeld)) => {
+            &counters.leases_lost
+        }
+        // The lease runs out and the message comes back.
+        Err(_) => &counters.errors,
+    };
+    Counters::add(counter);
+}
+
+/// What a failed lease means: a message that did not decode is a dead
+/// letter already (its bytes kept); anything else, a pause.
+fn lease_failed(err: &ChannelError, counters: &Counters) -> bool {
+    if err.is_decode() {
+        Counters::add(&counters.dead_lettered);
+        return false;
+    }
+    Counters::add(&counters.errors);
+    true
 }
 
 /// How often the keeper looks at the leases, in real time.
@@ -263,6 +425,27 @@ const KEEPER_TICK: Duration = Duration::from_millis(20);
 
 /// The pause after a failed call to the store.
 const ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Refuses options that cannot work.
+fn check(options: &WorkerOptions) -> Result<(), ChannelError> {
+    let refuse = |message: &str| {
+        ChannelError::Store(StoreError::InvalidOptions {
+            message: message.into(),
+        })
+    };
+    if options.concurrency == 0 {
+        return Err(refuse(
+            "worker concurrency is 0: it needs at least one thread",
+        ));
+    }
+    if options.lease < Duration::from_millis(3) {
+        return Err(refuse("worker lease is under 3 ms"));
+    }
+    if options.poll.is_zero() {
+        return Err(refuse("worker poll is zero"));
+    }
+    Ok(())
+}
 
 /// The consumer loop of a leased channel: see the [module](self).
 pub struct Worker<S> {
@@ -277,22 +460,7 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
     /// refuses options that cannot work (no thread, a lease or a poll
     /// of zero).
     pub fn new(channel: RedisChannel<S>, options: WorkerOptions) -> Result<Self, ChannelError> {
-        let refuse = |message: &str| {
-            ChannelError::Store(StoreError::InvalidOptions {
-                message: message.into(),
-            })
-        };
-        if options.concurrency == 0 {
-            return Err(refuse(
-                "worker concurrency is 0: it needs at least one thread",
-            ));
-        }
-        if options.lease < Duration::from_millis(3) {
-            return Err(refuse("worker lease is under 3 ms"));
-        }
-        if options.poll.is_zero() {
-            return Err(refuse("worker poll is zero"));
-        }
+        check(&options)?;
         channel.lease_keys()?;
         Ok(Self {
             channel,
@@ -319,13 +487,12 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
         T: DeserializeOwned,
         F: Fn(&Job<'_, T>) -> Outcome + Sync,
     {
-        let held: Mutex<HashMap<u64, Held>> = Mutex::new(HashMap::new());
-        let next_slot = AtomicU64::new(0);
+        let book = Book::default();
         let handlers_done = AtomicBool::new(false);
         thread::scope(|scope| {
-            let keeper = scope.spawn(|| self.keep_leases(&held, &handlers_done));
+            let keeper = scope.spawn(|| self.keep_leases(&book, &handlers_done));
             let threads: Vec<_> = (0..self.options.concurrency)
-                .map(|_| scope.spawn(|| self.handle_until_shutdown(&handler, &held, &next_slot)))
+                .map(|_| scope.spawn(|| self.handle_until_shutdown(&handler, &book)))
                 .collect();
             for thread in threads {
                 if let Err(panic) = thread.join() {
@@ -339,121 +506,63 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
     }
 
     /// One thread's loop.
-    fn handle_until_shutdown<T, F>(
-        &self,
-        handler: &F,
-        held: &Mutex<HashMap<u64, Held>>,
-        next_slot: &AtomicU64,
-    ) where
+    fn handle_until_shutdown<T, F>(&self, handler: &F, book: &Book)
+    where
         T: DeserializeOwned,
         F: Fn(&Job<'_, T>) -> Outcome + Sync,
     {
-        let counters = &self.counters;
         while !self.shutdown.is_shut_down() {
-            let delivery = match self
+            match self
                 .channel
                 .blease_msg::<T>(self.options.lease, self.options.poll)
             {
-                Ok(Some(delivery)) => delivery,
-                Ok(None) => continue,
-                // Not decoded: a dead letter already, bytes kept.
-                Err(err) if err.is_decode() => {
-                    Counters::add(&counters.dead_lettered);
-                    continue;
+                Ok(Some(delivery)) => self.handle(handler, book, delivery),
+                Ok(None) => {}
+                Err(err) => {
+                    if lease_failed(&err, &self.counters) {
+                        thread::sleep(ERROR_PAUSE);
+                    }
                 }
-                Err(_) => {
-                    Counters::add(&counters.errors);
-                    thread::sleep(ERROR_PAUSE);
-                    continue;
-                }
-            };
-            self.handle(handler, held, next_slot, delivery);
+            }
         }
     }
 
     /// Runs the handler on one delivery, the lease kept, then settles it.
-    fn handle<T, F>(
-        &self,
-        handler: &F,
-        held: &Mutex<HashMap<u64, Held>>,
-        next_slot: &AtomicU64,
-        delivery: Delivery<T>,
-    ) where
+    fn handle<T, F>(&self, handler: &F, book: &Book, delivery: Delivery<T>)
+    where
         F: Fn(&Job<'_, T>) -> Outcome,
     {
         let counters = &self.counters;
-        let clock = self.channel.store().clock();
-        let now = clock.now();
-        let lost = Arc::new(AtomicBool::new(false));
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let slot = next_slot.fetch_add(1, Ordering::Relaxed);
-        lock(held).insert(
-            slot,
-            Held {
-                tag: delivery.tag().clone(),
-                extend_at: Some(now + self.options.lease / 3 * 2),
-                abandon_at: self.options.time_limit.map(|limit| now + limit),
-                lost: Arc::clone(&lost),
-                timed_out: Arc::clone(&timed_out),
-            },
-        );
+        let now = self.channel.store().clock().now();
+        let (slot, marks) = book.open(delivery.tag(), now, &self.options);
         Counters::add(&counters.in_flight);
         let job = Job {
             delivery: &delivery,
-            lost: &lost,
+            lost: &marks.lost,
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| handler(&job)));
-        lock(held).remove(&slot);
+        let outcome = catch_unwind(AssertUnwindSafe(|| handler(&job))).ok();
+        book.close(slot);
         counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if timed_out.load(Ordering::SeqCst) {
-            Counters::add(&counters.timed_out);
-            return;
-        }
-        if lost.load(Ordering::SeqCst) {
-            Counters::add(&counters.leases_lost);
-            return;
-        }
-        let outcome = outcome.unwrap_or_else(|_| {
-            Counters::add(&counters.panicked);
-            Outcome::Retry
-        });
-        let settled = match outcome {
-            Outcome::Done => self.channel.ack(&delivery).map(|acked| match acked {
-                true => Some(&counters.processed),
-                false => Some(&counters.leases_lost),
-            }),
-            Outcome::Reject => self
-                .channel
-                .reject(&delivery)
-                .map(|rejected| match rejected {
-                    true => Some(&counters.dead_lettered),
-                    false => Some(&counters.leases_lost),
-                }),
-            Outcome::Retry => {
-                let delay = self
-                    .options
-                    .backoff
-                    .delay(delivery.attempt(), spread(delivery.tag()));
-                self.channel
-                    .nack(&delivery, delay)
-                    .map(|nacked| match nacked {
-                        Nacked::Retrying => Some(&counters.retried),
-                        Nacked::DeadLettered => Some(&counters.dead_lettered),
-                        Nacked::NotHeld => Some(&counters.leases_lost),
-                    })
-            }
+        let plan = settle_plan(
+            outcome,
+            &marks,
+            delivery.attempt(),
+            delivery.tag(),
+            &self.options,
+            counters,
+        );
+        let settled = match plan {
+            Settle::Leave => return,
+            Settle::Ack => self.channel.ack(&delivery).map(Settled::Acked),
+            Settle::Reject => self.channel.reject(&delivery).map(Settled::Rejected),
+            Settle::Nack(delay) => self.channel.nack(&delivery, delay).map(Settled::Nacked),
         };
-        match settled {
-            Ok(Some(counter)) => Counters::add(counter),
-            Ok(None) => {}
-            // The lease runs out and the message comes back.
-            Err(_) => Counters::add(&counters.errors),
-        }
+        count_settled(settled, counters);
     }
 
     /// Extends the leases of the running handlers when a third of the
     /// lease is left; abandons those past the time limit.
-    fn keep_leases(&self, held: &Mutex<HashMap<u64, Held>>, handlers_done: &AtomicBool) {
+    fn keep_leases(&self, book: &Book, handlers_done: &AtomicBool) {
         let clock = self.channel.store().clock();
         let Ok(keys) = self.channel.lease_keys() else {
             return;
@@ -462,43 +571,250 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
         while !handlers_done.load(Ordering::SeqCst) {
             thread::sleep(KEEPER_TICK.min(lease / 6));
             let now = clock.now();
-            let due: Vec<(u64, DeliveryTag)> = {
-                let mut held = lock(held);
-                let mut due = Vec::new();
-                for (slot, entry) in held.iter_mut() {
-                    if entry.abandon_at.is_some_and(|at| at <= now) {
-                        // Abandoned: its lease is left to run out.
-                        entry.timed_out.store(true, Ordering::SeqCst);
-                        entry.abandon_at = None;
-                        entry.extend_at = None;
-                        continue;
-                    }
-                    if entry.extend_at.is_some_and(|at| at <= now) {
-                        due.push((*slot, entry.tag.clone()));
-                    }
-                }
-                due
-            };
-            for (slot, tag) in due {
+            for (slot, tag) in book.due(now) {
                 let extended = self.channel.store().extend(keys, &tag, lease);
-                let mut held = lock(held);
-                let Some(entry) = held.get_mut(&slot) else {
-                    continue;
-                };
-                match extended {
-                    Ok(Some(_)) if entry.extend_at.is_some() => {
-                        entry.extend_at = Some(now + lease / 3 * 2);
-                    }
-                    // Abandoned meanwhile: no longer extended.
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        entry.lost.store(true, Ordering::SeqCst);
-                        entry.extend_at = None;
-                    }
-                    // Tried again at the next tick.
-                    Err(_) => Counters::add(&self.counters.errors),
-                }
+                book.extended(slot, extended, now, lease, &self.counters);
             }
+        }
+    }
+}
+
+/// The async worker (feature `tokio`): [`Worker`]'s loop as tasks on a
+/// tokio runtime, on an [`AsyncRedisChannel`](crate::aio::AsyncRedisChannel).
+/// The same book of leases, settlement and counters as the threaded one:
+/// its behaviour is the same by construction. A handler is a task of its
+/// own (a panic there is a retry); one past the time limit is cancelled.
+///
+/// ```
+/// # #[cfg(feature = "tokio")] {
+/// use redisutil::aio::AsyncRedisChannel;
+/// use redisutil::worker::{AsyncJob, AsyncWorker, Outcome, WorkerOptions};
+/// use redisutil::{MemoryStore, Peer, RedisChannel};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let store = MemoryStore::new();
+/// RedisChannel::new(store.clone(), "/jobs", Peer::Client)?.send_msgs([1u32, 2])?;
+/// let channel = AsyncRedisChannel::new(store, "/jobs", Peer::Server)?;
+/// let worker = AsyncWorker::new(channel, WorkerOptions::default())?;
+/// let shutdown = worker.shutdown_handle();
+/// let stats = worker
+///     .run(move |job: AsyncJob<u32>| {
+///         let shutdown = shutdown.clone();
+///         async move {
+///             if *job.msg() == 2 {
+///                 shutdown.shutdown();
+///             }
+///             Outcome::Done
+///         }
+///     })
+///     .await?;
+/// assert_eq!(stats.processed, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "tokio")]
+pub struct AsyncWorker<S> {
+    channel: crate::aio::AsyncRedisChannel<S>,
+    options: WorkerOptions,
+    shutdown: Shutdown,
+    counters: Arc<Counters>,
+}
+
+/// A message handed to an async handler, and its delivery: owned, so
+/// that the handler's future may keep it.
+#[cfg(feature = "tokio")]
+pub struct AsyncJob<T> {
+    delivery: Arc<Delivery<T>>,
+    lost: Arc<AtomicBool>,
+}
+
+#[cfg(feature = "tokio")]
+impl<T> AsyncJob<T> {
+    /// The message.
+    pub fn msg(&self) -> &T {
+        self.delivery.msg()
+    }
+
+    /// Which delivery of the message this is (1 for the first).
+    pub fn attempt(&self) -> u32 {
+        self.delivery.attempt()
+    }
+
+    /// When the lease ends, as taken (extensions move it).
+    pub fn deadline(&self) -> SystemTime {
+        self.delivery.deadline()
+    }
+
+    /// Whether the lease was lost: see [`Job::is_lost`].
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<S> AsyncWorker<S>
+where
+    S: crate::aio::AsyncLeaseStore + Clone + Send + Sync + 'static,
+{
+    /// A worker on `channel` with `options`, checked as [`Worker::new`]
+    /// checks them.
+    pub fn new(
+        channel: crate::aio::AsyncRedisChannel<S>,
+        options: WorkerOptions,
+    ) -> Result<Self, ChannelError> {
+        check(&options)?;
+        channel.lease_keys()?;
+        Ok(Self {
+            channel,
+            options,
+            shutdown: Shutdown::default(),
+            counters: Arc::default(),
+        })
+    }
+
+    /// The handle that stops this worker.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// What it did so far.
+    pub fn stats(&self) -> WorkerStats {
+        self.counters.snapshot()
+    }
+
+    /// Runs `handler` on every message, `concurrency` at once, until
+    /// [`Shutdown::shutdown`]; returns what it did.
+    pub async fn run<T, F, Fut>(&self, handler: F) -> Result<WorkerStats, ChannelError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+        F: Fn(AsyncJob<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Outcome> + Send + 'static,
+    {
+        let book = Arc::new(Book::default());
+        let handler = Arc::new(handler);
+        let done = Arc::new(AtomicBool::new(false));
+        let keeper = tokio::spawn(keep_leases_async(
+            self.channel.clone(),
+            Arc::clone(&book),
+            Arc::clone(&done),
+            self.options.lease,
+            Arc::clone(&self.counters),
+        ));
+        let loops: Vec<_> = (0..self.options.concurrency)
+            .map(|_| {
+                tokio::spawn(handle_until_shutdown_async(
+                    self.channel.clone(),
+                    self.options.clone(),
+                    self.shutdown.clone(),
+                    Arc::clone(&self.counters),
+                    Arc::clone(&book),
+                    Arc::clone(&handler),
+                ))
+            })
+            .collect();
+        for task in loops {
+            if let Err(err) = task.await
+                && err.is_panic()
+            {
+                std::panic::resume_unwind(err.into_panic());
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        let _ = keeper.await;
+        Ok(self.stats())
+    }
+}
+
+/// One task's loop of the async worker.
+#[cfg(feature = "tokio")]
+async fn handle_until_shutdown_async<S, T, F, Fut>(
+    channel: crate::aio::AsyncRedisChannel<S>,
+    options: WorkerOptions,
+    shutdown: Shutdown,
+    counters: Arc<Counters>,
+    book: Arc<Book>,
+    handler: Arc<F>,
+) where
+    S: crate::aio::AsyncLeaseStore + Send + Sync + 'static,
+    T: DeserializeOwned + Send + Sync + 'static,
+    F: Fn(AsyncJob<T>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    while !shutdown.is_shut_down() {
+        let delivery = match channel.blease_msg::<T>(options.lease, options.poll).await {
+            Ok(Some(delivery)) => Arc::new(delivery),
+            Ok(None) => continue,
+            Err(err) => {
+                if lease_failed(&err, &counters) {
+                    tokio::time::sleep(ERROR_PAUSE).await;
+                }
+                continue;
+            }
+        };
+        let now = channel.store().clock().now();
+        let (slot, marks) = book.open(delivery.tag(), now, &options);
+        Counters::add(&counters.in_flight);
+        let job = AsyncJob {
+            delivery: Arc::clone(&delivery),
+            lost: Arc::clone(&marks.lost),
+        };
+        let task = tokio::spawn(handler(job));
+        let abort = task.abort_handle();
+        let outcome = match options.time_limit {
+            None => task.await.ok(),
+            Some(limit) => match tokio::time::timeout(limit, task).await {
+                Ok(joined) => joined.ok(),
+                Err(_) => {
+                    // Past its time limit: cancelled, its lease left to run out.
+                    abort.abort();
+                    marks.timed_out.store(true, Ordering::SeqCst);
+                    None
+                }
+            },
+        };
+        book.close(slot);
+        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let plan = settle_plan(
+            outcome,
+            &marks,
+            delivery.attempt(),
+            delivery.tag(),
+            &options,
+            &counters,
+        );
+        let settled = match plan {
+            Settle::Leave => continue,
+            Settle::Ack => channel.ack(&delivery).await.map(Settled::Acked),
+            Settle::Reject => channel.reject(&delivery).await.map(Settled::Rejected),
+            Settle::Nack(delay) => channel.nack(&delivery, delay).await.map(Settled::Nacked),
+        };
+        count_settled(settled, &counters);
+    }
+}
+
+/// The async worker's keeper of leases.
+#[cfg(feature = "tokio")]
+async fn keep_leases_async<S>(
+    channel: crate::aio::AsyncRedisChannel<S>,
+    book: Arc<Book>,
+    done: Arc<AtomicBool>,
+    lease: Duration,
+    counters: Arc<Counters>,
+) where
+    S: crate::aio::AsyncLeaseStore + Send + Sync + 'static,
+{
+    let clock = channel.store().clock();
+    let Ok(keys) = channel.lease_keys() else {
+        return;
+    };
+    while !done.load(Ordering::SeqCst) {
+        tokio::time::sleep(KEEPER_TICK.min(lease / 6)).await;
+        let now = clock.now();
+        for (slot, tag) in book.due(now) {
+            let extended = channel.store().extend(keys, &tag, lease).await;
+            book.extended(slot, extended, now, lease, &counters);
         }
     }
 }

@@ -302,3 +302,171 @@ fn options_that_cannot_work_are_refused() {
         assert!(err.to_string().contains("worker"), "{err}");
     }
 }
+
+/// The async worker: the same loop as tasks (feature `tokio`).
+#[cfg(feature = "tokio")]
+mod aio {
+    use super::*;
+    use redisutil::aio::{AsyncLeaseStore, AsyncRedisChannel};
+    use redisutil::worker::{AsyncJob, AsyncWorker};
+
+    async fn every_message_once<S>(store: S)
+    where
+        S: AsyncLeaseStore + LeaseStore + Clone + Send + Sync + 'static,
+    {
+        let client = RedisChannel::new(store.clone(), "/aworker/once", Peer::Client).unwrap();
+        let server = AsyncRedisChannel::new(store, "/aworker/once", Peer::Server).unwrap();
+        let options = WorkerOptions {
+            concurrency: 8,
+            poll: Duration::from_millis(50),
+            ..WorkerOptions::default()
+        };
+        let worker = AsyncWorker::new(server.clone(), options).unwrap();
+        let shutdown = worker.shutdown_handle();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let running = tokio::spawn({
+            let seen = seen.clone();
+            async move {
+                worker
+                    .run(move |job: AsyncJob<u64>| {
+                        let seen = seen.clone();
+                        async move {
+                            tokio::task::yield_now().await;
+                            seen.lock().unwrap().push(*job.msg());
+                            Outcome::Done
+                        }
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        client.send_msgs(0..300u64).unwrap();
+        while seen.lock().unwrap().len() < 300 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        shutdown.shutdown();
+        let stats = tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("the worker stops")
+            .unwrap();
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..300).collect::<Vec<u64>>());
+        assert_eq!(
+            (stats.processed, stats.retried, stats.in_flight),
+            (300, 0, 0)
+        );
+        let left = server.lease_stats().await.unwrap();
+        assert_eq!((left.depth, left.in_flight, left.dead), (0, 0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_message_is_handled_and_acked_once_on_the_fake() {
+        every_message_once(MemoryStore::new()).await;
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_message_is_handled_and_acked_once_on_redis() {
+        let server = support::RedisServer::start();
+        // A sync store for the producer, an async one for the worker.
+        let store = redisutil::aio::AsyncRedisStore::open(server.port()).unwrap();
+        let client = RedisChannel::new(server.store(), "/aworker/redis", Peer::Client).unwrap();
+        let channel = AsyncRedisChannel::new(store, "/aworker/redis", Peer::Server).unwrap();
+        let worker = AsyncWorker::new(
+            channel.clone(),
+            WorkerOptions {
+                concurrency: 4,
+                poll: Duration::from_millis(50),
+                ..WorkerOptions::default()
+            },
+        )
+        .unwrap();
+        let shutdown = worker.shutdown_handle();
+        let done = Arc::new(AtomicU32::new(0));
+        let running = tokio::spawn({
+            let done = done.clone();
+            async move {
+                worker
+                    .run(move |_job: AsyncJob<u64>| {
+                        let done = done.clone();
+                        async move {
+                            done.fetch_add(1, Ordering::SeqCst);
+                            Outcome::Done
+                        }
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        client.send_msgs(0..200u64).unwrap();
+        while done.load(Ordering::SeqCst) < 200 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        shutdown.shutdown();
+        let stats = running.await.unwrap();
+        assert_eq!(stats.processed, 200);
+        assert_eq!(channel.lease_stats().await.unwrap().in_flight, 0);
+    }
+
+    /// A panic is a retry; a handler past its time limit is cancelled and
+    /// its message comes back when the lease it no longer extends runs out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn panics_are_retries_and_slow_handlers_are_cancelled() {
+        let store = MemoryStore::new();
+        let client = RedisChannel::new(store.clone(), "/aworker/bad", Peer::Client).unwrap();
+        let channel = AsyncRedisChannel::new(store, "/aworker/bad", Peer::Server).unwrap();
+        let options = WorkerOptions {
+            concurrency: 2,
+            lease: Duration::from_millis(300),
+            poll: Duration::from_millis(20),
+            time_limit: Some(Duration::from_millis(500)),
+            backoff: Backoff {
+                first: Duration::from_millis(10),
+                ..Backoff::default()
+            },
+        };
+        let worker = AsyncWorker::new(channel, options).unwrap();
+        let shutdown = worker.shutdown_handle();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let running = tokio::spawn({
+            let calls = calls.clone();
+            async move {
+                worker
+                    .run(move |job: AsyncJob<u64>| {
+                        let calls = calls.clone();
+                        async move {
+                            calls.lock().unwrap().push((*job.msg(), job.attempt()));
+                            match (*job.msg(), job.attempt()) {
+                                (1, 1) => panic!("a handler's bug"),
+                                (2, 1) => tokio::time::sleep(Duration::from_secs(30)).await,
+                                _ => {}
+                            }
+                            Outcome::Done
+                        }
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        client.send_msgs([1u64, 2]).unwrap();
+        let start = Instant::now();
+        while !(calls.lock().unwrap().contains(&(1, 2)) && calls.lock().unwrap().contains(&(2, 2)))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{:?}",
+                calls.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        shutdown.shutdown();
+        let stats = running.await.unwrap();
+        assert_eq!(
+            (stats.panicked, stats.timed_out, stats.processed),
+            (1, 1, 2),
+            "{stats:?}"
+        );
+    }
+}
