@@ -334,6 +334,7 @@ impl Book {
         };
         match extended {
             Ok(Some(_)) if entry.extend_at.is_some() => {
+                crate::trace::event!(TRACE, id = %entry.tag.id, "worker: lease extended");
                 entry.extend_at = Some(now + lease / 3 * 2);
             }
             // Abandoned meanwhile: no longer extended.
@@ -368,14 +369,17 @@ fn settle_plan(
     counters: &Counters,
 ) -> Settle {
     if marks.timed_out.load(Ordering::SeqCst) {
+        crate::trace::event!(WARN, id = %tag.id, attempt, "worker: a handler passed its time limit; its lease runs out");
         Counters::add(&counters.timed_out);
         return Settle::Leave;
     }
     if marks.lost.load(Ordering::SeqCst) {
+        crate::trace::event!(WARN, id = %tag.id, attempt, "worker: a lease was lost while its handler ran");
         Counters::add(&counters.leases_lost);
         return Settle::Leave;
     }
     let outcome = outcome.unwrap_or_else(|| {
+        crate::trace::event!(WARN, id = %tag.id, attempt, "worker: a handler panicked: a retry");
         Counters::add(&counters.panicked);
         Outcome::Retry
     });
@@ -393,7 +397,23 @@ enum Settled {
     Nacked(Nacked),
 }
 
-fn count_settled(settled: Result<Settled, ChannelError>, counters: &Counters) {
+fn count_settled(settled: Result<Settled, ChannelError>, tag: &DeliveryTag, counters: &Counters) {
+    let said = match &settled {
+        Ok(Settled::Acked(true)) => "acked",
+        Ok(Settled::Rejected(true)) => "refused: a dead letter",
+        Ok(Settled::Nacked(Nacked::DeadLettered)) => "failed its last delivery: a dead letter",
+        Ok(Settled::Nacked(Nacked::Retrying)) => "failed: delivered again after the backoff",
+        Ok(_) => "no longer held by this delivery",
+        Err(_) => "not settled: the store failed; its lease runs out",
+    };
+    crate::trace::event!(
+        DEBUG,
+        id = %tag.id,
+        attempt = tag.attempt,
+        error = settled.as_ref().err().map(ToString::to_string),
+        "worker: {said}"
+    );
+    let _ = (said, tag);
     let counter = match settled {
         Ok(Settled::Acked(true)) => &counters.processed,
         Ok(Settled::Rejected(true) | Settled::Nacked(Nacked::DeadLettered)) => {
@@ -557,7 +577,7 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
             Settle::Reject => self.channel.reject(&delivery).map(Settled::Rejected),
             Settle::Nack(delay) => self.channel.nack(&delivery, delay).map(Settled::Nacked),
         };
-        count_settled(settled, counters);
+        count_settled(settled, delivery.tag(), counters);
     }
 
     /// Extends the leases of the running handlers when a third of the
@@ -790,7 +810,7 @@ async fn handle_until_shutdown_async<S, T, F, Fut>(
             Settle::Reject => channel.reject(&delivery).await.map(Settled::Rejected),
             Settle::Nack(delay) => channel.nack(&delivery, delay).await.map(Settled::Nacked),
         };
-        count_settled(settled, &counters);
+        count_settled(settled, delivery.tag(), &counters);
     }
 }
 
