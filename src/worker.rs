@@ -120,7 +120,8 @@ pub struct WorkerOptions {
     /// Default: 1.
     pub concurrency: usize,
     /// The lease each message is taken under; while its handler runs it is
-    /// extended by as much whenever a third of it is left. Default: 30 s.
+    /// extended by as much whenever a third of it has passed (two thirds
+    /// are left: room for a slow store or a busy machine). Default: 30 s.
     pub lease: Duration,
     /// How long a thread waits for a message before it looks whether the
     /// worker is shutting down. Default: 1 s.
@@ -287,7 +288,7 @@ impl Book {
             slot,
             Held {
                 tag: tag.clone(),
-                extend_at: Some(now + options.lease / 3 * 2),
+                extend_at: Some(now + options.lease / 3),
                 abandon_at: options.time_limit.map(|limit| now + limit),
                 marks: marks.clone(),
             },
@@ -335,7 +336,7 @@ impl Book {
         match extended {
             Ok(Some(_)) if entry.extend_at.is_some() => {
                 crate::trace::event!(TRACE, id = %entry.tag.id, "worker: lease extended");
-                entry.extend_at = Some(now + lease / 3 * 2);
+                entry.extend_at = Some(now + lease / 3);
             }
             // Abandoned meanwhile: no longer extended.
             Ok(Some(_)) => {}
@@ -581,7 +582,7 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
     }
 
     /// Extends the leases of the running handlers when a third of the
-    /// lease is left; abandons those past the time limit.
+    /// lease has passed; abandons those past the time limit.
     fn keep_leases(&self, book: &Book, handlers_done: &AtomicBool) {
         let clock = self.channel.store().clock();
         let Ok(keys) = self.channel.lease_keys() else {
