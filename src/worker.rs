@@ -532,12 +532,13 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
         T: DeserializeOwned,
         F: Fn(&Job<'_, T>) -> Outcome + Sync,
     {
+        let clock = self.channel.store().clock();
         while !self.shutdown.is_shut_down() {
             match self
                 .channel
                 .blease_msg::<T>(self.options.lease, self.options.poll)
             {
-                Ok(Some(delivery)) => self.handle(handler, book, delivery),
+                Ok(Some(delivery)) => self.handle(handler, book, clock.now(), delivery),
                 Ok(None) => {}
                 Err(err) => {
                     if lease_failed(&err, &self.counters) {
@@ -548,13 +549,13 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
         }
     }
 
-    /// Runs the handler on one delivery, the lease kept, then settles it.
-    fn handle<T, F>(&self, handler: &F, book: &Book, delivery: Delivery<T>)
+    /// Runs the handler on one delivery leased at `now`, the lease kept,
+    /// then settles it.
+    fn handle<T, F>(&self, handler: &F, book: &Book, now: SystemTime, delivery: Delivery<T>)
     where
         F: Fn(&Job<'_, T>) -> Outcome,
     {
         let counters = &self.counters;
-        let now = self.channel.store().clock().now();
         let (slot, marks) = book.open(delivery.tag(), now, &self.options);
         Counters::add(&counters.in_flight);
         let job = Job {
@@ -605,6 +606,9 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
 /// The same book of leases, settlement and counters as the threaded one:
 /// its behaviour is the same by construction. A handler is a task of its
 /// own (a panic there is a retry); one past the time limit is cancelled.
+/// Dropping the future of [`run`](Self::run) stops every task it started
+/// at once: a blocked lease is cancelled (what it leased is handed back),
+/// a running handler is cancelled and its lease left to run out.
 ///
 /// ```
 /// # #[cfg(feature = "tokio")] {
@@ -716,6 +720,9 @@ where
         let book = Arc::new(Book::default());
         let handler = Arc::new(handler);
         let done = Arc::new(AtomicBool::new(false));
+        // Dropping this future stops every task it started (a loop's
+        // blocked lease is cancelled: what it leased is handed back).
+        let mut stop_on_drop = Vec::with_capacity(self.options.concurrency + 1);
         let keeper = tokio::spawn(keep_leases_async(
             self.channel.clone(),
             Arc::clone(&book),
@@ -735,6 +742,8 @@ where
                 ))
             })
             .collect();
+        stop_on_drop.push(Aborting(keeper.abort_handle()));
+        stop_on_drop.extend(loops.iter().map(|task| Aborting(task.abort_handle())));
         for task in loops {
             if let Err(err) = task.await
                 && err.is_panic()
@@ -763,6 +772,7 @@ async fn handle_until_shutdown_async<S, T, F, Fut>(
     F: Fn(AsyncJob<T>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Outcome> + Send + 'static,
 {
+    let clock = channel.store().clock();
     while !shutdown.is_shut_down() {
         let delivery = match channel.blease_msg::<T>(options.lease, options.poll).await {
             Ok(Some(delivery)) => Arc::new(delivery),
@@ -774,22 +784,22 @@ async fn handle_until_shutdown_async<S, T, F, Fut>(
                 continue;
             }
         };
-        let now = channel.store().clock().now();
-        let (slot, marks) = book.open(delivery.tag(), now, &options);
+        let (slot, marks) = book.open(delivery.tag(), clock.now(), &options);
         Counters::add(&counters.in_flight);
         let job = AsyncJob {
             delivery: Arc::clone(&delivery),
             lost: Arc::clone(&marks.lost),
         };
         let task = tokio::spawn(handler(job));
-        let abort = task.abort_handle();
+        // Cancelled with this loop, or past its time limit.
+        let running = Aborting(task.abort_handle());
         let outcome = match options.time_limit {
             None => task.await.ok(),
             Some(limit) => match tokio::time::timeout(limit, task).await {
                 Ok(joined) => joined.ok(),
                 Err(_) => {
                     // Past its time limit: cancelled, its lease left to run out.
-                    abort.abort();
+                    drop(running);
                     marks.timed_out.store(true, Ordering::SeqCst);
                     None
                 }
@@ -812,6 +822,17 @@ async fn handle_until_shutdown_async<S, T, F, Fut>(
             Settle::Nack(delay) => channel.nack(&delivery, delay).await.map(Settled::Nacked),
         };
         count_settled(settled, delivery.tag(), &counters);
+    }
+}
+
+/// Aborts a task when dropped (a no-op once it has ended).
+#[cfg(feature = "tokio")]
+struct Aborting(tokio::task::AbortHandle);
+
+#[cfg(feature = "tokio")]
+impl Drop for Aborting {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -469,4 +469,46 @@ mod aio {
             "{stats:?}"
         );
     }
+
+    /// Dropping the future of `run` (a `select!` on a shutdown signal, a
+    /// timeout) stops every task it started: a message sent afterwards
+    /// stays in the channel, leased by nobody.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_run_future_stops_every_task() {
+        let store = MemoryStore::new();
+        let client = RedisChannel::new(store.clone(), "/aworker/drop", Peer::Client).unwrap();
+        let channel = AsyncRedisChannel::new(store, "/aworker/drop", Peer::Server).unwrap();
+        let worker = AsyncWorker::new(
+            channel.clone(),
+            WorkerOptions {
+                concurrency: 3,
+                poll: Duration::from_millis(20),
+                ..WorkerOptions::default()
+            },
+        )
+        .unwrap();
+        let handled = Arc::new(AtomicU32::new(0));
+        let run = worker.run({
+            let handled = handled.clone();
+            move |_job: AsyncJob<u64>| {
+                let handled = handled.clone();
+                async move {
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    Outcome::Done
+                }
+            }
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), run)
+                .await
+                .is_err(),
+            "the worker runs until shut down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.send_msg(&1u64).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(handled.load(Ordering::SeqCst), 0);
+        let left = channel.lease_stats().await.unwrap();
+        assert_eq!((left.depth, left.in_flight), (1, 0));
+    }
 }
