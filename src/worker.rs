@@ -471,9 +471,26 @@ fn check(options: &WorkerOptions) -> Result<(), ChannelError> {
 /// The consumer loop of a leased channel: see the [module](self).
 pub struct Worker<S> {
     channel: RedisChannel<S>,
+    core: Core,
+}
+
+/// What both workers hold besides their channel.
+struct Core {
     options: WorkerOptions,
     shutdown: Shutdown,
     counters: Arc<Counters>,
+}
+
+impl Core {
+    /// The core of a worker with `options`, refused when they cannot work.
+    fn new(options: WorkerOptions) -> Result<Self, ChannelError> {
+        check(&options)?;
+        Ok(Self {
+            options,
+            shutdown: Shutdown::default(),
+            counters: Arc::default(),
+        })
+    }
 }
 
 impl<S: LeaseStore + Send + Sync> Worker<S> {
@@ -481,24 +498,19 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
     /// refuses options that cannot work (no thread, a lease or a poll
     /// of zero).
     pub fn new(channel: RedisChannel<S>, options: WorkerOptions) -> Result<Self, ChannelError> {
-        check(&options)?;
+        let core = Core::new(options)?;
         channel.lease_keys()?;
-        Ok(Self {
-            channel,
-            options,
-            shutdown: Shutdown::default(),
-            counters: Arc::default(),
-        })
+        Ok(Self { channel, core })
     }
 
     /// The handle that stops this worker.
     pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
+        self.core.shutdown.clone()
     }
 
     /// What it did so far.
     pub fn stats(&self) -> WorkerStats {
-        self.counters.snapshot()
+        self.core.counters.snapshot()
     }
 
     /// Runs `handler` on every message, on `concurrency` threads, until
@@ -512,7 +524,7 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
         let handlers_done = AtomicBool::new(false);
         thread::scope(|scope| {
             let keeper = scope.spawn(|| self.keep_leases(&book, &handlers_done));
-            let threads: Vec<_> = (0..self.options.concurrency)
+            let threads: Vec<_> = (0..self.core.options.concurrency)
                 .map(|_| scope.spawn(|| self.handle_until_shutdown(&handler, &book)))
                 .collect();
             for thread in threads {
@@ -533,15 +545,15 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
         F: Fn(&Job<'_, T>) -> Outcome + Sync,
     {
         let clock = self.channel.store().clock();
-        while !self.shutdown.is_shut_down() {
+        while !self.core.shutdown.is_shut_down() {
             match self
                 .channel
-                .blease_msg::<T>(self.options.lease, self.options.poll)
+                .blease_msg::<T>(self.core.options.lease, self.core.options.poll)
             {
                 Ok(Some(delivery)) => self.handle(handler, book, clock.now(), delivery),
                 Ok(None) => {}
                 Err(err) => {
-                    if lease_failed(&err, &self.counters) {
+                    if lease_failed(&err, &self.core.counters) {
                         thread::sleep(ERROR_PAUSE);
                     }
                 }
@@ -555,8 +567,8 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
     where
         F: Fn(&Job<'_, T>) -> Outcome,
     {
-        let counters = &self.counters;
-        let (slot, marks) = book.open(delivery.tag(), now, &self.options);
+        let counters = &self.core.counters;
+        let (slot, marks) = book.open(delivery.tag(), now, &self.core.options);
         Counters::add(&counters.in_flight);
         let job = Job {
             delivery: &delivery,
@@ -570,7 +582,7 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
             &marks,
             delivery.attempt(),
             delivery.tag(),
-            &self.options,
+            &self.core.options,
             counters,
         );
         let settled = match plan {
@@ -589,13 +601,13 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
         let Ok(keys) = self.channel.lease_keys() else {
             return;
         };
-        let lease = self.options.lease;
+        let lease = self.core.options.lease;
         while !handlers_done.load(Ordering::SeqCst) {
             thread::sleep(KEEPER_TICK.min(lease / 6));
             let now = clock.now();
             for (slot, tag) in book.due(now) {
                 let extended = self.channel.store().extend(keys, &tag, lease);
-                book.extended(slot, extended, now, lease, &self.counters);
+                book.extended(slot, extended, now, lease, &self.core.counters);
             }
         }
     }
@@ -642,9 +654,7 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
 #[cfg(feature = "tokio")]
 pub struct AsyncWorker<S> {
     channel: crate::aio::AsyncRedisChannel<S>,
-    options: WorkerOptions,
-    shutdown: Shutdown,
-    counters: Arc<Counters>,
+    core: Core,
 }
 
 /// A message handed to an async handler, and its delivery: owned, so
@@ -689,24 +699,19 @@ where
         channel: crate::aio::AsyncRedisChannel<S>,
         options: WorkerOptions,
     ) -> Result<Self, ChannelError> {
-        check(&options)?;
+        let core = Core::new(options)?;
         channel.lease_keys()?;
-        Ok(Self {
-            channel,
-            options,
-            shutdown: Shutdown::default(),
-            counters: Arc::default(),
-        })
+        Ok(Self { channel, core })
     }
 
     /// The handle that stops this worker.
     pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
+        self.core.shutdown.clone()
     }
 
     /// What it did so far.
     pub fn stats(&self) -> WorkerStats {
-        self.counters.snapshot()
+        self.core.counters.snapshot()
     }
 
     /// Runs `handler` on every message, `concurrency` at once, until
@@ -722,21 +727,21 @@ where
         let done = Arc::new(AtomicBool::new(false));
         // Dropping this future stops every task it started (a loop's
         // blocked lease is cancelled: what it leased is handed back).
-        let mut stop_on_drop = Vec::with_capacity(self.options.concurrency + 1);
+        let mut stop_on_drop = Vec::with_capacity(self.core.options.concurrency + 1);
         let keeper = tokio::spawn(keep_leases_async(
             self.channel.clone(),
             Arc::clone(&book),
             Arc::clone(&done),
-            self.options.lease,
-            Arc::clone(&self.counters),
+            self.core.options.lease,
+            Arc::clone(&self.core.counters),
         ));
-        let loops: Vec<_> = (0..self.options.concurrency)
+        let loops: Vec<_> = (0..self.core.options.concurrency)
             .map(|_| {
                 tokio::spawn(handle_until_shutdown_async(
                     self.channel.clone(),
-                    self.options.clone(),
-                    self.shutdown.clone(),
-                    Arc::clone(&self.counters),
+                    self.core.options.clone(),
+                    self.core.shutdown.clone(),
+                    Arc::clone(&self.core.counters),
                     Arc::clone(&book),
                     Arc::clone(&handler),
                 ))
