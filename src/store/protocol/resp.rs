@@ -201,6 +201,11 @@ fn element(input: &[u8]) -> Result<Element, ProtocolError> {
         }
         return Ok(Element::Incomplete(input.len() + 2));
     };
+    if end == 0 {
+        return Err(ProtocolError(
+            "an empty line where a reply's type belongs".into(),
+        ));
+    }
     let line = &input[1..end];
     let after = end + 2;
     let parsed = match input[0] {
@@ -284,6 +289,13 @@ mod tests {
 
     fn bulk(bytes: &[u8]) -> Reply {
         Reply::Bulk(bytes.to_vec())
+    }
+
+    #[test]
+    fn an_empty_line_is_a_protocol_error_not_a_panic() {
+        for input in [&b"\r\n"[..], b"*2\r\n\r\n", b"*1\r\n\r\n:1\r\n"] {
+            assert!(read_all(input).is_err(), "{input:?}");
+        }
     }
 
     #[test]
