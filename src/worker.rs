@@ -16,9 +16,12 @@
 //!
 //! [`Shutdown::shutdown`] stops the leasing: each thread finishes the
 //! message it runs and ends (a thread waiting for a message ends within
-//! [`WorkerOptions::poll`]), and [`Worker::run`] returns.
+//! [`WorkerOptions::poll`]), the messages prefetched
+//! ([`WorkerOptions::prefetch`]) are handed back without spending a
+//! delivery, and [`Worker::run`] returns.
 //!
-//! Times are the store's: the retry delays and the leases are on its clock
+//! Times are the store's: the retry delays, the leases, the time limit,
+//! the rate limit ([`WorkerOptions::rate`]) and the handler times are on its clock
 //! ([`ListStore::clock`](crate::ListStore::clock)), so a test on a
 //! [`MemoryStore`](crate::MemoryStore) with a [`ManualClock`](crate::ManualClock)
 //! moves them.
@@ -45,7 +48,7 @@
 //! # Ok::<(), redisutil::ChannelError>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -54,7 +57,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 
-use crate::channel::{ChannelError, Delivery, RedisChannel};
+use crate::Clock;
+use crate::channel::{ChannelError, Deliveries, Delivery, RedisChannel};
 use crate::store::{DeliveryTag, LeaseStore, Nacked, StoreError};
 
 /// What a handler made of a message.
@@ -132,6 +136,38 @@ pub struct WorkerOptions {
     pub time_limit: Option<Duration>,
     /// The delays between the deliveries of a failing message.
     pub backoff: Backoff,
+    /// How many messages the worker may hold leased that no handler has
+    /// started: a thread finding none leases up to `1 + prefetch` in one
+    /// round trip, starts one and leaves the rest to the next free
+    /// threads. Their leases are kept alive while they wait; at shutdown
+    /// they are handed back without spending a delivery. A small bound
+    /// keeps one busy worker from holding what idle ones could run.
+    /// Default: 0 (a message is leased when a thread is free to run it).
+    pub prefetch: usize,
+    /// At most so many handlers started per period, over all the
+    /// worker's threads; `None`: no limit. Default: `None`.
+    pub rate: Option<Rate>,
+}
+
+/// A rate limit: at most `messages` handlers started in any `per`, the
+/// first `messages` at once, then one every `per / messages` (a token
+/// bucket that holds `messages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// How many.
+    pub messages: u32,
+    /// In how long.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// At most `messages` a second.
+    pub fn per_second(messages: u32) -> Self {
+        Self {
+            messages,
+            per: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Default for WorkerOptions {
@@ -142,6 +178,8 @@ impl Default for WorkerOptions {
             poll: Duration::from_secs(1),
             time_limit: None,
             backoff: Backoff::default(),
+            prefetch: 0,
+            rate: None,
         }
     }
 }
@@ -168,6 +206,15 @@ pub struct WorkerStats {
     pub errors: u64,
     /// Handlers running now.
     pub in_flight: u64,
+    /// Messages leased and waiting for a free handler (at most
+    /// [`WorkerOptions::prefetch`]).
+    pub prefetched: u64,
+    /// How long handlers ran, on the store's clock: the median and the
+    /// 99th percentile, each the upper edge of a bucket at most 19 % wide
+    /// (never above the longest seen); zero before the first.
+    pub handler_p50: Duration,
+    /// See [`handler_p50`](Self::handler_p50).
+    pub handler_p99: Duration,
 }
 
 /// Stops a [`Worker`]; clones stop the same one.
@@ -184,6 +231,28 @@ impl Shutdown {
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// Wires SIGTERM and SIGINT (Ctrl-C) to [`shutdown`](Self::shutdown),
+    /// the way a service manager or a terminal stops a program: the first
+    /// signal shuts the worker down gracefully; a second one, while it
+    /// drains, ends the process at once with status 130 (as a shell reports
+    /// a program ended by Ctrl-C), like Sidekiq's or Celery's second
+    /// Ctrl-C. Feature `signal`, Unix.
+    ///
+    /// # Errors
+    ///
+    /// The operating system refused to install the handler.
+    #[cfg(all(feature = "signal", unix))]
+    pub fn on_termination(&self) -> std::io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        for signal in [SIGINT, SIGTERM] {
+            // Registered first: it runs before the flag is set by this
+            // signal, so only a signal after the first ends the process.
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&self.0))?;
+            signal_hook::flag::register(signal, Arc::clone(&self.0))?;
+        }
+        Ok(())
     }
 }
 
@@ -221,6 +290,8 @@ impl<T> Job<'_, T> {
 /// The counters behind [`WorkerStats`].
 #[derive(Default)]
 struct Counters {
+    prefetched: AtomicU64,
+    handler_times: Latencies,
     processed: AtomicU64,
     retried: AtomicU64,
     dead_lettered: AtomicU64,
@@ -247,7 +318,63 @@ impl Counters {
             leases_lost: read(&self.leases_lost),
             errors: read(&self.errors),
             in_flight: read(&self.in_flight),
+            prefetched: read(&self.prefetched),
+            handler_p50: self.handler_times.quantile(0.5),
+            handler_p99: self.handler_times.quantile(0.99),
         }
+    }
+}
+
+/// Buckets per doubling of [`Latencies`].
+const STEPS_PER_DOUBLING: f64 = 4.0;
+
+/// A histogram of durations in microseconds, four buckets per doubling
+/// (each about 19 % wide), from 1 µs to 2^40 µs (about 12 days).
+struct Latencies {
+    buckets: [AtomicU64; 161],
+    longest: AtomicU64,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            longest: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Latencies {
+    fn record(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let index = ((micros as f64).log2() * STEPS_PER_DOUBLING) as usize;
+        self.buckets[index.min(self.buckets.len() - 1)].fetch_add(1, Ordering::Relaxed);
+        self.longest.fetch_max(micros, Ordering::Relaxed);
+    }
+
+    /// The upper edge of the bucket holding the `q` quantile.
+    fn quantile(&self, q: f64) -> Duration {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|bucket| bucket.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        let index = counts
+            .iter()
+            .position(|count| {
+                seen += count;
+                seen >= rank
+            })
+            .unwrap_or(counts.len() - 1);
+        let edge = 2f64.powf((index + 1) as f64 / STEPS_PER_DOUBLING);
+        let longest = self.longest.load(Ordering::Relaxed);
+        Duration::from_micros((edge.ceil() as u64).min(longest))
     }
 }
 
@@ -269,6 +396,9 @@ struct Marks {
     lost: Arc<AtomicBool>,
     /// The handler passed its time limit.
     timed_out: Arc<AtomicBool>,
+    /// Wakes the async loop of a handler past its time limit.
+    #[cfg(feature = "tokio")]
+    abandon: Arc<tokio::sync::Notify>,
 }
 
 /// The book of the running handlers, and what the loop does with each:
@@ -280,23 +410,31 @@ struct Book {
 }
 
 impl Book {
-    /// A handler starts on `tag` at `now`: its slot and marks.
-    fn open(&self, tag: &DeliveryTag, now: SystemTime, options: &WorkerOptions) -> (u64, Marks) {
+    /// `tag` was leased at `now`: its slot and marks; its lease is kept
+    /// alive from now on.
+    fn open(&self, tag: &DeliveryTag, now: SystemTime, lease: Duration) -> (u64, Marks) {
         let slot = self.next.fetch_add(1, Ordering::Relaxed);
         let marks = Marks::default();
         lock(&self.held).insert(
             slot,
             Held {
                 tag: tag.clone(),
-                extend_at: Some(now + options.lease / 3),
-                abandon_at: options.time_limit.map(|limit| now + limit),
+                extend_at: Some(now + lease / 3),
+                abandon_at: None,
                 marks: marks.clone(),
             },
         );
         (slot, marks)
     }
 
-    /// The handler of `slot` returned.
+    /// The handler of `slot` starts at `now`: its time limit runs.
+    fn start(&self, slot: u64, now: SystemTime, time_limit: Option<Duration>) {
+        if let Some(entry) = lock(&self.held).get_mut(&slot) {
+            entry.abandon_at = time_limit.map(|limit| now + limit);
+        }
+    }
+
+    /// The handler of `slot` returned, or its message was handed back.
     fn close(&self, slot: u64) {
         lock(&self.held).remove(&slot);
     }
@@ -309,6 +447,8 @@ impl Book {
         for (slot, entry) in held.iter_mut() {
             if entry.abandon_at.is_some_and(|at| at <= now) {
                 entry.marks.timed_out.store(true, Ordering::SeqCst);
+                #[cfg(feature = "tokio")]
+                entry.marks.abandon.notify_one();
                 entry.abandon_at = None;
                 entry.extend_at = None;
                 continue;
@@ -441,6 +581,183 @@ fn lease_failed(err: &ChannelError, counters: &Counters) -> bool {
     true
 }
 
+/// A delivery leased for a handler, with its slot in the book.
+struct Leased<T> {
+    delivery: Delivery<T>,
+    slot: u64,
+    marks: Marks,
+}
+
+/// The messages leased that no handler has started: at most `bound`,
+/// counting those a thread is leasing now.
+struct Prefetched<T> {
+    waiting: Mutex<(VecDeque<Leased<T>>, usize)>,
+    bound: usize,
+}
+
+impl<T> Prefetched<T> {
+    fn new(bound: usize) -> Self {
+        Self {
+            waiting: Mutex::new((VecDeque::new(), 0)),
+            bound,
+        }
+    }
+
+    fn take(&self, counters: &Counters) -> Option<Leased<T>> {
+        let taken = lock(&self.waiting).0.pop_front();
+        if taken.is_some() {
+            counters.prefetched.fetch_sub(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// How many messages beyond its own a thread may lease now; they are
+    /// counted against the bound until [`fill`](Self::fill).
+    fn reserve(&self) -> usize {
+        let mut waiting = lock(&self.waiting);
+        let (queue, reserved) = &mut *waiting;
+        let room = self.bound.saturating_sub(queue.len() + *reserved);
+        *reserved += room;
+        room
+    }
+
+    fn fill(&self, reserved: usize, leased: Vec<Leased<T>>, counters: &Counters) {
+        let mut waiting = lock(&self.waiting);
+        waiting.1 -= reserved;
+        counters
+            .prefetched
+            .fetch_add(leased.len() as u64, Ordering::Relaxed);
+        waiting.0.extend(leased);
+    }
+
+    fn drain(&self, counters: &Counters) -> Vec<Leased<T>> {
+        let drained: Vec<_> = lock(&self.waiting).0.drain(..).collect();
+        counters
+            .prefetched
+            .fetch_sub(drained.len() as u64, Ordering::Relaxed);
+        drained
+    }
+}
+
+/// What a batch lease at `now` brought: the first delivery for the
+/// thread that leased it, the rest prefetched. One that did not decode
+/// is a dead letter already.
+fn took_batch<T>(
+    batch: Deliveries<T>,
+    reserved: usize,
+    now: SystemTime,
+    book: &Book,
+    prefetched: &Prefetched<T>,
+    core: &Core,
+) -> Option<Leased<T>> {
+    let mut leased = batch.into_iter().filter_map(|delivery| match delivery {
+        Ok(delivery) => {
+            let (slot, marks) = book.open(delivery.tag(), now, core.options.lease);
+            Some(Leased {
+                delivery,
+                slot,
+                marks,
+            })
+        }
+        Err(_) => {
+            Counters::add(&core.counters.dead_lettered);
+            None
+        }
+    });
+    let first = leased.next();
+    prefetched.fill(reserved, leased.collect(), &core.counters);
+    first
+}
+
+/// A handler is about to run `leased` at `now`: `false` when its lease
+/// was lost while it waited (it is not run; it is delivered again).
+fn begin<T>(leased: &Leased<T>, now: SystemTime, book: &Book, core: &Core) -> bool {
+    if leased.marks.lost.load(Ordering::SeqCst) {
+        book.close(leased.slot);
+        Counters::add(&core.counters.leases_lost);
+        return false;
+    }
+    book.start(leased.slot, now, core.options.time_limit);
+    Counters::add(&core.counters.in_flight);
+    true
+}
+
+/// The handler of `slot` returned after `took`.
+fn end(slot: u64, took: Duration, book: &Book, counters: &Counters) {
+    book.close(slot);
+    counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    counters.handler_times.record(took);
+}
+
+/// The rate limit of a worker, as a token bucket on the store's clock:
+/// `next` is when the bucket is full again.
+struct Limiter {
+    rate: Option<Rate>,
+    next: Mutex<Option<SystemTime>>,
+}
+
+impl Limiter {
+    /// Zero when one more handler may start at `now` (it is counted),
+    /// else how long to wait before asking again.
+    fn admit(&self, now: SystemTime) -> Duration {
+        let Some(rate) = self.rate else {
+            return Duration::ZERO;
+        };
+        let interval = rate.per / rate.messages;
+        let mut next = lock(&self.next);
+        let full_at = next.map_or(now, |at| at.max(now));
+        let allowed_at = full_at
+            .checked_sub(rate.per - interval)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        if let Ok(wait) = allowed_at.duration_since(now)
+            && !wait.is_zero()
+        {
+            return wait;
+        }
+        *next = Some(full_at + interval);
+        Duration::ZERO
+    }
+
+    /// A turn admitted was not used (no message came).
+    fn refund(&self) {
+        if let Some(rate) = self.rate
+            && let Some(at) = lock(&self.next).as_mut()
+        {
+            *at = at.checked_sub(rate.per / rate.messages).unwrap_or(*at);
+        }
+    }
+}
+
+/// How long a thread waiting for its turn sleeps in real time before it
+/// asks again: `wait` on a clock that moves by itself, a short tick on a
+/// manual one (whose time moves when a test says so).
+fn turn_pause(clock: &dyn Clock, wait: Duration, poll: Duration) -> Duration {
+    if clock.sleeps_for_real() {
+        wait.min(poll)
+    } else {
+        clock.recheck_after(wait).min(poll)
+    }
+}
+
+/// The prefetched messages `left` at shutdown were handed back (or the
+/// store failed: their leases run out).
+fn hand_back_done<T>(left: &[Leased<T>], handed_back: bool, book: &Book, counters: &Counters) {
+    for leased in left {
+        book.close(leased.slot);
+    }
+    if !left.is_empty() {
+        crate::trace::event!(
+            DEBUG,
+            count = left.len(),
+            handed_back,
+            "worker: prefetched messages handed back at shutdown"
+        );
+        if !handed_back {
+            Counters::add(&counters.errors);
+        }
+    }
+}
+
 /// How often the keeper looks at the leases, in real time.
 const KEEPER_TICK: Duration = Duration::from_millis(20);
 
@@ -465,6 +782,11 @@ fn check(options: &WorkerOptions) -> Result<(), ChannelError> {
     if options.poll.is_zero() {
         return Err(refuse("worker poll is zero"));
     }
+    if let Some(rate) = options.rate
+        && (rate.messages == 0 || rate.per.is_zero())
+    {
+        return Err(refuse("worker rate is zero messages or a period of zero"));
+    }
     Ok(())
 }
 
@@ -479,6 +801,7 @@ struct Core {
     options: WorkerOptions,
     shutdown: Shutdown,
     counters: Arc<Counters>,
+    limiter: Limiter,
 }
 
 impl Core {
@@ -486,6 +809,10 @@ impl Core {
     fn new(options: WorkerOptions) -> Result<Self, ChannelError> {
         check(&options)?;
         Ok(Self {
+            limiter: Limiter {
+                rate: options.rate,
+                next: Mutex::new(None),
+            },
             options,
             shutdown: Shutdown::default(),
             counters: Arc::default(),
@@ -517,66 +844,106 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
     /// [`Shutdown::shutdown`]; returns what it did.
     pub fn run<T, F>(&self, handler: F) -> Result<WorkerStats, ChannelError>
     where
-        T: DeserializeOwned,
+        T: DeserializeOwned + Send,
         F: Fn(&Job<'_, T>) -> Outcome + Sync,
     {
         let book = Book::default();
+        let prefetched = Prefetched::new(self.core.options.prefetch);
         let handlers_done = AtomicBool::new(false);
         thread::scope(|scope| {
             let keeper = scope.spawn(|| self.keep_leases(&book, &handlers_done));
             let threads: Vec<_> = (0..self.core.options.concurrency)
-                .map(|_| scope.spawn(|| self.handle_until_shutdown(&handler, &book)))
+                .map(|_| scope.spawn(|| self.handle_until_shutdown(&handler, &book, &prefetched)))
                 .collect();
+            let mut panicked = None;
             for thread in threads {
                 if let Err(panic) = thread.join() {
-                    std::panic::resume_unwind(panic);
+                    panicked = Some(panic);
                 }
             }
+            let left = prefetched.drain(&self.core.counters);
+            let handed_back = self
+                .channel
+                .release_all(left.iter().map(|leased| &leased.delivery));
+            hand_back_done(&left, handed_back.is_ok(), &book, &self.core.counters);
             handlers_done.store(true, Ordering::SeqCst);
             let _ = keeper.join();
+            if let Some(panic) = panicked {
+                std::panic::resume_unwind(panic);
+            }
         });
         Ok(self.stats())
     }
 
     /// One thread's loop.
-    fn handle_until_shutdown<T, F>(&self, handler: &F, book: &Book)
+    fn handle_until_shutdown<T, F>(&self, handler: &F, book: &Book, prefetched: &Prefetched<T>)
     where
-        T: DeserializeOwned,
+        T: DeserializeOwned + Send,
         F: Fn(&Job<'_, T>) -> Outcome + Sync,
     {
+        let core = &self.core;
         let clock = self.channel.store().clock();
-        while !self.core.shutdown.is_shut_down() {
-            match self
-                .channel
-                .blease_msg::<T>(self.core.options.lease, self.core.options.poll)
-            {
-                Ok(Some(delivery)) => self.handle(handler, book, clock.now(), delivery),
-                Ok(None) => {}
-                Err(err) => {
-                    if lease_failed(&err, &self.core.counters) {
-                        thread::sleep(ERROR_PAUSE);
-                    }
-                }
+        while !core.shutdown.is_shut_down() {
+            let wait = core.limiter.admit(clock.now());
+            if !wait.is_zero() {
+                thread::sleep(turn_pause(&*clock, wait, core.options.poll));
+                continue;
             }
+            let leased = match prefetched.take(&core.counters) {
+                Some(leased) => leased,
+                None => {
+                    let reserved = prefetched.reserve();
+                    let batch = self.channel.blease_msgs::<T>(
+                        1 + reserved,
+                        core.options.lease,
+                        core.options.poll,
+                    );
+                    let first = match batch {
+                        Ok(batch) => {
+                            took_batch(batch, reserved, clock.now(), book, prefetched, core)
+                        }
+                        Err(err) => {
+                            prefetched.fill(reserved, Vec::new(), &core.counters);
+                            if lease_failed(&err, &core.counters) {
+                                thread::sleep(ERROR_PAUSE);
+                            }
+                            None
+                        }
+                    };
+                    let Some(leased) = first else {
+                        core.limiter.refund();
+                        continue;
+                    };
+                    leased
+                }
+            };
+            self.handle(handler, book, &*clock, leased);
         }
     }
 
-    /// Runs the handler on one delivery leased at `now`, the lease kept,
-    /// then settles it.
-    fn handle<T, F>(&self, handler: &F, book: &Book, now: SystemTime, delivery: Delivery<T>)
+    /// Runs the handler on one leased delivery, the lease kept, then
+    /// settles it.
+    fn handle<T, F>(&self, handler: &F, book: &Book, clock: &dyn Clock, leased: Leased<T>)
     where
         F: Fn(&Job<'_, T>) -> Outcome,
     {
         let counters = &self.core.counters;
-        let (slot, marks) = book.open(delivery.tag(), now, &self.core.options);
-        Counters::add(&counters.in_flight);
+        let started = clock.now();
+        if !begin(&leased, started, book, &self.core) {
+            return;
+        }
+        let Leased {
+            delivery,
+            slot,
+            marks,
+        } = leased;
         let job = Job {
             delivery: &delivery,
             lost: &marks.lost,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| handler(&job))).ok();
-        book.close(slot);
-        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let took = clock.now().duration_since(started).unwrap_or_default();
+        end(slot, took, book, counters);
         let plan = settle_plan(
             outcome,
             &marks,
@@ -654,7 +1021,7 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
 #[cfg(feature = "tokio")]
 pub struct AsyncWorker<S> {
     channel: crate::aio::AsyncRedisChannel<S>,
-    core: Core,
+    core: Arc<Core>,
 }
 
 /// A message handed to an async handler, and its delivery: owned, so
@@ -699,7 +1066,7 @@ where
         channel: crate::aio::AsyncRedisChannel<S>,
         options: WorkerOptions,
     ) -> Result<Self, ChannelError> {
-        let core = Core::new(options)?;
+        let core = Arc::new(Core::new(options)?);
         channel.lease_keys()?;
         Ok(Self { channel, core })
     }
@@ -722,103 +1089,144 @@ where
         F: Fn(AsyncJob<T>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Outcome> + Send + 'static,
     {
-        let book = Arc::new(Book::default());
+        let core = &self.core;
+        let shared = Arc::new(Shared {
+            channel: self.channel.clone(),
+            book: Book::default(),
+            prefetched: Prefetched::new(core.options.prefetch),
+            core: Arc::clone(core),
+        });
         let handler = Arc::new(handler);
         let done = Arc::new(AtomicBool::new(false));
         // Dropping this future stops every task it started (a loop's
         // blocked lease is cancelled: what it leased is handed back).
-        let mut stop_on_drop = Vec::with_capacity(self.core.options.concurrency + 1);
-        let keeper = tokio::spawn(keep_leases_async(
-            self.channel.clone(),
-            Arc::clone(&book),
-            Arc::clone(&done),
-            self.core.options.lease,
-            Arc::clone(&self.core.counters),
-        ));
-        let loops: Vec<_> = (0..self.core.options.concurrency)
+        let mut stop_on_drop = Vec::with_capacity(core.options.concurrency + 1);
+        let keeper = tokio::spawn(keep_leases_async(Arc::clone(&shared), Arc::clone(&done)));
+        let loops: Vec<_> = (0..core.options.concurrency)
             .map(|_| {
                 tokio::spawn(handle_until_shutdown_async(
-                    self.channel.clone(),
-                    self.core.options.clone(),
-                    self.core.shutdown.clone(),
-                    Arc::clone(&self.core.counters),
-                    Arc::clone(&book),
+                    Arc::clone(&shared),
                     Arc::clone(&handler),
                 ))
             })
             .collect();
         stop_on_drop.push(Aborting(keeper.abort_handle()));
         stop_on_drop.extend(loops.iter().map(|task| Aborting(task.abort_handle())));
+        let mut panicked = None;
         for task in loops {
             if let Err(err) = task.await
                 && err.is_panic()
             {
-                std::panic::resume_unwind(err.into_panic());
+                panicked = Some(err.into_panic());
             }
         }
+        let left = shared.prefetched.drain(&core.counters);
+        let handed_back = shared
+            .channel
+            .release_all(left.iter().map(|leased| &leased.delivery))
+            .await;
+        hand_back_done(&left, handed_back.is_ok(), &shared.book, &core.counters);
         done.store(true, Ordering::SeqCst);
         let _ = keeper.await;
+        if let Some(panic) = panicked {
+            std::panic::resume_unwind(panic);
+        }
         Ok(self.stats())
     }
 }
 
+/// What the tasks of an async worker share.
+#[cfg(feature = "tokio")]
+struct Shared<S, T> {
+    channel: crate::aio::AsyncRedisChannel<S>,
+    book: Book,
+    prefetched: Prefetched<T>,
+    core: Arc<Core>,
+}
+
 /// One task's loop of the async worker.
 #[cfg(feature = "tokio")]
-async fn handle_until_shutdown_async<S, T, F, Fut>(
-    channel: crate::aio::AsyncRedisChannel<S>,
-    options: WorkerOptions,
-    shutdown: Shutdown,
-    counters: Arc<Counters>,
-    book: Arc<Book>,
-    handler: Arc<F>,
-) where
+async fn handle_until_shutdown_async<S, T, F, Fut>(shared: Arc<Shared<S, T>>, handler: Arc<F>)
+where
     S: crate::aio::AsyncLeaseStore + Send + Sync + 'static,
     T: DeserializeOwned + Send + Sync + 'static,
     F: Fn(AsyncJob<T>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Outcome> + Send + 'static,
 {
+    let Shared {
+        channel,
+        book,
+        prefetched,
+        core,
+    } = &*shared;
+    let Core {
+        options,
+        shutdown,
+        counters,
+        limiter,
+    } = &**core;
     let clock = channel.store().clock();
     while !shutdown.is_shut_down() {
-        let delivery = match channel.blease_msg::<T>(options.lease, options.poll).await {
-            Ok(Some(delivery)) => Arc::new(delivery),
-            Ok(None) => continue,
-            Err(err) => {
-                if lease_failed(&err, &counters) {
-                    tokio::time::sleep(ERROR_PAUSE).await;
-                }
-                continue;
+        let wait = limiter.admit(clock.now());
+        if !wait.is_zero() {
+            tokio::time::sleep(turn_pause(&*clock, wait, options.poll)).await;
+            continue;
+        }
+        let leased = match prefetched.take(counters) {
+            Some(leased) => leased,
+            None => {
+                let reserved = prefetched.reserve();
+                let batch = channel
+                    .blease_msgs::<T>(1 + reserved, options.lease, options.poll)
+                    .await;
+                let first = match batch {
+                    Ok(batch) => took_batch(batch, reserved, clock.now(), book, prefetched, core),
+                    Err(err) => {
+                        prefetched.fill(reserved, Vec::new(), counters);
+                        if lease_failed(&err, counters) {
+                            tokio::time::sleep(ERROR_PAUSE).await;
+                        }
+                        None
+                    }
+                };
+                let Some(leased) = first else {
+                    limiter.refund();
+                    continue;
+                };
+                leased
             }
         };
-        let (slot, marks) = book.open(delivery.tag(), clock.now(), &options);
-        Counters::add(&counters.in_flight);
+        let started = clock.now();
+        if !begin(&leased, started, book, core) {
+            continue;
+        }
+        let Leased {
+            delivery,
+            slot,
+            marks,
+        } = leased;
+        let delivery = Arc::new(delivery);
         let job = AsyncJob {
             delivery: Arc::clone(&delivery),
             lost: Arc::clone(&marks.lost),
         };
-        let task = tokio::spawn(handler(job));
-        // Cancelled with this loop, or past its time limit.
-        let running = Aborting(task.abort_handle());
-        let outcome = match options.time_limit {
-            None => task.await.ok(),
-            Some(limit) => match tokio::time::timeout(limit, task).await {
-                Ok(joined) => joined.ok(),
-                Err(_) => {
-                    // Past its time limit: cancelled, its lease left to run out.
-                    drop(running);
-                    marks.timed_out.store(true, Ordering::SeqCst);
-                    None
-                }
-            },
+        let mut task = tokio::spawn(handler(job));
+        // Cancelled with this loop, or past its time limit (the keeper
+        // tells, on the store's clock): its lease is left to run out.
+        let _running = Aborting(task.abort_handle());
+        let outcome = tokio::select! {
+            joined = &mut task => joined.ok(),
+            () = marks.abandon.notified() => None,
         };
-        book.close(slot);
-        counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let took = clock.now().duration_since(started).unwrap_or_default();
+        end(slot, took, book, counters);
         let plan = settle_plan(
             outcome,
             &marks,
             delivery.attempt(),
             delivery.tag(),
-            &options,
-            &counters,
+            options,
+            counters,
         );
         let settled = match plan {
             Settle::Leave => continue,
@@ -826,7 +1234,7 @@ async fn handle_until_shutdown_async<S, T, F, Fut>(
             Settle::Reject => channel.reject(&delivery).await.map(Settled::Rejected),
             Settle::Nack(delay) => channel.nack(&delivery, delay).await.map(Settled::Nacked),
         };
-        count_settled(settled, delivery.tag(), &counters);
+        count_settled(settled, delivery.tag(), counters);
     }
 }
 
@@ -843,25 +1251,24 @@ impl Drop for Aborting {
 
 /// The async worker's keeper of leases.
 #[cfg(feature = "tokio")]
-async fn keep_leases_async<S>(
-    channel: crate::aio::AsyncRedisChannel<S>,
-    book: Arc<Book>,
-    done: Arc<AtomicBool>,
-    lease: Duration,
-    counters: Arc<Counters>,
-) where
+async fn keep_leases_async<S, T>(shared: Arc<Shared<S, T>>, done: Arc<AtomicBool>)
+where
     S: crate::aio::AsyncLeaseStore + Send + Sync + 'static,
 {
+    let channel = &shared.channel;
     let clock = channel.store().clock();
     let Ok(keys) = channel.lease_keys() else {
         return;
     };
+    let lease = shared.core.options.lease;
     while !done.load(Ordering::SeqCst) {
         tokio::time::sleep(KEEPER_TICK.min(lease / 6)).await;
         let now = clock.now();
-        for (slot, tag) in book.due(now) {
+        for (slot, tag) in shared.book.due(now) {
             let extended = channel.store().extend(keys, &tag, lease).await;
-            book.extended(slot, extended, now, lease, &counters);
+            shared
+                .book
+                .extended(slot, extended, now, lease, &shared.core.counters);
         }
     }
 }

@@ -8,13 +8,13 @@
 #[cfg(feature = "redis")]
 mod support;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use redisutil::store::DeadReason;
-use redisutil::worker::{Backoff, Job, Outcome, Worker, WorkerOptions, WorkerStats};
+use redisutil::worker::{Backoff, Job, Outcome, Rate, Worker, WorkerOptions, WorkerStats};
 use redisutil::{
     ChannelOptions, Clock, LeaseStore, ListStore, ManualClock, MemoryStore, Peer, RedisChannel,
 };
@@ -303,6 +303,192 @@ fn options_that_cannot_work_are_refused() {
     }
 }
 
+/// With `prefetch`, a worker holds at most so many messages no handler
+/// has started; their leases are kept alive while they wait (past two
+/// leases here), and at shutdown they are handed back without spending a
+/// delivery.
+fn prefetched_messages_are_bounded_kept_and_handed_back<S>(store: S, name: &str)
+where
+    S: LeaseStore + Clone + Send + Sync + 'static,
+{
+    let (client, server) = channels(store, name, 5);
+    client.send_msgs(0..10u64).unwrap();
+    let options = WorkerOptions {
+        concurrency: 2,
+        prefetch: 3,
+        lease: Duration::from_millis(450),
+        poll: Duration::from_millis(50),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::new(server.clone(), options).unwrap();
+    let shutdown = worker.shutdown_handle();
+    let release = AtomicBool::new(false);
+    let calls = Mutex::new(Vec::new());
+    let stats = thread::scope(|scope| {
+        let running = scope.spawn(|| {
+            worker
+                .run(|job: &Job<'_, u64>| {
+                    calls.lock().unwrap().push(job.attempt());
+                    while !release.load(Ordering::SeqCst) {
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                    Outcome::Done
+                })
+                .unwrap()
+        });
+        // The first thread leases 1 + 3; the second takes one of those
+        // three (or leases its own while the first is leasing): 2 or 3
+        // wait, never more.
+        let started = Instant::now();
+        while worker.stats().in_flight < 2 || worker.stats().prefetched < 2 {
+            if started.elapsed() > Duration::from_secs(10) {
+                release.store(true, Ordering::SeqCst);
+                panic!("never two running and two prefetched: {:?}", worker.stats());
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        thread::sleep(Duration::from_millis(1000));
+        let prefetched = worker.stats().prefetched;
+        let held = server.lease_stats().unwrap();
+        if prefetched > 3
+            || (held.in_flight, held.depth, held.retrying) != (2 + prefetched, 8 - prefetched, 0)
+        {
+            release.store(true, Ordering::SeqCst);
+            panic!("{prefetched} prefetched, at most 3, none lost past two leases: {held:?}");
+        }
+        shutdown.shutdown();
+        release.store(true, Ordering::SeqCst);
+        running.join().unwrap()
+    });
+    assert_eq!(
+        (stats.processed, stats.prefetched, stats.in_flight),
+        (2, 0, 0)
+    );
+    assert_eq!(*calls.lock().unwrap(), [1, 1]);
+    let after = server.lease_stats().unwrap();
+    assert_eq!((after.in_flight, after.depth + after.retrying), (0, 8));
+    let again = server
+        .lease_msgs::<u64>(10, Duration::from_secs(5))
+        .unwrap();
+    let attempts: Vec<u32> = again
+        .iter()
+        .map(|d| d.as_ref().unwrap().attempt())
+        .collect();
+    assert_eq!(attempts, [1; 8], "handed back without spending a delivery");
+}
+
+#[test]
+fn prefetched_messages_are_bounded_kept_and_handed_back_on_the_fake() {
+    prefetched_messages_are_bounded_kept_and_handed_back(MemoryStore::new(), "/worker/prefetch");
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn prefetched_messages_are_bounded_kept_and_handed_back_on_redis() {
+    let server = support::RedisServer::start();
+    prefetched_messages_are_bounded_kept_and_handed_back(server.store(), "/worker/prefetch");
+}
+
+/// A rate limit counts on the store's clock: on a `ManualClock`, the
+/// first `messages` start at once, then one each time the test moves the
+/// clock by `per / messages`.
+#[test]
+fn the_rate_limit_runs_on_the_stores_clock() {
+    let clock = ManualClock::default();
+    let (client, server) = channels(MemoryStore::with_clock(clock.clone()), "/worker/rate", 5);
+    client.send_msgs(0..6u64).unwrap();
+    let options = WorkerOptions {
+        concurrency: 3,
+        prefetch: 2,
+        rate: Some(Rate::per_second(2)),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::new(server, options).unwrap();
+    let shutdown = worker.shutdown_handle();
+    let handled = Arc::new(AtomicU32::new(0));
+    let running = spawn(worker, {
+        let handled = handled.clone();
+        move |_job| {
+            handled.fetch_add(1, Ordering::SeqCst);
+            Outcome::Done
+        }
+    });
+    let count = || handled.load(Ordering::SeqCst);
+    wait_for("the first two at once", || count() == 2);
+    for expected in 3..=6 {
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(count(), expected - 1, "no more before the clock moves");
+        clock.advance(Duration::from_millis(500));
+        wait_for("one more per half second", || count() == expected);
+    }
+    shutdown.shutdown();
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(running.join().unwrap().processed, 6);
+}
+
+/// Handler times are on the store's clock: handlers that move a
+/// `ManualClock` by 10, 20, … 100 ms have a median of 50 ms and a 99th
+/// percentile of 100 ms, each within one bucket (19 %).
+#[test]
+fn handler_times_give_the_median_and_the_99th_percentile() {
+    let clock = ManualClock::default();
+    let (client, server) = channels(MemoryStore::with_clock(clock.clone()), "/worker/times", 5);
+    client.send_msgs(1..=10u64).unwrap();
+    let worker = Worker::new(server, WorkerOptions::default()).unwrap();
+    let shutdown = worker.shutdown_handle();
+    let running = spawn(worker, {
+        let clock = clock.clone();
+        let shutdown = shutdown.clone();
+        move |job| {
+            clock.advance(Duration::from_millis(10 * *job.msg()));
+            if *job.msg() == 10 {
+                shutdown.shutdown();
+            }
+            Outcome::Done
+        }
+    });
+    let stats = running.join().unwrap();
+    assert_eq!(stats.processed, 10);
+    let p50 = stats.handler_p50;
+    assert!(
+        p50 >= Duration::from_millis(50) && p50 <= Duration::from_millis(60),
+        "{p50:?}"
+    );
+    assert_eq!(stats.handler_p99, Duration::from_millis(100));
+}
+
+/// SIGTERM stops a worker wired with `on_termination` gracefully.
+#[cfg(all(feature = "signal", unix))]
+#[test]
+fn sigterm_shuts_a_worker_down() {
+    let (client, server) = channels(MemoryStore::new(), "/worker/sigterm", 5);
+    let options = WorkerOptions {
+        poll: Duration::from_millis(20),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::new(server, options).unwrap();
+    let shutdown = worker.shutdown_handle();
+    shutdown.on_termination().unwrap();
+    let handled = Arc::new(AtomicBool::new(false));
+    let running = spawn(worker, {
+        let handled = handled.clone();
+        move |_job| {
+            handled.store(true, Ordering::SeqCst);
+            Outcome::Done
+        }
+    });
+    client.send_msg(&1u64).unwrap();
+    wait_for("the message handled", || handled.load(Ordering::SeqCst));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    wait_for("the worker stopped", || running.is_finished());
+    assert!(shutdown.is_shut_down());
+    assert_eq!(running.join().unwrap().processed, 1);
+}
+
 /// The async worker: the same loop as tasks (feature `tokio`).
 #[cfg(feature = "tokio")]
 mod aio {
@@ -425,6 +611,7 @@ mod aio {
                 first: Duration::from_millis(10),
                 ..Backoff::default()
             },
+            ..WorkerOptions::default()
         };
         let worker = AsyncWorker::new(channel, options).unwrap();
         let shutdown = worker.shutdown_handle();
@@ -510,5 +697,90 @@ mod aio {
         assert_eq!(handled.load(Ordering::SeqCst), 0);
         let left = channel.lease_stats().await.unwrap();
         assert_eq!((left.depth, left.in_flight), (1, 0));
+    }
+
+    /// The time limit runs on the store's clock: a handler that never
+    /// returns is cancelled when the test moves a `ManualClock` past it,
+    /// and prefetched messages are handed back at shutdown.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_time_limit_is_on_the_stores_clock_and_prefetched_messages_go_back() {
+        let clock = ManualClock::default();
+        let store = MemoryStore::with_clock(clock.clone());
+        let client = RedisChannel::new(store.clone(), "/aworker/limit", Peer::Client).unwrap();
+        let channel = AsyncRedisChannel::new(store, "/aworker/limit", Peer::Server).unwrap();
+        client.send_msgs(0..5u64).unwrap();
+        let options = WorkerOptions {
+            lease: Duration::from_secs(60),
+            poll: Duration::from_secs(1),
+            time_limit: Some(Duration::from_secs(10)),
+            prefetch: 2,
+            ..WorkerOptions::default()
+        };
+        let worker = Arc::new(AsyncWorker::new(channel.clone(), options).unwrap());
+        let shutdown = worker.shutdown_handle();
+        /// Set when the handler's future is dropped.
+        struct Cancelled(Arc<AtomicBool>);
+        impl Drop for Cancelled {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let running = tokio::spawn({
+            let (worker, cancelled) = (worker.clone(), cancelled.clone());
+            async move {
+                worker
+                    .run(move |job: AsyncJob<u64>| {
+                        let guard = Cancelled(cancelled.clone());
+                        async move {
+                            if *job.msg() == 0 {
+                                std::future::pending::<()>().await;
+                            }
+                            drop(guard);
+                            Outcome::Done
+                        }
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        while (worker.stats().in_flight, worker.stats().prefetched) != (1, 2) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !cancelled.load(Ordering::SeqCst),
+            "not before the clock moves"
+        );
+        // Shutting down waits for the running handler: until its limit.
+        shutdown.shutdown();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!running.is_finished());
+        clock.advance(Duration::from_secs(11));
+        let stats = tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("stops once the handler is cancelled")
+            .unwrap();
+        assert!(
+            cancelled.load(Ordering::SeqCst),
+            "the handler was cancelled"
+        );
+        assert_eq!(
+            (stats.timed_out, stats.processed, stats.prefetched),
+            (1, 0, 0)
+        );
+        // The message past its limit is still leased (its lease runs out);
+        // the two prefetched are back, their deliveries not spent.
+        let left = channel.lease_stats().await.unwrap();
+        assert_eq!((left.in_flight, left.depth + left.retrying), (1, 4));
+        let again = channel
+            .lease_msgs::<u64>(10, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let attempts: Vec<u32> = again
+            .iter()
+            .map(|d| d.as_ref().unwrap().attempt())
+            .collect();
+        assert_eq!(attempts, [1; 4]);
     }
 }

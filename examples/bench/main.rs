@@ -29,6 +29,7 @@ mod memory;
 mod proxy;
 #[cfg(feature = "tls-rustls")]
 mod tls;
+mod worker;
 
 use std::process::Command;
 use std::sync::mpsc;
@@ -128,6 +129,7 @@ fn main() {
         Some("e2e-producer") => return e2e::producer(&args[1..]),
         Some("e2e-consumer") => return e2e::consumer(&args[1..]),
         Some("memory") => return memory::run(),
+        Some("worker") => return worker::run(),
         _ => {}
     }
     // `-- aio`: the async channel section alone; `-- proxy`: the proxy
