@@ -220,3 +220,50 @@ print(json.dumps({'got': got, 'before': before, 'after': [c.decode() for c in s.
     assert_eq!(worker.ack_all(&leased).unwrap(), 4);
     assert!(worker.lease_msg::<Value>(lease).unwrap().is_none());
 }
+
+/// A Python producer feeds a Rust worker: every message handled and acked
+/// once, the channel empty afterwards.
+#[test]
+fn a_python_producer_feeds_a_rust_worker() {
+    use redisutil::worker::{Job, Outcome, Worker, WorkerOptions};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    let server = RedisServer::start();
+    python(
+        server.port(),
+        r#"
+c = k3redisutil.RedisChannel(port, '/interop/worker', 'client')
+for i in range(200):
+    c.send_msg({'n': i, 'text': 'job %d' % i})
+"#,
+    );
+    let channel = RedisChannel::new(server.store(), "/interop/worker", Peer::Server).unwrap();
+    let options = WorkerOptions {
+        concurrency: 3,
+        prefetch: 8,
+        poll: Duration::from_millis(50),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::new(channel.clone(), options).unwrap();
+    let shutdown = worker.shutdown_handle();
+    let seen = Mutex::new(Vec::new());
+    let stats = worker
+        .run(|job: &Job<'_, Value>| {
+            let mut seen = seen.lock().unwrap();
+            let n = job.msg()["n"].as_u64().unwrap();
+            assert_eq!(job.msg()["text"], format!("job {n}"));
+            seen.push(n);
+            if seen.len() == 200 {
+                shutdown.shutdown();
+            }
+            Outcome::Done
+        })
+        .unwrap();
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..200).collect::<Vec<u64>>());
+    assert_eq!((stats.processed, stats.retried), (200, 0));
+    let left = channel.lease_stats().unwrap();
+    assert_eq!((left.depth, left.in_flight, left.retrying), (0, 0, 0));
+}

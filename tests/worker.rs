@@ -97,6 +97,24 @@ fn every_message_is_handled_and_acked_once_on_redis() {
     every_message_once(server.store(), "/worker/once");
 }
 
+#[cfg(feature = "cluster")]
+#[test]
+fn every_message_is_handled_and_acked_once_on_a_cluster() {
+    let cluster = support::RedisCluster::shared();
+    every_message_once(cluster.store(), &support::unique("/worker/cluster"));
+}
+
+#[cfg(feature = "sentinel")]
+#[test]
+fn every_message_is_handled_and_acked_once_on_a_sentinel_master() {
+    let set = support::SentinelSet::start(support::SentinelSetup {
+        sentinels: 1,
+        ..support::SentinelSetup::default()
+    });
+    let store = set.store_with(redisutil::RedisSentinelStoreOptions::default());
+    every_message_once(store, "/worker/sentinel");
+}
+
 /// Retries wait the backoff on the store's clock: a test moves it.
 #[test]
 fn failures_are_retried_after_the_backoff_then_dead_letters() {
