@@ -1,5 +1,7 @@
-//! Crash test of leased receive: consumer processes are SIGKILLed at random
-//! points between receive and ack while a producer sends 100,000 numbered
+//! Crash test of leased receive: consumer processes (hand-written loops,
+//! and `Worker`s with prefetched messages and extended leases) are
+//! SIGKILLed at random points between receive and ack while a producer
+//! sends 100,000 numbered
 //! messages, once across a Redis restart (SIGKILL, then recovery from an
 //! AOF written with `appendfsync always`) and once without; a third run
 //! puts a proxy between the consumers and Redis that drops the reply to
@@ -171,11 +173,43 @@ fn consume(port: u16, seed: u64) -> ! {
     };
     let chan = RedisChannel::with_options(store.clone(), CHANNEL, Peer::Server, options())
         .expect("the channel");
+    if rng.range(0, 1) == 0 {
+        work(&store, chan, rng);
+    }
     loop {
         if consume_batch(&store, &chan, &mut rng).is_err() {
             thread::sleep(BACKOFF);
         }
     }
+}
+
+/// Half the consumers are a `Worker` (three threads, up to eight
+/// prefetched, its leases extended while handlers run) whose handler
+/// records the number, now and then after a pause, so that kills fall
+/// while handlers run and messages wait prefetched.
+fn work(store: &RedisStore, chan: RedisChannel<RedisStore>, rng: Rng) -> ! {
+    use redisutil::worker::{Job, Outcome, Worker, WorkerOptions};
+    let options = WorkerOptions {
+        concurrency: 3,
+        prefetch: 8,
+        lease: LEASE,
+        poll: Duration::from_millis(50),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::new(chan, options).expect("the worker");
+    let rng = std::sync::Mutex::new(rng);
+    let _ = worker.run(|job: &Job<'_, u64>| {
+        // One in 200 takes 100 ms: longer than a third of its lease.
+        if rng.lock().unwrap().range(0, 199) == 0 {
+            thread::sleep(Duration::from_millis(100));
+        }
+        let number = job.msg().to_string();
+        match store.push(DONE, &[number.as_bytes()], None) {
+            Ok(_) => Outcome::Done,
+            Err(_) => Outcome::Retry,
+        }
+    });
+    unreachable!("the worker runs until the process is killed")
 }
 
 /// One batch: lease (one message, a batch, or a batch with a wait), record
