@@ -147,6 +147,13 @@ pub struct WorkerOptions {
     /// At most so many handlers started per period, over all the
     /// worker's threads; `None`: no limit. Default: `None`.
     pub rate: Option<Rate>,
+    /// Once the worker shuts down, how long running handlers have to
+    /// finish; past it they are abandoned as past their time limit (the
+    /// async worker cancels them; a thread's result is ignored, and
+    /// [`Worker::run`] returns when it does). Default: 25 s (Sidekiq's,
+    /// under the 30 s a service manager such as Kubernetes waits after
+    /// SIGTERM).
+    pub grace: Duration,
 }
 
 /// A rate limit: at most `messages` handlers started in any `per`, the
@@ -180,6 +187,7 @@ impl Default for WorkerOptions {
             backoff: Backoff::default(),
             prefetch: 0,
             rate: None,
+            grace: Duration::from_secs(25),
         }
     }
 }
@@ -259,7 +267,7 @@ impl Shutdown {
 /// A message handed to a handler, and its delivery.
 pub struct Job<'a, T> {
     delivery: &'a Delivery<T>,
-    lost: &'a AtomicBool,
+    marks: &'a Marks,
 }
 
 impl<T> Job<'_, T> {
@@ -278,12 +286,12 @@ impl<T> Job<'_, T> {
         self.delivery.deadline()
     }
 
-    /// Whether the lease was lost (an extension found it gone, or the time
-    /// limit passed): the message will be delivered again, and whatever
-    /// this handler returns is ignored. A long handler may look at it to
-    /// stop early.
+    /// Whether the lease was lost (an extension found it gone), or the
+    /// time limit or the shutdown's grace passed: the message will be
+    /// delivered again, and whatever this handler returns is ignored. A
+    /// long handler may look at it to stop early.
     pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+        self.marks.is_lost()
     }
 }
 
@@ -384,8 +392,10 @@ struct Held {
     /// When, on the store's clock, its lease is extended next; `None`:
     /// never again (lost, or abandoned).
     extend_at: Option<SystemTime>,
-    /// When its handler passes the time limit.
+    /// When its handler passes the time limit (or the shutdown's grace).
     abandon_at: Option<SystemTime>,
+    /// Whether its handler runs now.
+    running: bool,
     marks: Marks,
 }
 
@@ -401,6 +411,13 @@ struct Marks {
     abandon: Arc<tokio::sync::Notify>,
 }
 
+impl Marks {
+    /// Whether the handler's result no longer counts.
+    fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst) || self.timed_out.load(Ordering::SeqCst)
+    }
+}
+
 /// The book of the running handlers, and what the loop does with each:
 /// one description for the threaded and the async worker.
 #[derive(Default)]
@@ -412,15 +429,23 @@ struct Book {
 impl Book {
     /// `tag` was leased at `now`: its slot and marks; its lease is kept
     /// alive from now on.
-    fn open(&self, tag: &DeliveryTag, now: SystemTime, lease: Duration) -> (u64, Marks) {
+    /// (`held` is the book's, locked once for a batch).
+    fn open(
+        &self,
+        held: &mut HashMap<u64, Held>,
+        tag: &DeliveryTag,
+        now: SystemTime,
+        lease: Duration,
+    ) -> (u64, Marks) {
         let slot = self.next.fetch_add(1, Ordering::Relaxed);
         let marks = Marks::default();
-        lock(&self.held).insert(
+        held.insert(
             slot,
             Held {
                 tag: tag.clone(),
                 extend_at: Some(now + lease / 3),
                 abandon_at: None,
+                running: false,
                 marks: marks.clone(),
             },
         );
@@ -431,10 +456,38 @@ impl Book {
     fn start(&self, slot: u64, now: SystemTime, time_limit: Option<Duration>) {
         if let Some(entry) = lock(&self.held).get_mut(&slot) {
             entry.abandon_at = time_limit.map(|limit| now + limit);
+            entry.running = true;
         }
     }
 
-    /// The handler of `slot` returned, or its message was handed back.
+    /// The handler of `slot` returned: no time limit any more; its lease
+    /// is still kept until it is settled.
+    fn finish(&self, slot: u64) {
+        if let Some(entry) = lock(&self.held).get_mut(&slot) {
+            entry.abandon_at = None;
+            entry.running = false;
+        }
+    }
+
+    /// The worker shuts down: every running handler has until `deadline`.
+    fn limit_running(&self, deadline: SystemTime) {
+        for entry in lock(&self.held).values_mut() {
+            if entry.running {
+                entry.abandon_at = Some(entry.abandon_at.map_or(deadline, |at| at.min(deadline)));
+            }
+        }
+    }
+
+    /// The messages of `leased` were settled or handed back.
+    fn close_all<T>(&self, leased: &[Leased<T>]) {
+        let mut held = lock(&self.held);
+        for one in leased {
+            held.remove(&one.slot);
+        }
+    }
+
+    /// The message of `slot` was settled or handed back: its lease is no
+    /// longer kept.
     fn close(&self, slot: u64) {
         lock(&self.held).remove(&slot);
     }
@@ -533,14 +586,12 @@ fn settle_plan(
 
 /// What a settlement came to, as counted.
 enum Settled {
-    Acked(bool),
     Rejected(bool),
     Nacked(Nacked),
 }
 
 fn count_settled(settled: Result<Settled, ChannelError>, tag: &DeliveryTag, counters: &Counters) {
     let said = match &settled {
-        Ok(Settled::Acked(true)) => "acked",
         Ok(Settled::Rejected(true)) => "refused: a dead letter",
         Ok(Settled::Nacked(Nacked::DeadLettered)) => "failed its last delivery: a dead letter",
         Ok(Settled::Nacked(Nacked::Retrying)) => "failed: delivered again after the backoff",
@@ -556,14 +607,11 @@ fn count_settled(settled: Result<Settled, ChannelError>, tag: &DeliveryTag, coun
     );
     let _ = (said, tag);
     let counter = match settled {
-        Ok(Settled::Acked(true)) => &counters.processed,
         Ok(Settled::Rejected(true) | Settled::Nacked(Nacked::DeadLettered)) => {
             &counters.dead_lettered
         }
         Ok(Settled::Nacked(Nacked::Retrying)) => &counters.retried,
-        Ok(Settled::Acked(false) | Settled::Rejected(false) | Settled::Nacked(Nacked::NotHeld)) => {
-            &counters.leases_lost
-        }
+        Ok(Settled::Rejected(false) | Settled::Nacked(Nacked::NotHeld)) => &counters.leases_lost,
         // The lease runs out and the message comes back.
         Err(_) => &counters.errors,
     };
@@ -583,22 +631,30 @@ fn lease_failed(err: &ChannelError, counters: &Counters) -> bool {
 
 /// A delivery leased for a handler, with its slot in the book.
 struct Leased<T> {
-    delivery: Delivery<T>,
+    delivery: Arc<Delivery<T>>,
     slot: u64,
     marks: Marks,
 }
 
-/// The messages leased that no handler has started: at most `bound`,
-/// counting those a thread is leasing now.
-struct Prefetched<T> {
+/// The worker's own messages: those leased that no handler has started
+/// (at most `bound`, counting those a thread is leasing now), and those
+/// done but not yet acked (acked with the next lease, in its round trip).
+struct Queue<T> {
     waiting: Mutex<(VecDeque<Leased<T>>, usize)>,
+    /// Done, with when (on the store's clock) the first of them was.
+    done: Mutex<(Vec<Leased<T>>, Option<SystemTime>)>,
     bound: usize,
 }
 
-impl<T> Prefetched<T> {
+/// How long a done message may wait for its ack when the next lease is
+/// not needed yet (its lease is kept meanwhile).
+const ACK_DELAY: Duration = Duration::from_millis(100);
+
+impl<T> Queue<T> {
     fn new(bound: usize) -> Self {
         Self {
             waiting: Mutex::new((VecDeque::new(), 0)),
+            done: Mutex::new((Vec::new(), None)),
             bound,
         }
     }
@@ -637,6 +693,50 @@ impl<T> Prefetched<T> {
             .fetch_sub(drained.len() as u64, Ordering::Relaxed);
         drained
     }
+
+    /// `leased` was handled at `now`: to be acked.
+    fn finished(&self, leased: Leased<T>, now: SystemTime) {
+        let mut done = lock(&self.done);
+        done.1.get_or_insert(now);
+        done.0.push(leased);
+    }
+
+    /// Everything done, to ack now.
+    fn take_done(&self) -> Vec<Leased<T>> {
+        let mut done = lock(&self.done);
+        done.1 = None;
+        std::mem::take(&mut done.0)
+    }
+
+    /// Everything done, when the first has waited [`ACK_DELAY`] at `now`.
+    fn take_done_due(&self, now: SystemTime) -> Vec<Leased<T>> {
+        let due = lock(&self.done)
+            .1
+            .is_some_and(|since| since + ACK_DELAY <= now);
+        if due { self.take_done() } else { Vec::new() }
+    }
+
+    /// An ack of `done` failed: they wait for the next one (an ack is
+    /// idempotent), their leases kept.
+    fn put_back_done(&self, done: Vec<Leased<T>>, now: SystemTime) {
+        if !done.is_empty() {
+            let mut waiting = lock(&self.done);
+            waiting.1.get_or_insert(now);
+            waiting.0.extend(done);
+        }
+    }
+}
+
+/// Of the messages `done`, `acked` were still held when acked: they are
+/// processed; the others had lost their leases (delivered again).
+fn settle_done<T>(done: &[Leased<T>], acked: u64, book: &Book, counters: &Counters) {
+    book.close_all(done);
+    let held = done.len() as u64;
+    crate::trace::event!(DEBUG, count = held, acked, "worker: acked");
+    counters.processed.fetch_add(acked, Ordering::Relaxed);
+    counters
+        .leases_lost
+        .fetch_add(held.saturating_sub(acked), Ordering::Relaxed);
 }
 
 /// What a batch lease at `now` brought: the first delivery for the
@@ -647,14 +747,15 @@ fn took_batch<T>(
     reserved: usize,
     now: SystemTime,
     book: &Book,
-    prefetched: &Prefetched<T>,
+    queue: &Queue<T>,
     core: &Core,
 ) -> Option<Leased<T>> {
+    let mut held = lock(&book.held);
     let mut leased = batch.into_iter().filter_map(|delivery| match delivery {
         Ok(delivery) => {
-            let (slot, marks) = book.open(delivery.tag(), now, core.options.lease);
+            let (slot, marks) = book.open(&mut held, delivery.tag(), now, core.options.lease);
             Some(Leased {
-                delivery,
+                delivery: Arc::new(delivery),
                 slot,
                 marks,
             })
@@ -665,7 +766,9 @@ fn took_batch<T>(
         }
     });
     let first = leased.next();
-    prefetched.fill(reserved, leased.collect(), &core.counters);
+    let rest = leased.collect();
+    drop(held);
+    queue.fill(reserved, rest, &core.counters);
     first
 }
 
@@ -682,11 +785,44 @@ fn begin<T>(leased: &Leased<T>, now: SystemTime, book: &Book, core: &Core) -> bo
     true
 }
 
-/// The handler of `slot` returned after `took`.
-fn end(slot: u64, took: Duration, book: &Book, counters: &Counters) {
-    book.close(slot);
+/// The handler of `leased` returned `outcome` (`None`: it panicked, or
+/// was cancelled) after `took`: what is left to do with it.
+fn end<T>(
+    leased: Leased<T>,
+    outcome: Option<Outcome>,
+    took: Duration,
+    now: SystemTime,
+    book: &Book,
+    queue: &Queue<T>,
+    core: &Core,
+) -> Option<(Arc<Delivery<T>>, Settle)> {
+    let counters = &core.counters;
+    book.finish(leased.slot);
     counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     counters.handler_times.record(took);
+    let delivery = &leased.delivery;
+    let plan = settle_plan(
+        outcome,
+        &leased.marks,
+        delivery.attempt(),
+        delivery.tag(),
+        &core.options,
+        counters,
+    );
+    match plan {
+        Settle::Ack => {
+            queue.finished(leased, now);
+            None
+        }
+        Settle::Leave => {
+            book.close(leased.slot);
+            None
+        }
+        plan => {
+            book.close(leased.slot);
+            Some((leased.delivery, plan))
+        }
+    }
 }
 
 /// The rate limit of a worker, as a token bucket on the store's clock:
@@ -697,12 +833,13 @@ struct Limiter {
 }
 
 impl Limiter {
-    /// Zero when one more handler may start at `now` (it is counted),
+    /// Zero when one more handler may start now (it is counted),
     /// else how long to wait before asking again.
-    fn admit(&self, now: SystemTime) -> Duration {
+    fn admit(&self, clock: &dyn Clock) -> Duration {
         let Some(rate) = self.rate else {
             return Duration::ZERO;
         };
+        let now = clock.now();
         let interval = rate.per / rate.messages;
         let mut next = lock(&self.next);
         let full_at = next.map_or(now, |at| at.max(now));
@@ -739,12 +876,18 @@ fn turn_pause(clock: &dyn Clock, wait: Duration, poll: Duration) -> Duration {
     }
 }
 
-/// The prefetched messages `left` at shutdown were handed back (or the
-/// store failed: their leases run out).
-fn hand_back_done<T>(left: &[Leased<T>], handed_back: bool, book: &Book, counters: &Counters) {
-    for leased in left {
-        book.close(leased.slot);
-    }
+/// The worker stopped: the messages `left` waiting were handed back (or
+/// the store failed: their leases run out), and those done were acked
+/// with `acked`.
+fn stopped<T>(
+    left: &[Leased<T>],
+    handed_back: bool,
+    done: &[Leased<T>],
+    acked: Result<u64, ChannelError>,
+    book: &Book,
+    counters: &Counters,
+) {
+    book.close_all(left);
     if !left.is_empty() {
         crate::trace::event!(
             DEBUG,
@@ -753,6 +896,14 @@ fn hand_back_done<T>(left: &[Leased<T>], handed_back: bool, book: &Book, counter
             "worker: prefetched messages handed back at shutdown"
         );
         if !handed_back {
+            Counters::add(&counters.errors);
+        }
+    }
+    match acked {
+        Ok(acked) => settle_done(done, acked, book, counters),
+        // Not acked: their leases run out and they are delivered again.
+        Err(_) => {
+            book.close_all(done);
             Counters::add(&counters.errors);
         }
     }
@@ -844,16 +995,16 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
     /// [`Shutdown::shutdown`]; returns what it did.
     pub fn run<T, F>(&self, handler: F) -> Result<WorkerStats, ChannelError>
     where
-        T: DeserializeOwned + Send,
+        T: DeserializeOwned + Send + Sync,
         F: Fn(&Job<'_, T>) -> Outcome + Sync,
     {
         let book = Book::default();
-        let prefetched = Prefetched::new(self.core.options.prefetch);
+        let queue = Queue::new(self.core.options.prefetch);
         let handlers_done = AtomicBool::new(false);
         thread::scope(|scope| {
             let keeper = scope.spawn(|| self.keep_leases(&book, &handlers_done));
             let threads: Vec<_> = (0..self.core.options.concurrency)
-                .map(|_| scope.spawn(|| self.handle_until_shutdown(&handler, &book, &prefetched)))
+                .map(|_| scope.spawn(|| self.handle_until_shutdown(&handler, &book, &queue)))
                 .collect();
             let mut panicked = None;
             for thread in threads {
@@ -861,12 +1012,24 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
                     panicked = Some(panic);
                 }
             }
-            let left = prefetched.drain(&self.core.counters);
-            let handed_back = self
-                .channel
-                .release_all(left.iter().map(|leased| &leased.delivery));
-            hand_back_done(&left, handed_back.is_ok(), &book, &self.core.counters);
+            let left = queue.drain(&self.core.counters);
+            let handed_back = self.channel.release_all(left.iter().map(|l| &*l.delivery));
+            let done = queue.take_done();
+            let acked = if done.is_empty() {
+                Ok(0)
+            } else {
+                self.channel.ack_all(done.iter().map(|l| &*l.delivery))
+            };
+            stopped(
+                &left,
+                handed_back.is_ok(),
+                &done,
+                acked,
+                &book,
+                &self.core.counters,
+            );
             handlers_done.store(true, Ordering::SeqCst);
+            keeper.thread().unpark();
             let _ = keeper.join();
             if let Some(panic) = panicked {
                 std::panic::resume_unwind(panic);
@@ -876,102 +1039,113 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
     }
 
     /// One thread's loop.
-    fn handle_until_shutdown<T, F>(&self, handler: &F, book: &Book, prefetched: &Prefetched<T>)
+    fn handle_until_shutdown<T, F>(&self, handler: &F, book: &Book, queue: &Queue<T>)
     where
-        T: DeserializeOwned + Send,
+        T: DeserializeOwned + Send + Sync,
         F: Fn(&Job<'_, T>) -> Outcome + Sync,
     {
         let core = &self.core;
         let clock = self.channel.store().clock();
         while !core.shutdown.is_shut_down() {
-            let wait = core.limiter.admit(clock.now());
+            let wait = core.limiter.admit(&*clock);
             if !wait.is_zero() {
                 thread::sleep(turn_pause(&*clock, wait, core.options.poll));
                 continue;
             }
-            let leased = match prefetched.take(&core.counters) {
-                Some(leased) => leased,
-                None => {
-                    let reserved = prefetched.reserve();
-                    let batch = self.channel.blease_msgs::<T>(
-                        1 + reserved,
-                        core.options.lease,
-                        core.options.poll,
-                    );
-                    let first = match batch {
-                        Ok(batch) => {
-                            took_batch(batch, reserved, clock.now(), book, prefetched, core)
-                        }
-                        Err(err) => {
-                            prefetched.fill(reserved, Vec::new(), &core.counters);
-                            if lease_failed(&err, &core.counters) {
-                                thread::sleep(ERROR_PAUSE);
-                            }
-                            None
-                        }
-                    };
-                    let Some(leased) = first else {
-                        core.limiter.refund();
-                        continue;
-                    };
-                    leased
-                }
+            let Some(leased) = self.next(book, queue, &*clock) else {
+                core.limiter.refund();
+                continue;
             };
-            self.handle(handler, book, &*clock, leased);
+            let started = clock.now();
+            if !begin(&leased, started, book, core) {
+                continue;
+            }
+            let job = Job {
+                delivery: &leased.delivery,
+                marks: &leased.marks,
+            };
+            let outcome = catch_unwind(AssertUnwindSafe(|| handler(&job))).ok();
+            let now = clock.now();
+            let took = now.duration_since(started).unwrap_or_default();
+            let Some((delivery, plan)) = end(leased, outcome, took, now, book, queue, core) else {
+                continue;
+            };
+            let settled = match plan {
+                Settle::Reject => self.channel.reject(&delivery).map(Settled::Rejected),
+                Settle::Nack(delay) => self.channel.nack(&delivery, delay).map(Settled::Nacked),
+                Settle::Ack | Settle::Leave => continue,
+            };
+            count_settled(settled, delivery.tag(), &core.counters);
         }
     }
 
-    /// Runs the handler on one leased delivery, the lease kept, then
-    /// settles it.
-    fn handle<T, F>(&self, handler: &F, book: &Book, clock: &dyn Clock, leased: Leased<T>)
+    /// The next message for a thread: one prefetched, or a batch leased
+    /// (in the round trip that acks what is done); `None` when none came.
+    fn next<T>(&self, book: &Book, queue: &Queue<T>, clock: &dyn Clock) -> Option<Leased<T>>
     where
-        F: Fn(&Job<'_, T>) -> Outcome,
+        T: DeserializeOwned,
     {
-        let counters = &self.core.counters;
-        let started = clock.now();
-        if !begin(&leased, started, book, &self.core) {
-            return;
+        let core = &self.core;
+        let (lease, poll) = (core.options.lease, core.options.poll);
+        if let Some(leased) = queue.take(&core.counters) {
+            let done = queue.take_done_due(clock.now());
+            if !done.is_empty() {
+                match self.channel.ack_all(done.iter().map(|l| &*l.delivery)) {
+                    Ok(acked) => settle_done(&done, acked, book, &core.counters),
+                    Err(_) => {
+                        Counters::add(&core.counters.errors);
+                        queue.put_back_done(done, clock.now());
+                    }
+                }
+            }
+            return Some(leased);
         }
-        let Leased {
-            delivery,
-            slot,
-            marks,
-        } = leased;
-        let job = Job {
-            delivery: &delivery,
-            lost: &marks.lost,
+        let reserved = queue.reserve();
+        let done = queue.take_done();
+        let leased = if done.is_empty() {
+            self.channel.blease_msgs::<T>(1 + reserved, lease, poll)
+        } else {
+            let acked_and_leased = self.channel.ack_and_lease_msgs(
+                done.iter().map(|l| &*l.delivery),
+                1 + reserved,
+                lease,
+            );
+            acked_and_leased.map(|(acked, batch)| {
+                settle_done(&done, acked, book, &core.counters);
+                batch
+            })
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| handler(&job))).ok();
-        let took = clock.now().duration_since(started).unwrap_or_default();
-        end(slot, took, book, counters);
-        let plan = settle_plan(
-            outcome,
-            &marks,
-            delivery.attempt(),
-            delivery.tag(),
-            &self.core.options,
-            counters,
-        );
-        let settled = match plan {
-            Settle::Leave => return,
-            Settle::Ack => self.channel.ack(&delivery).map(Settled::Acked),
-            Settle::Reject => self.channel.reject(&delivery).map(Settled::Rejected),
-            Settle::Nack(delay) => self.channel.nack(&delivery, delay).map(Settled::Nacked),
-        };
-        count_settled(settled, delivery.tag(), counters);
+        match leased {
+            Ok(batch) => took_batch(batch, reserved, clock.now(), book, queue, core),
+            Err(err) => {
+                queue.fill(reserved, Vec::new(), &core.counters);
+                queue.put_back_done(done, clock.now());
+                if lease_failed(&err, &core.counters) {
+                    thread::sleep(ERROR_PAUSE);
+                }
+                None
+            }
+        }
     }
 
-    /// Extends the leases of the running handlers when a third of the
-    /// lease has passed; abandons those past the time limit.
+    /// Extends the leases of the messages held when a third of the lease
+    /// has passed; abandons handlers past the time limit, and once the
+    /// worker shuts down, those past its grace.
     fn keep_leases(&self, book: &Book, handlers_done: &AtomicBool) {
         let clock = self.channel.store().clock();
         let Ok(keys) = self.channel.lease_keys() else {
             return;
         };
         let lease = self.core.options.lease;
+        let mut graced = false;
         while !handlers_done.load(Ordering::SeqCst) {
-            thread::sleep(KEEPER_TICK.min(lease / 6));
+            // Woken at once when the handlers are done.
+            thread::park_timeout(KEEPER_TICK.min(lease / 6));
             let now = clock.now();
+            if !graced && self.core.shutdown.is_shut_down() {
+                book.limit_running(now + self.core.options.grace);
+                graced = true;
+            }
             for (slot, tag) in book.due(now) {
                 let extended = self.channel.store().extend(keys, &tag, lease);
                 book.extended(slot, extended, now, lease, &self.core.counters);
@@ -1029,7 +1203,7 @@ pub struct AsyncWorker<S> {
 #[cfg(feature = "tokio")]
 pub struct AsyncJob<T> {
     delivery: Arc<Delivery<T>>,
-    lost: Arc<AtomicBool>,
+    marks: Marks,
 }
 
 #[cfg(feature = "tokio")]
@@ -1051,7 +1225,7 @@ impl<T> AsyncJob<T> {
 
     /// Whether the lease was lost: see [`Job::is_lost`].
     pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+        self.marks.is_lost()
     }
 }
 
@@ -1093,7 +1267,7 @@ where
         let shared = Arc::new(Shared {
             channel: self.channel.clone(),
             book: Book::default(),
-            prefetched: Prefetched::new(core.options.prefetch),
+            queue: Queue::new(core.options.prefetch),
             core: Arc::clone(core),
         });
         let handler = Arc::new(handler);
@@ -1120,13 +1294,31 @@ where
                 panicked = Some(err.into_panic());
             }
         }
-        let left = shared.prefetched.drain(&core.counters);
-        let handed_back = shared
-            .channel
-            .release_all(left.iter().map(|leased| &leased.delivery))
-            .await;
-        hand_back_done(&left, handed_back.is_ok(), &shared.book, &core.counters);
+        let Shared {
+            channel,
+            book,
+            queue,
+            ..
+        } = &*shared;
+        let left = queue.drain(&core.counters);
+        let handed_back = channel.release_all(left.iter().map(|l| &*l.delivery)).await;
+        let finished = queue.take_done();
+        let acked = if finished.is_empty() {
+            Ok(0)
+        } else {
+            channel.ack_all(finished.iter().map(|l| &*l.delivery)).await
+        };
+        stopped(
+            &left,
+            handed_back.is_ok(),
+            &finished,
+            acked,
+            book,
+            &core.counters,
+        );
+        // Nothing is held any more: the keeper stops at once.
         done.store(true, Ordering::SeqCst);
+        keeper.abort();
         let _ = keeper.await;
         if let Some(panic) = panicked {
             std::panic::resume_unwind(panic);
@@ -1140,7 +1332,7 @@ where
 struct Shared<S, T> {
     channel: crate::aio::AsyncRedisChannel<S>,
     book: Book,
-    prefetched: Prefetched<T>,
+    queue: Queue<T>,
     core: Arc<Core>,
 }
 
@@ -1156,59 +1348,27 @@ where
     let Shared {
         channel,
         book,
-        prefetched,
+        queue,
         core,
     } = &*shared;
-    let Core {
-        options,
-        shutdown,
-        counters,
-        limiter,
-    } = &**core;
     let clock = channel.store().clock();
-    while !shutdown.is_shut_down() {
-        let wait = limiter.admit(clock.now());
+    while !core.shutdown.is_shut_down() {
+        let wait = core.limiter.admit(&*clock);
         if !wait.is_zero() {
-            tokio::time::sleep(turn_pause(&*clock, wait, options.poll)).await;
+            tokio::time::sleep(turn_pause(&*clock, wait, core.options.poll)).await;
             continue;
         }
-        let leased = match prefetched.take(counters) {
-            Some(leased) => leased,
-            None => {
-                let reserved = prefetched.reserve();
-                let batch = channel
-                    .blease_msgs::<T>(1 + reserved, options.lease, options.poll)
-                    .await;
-                let first = match batch {
-                    Ok(batch) => took_batch(batch, reserved, clock.now(), book, prefetched, core),
-                    Err(err) => {
-                        prefetched.fill(reserved, Vec::new(), counters);
-                        if lease_failed(&err, counters) {
-                            tokio::time::sleep(ERROR_PAUSE).await;
-                        }
-                        None
-                    }
-                };
-                let Some(leased) = first else {
-                    limiter.refund();
-                    continue;
-                };
-                leased
-            }
+        let Some(leased) = next_async(&shared, &*clock).await else {
+            core.limiter.refund();
+            continue;
         };
         let started = clock.now();
         if !begin(&leased, started, book, core) {
             continue;
         }
-        let Leased {
-            delivery,
-            slot,
-            marks,
-        } = leased;
-        let delivery = Arc::new(delivery);
         let job = AsyncJob {
-            delivery: Arc::clone(&delivery),
-            lost: Arc::clone(&marks.lost),
+            delivery: Arc::clone(&leased.delivery),
+            marks: leased.marks.clone(),
         };
         let mut task = tokio::spawn(handler(job));
         // Cancelled with this loop, or past its time limit (the keeper
@@ -1216,25 +1376,72 @@ where
         let _running = Aborting(task.abort_handle());
         let outcome = tokio::select! {
             joined = &mut task => joined.ok(),
-            () = marks.abandon.notified() => None,
+            () = leased.marks.abandon.notified() => None,
         };
-        let took = clock.now().duration_since(started).unwrap_or_default();
-        end(slot, took, book, counters);
-        let plan = settle_plan(
-            outcome,
-            &marks,
-            delivery.attempt(),
-            delivery.tag(),
-            options,
-            counters,
-        );
+        let now = clock.now();
+        let took = now.duration_since(started).unwrap_or_default();
+        let Some((delivery, plan)) = end(leased, outcome, took, now, book, queue, core) else {
+            continue;
+        };
         let settled = match plan {
-            Settle::Leave => continue,
-            Settle::Ack => channel.ack(&delivery).await.map(Settled::Acked),
             Settle::Reject => channel.reject(&delivery).await.map(Settled::Rejected),
             Settle::Nack(delay) => channel.nack(&delivery, delay).await.map(Settled::Nacked),
+            Settle::Ack | Settle::Leave => continue,
         };
-        count_settled(settled, delivery.tag(), counters);
+        count_settled(settled, delivery.tag(), &core.counters);
+    }
+}
+
+/// The async twin of [`Worker::next`].
+#[cfg(feature = "tokio")]
+async fn next_async<S, T>(shared: &Shared<S, T>, clock: &dyn Clock) -> Option<Leased<T>>
+where
+    S: crate::aio::AsyncLeaseStore + Send + Sync + 'static,
+    T: DeserializeOwned,
+{
+    let Shared {
+        channel,
+        book,
+        queue,
+        core,
+    } = shared;
+    let (lease, poll) = (core.options.lease, core.options.poll);
+    if let Some(leased) = queue.take(&core.counters) {
+        let done = queue.take_done_due(clock.now());
+        if !done.is_empty() {
+            match channel.ack_all(done.iter().map(|l| &*l.delivery)).await {
+                Ok(acked) => settle_done(&done, acked, book, &core.counters),
+                Err(_) => {
+                    Counters::add(&core.counters.errors);
+                    queue.put_back_done(done, clock.now());
+                }
+            }
+        }
+        return Some(leased);
+    }
+    let reserved = queue.reserve();
+    let done = queue.take_done();
+    let leased = if done.is_empty() {
+        channel.blease_msgs::<T>(1 + reserved, lease, poll).await
+    } else {
+        let acked_and_leased = channel
+            .ack_and_lease_msgs(done.iter().map(|l| &*l.delivery), 1 + reserved, lease)
+            .await;
+        acked_and_leased.map(|(acked, batch)| {
+            settle_done(&done, acked, book, &core.counters);
+            batch
+        })
+    };
+    match leased {
+        Ok(batch) => took_batch(batch, reserved, clock.now(), book, queue, core),
+        Err(err) => {
+            queue.fill(reserved, Vec::new(), &core.counters);
+            queue.put_back_done(done, clock.now());
+            if lease_failed(&err, &core.counters) {
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
+            None
+        }
     }
 }
 
@@ -1261,9 +1468,14 @@ where
         return;
     };
     let lease = shared.core.options.lease;
+    let mut graced = false;
     while !done.load(Ordering::SeqCst) {
         tokio::time::sleep(KEEPER_TICK.min(lease / 6)).await;
         let now = clock.now();
+        if !graced && shared.core.shutdown.is_shut_down() {
+            shared.book.limit_running(now + shared.core.options.grace);
+            graced = true;
+        }
         for (slot, tag) in shared.book.due(now) {
             let extended = channel.store().extend(keys, &tag, lease).await;
             shared

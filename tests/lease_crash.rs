@@ -1,22 +1,24 @@
 //! Crash test of leased receive: consumer processes (hand-written loops,
-//! and `Worker`s with prefetched messages and extended leases) are
-//! SIGKILLed at random points between receive and ack while a producer
-//! sends 100,000 numbered
-//! messages, once across a Redis restart (SIGKILL, then recovery from an
-//! AOF written with `appendfsync always`) and once without; a third run
-//! puts a proxy between the consumers and Redis that drops the reply to
-//! one in 100 lease and ack scripts after Redis ran them. Every number
-//! must end up processed (in the results list) or among the dead letters;
-//! duplicates are expected (at-least-once), losses are not; and every dead
-//! letter was delivered `MAX_DELIVERIES` times (a lease answered again
-//! after a lost reply spends no delivery).
+//! and `Worker`s with prefetched messages, extended leases, handlers that
+//! sometimes fail and sometimes outlast their lease) are SIGKILLed at
+//! random points between receive and ack while a producer sends 100,000
+//! numbered messages, once across a Redis restart (SIGKILL, then recovery
+//! from an AOF written with `appendfsync always`) and once without; a
+//! third run puts a proxy between the consumers and Redis that drops the
+//! reply to one in 100 lease and ack scripts after Redis ran them. Every
+//! number must end up processed (in the results list) or among the dead
+//! letters; duplicates are expected (at-least-once), losses are not; and
+//! every dead letter was delivered `MAX_DELIVERIES` times (a lease
+//! answered again after a lost reply spends no delivery). A fourth, calm
+//! run (Workers only, no kills, no failures, 20,000 messages) must have
+//! no duplicates either.
 //!
 //! A `harness = false` test: `main` runs the orchestration, or, started as
-//! `lease_crash --consumer <port> <seed>`, one consumer. Arguments cargo
+//! `lease_crash --consumer <port> <seed> [calm]`, one consumer. Arguments cargo
 //! passes (filters, `--nocapture`, `--test-threads`) are ignored, but for
-//! `--list`, which lists the one test and runs nothing. The three runs take
-//! about 80 s in the debug profile on two cores: sending is paced to 20 s
-//! each (see [`PACE`]).
+//! `--list`, which lists the one test and runs nothing. The four runs take
+//! about 75 s in the debug profile on two cores: sending is paced to 20 s
+//! for each of the first three (see [`PACE`]).
 //!
 //! `LEASE_CRASH_SEED=<n>` fixes the seed of the random choices (timing
 //! still differs from run to run).
@@ -82,10 +84,14 @@ fn main() {
         let port = args.get(at + 1).and_then(|port| port.parse().ok());
         let seed = args.get(at + 2).and_then(|seed| seed.parse().ok());
         let (Some(port), Some(seed)) = (port, seed) else {
-            eprintln!("usage: lease_crash --consumer <port> <seed>");
+            eprintln!("usage: lease_crash --consumer <port> <seed> [calm]");
             std::process::exit(2);
         };
-        consume(port, seed);
+        consume(
+            port,
+            seed,
+            args.get(at + 3).is_some_and(|mode| mode == "calm"),
+        );
     }
     let seed = std::env::var("LEASE_CRASH_SEED")
         .ok()
@@ -105,11 +111,12 @@ fn main() {
         seed.wrapping_add(1),
     );
     let lost_replies = run("with lost replies", false, true, seed.wrapping_add(2));
+    let calm = run_calm(seed.wrapping_add(3));
     println!(
-        "lease_crash: three runs in {:.1} s",
+        "lease_crash: four runs in {:.1} s",
         start.elapsed().as_secs_f64()
     );
-    for report in [&with_restart, &without_restart, &lost_replies] {
+    for report in [&with_restart, &without_restart, &lost_replies, &calm] {
         assert_eq!(
             report.lost, 0,
             "run {}: {} messages lost (first: {:?})",
@@ -122,6 +129,11 @@ fn main() {
             report.dead_early
         );
     }
+    assert_eq!(
+        calm.duplicates, 0,
+        "run {}: duplicates without kills or failures",
+        calm.label
+    );
     println!("test lease_crash ... ok");
 }
 
@@ -156,7 +168,7 @@ impl Rng {
 /// Leases, records and acks messages forever; exits when its parent closes
 /// its stdin (which happens however the parent ends), so that no consumer
 /// outlives the test.
-fn consume(port: u16, seed: u64) -> ! {
+fn consume(port: u16, seed: u64, calm: bool) -> ! {
     thread::spawn(|| {
         let mut stdin = std::io::stdin();
         let mut buf = [0u8; 64];
@@ -173,8 +185,8 @@ fn consume(port: u16, seed: u64) -> ! {
     };
     let chan = RedisChannel::with_options(store.clone(), CHANNEL, Peer::Server, options())
         .expect("the channel");
-    if rng.range(0, 1) == 0 {
-        work(&store, chan, rng);
+    if calm || rng.range(0, 1) == 0 {
+        work(&store, chan, rng, calm);
     }
     loop {
         if consume_batch(&store, &chan, &mut rng).is_err() {
@@ -187,21 +199,34 @@ fn consume(port: u16, seed: u64) -> ! {
 /// prefetched, its leases extended while handlers run) whose handler
 /// records the number, now and then after a pause, so that kills fall
 /// while handlers run and messages wait prefetched.
-fn work(store: &RedisStore, chan: RedisChannel<RedisStore>, rng: Rng) -> ! {
-    use redisutil::worker::{Job, Outcome, Worker, WorkerOptions};
+fn work(store: &RedisStore, chan: RedisChannel<RedisStore>, rng: Rng, calm: bool) -> ! {
+    use redisutil::worker::{Backoff, Job, Outcome, Worker, WorkerOptions};
     let options = WorkerOptions {
         concurrency: 3,
         prefetch: 8,
-        lease: LEASE,
+        // Calm: long enough that no lease runs out on a busy machine.
+        lease: if calm { Duration::from_secs(10) } else { LEASE },
         poll: Duration::from_millis(50),
+        backoff: Backoff {
+            first: Duration::from_millis(100),
+            ..Backoff::default()
+        },
         ..WorkerOptions::default()
     };
     let worker = Worker::new(chan, options).expect("the worker");
     let rng = std::sync::Mutex::new(rng);
     let _ = worker.run(|job: &Job<'_, u64>| {
-        // One in 200 takes 100 ms: longer than a third of its lease.
-        if rng.lock().unwrap().range(0, 199) == 0 {
-            thread::sleep(Duration::from_millis(100));
+        let dice = rng.lock().unwrap().range(0, 999);
+        match dice {
+            _ if calm => {}
+            // One in 100 fails (delivered again after the backoff, a dead
+            // letter after its last delivery).
+            0..10 => return Outcome::Retry,
+            // One in 200 takes longer than a third of its lease, one in
+            // 1,000 longer than its lease: kept by extensions.
+            10..15 => thread::sleep(Duration::from_millis(200)),
+            15 => thread::sleep(LEASE + Duration::from_millis(200)),
+            _ => {}
         }
         let number = job.msg().to_string();
         match store.push(DONE, &[number.as_bytes()], None) {
@@ -268,15 +293,17 @@ struct Consumers {
     children: Vec<Child>,
     rng: Rng,
     kills: u64,
+    calm: bool,
 }
 
 impl Consumers {
-    fn start(port: u16, seed: u64) -> Self {
+    fn start(port: u16, seed: u64, calm: bool) -> Self {
         let mut consumers = Self {
             port,
             children: Vec::new(),
             rng: Rng::new(seed),
             kills: 0,
+            calm,
         };
         for _ in 0..CONSUMERS {
             consumers.spawn();
@@ -290,6 +317,7 @@ impl Consumers {
             .arg("--consumer")
             .arg(self.port.to_string())
             .arg(self.rng.next().to_string())
+            .args(self.calm.then_some("calm"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -334,22 +362,24 @@ struct Report {
     /// Dead letters delivered fewer than `MAX_DELIVERIES` times: a
     /// delivery spent that no consumer received (a lease answered twice).
     dead_early: Vec<(String, u32)>,
+    /// Numbers processed more than once.
+    duplicates: u64,
 }
 
-/// Sends `0..MESSAGES` in chunks, retrying a chunk until its send returns
+/// Sends `0..messages` in chunks, retrying a chunk until its send returns
 /// Ok; returns how many messages were in sends that returned Ok, and how
 /// many sends failed (a send that failed may have been applied all the
 /// same: a duplicate, never a loss).
-fn produce(addr: String, progress: Arc<AtomicU64>, deadline: Instant) -> (u64, u64) {
+fn produce(addr: String, progress: Arc<AtomicU64>, deadline: Instant, messages: u64) -> (u64, u64) {
     let store = RedisStore::open(addr.as_str()).expect("the producer's store");
     let chan = RedisChannel::new(store, CHANNEL, Peer::Client).expect("the channel");
     let start = Instant::now();
     let (mut sent, mut failed) = (0, 0);
     let mut next = 0;
-    while next < MESSAGES {
+    while next < messages {
         let due = start + PACE * (next / CHUNK) as u32;
         thread::sleep(due.saturating_duration_since(Instant::now()));
-        let end = (next + CHUNK).min(MESSAGES);
+        let end = (next + CHUNK).min(messages);
         match chan.send_msgs(next..end) {
             Ok(count) => {
                 sent += count as u64;
@@ -373,6 +403,23 @@ fn produce(addr: String, progress: Arc<AtomicU64>, deadline: Instant) -> (u64, u
 /// that drops the reply to one in 100 of their scripts (leases, acks)
 /// after Redis ran them.
 fn run(label: &'static str, restart: bool, lost_replies: bool, seed: u64) -> Report {
+    run_with(label, restart, lost_replies, false, seed)
+}
+
+/// A run without kills, failures or lost replies, of Workers only, over
+/// 20,000 messages: no duplicates either.
+fn run_calm(seed: u64) -> Report {
+    run_with("calm, Workers only", false, false, true, seed)
+}
+
+fn run_with(
+    label: &'static str,
+    restart: bool,
+    lost_replies: bool,
+    calm: bool,
+    seed: u64,
+) -> Report {
+    let messages = if calm { 20_000 } else { MESSAGES };
     let start = Instant::now();
     let deadline = start + TIME_LIMIT;
     let within = |what: &str| {
@@ -389,19 +436,21 @@ fn run(label: &'static str, restart: bool, lost_replies: bool, seed: u64) -> Rep
         proxy
     });
     let consumer_port = proxy.as_ref().map_or(server.port(), |proxy| proxy.port);
-    let mut consumers = Consumers::start(consumer_port, rng.next());
+    let mut consumers = Consumers::start(consumer_port, rng.next(), calm);
     let mut restarts = 0;
 
     // Send, killing a consumer every 30 to 200 ms; restart Redis halfway.
     let progress = Arc::new(AtomicU64::new(0));
     let producer = {
         let (addr, progress) = (server.addr(), progress.clone());
-        thread::spawn(move || produce(addr, progress, deadline))
+        thread::spawn(move || produce(addr, progress, deadline, messages))
     };
     while !producer.is_finished() {
         thread::sleep(Duration::from_millis(rng.range(30, 200)));
-        consumers.kill_one();
-        if restart && restarts == 0 && progress.load(Ordering::Acquire) >= MESSAGES / 2 {
+        if !calm {
+            consumers.kill_one();
+        }
+        if restart && restarts == 0 && progress.load(Ordering::Acquire) >= messages / 2 {
             let at = start.elapsed().as_secs_f64();
             server.restart();
             restarts += 1;
@@ -419,7 +468,7 @@ fn run(label: &'static str, restart: bool, lost_replies: bool, seed: u64) -> Rep
 
     // Go on killing a while, then let the consumers drain everything.
     let killing_until = Instant::now() + KILLING_AFTER_SENDS;
-    while Instant::now() < killing_until {
+    while !calm && Instant::now() < killing_until {
         thread::sleep(Duration::from_millis(rng.range(30, 200)));
         consumers.kill_one();
     }
@@ -469,7 +518,7 @@ fn run(label: &'static str, restart: bool, lost_replies: bool, seed: u64) -> Rep
         std::str::from_utf8(bytes)
             .ok()
             .and_then(|text| text.parse().ok())
-            .filter(|&number| number < MESSAGES)
+            .filter(|&number| number < messages)
             .unwrap_or_else(|| panic!("run {label}: not a number sent: {bytes:?} ({what})"))
     };
     let processed: HashSet<u64> = done.iter().map(|bytes| number(bytes, DONE)).collect();
@@ -478,7 +527,7 @@ fn run(label: &'static str, restart: bool, lost_replies: bool, seed: u64) -> Rep
         .iter()
         .map(|letter| number(&letter.body, "a dead letter"))
         .collect();
-    let lost: Vec<u64> = (0..MESSAGES)
+    let lost: Vec<u64> = (0..messages)
         .filter(|number| !processed.contains(number) && !dead.contains(number))
         .collect();
     let report = Report {
@@ -490,6 +539,7 @@ fn run(label: &'static str, restart: bool, lost_replies: bool, seed: u64) -> Rep
             .filter(|letter| letter.deliveries < MAX_DELIVERIES)
             .map(|letter| (letter.message_id.clone(), letter.deliveries))
             .collect(),
+        duplicates: (done.len() - processed.len()) as u64,
     };
     if let Some(proxy) = &proxy {
         println!(

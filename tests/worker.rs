@@ -262,20 +262,21 @@ fn leases_are_kept_while_a_handler_runs_and_dropped_past_its_time_limit() {
     let worker = Worker::new(server, options).unwrap();
     let shutdown = worker.shutdown_handle();
     let calls = Arc::new(Mutex::new(Vec::new()));
+    let told = Arc::new(Mutex::new(Vec::new()));
     let running = spawn(worker, {
-        let calls = calls.clone();
+        let (calls, told) = (calls.clone(), told.clone());
         move |job| {
             calls.lock().unwrap().push((*job.msg(), job.attempt()));
             match (*job.msg(), job.attempt()) {
                 // Three leases long, within the time limit.
                 (1, _) => thread::sleep(Duration::from_millis(1800)),
                 // Past the time limit the first time.
-                (2, 1) => {
-                    thread::sleep(Duration::from_millis(3300));
-                    assert!(job.is_lost(), "told its lease is gone");
-                }
+                (2, 1) => thread::sleep(Duration::from_millis(3300)),
                 _ => {}
             }
+            told.lock()
+                .unwrap()
+                .push((*job.msg(), job.attempt(), job.is_lost()));
             Outcome::Done
         }
     });
@@ -296,7 +297,61 @@ fn leases_are_kept_while_a_handler_runs_and_dropped_past_its_time_limit() {
         [(1, 1), (2, 1), (2, 2)],
         "1 was never delivered twice"
     );
-    assert_eq!((stats.processed, stats.timed_out), (2, 1));
+    assert_eq!(
+        (stats.processed, stats.timed_out, stats.panicked),
+        (2, 1, 0)
+    );
+    let mut told = told.lock().unwrap().clone();
+    told.sort_unstable();
+    assert_eq!(
+        told,
+        [(1, 1, false), (2, 1, true), (2, 2, false)],
+        "the handler past its limit is told its result no longer counts"
+    );
+}
+
+/// Shutting down gives running handlers `grace` on the store's clock;
+/// past it they are abandoned like handlers past their time limit, and
+/// `run` returns once they do.
+#[test]
+fn running_handlers_have_the_grace_then_are_abandoned() {
+    let clock = ManualClock::default();
+    let (client, server) = channels(MemoryStore::with_clock(clock.clone()), "/worker/grace", 5);
+    client.send_msg(&1u64).unwrap();
+    let options = WorkerOptions {
+        grace: Duration::from_secs(5),
+        lease: Duration::from_secs(60),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::new(server.clone(), options).unwrap();
+    let shutdown = worker.shutdown_handle();
+    let started = Arc::new(AtomicBool::new(false));
+    let running = spawn(worker, {
+        let started = started.clone();
+        move |job| {
+            started.store(true, Ordering::SeqCst);
+            while !job.is_lost() {
+                thread::sleep(Duration::from_millis(2));
+            }
+            Outcome::Done
+        }
+    });
+    wait_for("the handler runs", || started.load(Ordering::SeqCst));
+    shutdown.shutdown();
+    // The grace counts from when the worker sees the shutdown (its keeper
+    // looks every 20 ms in real time).
+    thread::sleep(Duration::from_millis(200));
+    clock.advance(Duration::from_secs(4));
+    thread::sleep(Duration::from_millis(200));
+    assert!(!running.is_finished(), "within the grace");
+    clock.advance(Duration::from_secs(2));
+    let stats = running.join().unwrap();
+    assert_eq!((stats.timed_out, stats.processed), (1, 0));
+    assert_eq!(
+        server.lease_stats().unwrap().in_flight,
+        1,
+        "its lease runs out"
+    );
 }
 
 #[test]
