@@ -29,6 +29,7 @@ fn run<S: LeaseStore + Clone + Send + Sync + 'static>(store: S) -> Result<(), Ch
 
     let options = WorkerOptions {
         concurrency: 4,
+        prefetch: 8,
         lease: Duration::from_secs(10),
         poll: Duration::from_millis(100),
         backoff: Backoff {
@@ -40,6 +41,9 @@ fn run<S: LeaseStore + Clone + Send + Sync + 'static>(store: S) -> Result<(), Ch
     let channel = RedisChannel::new(store, name.as_str(), Peer::Server)?;
     let worker = Worker::new(channel.clone(), options)?;
     let shutdown = worker.shutdown_handle();
+    // With the feature `signal`, SIGTERM or Ctrl-C stops it gracefully too.
+    #[cfg(all(feature = "signal", unix))]
+    shutdown.on_termination().expect("the signal handlers");
     let watcher = std::thread::spawn(move || {
         // Stop once nothing is waiting, in flight or due again.
         loop {
@@ -58,8 +62,13 @@ fn run<S: LeaseStore + Clone + Send + Sync + 'static>(store: S) -> Result<(), Ch
     })?;
     let dead = watcher.join().expect("the watcher");
     println!(
-        "processed {}, retried {}, dead letters {} ({} in the channel)",
-        stats.processed, stats.retried, stats.dead_lettered, dead
+        "processed {}, retried {}, dead letters {} ({} in the channel), handler time p50 {:?}, p99 {:?}",
+        stats.processed,
+        stats.retried,
+        stats.dead_lettered,
+        dead,
+        stats.handler_p50,
+        stats.handler_p99
     );
     assert_eq!(
         (stats.processed, stats.retried, stats.dead_lettered),

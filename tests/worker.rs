@@ -569,14 +569,19 @@ mod aio {
     use redisutil::aio::{AsyncLeaseStore, AsyncRedisChannel};
     use redisutil::worker::{AsyncJob, AsyncWorker};
 
-    async fn every_message_once<S>(store: S)
+    /// Every message sent on `producer` (a sync store) is handled and
+    /// acked once by an async worker on `consumer` (an async store on the
+    /// same Redis, or the same fake).
+    async fn every_message_once<P, S>(producer: P, consumer: S, name: &str)
     where
-        S: AsyncLeaseStore + LeaseStore + Clone + Send + Sync + 'static,
+        P: ListStore,
+        S: AsyncLeaseStore + Clone + Send + Sync + 'static,
     {
-        let client = RedisChannel::new(store.clone(), "/aworker/once", Peer::Client).unwrap();
-        let server = AsyncRedisChannel::new(store, "/aworker/once", Peer::Server).unwrap();
+        let client = RedisChannel::new(producer, name, Peer::Client).unwrap();
+        let server = AsyncRedisChannel::new(consumer, name, Peer::Server).unwrap();
         let options = WorkerOptions {
             concurrency: 8,
+            prefetch: 16,
             poll: Duration::from_millis(50),
             ..WorkerOptions::default()
         };
@@ -600,7 +605,9 @@ mod aio {
             }
         });
         client.send_msgs(0..300u64).unwrap();
+        let started = Instant::now();
         while seen.lock().unwrap().len() < 300 {
+            assert!(started.elapsed() < Duration::from_secs(20), "never all 300");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         shutdown.shutdown();
@@ -612,8 +619,13 @@ mod aio {
         seen.sort_unstable();
         assert_eq!(seen, (0..300).collect::<Vec<u64>>());
         assert_eq!(
-            (stats.processed, stats.retried, stats.in_flight),
-            (300, 0, 0)
+            (
+                stats.processed,
+                stats.retried,
+                stats.in_flight,
+                stats.prefetched
+            ),
+            (300, 0, 0, 0)
         );
         let left = server.lease_stats().await.unwrap();
         assert_eq!((left.depth, left.in_flight, left.dead), (0, 0, 0));
@@ -621,51 +633,43 @@ mod aio {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_message_is_handled_and_acked_once_on_the_fake() {
-        every_message_once(MemoryStore::new()).await;
+        let store = MemoryStore::new();
+        every_message_once(store.clone(), store, "/aworker/once").await;
     }
 
     #[cfg(feature = "redis")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_message_is_handled_and_acked_once_on_redis() {
         let server = support::RedisServer::start();
-        // A sync store for the producer, an async one for the worker.
         let store = redisutil::aio::AsyncRedisStore::open(server.port()).unwrap();
-        let client = RedisChannel::new(server.store(), "/aworker/redis", Peer::Client).unwrap();
-        let channel = AsyncRedisChannel::new(store, "/aworker/redis", Peer::Server).unwrap();
-        let worker = AsyncWorker::new(
-            channel.clone(),
-            WorkerOptions {
-                concurrency: 4,
-                poll: Duration::from_millis(50),
-                ..WorkerOptions::default()
-            },
+        every_message_once(server.store(), store, "/aworker/redis").await;
+    }
+
+    #[cfg(feature = "cluster")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_message_is_handled_and_acked_once_on_a_cluster() {
+        let cluster = support::RedisCluster::shared();
+        let store = redisutil::aio::AsyncRedisClusterStore::open(cluster.seeds()).unwrap();
+        let name = support::unique("/aworker/cluster");
+        every_message_once(cluster.store(), store, &name).await;
+    }
+
+    #[cfg(feature = "sentinel")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_message_is_handled_and_acked_once_on_a_sentinel_master() {
+        let set = support::SentinelSet::start(support::SentinelSetup {
+            sentinels: 1,
+            ..support::SentinelSetup::default()
+        });
+        let options = redisutil::RedisSentinelStoreOptions::default();
+        let producer = set.store_with(options.clone());
+        let store = redisutil::aio::AsyncRedisSentinelStore::open_with(
+            set.sentinel_addrs(),
+            support::SERVICE,
+            options,
         )
         .unwrap();
-        let shutdown = worker.shutdown_handle();
-        let done = Arc::new(AtomicU32::new(0));
-        let running = tokio::spawn({
-            let done = done.clone();
-            async move {
-                worker
-                    .run(move |_job: AsyncJob<u64>| {
-                        let done = done.clone();
-                        async move {
-                            done.fetch_add(1, Ordering::SeqCst);
-                            Outcome::Done
-                        }
-                    })
-                    .await
-                    .unwrap()
-            }
-        });
-        client.send_msgs(0..200u64).unwrap();
-        while done.load(Ordering::SeqCst) < 200 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        shutdown.shutdown();
-        let stats = running.await.unwrap();
-        assert_eq!(stats.processed, 200);
-        assert_eq!(channel.lease_stats().await.unwrap().in_flight, 0);
+        every_message_once(producer, store, "/aworker/sentinel").await;
     }
 
     /// A panic is a retry; a handler past its time limit is cancelled and
