@@ -29,8 +29,8 @@ mod trace;
 pub mod worker;
 
 pub use channel::{
-    ChannelError, ChannelName, ChannelOptions, DEFAULT_MAX_DELIVERIES, DecodeError, Deliveries,
-    Delivery, IntoChannelName, Peer, RedisChannel, list_channels,
+    ChannelError, ChannelName, ChannelOptions, ChannelStats, DEFAULT_MAX_DELIVERIES, DecodeError,
+    Deliveries, Delivery, IntoChannelName, Peer, RedisChannel, channel_stats, list_channels,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::addr::{IntoRedisAddr, RedisAddr};

@@ -91,4 +91,5 @@ conformance!(
     rejected_messages_are_dead_letters_at_once,
     a_nack_wakes_a_blocked_leased_receive,
     dead_letters_are_picked_by_id,
+    channel_stats_count_every_state_under_a_prefix,
 );

@@ -57,6 +57,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::channel::channel_stats_async as channel_stats;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", feature = "cluster"))))]
 pub use crate::store::aio::AsyncRedisClusterStore;

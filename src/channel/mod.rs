@@ -29,6 +29,7 @@
 mod error;
 mod lease;
 mod name;
+mod stats;
 
 use std::time::Duration;
 
@@ -41,6 +42,9 @@ pub(crate) use lease::nack_delay;
 pub use lease::{Deliveries, Delivery};
 
 pub use name::{ChannelName, IntoChannelName, Peer};
+#[cfg(feature = "tokio")]
+pub use stats::channel_stats_async;
+pub use stats::{ChannelStats, channel_stats};
 
 use crate::json;
 use crate::store::{LeaseKeys, ListStore, glob};

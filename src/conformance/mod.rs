@@ -492,6 +492,10 @@ where
             "dead_letters_are_picked_by_id",
             settle::dead_letters_are_picked_by_id::<H>,
         ),
+        (
+            "channel_stats_count_every_state_under_a_prefix",
+            settle::channel_stats_count_every_state_under_a_prefix::<H>,
+        ),
     ]
 }
 

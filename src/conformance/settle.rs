@@ -218,3 +218,50 @@ where
     assert!(server.ack(&held).unwrap());
     assert_eq!(server.lease_stats().unwrap(), LeaseStats::default());
 }
+
+/// Scenario: `channel_stats` finds every channel under a prefix (one whose
+/// lists are empty but which holds a dead letter too, none outside it)
+/// and counts each state of both its lists.
+pub fn channel_stats_count_every_state_under_a_prefix<B: Harness>(backend: &B)
+where
+    B::Store: LeaseStore,
+{
+    let prefix = format!("{}/", unique("/stats"));
+    let open = |name: &str| {
+        let options = ChannelOptions::default();
+        (
+            RedisChannel::new(backend.store(), name, Peer::Client).unwrap(),
+            RedisChannel::with_options(backend.store(), name, Peer::Server, options).unwrap(),
+        )
+    };
+    let (client, server) = open(&format!("{prefix}busy"));
+    client.send_msgs([1, 2, 3, 4, 5]).unwrap();
+    let batch = lease_all::<B>(&server, 3);
+    assert_eq!(server.nack(&batch[1], LONG).unwrap(), Nacked::Retrying);
+    assert!(server.reject(&batch[2]).unwrap());
+    server.send_msg(&"reply").unwrap();
+    let (client, server) = open(&format!("{prefix}dead"));
+    client.send_msg(&9).unwrap();
+    let dead = lease_all::<B>(&server, 1);
+    assert!(server.reject(&dead[0]).unwrap());
+    let (outside, _) = open(&format!("{}x", prefix.trim_end_matches('/')));
+    outside.send_msg(&0).unwrap();
+
+    let store = backend.store();
+    let stats = crate::channel_stats(&store, &prefix, 100).unwrap();
+    let names: Vec<&str> = stats.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, [format!("{prefix}busy"), format!("{prefix}dead")]);
+    let busy = &stats[0];
+    let counts = |s: &LeaseStats| (s.depth, s.in_flight, s.retrying, s.dead);
+    assert_eq!(counts(&busy.to_server), (2, 1, 1, 1));
+    assert_eq!(busy.to_server.next_deadline, Some(batch[0].deadline()));
+    assert_eq!(counts(&busy.to_client), (1, 0, 0, 0));
+    assert_eq!(counts(&stats[1].to_server), (0, 0, 0, 1));
+    assert_eq!(
+        crate::channel_stats(&store, &prefix, 1).unwrap().len(),
+        1,
+        "at most max channels"
+    );
+    let refused = crate::channel_stats(&store, "no-slash", 10).unwrap_err();
+    assert!(refused.to_string().contains("no-slash"), "{refused}");
+}
