@@ -32,7 +32,8 @@ Examples:
   redisutil recv /jobs/resize --lease 30
   redisutil dead list /jobs/resize --json
   redisutil dead requeue /jobs/resize --id 1733310000000-0
-  redisutil dead purge /jobs/resize --yes";
+  redisutil dead purge /jobs/resize --all --yes
+  redisutil watch /jobs/ --interval 2";
 
 /// Statistics, messages and dead letters of redisutil channels.
 #[derive(Parser)]
@@ -121,6 +122,27 @@ enum Command {
         #[command(subcommand)]
         action: Dead,
     },
+    /// A live view of the channels under PREFIX, like `top`: each list's
+    /// counts and how fast its waiting messages grow (+) or drain (-), a
+    /// second.
+    Watch {
+        #[arg(default_value = "/")]
+        prefix: String,
+        /// Seconds between two looks.
+        #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+        interval: f64,
+        /// Stops after so many looks (default: until interrupted).
+        #[arg(long)]
+        iterations: Option<u64>,
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+        /// JSON lines, one per channel and look.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints the completion script of SHELL (for example
+    /// `redisutil completions bash > /etc/bash_completion.d/redisutil`).
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
@@ -204,7 +226,28 @@ fn fail(code: u8, message: impl Into<String>) -> Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help, --version.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            // One line, like every other error.
+            let rendered = err.render().to_string();
+            let said: Vec<&str> = rendered
+                .lines()
+                .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more"))
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect();
+            let said = said.join(" ");
+            let said = said.strip_prefix("error: ").unwrap_or(&said);
+            eprintln!("redisutil: error: {said} (redisutil --help)");
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -217,6 +260,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Completions { shell } = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "redisutil", &mut std::io::stdout());
+        return Ok(());
+    }
     match open(&cli.connection)? {
         Store::Server(store) => command(store, cli.command),
         Store::Cluster(store) => command(store, cli.command),
@@ -473,6 +521,109 @@ fn command<S: LeaseStore + Clone>(store: S, command: Command) -> Result<(), Fail
             }
         }
         Command::Dead { action } => dead(store, action, &mut out)?,
+        Command::Watch {
+            prefix,
+            interval,
+            iterations,
+            max,
+            json,
+        } => {
+            if !(interval > 0.0 && interval.is_finite()) {
+                return Err(fail(2, "--interval must be a positive number of seconds"));
+            }
+            watch(
+                &store,
+                &prefix,
+                Duration::from_secs_f64(interval),
+                iterations,
+                max,
+                json,
+                &mut out,
+            )?;
+        }
+        Command::Completions { .. } => unreachable!("answered before connecting"),
+    }
+    Ok(())
+}
+
+/// `watch`: looks every `interval`, `iterations` times (or forever).
+fn watch<S: LeaseStore>(
+    store: &S,
+    prefix: &str,
+    interval: Duration,
+    iterations: Option<u64>,
+    max: usize,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let terminal = std::io::stdout().is_terminal();
+    let mut before: std::collections::HashMap<String, (u64, u64)> = Default::default();
+    let mut looked_at: Option<std::time::Instant> = None;
+    let mut look = 0;
+    while iterations.is_none_or(|n| look < n) {
+        if look > 0 {
+            std::thread::sleep(interval);
+        }
+        look += 1;
+        let stats = redisutil::channel_stats(store, prefix, max)?;
+        let now = std::time::Instant::now();
+        let seconds = looked_at.map(|at| now.duration_since(at).as_secs_f64());
+        looked_at = Some(now);
+        // Growth a second of the waiting messages of each list.
+        let rate = |name: &str, side: usize, depth: u64| -> Option<f64> {
+            let (server, client) = before.get(name)?;
+            let was = if side == 0 { *server } else { *client };
+            Some((depth as f64 - was as f64) / seconds?)
+        };
+        if terminal && !json {
+            // Clear the screen and go home, like `top`.
+            write!(out, "\x1b[2J\x1b[H")?;
+        }
+        if !json {
+            writeln!(
+                out,
+                "{:<40} {:>24} {:>9}  {:>24} {:>9}",
+                "CHANNEL",
+                "TO SERVER wait/held/retry/dead",
+                "wait/s",
+                "TO CLIENT wait/held/retry/dead",
+                "wait/s"
+            )?;
+        }
+        for channel in &stats {
+            let (server, client) = (&channel.to_server, &channel.to_client);
+            let server_rate = rate(&channel.name, 0, server.depth);
+            let client_rate = rate(&channel.name, 1, client.depth);
+            if json {
+                let line = json!({
+                    "channel": channel.name,
+                    "to_server": stats_json(server),
+                    "to_client": stats_json(client),
+                    "to_server_waiting_per_s": server_rate,
+                    "to_client_waiting_per_s": client_rate,
+                });
+                writeln!(out, "{line}")?;
+            } else {
+                let shown = |rate: Option<f64>| rate.map_or("-".to_owned(), |r| format!("{r:+.1}"));
+                writeln!(
+                    out,
+                    "{:<40} {:>24} {:>9}  {:>24} {:>9}",
+                    channel.name,
+                    counts(server),
+                    shown(server_rate),
+                    counts(client),
+                    shown(client_rate)
+                )?;
+            }
+        }
+        if !terminal && !json {
+            writeln!(out)?;
+        }
+        out.flush()?;
+        before = stats
+            .iter()
+            .map(|c| (c.name.clone(), (c.to_server.depth, c.to_client.depth)))
+            .collect();
     }
     Ok(())
 }

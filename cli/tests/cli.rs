@@ -230,13 +230,9 @@ fn dead_letters_are_listed_requeued_and_purged() {
         "purged 2\n"
     );
     assert_eq!(worker.lease_stats().unwrap().dead, 0);
-    // Neither ids nor --all: a bad command line.
-    assert_eq!(
-        redisutil(&env, &["dead", "purge", "/jobs/dead"], "")
-            .status
-            .code(),
-        Some(2)
-    );
+    // Neither ids nor --all: a bad command line, said in one line.
+    let bad = redisutil(&env, &["dead", "purge", "/jobs/dead"], "");
+    assert!(failed(&bad, 2).contains("--all"));
 }
 
 #[test]
@@ -323,4 +319,63 @@ fn bad_urls_and_a_redis_that_goes_away_are_one_line_errors() {
     let _ = server.child.wait();
     let gone = redisutil(&[("REDIS_URL", &url)], &["--timeout", "1", "channels"], "");
     assert!(failed(&gone, 1).contains(&format!("127.0.0.1:{}", server.port)));
+}
+
+#[test]
+fn watch_shows_each_look_and_how_fast_lists_grow() {
+    let server = Server::start(&[]);
+    let store = RedisStore::open(server.port).unwrap();
+    let client = RedisChannel::new(store, "/w/a", Peer::Client).unwrap();
+    client.send_msg(&0).unwrap();
+    let url = server.url();
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        client.send_msgs(1..=20).unwrap();
+    });
+    let args = [
+        "watch",
+        "/w/",
+        "--json",
+        "--interval",
+        "1",
+        "--iterations",
+        "2",
+    ];
+    let looks = ok(redisutil(&[("REDIS_URL", &url)], &args, ""));
+    sender.join().unwrap();
+    let looks: Vec<Value> = looks
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(looks.len(), 2, "{looks:?}");
+    assert_eq!(looks[0]["to_server"]["waiting"], 1);
+    assert_eq!(
+        looks[0]["to_server_waiting_per_s"],
+        Value::Null,
+        "no rate at the first look"
+    );
+    assert_eq!(looks[1]["to_server"]["waiting"], 21);
+    let rate = looks[1]["to_server_waiting_per_s"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate <= 20.0 / 0.9, "{rate}");
+    let table = ok(redisutil(
+        &[("REDIS_URL", &url)],
+        &["watch", "--iterations", "1"],
+        "",
+    ));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("/w/a") && l.contains("21/0/0/0")),
+        "{table}"
+    );
+}
+
+#[test]
+fn completions_are_printed_without_a_redis() {
+    let script = ok(redisutil(&[], &["completions", "bash"], ""));
+    assert!(
+        script.contains("redisutil") && script.contains("dead"),
+        "{script}"
+    );
+    failed(&redisutil(&[], &["completions", "cmd"], ""), 2);
 }
