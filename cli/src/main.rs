@@ -1,6 +1,8 @@
 //! `redisutil`: the statistics, messages and dead letters of redisutil
 //! channels on a Redis, from the command line. See `redisutil --help`.
 
+mod dashboard;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -139,6 +141,26 @@ enum Command {
         /// JSON lines, one per channel and look.
         #[arg(long)]
         json: bool,
+    },
+    /// Serves one web page: the channels under PREFIX with their counts, a
+    /// chart of their waiting messages over the last minutes, and their
+    /// dead letters with buttons to requeue or purge them. Read-only
+    /// unless a token is given (REDISUTIL_DASHBOARD_TOKEN or
+    /// --token-file), which the page sends with every change.
+    Dashboard {
+        #[arg(default_value = "/")]
+        prefix: String,
+        /// Where to listen (port 0: any free one, said on standard output).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// A file holding the token that allows changes (its first line).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
+        /// Seconds between two samples of the chart.
+        #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+        every: f64,
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
     },
     /// Prints the completion script of SHELL (for example
     /// `redisutil completions bash > /etc/bash_completion.d/redisutil`).
@@ -411,7 +433,10 @@ fn channel<S: LeaseStore>(store: S, name: &str, to: &End) -> Result<RedisChannel
     Ok(RedisChannel::new(store, name, peer)?)
 }
 
-fn command<S: LeaseStore + Clone>(store: S, command: Command) -> Result<(), Failure> {
+fn command<S: LeaseStore + Clone + Send + Sync + 'static>(
+    store: S,
+    command: Command,
+) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match command {
         Command::Channels { prefix, max, json } => {
@@ -539,6 +564,48 @@ fn command<S: LeaseStore + Clone>(store: S, command: Command) -> Result<(), Fail
                 max,
                 json,
                 &mut out,
+            )?;
+        }
+        Command::Dashboard {
+            prefix,
+            listen,
+            token_file,
+            every,
+            max,
+        } => {
+            if !(every > 0.0 && every.is_finite()) {
+                return Err(fail(2, "--every must be a positive number of seconds"));
+            }
+            let token = match token_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|err| {
+                            fail(
+                                1,
+                                format!("cannot read the token file {}: {err}", path.display()),
+                            )
+                        })?
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned(),
+                ),
+                None => std::env::var("REDISUTIL_DASHBOARD_TOKEN").ok(),
+            };
+            if token.as_ref().is_some_and(|token| token.len() < 16) {
+                return Err(fail(
+                    2,
+                    "the dashboard's token needs at least 16 characters",
+                ));
+            }
+            drop(out);
+            dashboard::serve(
+                store,
+                prefix,
+                max,
+                listen,
+                token,
+                Duration::from_secs_f64(every),
             )?;
         }
         Command::Completions { .. } => unreachable!("answered before connecting"),

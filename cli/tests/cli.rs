@@ -379,3 +379,94 @@ fn completions_are_printed_without_a_redis() {
     );
     failed(&redisutil(&[], &["completions", "cmd"], ""), 2);
 }
+
+/// Sends `request` (an HTTP/1.1 request, whole) to `port`; the status.
+fn http_status(port: u16, request: &str) -> u16 {
+    use std::io::Read;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_dashboard_changes_nothing_without_its_token_and_answers_only_to_its_address() {
+    let server = Server::start(&[]);
+    let url = server.url();
+    let store = RedisStore::open(server.port).unwrap();
+    let worker = RedisChannel::new(store.clone(), "/h/a", Peer::Server).unwrap();
+    RedisChannel::new(store, "/h/a", Peer::Client)
+        .unwrap()
+        .send_msg(&1)
+        .unwrap();
+    let held = worker
+        .lease_msg::<u32>(Duration::from_secs(60))
+        .unwrap()
+        .unwrap();
+    assert!(worker.reject(&held).unwrap());
+    let id = worker.dead_letters(1).unwrap()[0].id.clone();
+    let body = format!(r#"{{"channel":"/h/a","ids":["{id}"]}}"#);
+    let post = |port: u16, headers: &str| {
+        format!(
+            "POST /api/purge HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    for token in [None, Some("the-token-of-this-dashboard")] {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut env = vec![("REDIS_URL", url.as_str())];
+        if let Some(token) = token {
+            env.push(("REDISUTIL_DASHBOARD_TOKEN", token));
+        }
+        let mut dashboard = Command::new(env!("CARGO_BIN_EXE_redisutil"))
+            .args(["dashboard", "/h/", "--listen", &listen])
+            .envs(env)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let get = |host: &str, path: &str| {
+            http_status(
+                port,
+                &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+            )
+        };
+        assert_eq!(get(&listen, "/"), 200);
+        assert_eq!(get(&format!("localhost:{port}"), "/api/channels"), 200);
+        assert_eq!(
+            get(&format!("evil.example:{port}"), "/api/channels"),
+            421,
+            "DNS rebinding"
+        );
+        assert_eq!(get(&listen, "/api/purge"), 405, "no change by a GET");
+        assert_eq!(get(&listen, "/etc/passwd"), 404);
+        let json = "Content-Type: application/json\r\n";
+        // A form post, as a cross-site page could send: no token header.
+        let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+        assert_eq!(http_status(port, &post(port, form)), 403);
+        assert_eq!(http_status(port, &post(port, json)), 403);
+        let wrong = format!("{json}X-Redisutil-Token: not-the-token-of-this-one\r\n");
+        assert_eq!(http_status(port, &post(port, &wrong)), 403);
+        assert_eq!(worker.lease_stats().unwrap().dead, 1, "nothing changed");
+        if let Some(token) = token {
+            // The token without a JSON body is still refused.
+            let bare = format!("X-Redisutil-Token: {token}\r\n");
+            assert_eq!(http_status(port, &post(port, &bare)), 403);
+            let right = format!("{json}X-Redisutil-Token: {token}\r\n");
+            assert_eq!(http_status(port, &post(port, &right)), 200);
+            assert_eq!(worker.lease_stats().unwrap().dead, 0);
+        }
+        let _ = dashboard.kill();
+        let _ = dashboard.wait();
+    }
+}
