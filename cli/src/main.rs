@@ -730,7 +730,9 @@ fn dead<S: LeaseStore + Clone>(
         } => {
             let chan = channel(store, &name, &end)?;
             let moved = if pick.all {
-                chan.requeue_dead(usize::MAX)?
+                // By chunks: one script never holds Redis up for long.
+                let total = chan.lease_stats()?.dead;
+                chunked("requeued", total, || chan.requeue_dead(CHUNK))?
             } else {
                 chan.requeue_dead_letters(&pick.ids)?
             };
@@ -760,7 +762,18 @@ fn dead<S: LeaseStore + Clone>(
                 }
             }
             let deleted = if pick.all {
-                chan.purge_dead()?
+                let total = chan.lease_stats()?.dead;
+                chunked("purged", total, || {
+                    let ids: Vec<String> = chan
+                        .dead_letters(CHUNK)?
+                        .into_iter()
+                        .map(|letter| letter.id)
+                        .collect();
+                    if ids.is_empty() {
+                        return Ok(0);
+                    }
+                    chan.purge_dead_letters(&ids)
+                })?
             } else {
                 chan.purge_dead_letters(&pick.ids)?
             };
@@ -771,6 +784,40 @@ fn dead<S: LeaseStore + Clone>(
         }
     }
     Ok(())
+}
+
+/// Dead letters requeued or purged in one call of a chunked `--all`.
+const CHUNK: usize = 1000;
+
+/// Calls `step` (one chunk; how many it did) until it does none; on a
+/// terminal, shows how far it got out of `total` on standard error.
+fn chunked(
+    did: &str,
+    total: u64,
+    mut step: impl FnMut() -> Result<u64, redisutil::ChannelError>,
+) -> Result<u64, Failure> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut done = 0;
+    loop {
+        let now = step()?;
+        if now == 0 {
+            break;
+        }
+        done += now;
+        if terminal && total > CHUNK as u64 {
+            let width = 30;
+            let filled = (done.min(total) * width / total.max(1)) as usize;
+            eprint!(
+                "\r[{}{}] {did} {done} of {total}",
+                "#".repeat(filled),
+                " ".repeat(width as usize - filled)
+            );
+        }
+    }
+    if terminal && total > CHUNK as u64 {
+        eprintln!();
+    }
+    Ok(done)
 }
 
 /// Asks on the terminal; without one, the answer is no.

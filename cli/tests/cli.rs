@@ -470,3 +470,43 @@ fn the_dashboard_changes_nothing_without_its_token_and_answers_only_to_its_addre
         let _ = dashboard.wait();
     }
 }
+
+/// `--all` goes by chunks of 1,000 (no script holds Redis up for long),
+/// and gets through all of them.
+#[test]
+fn requeue_and_purge_of_all_go_by_chunks_through_every_dead_letter() {
+    let server = Server::start(&[]);
+    let store = RedisStore::open(server.port).unwrap();
+    let client = RedisChannel::new(store.clone(), "/many/a", Peer::Client).unwrap();
+    let worker = RedisChannel::new(store, "/many/a", Peer::Server).unwrap();
+    let kill = || {
+        for delivery in worker
+            .lease_msgs::<u32>(3000, Duration::from_secs(60))
+            .unwrap()
+        {
+            assert!(worker.reject(&delivery.unwrap()).unwrap());
+        }
+    };
+    client.send_msgs(0..2500u32).unwrap();
+    kill();
+    assert_eq!(worker.lease_stats().unwrap().dead, 2500);
+    let url = server.url();
+    let env = [("REDIS_URL", url.as_str())];
+    let requeued = ok(redisutil(
+        &env,
+        &["dead", "requeue", "/many/a", "--all"],
+        "",
+    ));
+    assert_eq!(requeued, "requeued 2500\n");
+    let stats = worker.lease_stats().unwrap();
+    assert_eq!((stats.dead, stats.depth), (0, 2500));
+    kill();
+    let purged = ok(redisutil(
+        &env,
+        &["dead", "purge", "/many/a", "--all", "--yes"],
+        "",
+    ));
+    assert_eq!(purged, "purged 2500\n");
+    let stats = worker.lease_stats().unwrap();
+    assert_eq!((stats.dead, stats.depth, stats.in_flight), (0, 0, 0));
+}
