@@ -1161,7 +1161,10 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
 /// own (a panic there is a retry); one past the time limit is cancelled.
 /// Dropping the future of [`run`](Self::run) stops every task it started
 /// at once: a blocked lease is cancelled (what it leased is handed back),
-/// a running handler is cancelled and its lease left to run out.
+/// a running handler is cancelled and its lease left to run out, and so
+/// are the leases of messages prefetched or done but not yet acked (acks
+/// go with the next lease, at most 100 ms later): those are delivered
+/// again. [`Shutdown::shutdown`] is the graceful way.
 ///
 /// ```
 /// # #[cfg(feature = "tokio")] {
