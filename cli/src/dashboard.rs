@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redisutil::{LeaseStore, Peer, RedisChannel};
+use redisutil::{ChannelError, LeaseStore, Peer, RedisChannel};
 use serde_json::{Value, json};
 
 use crate::{Failure, dead_json, stats_json};
@@ -168,7 +168,7 @@ impl<S: LeaseStore + Clone> Dashboard<S> {
         };
         match answer {
             Ok(value) => (200, "application/json", value.to_string()),
-            Err(failure) => error(failure.code_http(), &failure.message),
+            Err(refused) => error(refused.status, &refused.message),
         }
     }
 
@@ -216,7 +216,7 @@ impl<S: LeaseStore + Clone> Dashboard<S> {
         Ok(())
     }
 
-    fn channels(&self) -> Result<Value, Failure> {
+    fn channels(&self) -> Result<Value, Refused> {
         let stats = redisutil::channel_stats(&self.store, &self.prefix, self.max)?;
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         Ok(json!({
@@ -233,25 +233,25 @@ impl<S: LeaseStore + Clone> Dashboard<S> {
     }
 
     /// The server end of a channel under the prefix.
-    fn channel(&self, name: &str) -> Result<RedisChannel<S>, Failure> {
+    fn channel(&self, name: &str) -> Result<RedisChannel<S>, Refused> {
         if !name.starts_with(&self.prefix) {
-            return Err(crate::fail(
-                1,
-                format!("{name} is not under {}", self.prefix),
-            ));
+            return Err(Refused::input(format!(
+                "{name} is not under {}",
+                self.prefix
+            )));
         }
         Ok(RedisChannel::new(self.store.clone(), name, Peer::Server)?)
     }
 
-    fn dead(&self, request: &Request) -> Result<Value, Failure> {
+    fn dead(&self, request: &Request) -> Result<Value, Refused> {
         let name = request.query.get("channel").map_or("", String::as_str);
         let letters = self.channel(name)?.dead_letters(100)?;
         Ok(Value::Array(letters.iter().map(dead_json).collect()))
     }
 
-    fn change(&self, request: &Request) -> Result<Value, Failure> {
+    fn change(&self, request: &Request) -> Result<Value, Refused> {
         let body: Value = serde_json::from_slice(&request.body)
-            .map_err(|err| crate::fail(1, format!("the body is not JSON: {err}")))?;
+            .map_err(|err| Refused::input(format!("the body is not JSON: {err}")))?;
         let name = body["channel"].as_str().unwrap_or("");
         let ids: Vec<String> = body["ids"]
             .as_array()
@@ -262,7 +262,7 @@ impl<S: LeaseStore + Clone> Dashboard<S> {
             })
             .unwrap_or_default();
         if ids.is_empty() {
-            return Err(crate::fail(1, "no dead letter ids"));
+            return Err(Refused::input("no dead letter ids".into()));
         }
         let channel = self.channel(name)?;
         let done = if request.path == "/api/requeue" {
@@ -274,13 +274,28 @@ impl<S: LeaseStore + Clone> Dashboard<S> {
     }
 }
 
-impl Failure {
-    /// An input error is the client's (400); the store's failing, ours.
-    fn code_http(&self) -> u16 {
-        if self.code == 1 && self.message.contains("Redis") {
-            500
-        } else {
-            400
+/// Why a request was not answered, as an HTTP status.
+struct Refused {
+    status: u16,
+    message: String,
+}
+
+impl Refused {
+    fn input(message: String) -> Self {
+        Self {
+            status: 400,
+            message,
+        }
+    }
+}
+
+/// A bad name or prefix is the request's fault (400); a store that
+/// failed is the server's (500).
+impl From<ChannelError> for Refused {
+    fn from(err: ChannelError) -> Self {
+        Self {
+            status: if err.is_invalid_input() { 400 } else { 500 },
+            message: err.to_string(),
         }
     }
 }
