@@ -739,6 +739,53 @@ fn settle_done<T>(done: &[Leased<T>], acked: u64, book: &Book, counters: &Counte
         .fetch_add(held.saturating_sub(acked), Ordering::Relaxed);
 }
 
+/// An ack of `done` (due, no lease needed yet) came to `acked` at
+/// `now`; when it failed they wait for the next one.
+fn acked_late<T>(
+    done: Vec<Leased<T>>,
+    acked: Result<u64, ChannelError>,
+    now: SystemTime,
+    book: &Book,
+    queue: &Queue<T>,
+    core: &Core,
+) {
+    match acked {
+        Ok(acked) => settle_done(&done, acked, book, &core.counters),
+        Err(_) => {
+            Counters::add(&core.counters.errors);
+            queue.put_back_done(done, now);
+        }
+    }
+}
+
+/// A lease of `1 + reserved` that also acked `done` (how many were still
+/// held, and the batch) came to `leased` at `now`: the thread's delivery,
+/// if any, and whether to pause (the store failed). On a failure `done`
+/// waits for the next ack.
+fn after_lease<T>(
+    leased: Result<(u64, Deliveries<T>), ChannelError>,
+    done: Vec<Leased<T>>,
+    reserved: usize,
+    now: SystemTime,
+    book: &Book,
+    queue: &Queue<T>,
+    core: &Core,
+) -> (Option<Leased<T>>, bool) {
+    match leased {
+        Ok((acked, batch)) => {
+            if !done.is_empty() {
+                settle_done(&done, acked, book, &core.counters);
+            }
+            (took_batch(batch, reserved, now, book, queue, core), false)
+        }
+        Err(err) => {
+            queue.fill(reserved, Vec::new(), &core.counters);
+            queue.put_back_done(done, now);
+            (None, lease_failed(&err, &core.counters))
+        }
+    }
+}
+
 /// What a batch lease at `now` brought: the first delivery for the
 /// thread that leased it, the rest prefetched. One that did not decode
 /// is a dead letter already.
@@ -1090,42 +1137,25 @@ impl<S: LeaseStore + Send + Sync> Worker<S> {
         if let Some(leased) = queue.take(&core.counters) {
             let done = queue.take_done_due(clock.now());
             if !done.is_empty() {
-                match self.channel.ack_all(done.iter().map(|l| &*l.delivery)) {
-                    Ok(acked) => settle_done(&done, acked, book, &core.counters),
-                    Err(_) => {
-                        Counters::add(&core.counters.errors);
-                        queue.put_back_done(done, clock.now());
-                    }
-                }
+                let acked = self.channel.ack_all(done.iter().map(|l| &*l.delivery));
+                acked_late(done, acked, clock.now(), book, queue, core);
             }
             return Some(leased);
         }
         let reserved = queue.reserve();
         let done = queue.take_done();
         let leased = if done.is_empty() {
-            self.channel.blease_msgs::<T>(1 + reserved, lease, poll)
+            let batch = self.channel.blease_msgs::<T>(1 + reserved, lease, poll);
+            batch.map(|batch| (0, batch))
         } else {
-            let acked_and_leased = self.channel.ack_and_lease_msgs(
-                done.iter().map(|l| &*l.delivery),
-                1 + reserved,
-                lease,
-            );
-            acked_and_leased.map(|(acked, batch)| {
-                settle_done(&done, acked, book, &core.counters);
-                batch
-            })
+            let acked = done.iter().map(|l| &*l.delivery);
+            self.channel.ack_and_lease_msgs(acked, 1 + reserved, lease)
         };
-        match leased {
-            Ok(batch) => took_batch(batch, reserved, clock.now(), book, queue, core),
-            Err(err) => {
-                queue.fill(reserved, Vec::new(), &core.counters);
-                queue.put_back_done(done, clock.now());
-                if lease_failed(&err, &core.counters) {
-                    thread::sleep(ERROR_PAUSE);
-                }
-                None
-            }
+        let (next, pause) = after_lease(leased, done, reserved, clock.now(), book, queue, core);
+        if pause {
+            thread::sleep(ERROR_PAUSE);
         }
+        next
     }
 
     /// Extends the leases of the messages held when a third of the lease
@@ -1412,40 +1442,25 @@ where
     if let Some(leased) = queue.take(&core.counters) {
         let done = queue.take_done_due(clock.now());
         if !done.is_empty() {
-            match channel.ack_all(done.iter().map(|l| &*l.delivery)).await {
-                Ok(acked) => settle_done(&done, acked, book, &core.counters),
-                Err(_) => {
-                    Counters::add(&core.counters.errors);
-                    queue.put_back_done(done, clock.now());
-                }
-            }
+            let acked = channel.ack_all(done.iter().map(|l| &*l.delivery)).await;
+            acked_late(done, acked, clock.now(), book, queue, core);
         }
         return Some(leased);
     }
     let reserved = queue.reserve();
     let done = queue.take_done();
     let leased = if done.is_empty() {
-        channel.blease_msgs::<T>(1 + reserved, lease, poll).await
+        let batch = channel.blease_msgs::<T>(1 + reserved, lease, poll).await;
+        batch.map(|batch| (0, batch))
     } else {
-        let acked_and_leased = channel
-            .ack_and_lease_msgs(done.iter().map(|l| &*l.delivery), 1 + reserved, lease)
-            .await;
-        acked_and_leased.map(|(acked, batch)| {
-            settle_done(&done, acked, book, &core.counters);
-            batch
-        })
+        let acked = done.iter().map(|l| &*l.delivery);
+        channel.ack_and_lease_msgs(acked, 1 + reserved, lease).await
     };
-    match leased {
-        Ok(batch) => took_batch(batch, reserved, clock.now(), book, queue, core),
-        Err(err) => {
-            queue.fill(reserved, Vec::new(), &core.counters);
-            queue.put_back_done(done, clock.now());
-            if lease_failed(&err, &core.counters) {
-                tokio::time::sleep(ERROR_PAUSE).await;
-            }
-            None
-        }
+    let (next, pause) = after_lease(leased, done, reserved, clock.now(), book, queue, core);
+    if pause {
+        tokio::time::sleep(ERROR_PAUSE).await;
     }
+    next
 }
 
 /// Aborts a task when dropped (a no-op once it has ended).
