@@ -4,10 +4,13 @@
 //! Needs `redis-server` (`apt-get install redis-server`, or
 //! `scripts/setup`).
 
+mod common;
+
+use common::{free_port, wait_listening};
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redisutil::{Peer, RedisChannel, RedisStore};
 use serde_json::Value;
@@ -20,11 +23,7 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
             .args(extra)
@@ -33,14 +32,7 @@ impl Server {
             .unwrap_or_else(|err| {
                 panic!("cannot start redis-server ({err}): apt-get install redis-server, or scripts/setup")
             });
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server never listened"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_listening(port, "redis-server");
         Self { port, child }
     }
 
@@ -411,11 +403,7 @@ fn the_dashboard_changes_nothing_without_its_token_and_answers_only_to_its_addre
         )
     };
     for token in [None, Some("the-token-of-this-dashboard")] {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut env = vec![("REDIS_URL", url.as_str())];
         if let Some(token) = token {
@@ -427,11 +415,7 @@ fn the_dashboard_changes_nothing_without_its_token_and_answers_only_to_its_addre
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10));
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_listening(port, "the dashboard");
         let get = |host: &str, path: &str| {
             http_status(
                 port,

@@ -7,8 +7,10 @@
 //! chromium-driver`, or `scripts/setup`). `REDISUTIL_SCREENSHOT=<file>`
 //! saves a screenshot of the page.
 
+mod common;
+
+use common::{free_port, wait_listening};
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,14 +19,6 @@ use redisutil::{Peer, RedisChannel, RedisStore};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "a-token-of-32-characters-0123456";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child process killed on drop.
 struct Killed(Child);
@@ -47,17 +41,6 @@ fn spawn(program: &str, args: &[&str], install: &str) -> Killed {
                 panic!("cannot start {program} ({err}): {install}, or scripts/setup")
             }),
     )
-}
-
-fn wait_listening(port: u16, what: &str) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{what} never listened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A WebDriver session on chromedriver.

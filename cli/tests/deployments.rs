@@ -3,18 +3,12 @@
 //! (`redis-sentinel://`) and a Redis Cluster (`--cluster` with seeds).
 //! Needs `redis-server`, `redis-cli` and `openssl` (`scripts/setup`).
 
-use std::net::{TcpListener, TcpStream};
+mod common;
+
+use common::{free_port, wait_listening};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Processes killed, and a directory removed, on drop.
 struct Deployment {
@@ -42,14 +36,7 @@ impl Deployment {
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start redis-server ({err}): scripts/setup"));
         self.children.push(child);
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "port {port} never listened"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_listening(port, "redis-server");
     }
 
     fn path(&self, name: &str) -> String {
