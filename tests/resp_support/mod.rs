@@ -1,6 +1,6 @@
 //! A fake RESP2 server that answers each command as a script says, and the
 //! replies it can give, with their proptest strategies: the test support
-//! of `tests/server_replies.rs`.
+//! of `tests/store/server_replies.rs`.
 #![allow(dead_code)] // the test uses what it needs
 
 use std::io::{BufRead, BufReader, Write};
