@@ -1,5 +1,6 @@
-// The crate's page is the README: a tour of both halves whose examples
-// run as doctests.
+// The crate's page is the README (its examples run as doctests), its link
+// labels first resolved to the items here (the first definition wins).
+#![doc = include_str!("../docs/links.md")]
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -7,7 +8,12 @@
 // Parts that only some features use are dead in builds without them; the
 // build with every feature (clippy in CI) finds code that is dead for good.
 #![cfg_attr(
-    not(all(feature = "cluster", feature = "sentinel", feature = "tokio")),
+    not(all(
+        feature = "cluster",
+        feature = "sentinel",
+        feature = "tokio",
+        feature = "proxy"
+    )),
     allow(dead_code)
 )]
 
@@ -19,9 +25,12 @@ mod clock;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+pub mod guide;
 mod host;
 mod json;
 mod percent;
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 pub mod proxy;
 pub mod store;
 mod tls;

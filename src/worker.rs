@@ -988,7 +988,8 @@ fn check(options: &WorkerOptions) -> Result<(), ChannelError> {
     Ok(())
 }
 
-/// The consumer loop of a leased channel: see the [module](self).
+/// The consumer loop of a leased channel on threads: see the
+/// [module](self), whose example runs one.
 pub struct Worker<S> {
     channel: RedisChannel<S>,
     core: Core,

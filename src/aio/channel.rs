@@ -23,6 +23,25 @@ use crate::{
 ///
 /// Dropping a receive future never loses a message (see the
 /// [module](crate::aio#cancellation)).
+///
+/// ```
+/// use redisutil::MemoryStore;
+/// use redisutil::Peer;
+/// use redisutil::aio::AsyncRedisChannel;
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let store = MemoryStore::new(); // `AsyncRedisStore::open(…)` on Redis
+/// let client = AsyncRedisChannel::new(store.clone(), "/jobs", Peer::Client)?;
+/// let server = AsyncRedisChannel::new(store, "/jobs", Peer::Server)?;
+///
+/// client.send_msg("hello").await?;
+/// let msg: Option<String> = server.brecv_msg(Duration::from_secs(1)).await?;
+/// assert_eq!(msg.as_deref(), Some("hello"));
+/// # Ok::<(), redisutil::ChannelError>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct AsyncRedisChannel<S> {
     chan: RedisChannel<S>,
@@ -194,7 +213,7 @@ impl<S: AsyncListStore> AsyncRedisChannel<S> {
 }
 
 /// Leased receive: at-least-once delivery, as [`RedisChannel`]'s (see its
-/// `lease_msg` and the README), one atomic step on the server each.
+/// `lease_msg` and the leases guide), one atomic step on the server each.
 impl<S: AsyncLeaseStore> AsyncRedisChannel<S> {
     /// [`RedisChannel::lease_msg`]: the oldest message (due ones first)
     /// under a lease of `lease`; `None` when there is none.

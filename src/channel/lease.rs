@@ -53,6 +53,23 @@ pub type Deliveries<T> = Vec<Result<Delivery<T>, DecodeError>>;
 /// [`ack`](RedisChannel::ack) (done), [`nack`](RedisChannel::nack) (deliver
 /// it again) or let the lease run out; [`extend`](RedisChannel::extend)
 /// holds it longer.
+///
+/// ```
+/// use redisutil::{MemoryStore, Peer, RedisChannel};
+/// use std::time::Duration;
+///
+/// let store = MemoryStore::new();
+/// let client = RedisChannel::new(store.clone(), "/jobs", Peer::Client)?;
+/// let server = RedisChannel::new(store, "/jobs", Peer::Server)?;
+/// client.send_msg("resize a.png")?;
+///
+/// let delivery = server.lease_msg::<String>(Duration::from_secs(30))?.unwrap();
+/// assert_eq!(delivery.msg(), "resize a.png");
+/// assert_eq!(delivery.attempt(), 1);
+/// assert!(server.ack(&delivery)?); // done: it will not come back
+/// assert!(server.lease_msg::<String>(Duration::from_secs(30))?.is_none());
+/// # Ok::<(), redisutil::ChannelError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery<T> {
     msg: T,

@@ -92,6 +92,24 @@ impl Default for ChannelOptions {
 /// asks for a `DeserializeOwned` type (`serde_json::Value` takes anything).
 /// `Ok(None)` always means "no message", so a message whose JSON is `null`
 /// comes back as `Ok(Some(..))`.
+///
+/// ```
+/// use redisutil::{MemoryStore, Peer, RedisChannel};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// struct Resize { file: String, width: u32 }
+///
+/// let store = MemoryStore::new(); // `redisutil::get_client(6379)?` on Redis
+/// let client = RedisChannel::new(store.clone(), "/jobs/resize", Peer::Client)?;
+/// let server = RedisChannel::new(store, "/jobs/resize", Peer::Server)?;
+///
+/// client.send_msg(&Resize { file: "a.png".into(), width: 64 })?;
+/// let job: Option<Resize> = server.recv_msg()?;
+/// assert_eq!(job.unwrap().width, 64);
+/// assert_eq!(server.recv_msg::<Resize>()?, None); // nothing waiting
+/// # Ok::<(), redisutil::ChannelError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct RedisChannel<S> {
     store: S,

@@ -146,6 +146,7 @@ mod batch;
 mod channel;
 mod hostile;
 mod lease;
+#[cfg(feature = "proxy")]
 mod proxy;
 mod settle;
 mod store;
@@ -160,6 +161,7 @@ pub use batch::*;
 pub use channel::*;
 pub use hostile::*;
 pub use lease::*;
+#[cfg(feature = "proxy")]
 pub use proxy::*;
 pub use settle::*;
 pub use store::*;

@@ -331,6 +331,26 @@ pub struct LeaseStats {
 /// moves it to the dead letters once delivered `max_deliveries` times),
 /// without a daemon. A key of another type fails with `WRONGTYPE` and
 /// changes nothing.
+///
+/// [`RedisChannel`](crate::RedisChannel)'s leased receive is the usual way
+/// in; the trait is what it runs on:
+///
+/// ```
+/// use redisutil::{LeaseKeys, LeasePolicy, LeaseStore, ListStore, MemoryStore};
+/// use std::time::Duration;
+///
+/// let store = MemoryStore::new();
+/// store.push("/jobs/server", &[b"\"a\""], None)?;
+/// let keys = LeaseKeys::for_list("/jobs/server").unwrap();
+/// let policy = LeasePolicy { lease: Duration::from_secs(30), max_deliveries: 5 };
+///
+/// let leased = store.lease(&keys, 10, policy)?;
+/// assert_eq!(leased.len(), 1);
+/// assert_eq!(leased[0].body, b"\"a\"");
+/// assert_eq!(store.ack(&keys, &[leased[0].tag.clone()])?, 1);
+/// assert!(store.lease(&keys, 10, policy)?.is_empty());
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
 pub trait LeaseStore: ListStore {
     /// Leases up to `count` messages: first the pending ones that are due
     /// (expired leases and retries whose time has come), by when they

@@ -78,6 +78,20 @@ pub use target::{PoolOptions, Server};
 ///
 /// Implementations are shared between threads; a blocked
 /// [`blocking_pop`](ListStore::blocking_pop) must not stall other calls.
+///
+/// A channel needs nothing else; the conformance suite
+/// ([`conformance`](crate::conformance), feature `conformance`) checks a
+/// store of your own against Redis's rules.
+///
+/// ```
+/// use redisutil::{ListStore, MemoryStore};
+///
+/// let store = MemoryStore::new();
+/// assert_eq!(store.push("/q/server", &[b"1", b"2"], None)?, 2); // RPUSH
+/// assert_eq!(store.pop("/q/server")?.as_deref(), Some(&b"1"[..])); // LPOP
+/// assert_eq!(store.scan("/q/*")?, ["/q/server"]);
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
 pub trait ListStore: Send + Sync {
     /// Appends `values` to the tail of the list `key` (RPUSH) and, when
     /// `ttl` is given, sets the list to expire `ttl` from now, in the same

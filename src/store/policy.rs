@@ -296,11 +296,11 @@ mod tests {
         );
         // Every operation has its row.
         assert_eq!(guarantees_table().lines().count(), Op::ALL.len() + 2);
-        // And the README (the crate's documentation) holds the table.
+        // And the guarantees guide holds the table.
         let table = guarantees_table();
         assert!(
-            include_str!("../../README.md").contains(&table),
-            "README.md must hold, under Guarantees, the table:\n{table}"
+            include_str!("../../docs/guide/guarantees.md").contains(&table),
+            "docs/guide/guarantees.md must hold the table:\n{table}"
         );
         for op in [
             Op::Index,

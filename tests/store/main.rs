@@ -3,6 +3,7 @@
 //! policy under faults, pools, TLS, tracing, the async stores, and the
 //! Python original on the same lists. One binary.
 
+#[cfg(all(feature = "tracing", feature = "ureq"))]
 #[path = "../proxy_support/mod.rs"]
 mod proxy_support;
 #[path = "../python_support/mod.rs"]
