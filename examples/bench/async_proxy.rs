@@ -11,9 +11,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use redisutil::proxy::aio::AsyncRedisProxyClient;
 use redisutil::proxy::{
-    AsyncRedisProxyClient, HyperTransport, MemoryProxy, ProxyHost, RedisProxyClient,
-    SignatureVersion, Signer, UreqTransport,
+    HyperTransport, MemoryProxy, ProxyHost, RedisProxyClient, SignatureVersion, Signer,
+    UreqTransport,
 };
 
 use super::proxy::{Value, config, credentials, server, value};

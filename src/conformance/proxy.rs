@@ -34,7 +34,7 @@ use crate::{Clock, ManualClock};
 /// [`config`](Self::config), reached by the clients
 /// [`client_with`](Self::client_with) makes: a [`RedisProxyClient`] over
 /// some [`HttpTransport`](crate::proxy::HttpTransport), or an
-/// [`AsyncRedisProxyClient`](crate::proxy::AsyncRedisProxyClient) run by
+/// [`AsyncRedisProxyClient`](crate::proxy::aio::AsyncRedisProxyClient) run by
 /// [`BlockingAsync`] (feature `tokio`). A new transport (another HTTP
 /// client) is tested by reaching a known server with it; a new server, by
 /// reaching it with a known transport.

@@ -1,17 +1,14 @@
-//! [`Answered`]: a successful call with who answered and after how many
-//! attempts, and the `*_answered` forms of the client's operations that
-//! return it (the plain forms drop it).
+//! What a call carries: a value encoded to JSON on the way out, and on the
+//! way back decoded into an [`Answered`], the value with who answered and
+//! after how many attempts.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::proxy::client::{RedisProxyClient, decode, encode};
-use crate::proxy::config::{CallOptions, ProxyHost};
+use crate::proxy::config::ProxyHost;
 use crate::proxy::error::Error;
-use crate::proxy::failover::Op;
-use crate::proxy::transport::HttpTransport;
 
 /// The value of a successful call, with the host that answered it and the
 /// number of requests it took.
@@ -23,7 +20,7 @@ use crate::proxy::transport::HttpTransport;
 /// # Example
 ///
 /// ```
-/// use redisutil::proxy::{CallOptions, FakeTransport, Outcome, ProxyConfig, RedisProxyClient};
+/// use redisutil::proxy::{FakeTransport, Outcome, ProxyConfig, RedisProxyClient};
 ///
 /// let fake = FakeTransport::new();
 /// fake.push("10.0.0.1:80", Outcome::Refused);
@@ -32,7 +29,7 @@ use crate::proxy::transport::HttpTransport;
 ///     &fake,
 ///     ProxyConfig::with_hosts([("10.0.0.1", 80), ("10.0.0.2", 80)]),
 /// )?;
-/// let answered = client.get_answered::<String>("k", &CallOptions::new())?;
+/// let answered = client.get_answered::<String>("k")?;
 /// assert_eq!(answered.value, "v");
 /// assert_eq!(answered.host.to_string(), "10.0.0.2:80");
 /// assert_eq!(answered.attempts, 2);
@@ -76,129 +73,20 @@ impl Answered<Vec<u8>> {
     }
 }
 
-impl<T: HttpTransport> RedisProxyClient<T> {
-    /// [`get_with`](Self::get_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn get_answered<V: DeserializeOwned>(
-        &self,
-        key: &str,
-        options: &CallOptions,
-    ) -> Result<Answered<V>, Error> {
-        self.walk(&Op::get(key, options)?, options)?.decoded()
-    }
+/// A value's JSON, the body of a write.
+pub(crate) fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error> {
+    crate::json::to_vec(value).map_err(|error| Error::Encode(error.to_string(), Arc::new(error)))
+}
 
-    /// [`set_with`](Self::set_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn set_answered<V: Serialize + ?Sized>(
-        &self,
-        key: &str,
-        value: &V,
-        options: &CallOptions,
-    ) -> Result<Answered<()>, Error> {
-        let op = Op::set(key, encode(value)?, options)?;
-        Ok(self.walk(&op, options)?.written())
-    }
-
-    /// [`hget_with`](Self::hget_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hget_answered<V: DeserializeOwned>(
-        &self,
-        hashname: &str,
-        hashkey: &str,
-        options: &CallOptions,
-    ) -> Result<Answered<V>, Error> {
-        self.walk(&Op::hget(hashname, hashkey, options)?, options)?
-            .decoded()
-    }
-
-    /// [`hset_with`](Self::hset_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn hset_answered<V: Serialize + ?Sized>(
-        &self,
-        hashname: &str,
-        hashkey: &str,
-        value: &V,
-        options: &CallOptions,
-    ) -> Result<Answered<()>, Error> {
-        let op = Op::hset(hashname, hashkey, encode(value)?, options)?;
-        Ok(self.walk(&op, options)?.written())
-    }
-
-    /// [`hkeys_with`](Self::hkeys_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hkeys_answered(
-        &self,
-        hashname: &str,
-        options: &CallOptions,
-    ) -> Result<Answered<Vec<String>>, Error> {
-        self.walk(&Op::hkeys(hashname, options)?, options)?
-            .decoded()
-    }
-
-    /// [`hvals_with`](Self::hvals_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hvals_answered<V: DeserializeOwned>(
-        &self,
-        hashname: &str,
-        options: &CallOptions,
-    ) -> Result<Answered<Vec<V>>, Error> {
-        self.walk(&Op::hvals(hashname, options)?, options)?
-            .decoded()
-    }
-
-    /// [`hgetall_with`](Self::hgetall_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hgetall_answered<V: DeserializeOwned>(
-        &self,
-        hashname: &str,
-        options: &CallOptions,
-    ) -> Result<Answered<HashMap<String, V>>, Error> {
-        self.walk(&Op::hgetall(hashname, options)?, options)?
-            .decoded()
-    }
-
-    /// [`delete_with`](Self::delete_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn delete_answered(&self, key: &str, options: &CallOptions) -> Result<Answered<()>, Error> {
-        Ok(self.walk(&Op::delete(key, options)?, options)?.written())
-    }
-
-    /// [`hdel_with`](Self::hdel_with), with who answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn hdel_answered(
-        &self,
-        hashname: &str,
-        hashkey: &str,
-        options: &CallOptions,
-    ) -> Result<Answered<()>, Error> {
-        let op = Op::hdel(hashname, hashkey, options)?;
-        Ok(self.walk(&op, options)?.written())
-    }
+/// A read's body as a `V`; the bytes stay in the error when it is not one.
+pub(crate) fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
+    crate::json::from_slice(&body).map_err(|error| {
+        crate::trace::decode_failed("proxy value", host.to_string().as_str(), body.len(), &error);
+        Error::Decode {
+            host,
+            message: error.to_string(),
+            body,
+            source: Arc::new(error),
+        }
+    })
 }

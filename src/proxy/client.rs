@@ -2,19 +2,16 @@
 //! `hkeys`, `hvals`, `hgetall`, `delete`, `hdel`) over any
 //! [`HttpTransport`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use crate::clock::{Clock, SystemClock};
 use crate::proxy::answered::Answered;
-use crate::proxy::config::{CallOptions, ProxyConfig, ProxyHost};
+use crate::proxy::commands::proxy_commands;
+use crate::proxy::config::{CallOptions, ProxyConfig};
 use crate::proxy::error::Error;
-use crate::proxy::sign::Signer;
 use crate::proxy::transport::HttpTransport;
+use crate::proxy::walk::{Op, Shared, Step, Walk};
 
 /// A client for a redis proxy server: JSON values by key and hash field,
 /// signed requests, host failover, retries and backup clusters.
@@ -79,29 +76,6 @@ pub struct RedisProxyClient<T> {
     /// Signing dates and backoff sleeps; a clone may have its own
     /// ([`with_clock`](Self::with_clock)).
     pub(crate) clock: Arc<dyn Clock>,
-}
-
-/// The transport, config and signer the clones of a client share.
-pub(crate) struct Shared<T> {
-    pub(crate) transport: T,
-    pub(crate) config: ProxyConfig,
-    pub(crate) signer: Option<Signer>,
-}
-
-impl<T> Shared<T> {
-    /// The config checked, and its signer.
-    pub(crate) fn new(transport: T, config: ProxyConfig) -> Result<Self, Error> {
-        config.validate()?;
-        let signer = config
-            .credentials
-            .clone()
-            .map(|credentials| Signer::new(credentials, config.signature.clone()));
-        Ok(Self {
-            transport,
-            config,
-            signer,
-        })
-    }
 }
 
 impl<T> Clone for RedisProxyClient<T> {
@@ -184,7 +158,7 @@ impl<T: HttpTransport> RedisProxyClient<T> {
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] when the config has no cluster, an empty
-    /// cluster or an invalid host ([`ProxyHost::validate`]).
+    /// cluster or an invalid host ([`ProxyHost::validate`](crate::proxy::ProxyHost::validate)).
     ///
     /// # Example
     ///
@@ -220,233 +194,20 @@ impl<T: HttpTransport> RedisProxyClient<T> {
         &self.shared.transport
     }
 
-    /// The value at `key`; [`Error::KeyNotFound`] when there is none.
-    ///
-    /// # Errors
-    ///
-    /// Any [`Error`]; [`Error::Decode`] when the value is not a `V`.
-    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<V, Error> {
-        self.get_with(key, &CallOptions::new())
-    }
-
-    /// [`get`](Self::get) with per-call options.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn get_with<V: DeserializeOwned>(
-        &self,
-        key: &str,
-        options: &CallOptions,
-    ) -> Result<V, Error> {
-        self.get_answered(key, options).map(Answered::into_value)
-    }
-
-    /// Sets `key` to the JSON of `value`.
-    ///
-    /// # Errors
-    ///
-    /// Any [`Error`]; [`Error::PartialWrite`] when some clusters took the
-    /// write and others did not. When no cluster took it, the main
-    /// cluster's error, as with a single cluster.
-    pub fn set<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<(), Error> {
-        self.set_with(key, value, &CallOptions::new())
-    }
-
-    /// [`set`](Self::set) with per-call options (`expire`, `retry`).
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn set_with<V: Serialize + ?Sized>(
-        &self,
-        key: &str,
-        value: &V,
-        options: &CallOptions,
-    ) -> Result<(), Error> {
-        self.set_answered(key, value, options).map(drop)
-    }
-
-    /// The value of field `hashkey` in hash `hashname`.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hget<V: DeserializeOwned>(&self, hashname: &str, hashkey: &str) -> Result<V, Error> {
-        self.hget_with(hashname, hashkey, &CallOptions::new())
-    }
-
-    /// [`hget`](Self::hget) with per-call options.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hget_with<V: DeserializeOwned>(
-        &self,
-        hashname: &str,
-        hashkey: &str,
-        options: &CallOptions,
-    ) -> Result<V, Error> {
-        self.hget_answered(hashname, hashkey, options)
-            .map(Answered::into_value)
-    }
-
-    /// Sets field `hashkey` of hash `hashname` to the JSON of `value`.
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn hset<V: Serialize + ?Sized>(
-        &self,
-        hashname: &str,
-        hashkey: &str,
-        value: &V,
-    ) -> Result<(), Error> {
-        self.hset_with(hashname, hashkey, value, &CallOptions::new())
-    }
-
-    /// [`hset`](Self::hset) with per-call options (`expire` applies to the
-    /// field).
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn hset_with<V: Serialize + ?Sized>(
-        &self,
-        hashname: &str,
-        hashkey: &str,
-        value: &V,
-        options: &CallOptions,
-    ) -> Result<(), Error> {
-        self.hset_answered(hashname, hashkey, value, options)
-            .map(drop)
-    }
-
-    /// The field names of hash `hashname` (a JSON array on the wire).
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hkeys(&self, hashname: &str) -> Result<Vec<String>, Error> {
-        self.hkeys_with(hashname, &CallOptions::new())
-    }
-
-    /// [`hkeys`](Self::hkeys) with per-call options.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hkeys_with(&self, hashname: &str, options: &CallOptions) -> Result<Vec<String>, Error> {
-        self.hkeys_answered(hashname, options)
-            .map(Answered::into_value)
-    }
-
-    /// The values of hash `hashname` (a JSON array on the wire).
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hvals<V: DeserializeOwned>(&self, hashname: &str) -> Result<Vec<V>, Error> {
-        self.hvals_with(hashname, &CallOptions::new())
-    }
-
-    /// [`hvals`](Self::hvals) with per-call options.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hvals_with<V: DeserializeOwned>(
-        &self,
-        hashname: &str,
-        options: &CallOptions,
-    ) -> Result<Vec<V>, Error> {
-        self.hvals_answered(hashname, options)
-            .map(Answered::into_value)
-    }
-
-    /// Every field of hash `hashname` with its value (a JSON object on the
-    /// wire).
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hgetall<V: DeserializeOwned>(
-        &self,
-        hashname: &str,
-    ) -> Result<HashMap<String, V>, Error> {
-        self.hgetall_with(hashname, &CallOptions::new())
-    }
-
-    /// [`hgetall`](Self::hgetall) with per-call options.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    pub fn hgetall_with<V: DeserializeOwned>(
-        &self,
-        hashname: &str,
-        options: &CallOptions,
-    ) -> Result<HashMap<String, V>, Error> {
-        self.hgetall_answered(hashname, options)
-            .map(Answered::into_value)
-    }
-
-    /// Deletes `key` (a string or a whole hash).
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn delete(&self, key: &str) -> Result<(), Error> {
-        self.delete_with(key, &CallOptions::new())
-    }
-
-    /// [`delete`](Self::delete) with per-call options.
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn delete_with(&self, key: &str, options: &CallOptions) -> Result<(), Error> {
-        self.delete_answered(key, options).map(drop)
-    }
-
-    /// Deletes field `hashkey` of hash `hashname`.
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn hdel(&self, hashname: &str, hashkey: &str) -> Result<(), Error> {
-        self.hdel_with(hashname, hashkey, &CallOptions::new())
-    }
-
-    /// [`hdel`](Self::hdel) with per-call options.
-    ///
-    /// # Errors
-    ///
-    /// As [`set`](Self::set).
-    pub fn hdel_with(
-        &self,
-        hashname: &str,
-        hashkey: &str,
-        options: &CallOptions,
-    ) -> Result<(), Error> {
-        self.hdel_answered(hashname, hashkey, options).map(drop)
-    }
-}
-
-pub(crate) fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, Error> {
-    crate::json::to_vec(value).map_err(|error| Error::Encode(error.to_string(), Arc::new(error)))
-}
-
-pub(crate) fn decode<V: DeserializeOwned>(body: Vec<u8>, host: ProxyHost) -> Result<V, Error> {
-    crate::json::from_slice(&body).map_err(|error| {
-        crate::trace::decode_failed("proxy value", host.to_string().as_str(), body.len(), &error);
-        Error::Decode {
-            host,
-            message: error.to_string(),
-            body,
-            source: Arc::new(error),
+    /// Walks `op` over the clusters, sending through the transport and
+    /// pausing on the clock: a read's 200 body, a write's empty one.
+    fn walk(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
+        let mut walk = Walk::new(&self.shared, &*self.clock, op, options);
+        loop {
+            match walk.next() {
+                Step::Send(request) => walk.answer(self.shared.transport.send(request)),
+                Step::Pause(pause) => self.clock.sleep(pause),
+                Step::Done(result) => return result,
+            }
         }
-    })
+    }
+
+    proxy_commands!(blocking);
 }
 
 #[cfg(test)]

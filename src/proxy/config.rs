@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::proxy::error::Error;
 use crate::proxy::sign::{Credentials, SignatureVersion};
 
-/// One proxy server: an IP (or host name) and a port, shown as `ip:port`,
+/// One proxy server: an IP address or DNS name and a port, shown as `host:port`,
 /// which is also the `Host` header sent to it.
 ///
 /// Accepted when a client is built ([`ProxyHost::validate`]): an IPv4
@@ -36,29 +36,29 @@ use crate::proxy::sign::{Credentials, SignatureVersion};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProxyHost {
-    ip: String,
+    host: String,
     port: u16,
 }
 
 impl ProxyHost {
-    /// The server at `ip:port` (brackets around an IPv6 address are
+    /// The server at `host:port` (brackets around an IPv6 address are
     /// dropped). Checked by [`validate`](Self::validate) when a client is
     /// built, not here.
-    pub fn new(ip: impl Into<String>, port: u16) -> Self {
-        let ip = ip.into();
-        let ip = match ip
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        let host = host.into();
+        let host = match host
             .strip_prefix('[')
             .and_then(|inner| inner.strip_suffix(']'))
         {
             Some(inner) if inner.contains(':') => inner.to_owned(),
-            _ => ip,
+            _ => host,
         };
-        Self { ip, port }
+        Self { host, port }
     }
 
-    /// The IP or host name.
-    pub fn ip(&self) -> &str {
-        &self.ip
+    /// The IP address or DNS name (an IPv6 address without brackets).
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// The port.
@@ -76,22 +76,22 @@ impl ProxyHost {
         let invalid = |why: &str| {
             Err(Error::InvalidArgument(format!(
                 "proxy host {:?} port {}: {why}",
-                self.ip, self.port
+                self.host, self.port
             )))
         };
         if self.port == 0 {
             return invalid("port must not be 0");
         }
-        if self.ip.is_empty() {
+        if self.host.is_empty() {
             return invalid("host must not be empty");
         }
-        if self.ip.contains(':') {
-            return match self.ip.parse::<Ipv6Addr>() {
+        if self.host.contains(':') {
+            return match self.host.parse::<Ipv6Addr>() {
                 Ok(_) => Ok(()),
                 Err(_) => invalid("not an ipv6 address"),
             };
         }
-        if self.ip.len() > 253 {
+        if self.host.len() > 253 {
             return invalid("name longer than 253 bytes");
         }
         let label_ok = |label: &str| {
@@ -101,7 +101,7 @@ impl ProxyHost {
                     .bytes()
                     .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
         };
-        if !self.ip.split('.').all(label_ok) {
+        if !self.host.split('.').all(label_ok) {
             return invalid("not an ip address or a dns name");
         }
         Ok(())
@@ -110,10 +110,10 @@ impl ProxyHost {
 
 impl fmt::Display for ProxyHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.ip.contains(':') {
-            write!(f, "[{}]:{}", self.ip, self.port)
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "{}:{}", self.ip, self.port)
+            write!(f, "{}:{}", self.host, self.port)
         }
     }
 }

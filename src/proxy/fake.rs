@@ -186,9 +186,35 @@ impl FakeTransport {
         self.lock().requests.iter().map(host_of).collect()
     }
 
-    /// Forgets the recorded requests (scripts stay).
+    /// Forgets the recorded requests; the scripted outcomes and defaults
+    /// stay (see [`reset`](Self::reset) to start a test phase afresh).
     pub fn clear_requests(&self) {
         self.lock().requests.clear();
+    }
+
+    /// Forgets everything: the recorded requests, the outcomes still
+    /// scripted and the defaults: every host refuses again, as in a new
+    /// transport.
+    ///
+    /// ```
+    /// use redisutil::proxy::{FakeTransport, Outcome, ProxyConfig, RedisProxyClient};
+    ///
+    /// let fake = FakeTransport::new();
+    /// let client = RedisProxyClient::new(&fake, ProxyConfig::with_hosts([("10.0.0.1", 80)]))?;
+    /// fake.push("10.0.0.1:80", Outcome::json(200, "first"));
+    /// fake.set_default("10.0.0.1:80", Outcome::json(200, "then"));
+    /// assert_eq!(client.get::<String>("k")?, "first");
+    ///
+    /// fake.reset();
+    /// assert!(fake.requests().is_empty());
+    /// assert!(client.get::<String>("k").unwrap_err().is_connection());
+    /// # Ok::<(), redisutil::proxy::Error>(())
+    /// ```
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        state.scripts.clear();
+        state.defaults.clear();
+        state.requests.clear();
     }
 }
 

@@ -39,7 +39,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-use crate::proxy::async_transport::AsyncHttpTransport;
+use crate::proxy::aio::AsyncHttpTransport;
 #[cfg(feature = "hyper-rustls")]
 use crate::proxy::error::Error;
 use crate::proxy::transport::{TransportConfig, TransportError, TransportErrorKind};
@@ -52,7 +52,7 @@ pub type HyperConfig = TransportConfig;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// An [`AsyncHttpTransport`] over real HTTP/1.1 with hyper: the transport
-/// of [`AsyncRedisProxyClient::connect`](crate::proxy::AsyncRedisProxyClient::connect).
+/// of [`AsyncRedisProxyClient::connect`](crate::proxy::aio::AsyncRedisProxyClient::connect).
 ///
 /// One pool of kept-alive connections per transport (clones share it);
 /// every status is returned as a response; bodies are read up to
@@ -63,7 +63,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 ///
 /// ```
 /// use std::time::Duration;
-/// use redisutil::proxy::{AsyncRedisProxyClient, HyperConfig, HyperTransport, ProxyConfig};
+/// use redisutil::proxy::{HyperConfig, HyperTransport, ProxyConfig};
+/// use redisutil::proxy::aio::AsyncRedisProxyClient;
 ///
 /// let transport = HyperTransport::new(HyperConfig::with_timeout(Duration::from_millis(500)));
 /// let client = AsyncRedisProxyClient::new(transport, ProxyConfig::with_hosts([("127.0.0.1", 2222)]))?;

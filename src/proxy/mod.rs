@@ -4,15 +4,15 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `client.rs` | [`RedisProxyClient`], the typed API |
-//! | `async_client.rs` | `AsyncRedisProxyClient`, the same API as futures (feature `tokio`) |
-//! | `answered.rs` | [`Answered`]: who answered a call, after how many attempts |
+//! | `client.rs` | [`RedisProxyClient`], the blocking driver: constructors and the loop that sends and sleeps |
+//! | `aio/` | [`aio::AsyncRedisProxyClient`], the async driver, and the [`aio::AsyncHttpTransport`] seam (feature `tokio`) |
+//! | `commands.rs` | the commands, each written once: every client's `get`, `get_with`, `get_answered`, `get_answered_with`, … |
+//! | `walk.rs` | the walk over clusters, rounds and hosts, without I/O: signed requests, answers, pauses, the result |
+//! | `answered.rs` | [`Answered`]: who answered a call, after how many attempts; JSON in and out |
 //! | `wire.rs` | the protocol: the nine commands, paths, the `n`/`w`/`r`/`expire` query |
-//! | `failover.rs` | the walk over clusters, rounds and hosts, without I/O: signed requests, answers, pauses, the result |
 //! | `config.rs` | [`ProxyConfig`], [`ProxyHost`], [`Nwr`], [`CallOptions`] |
 //! | `error/` | [`Error`] and its predicates; its parts ([`Attempt`], [`ClusterFailure`]) |
 //! | `transport.rs` | the [`HttpTransport`] seam, [`TransportError`], [`TransportConfig`] |
-//! | `async_transport.rs` | the `AsyncHttpTransport` seam (feature `tokio`) |
 //! | `ureq.rs` | [`UreqTransport`], real HTTP (feature `ureq`) |
 //! | `hyper.rs` | `HyperTransport`, real HTTP for the async client (feature `hyper`) |
 //! | `sign/` | [`Signer`]: AWS SigV4 and SigV2 query signing |
@@ -51,15 +51,14 @@
 //! # Ok::<(), redisutil::proxy::Error>(())
 //! ```
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod aio;
 mod answered;
-#[cfg(feature = "tokio")]
-mod async_client;
-#[cfg(feature = "tokio")]
-mod async_transport;
 mod client;
+mod commands;
 mod config;
 mod error;
-mod failover;
 mod fake;
 #[cfg(feature = "hyper")]
 mod hyper;
@@ -70,6 +69,7 @@ pub mod sign;
 mod transport;
 #[cfg(feature = "ureq")]
 mod ureq;
+mod walk;
 mod wire;
 
 #[cfg(feature = "hyper")]
@@ -77,10 +77,6 @@ pub use self::hyper::{HyperConfig, HyperTransport};
 #[cfg(feature = "ureq")]
 pub use self::ureq::{UreqConfig, UreqTransport};
 pub use answered::Answered;
-#[cfg(feature = "tokio")]
-pub use async_client::AsyncRedisProxyClient;
-#[cfg(feature = "tokio")]
-pub use async_transport::AsyncHttpTransport;
 pub use client::RedisProxyClient;
 pub use config::{CallOptions, Nwr, ProxyConfig, ProxyHost};
 pub use error::{Attempt, AttemptFailure, ClusterFailure, Error};

@@ -33,7 +33,8 @@ mod harness {
 
     use redisutil::Clock;
     use redisutil::conformance::{BlockingAsync, MemoryProxyHarness, ProxyHarness};
-    use redisutil::proxy::{AsyncRedisProxyClient, MemoryProxy, ProxyConfig};
+    use redisutil::proxy::aio::AsyncRedisProxyClient;
+    use redisutil::proxy::{MemoryProxy, ProxyConfig};
     use tokio::runtime::Runtime;
 
     /// The in-memory server reached directly.
@@ -84,9 +85,8 @@ mod over_http {
 
     use redisutil::Clock;
     use redisutil::conformance::{BlockingAsync, MemoryProxyHarness, ProxyHarness};
-    use redisutil::proxy::{
-        AsyncRedisProxyClient, HyperConfig, HyperTransport, ProxyConfig, ProxyHost,
-    };
+    use redisutil::proxy::aio::AsyncRedisProxyClient;
+    use redisutil::proxy::{HyperConfig, HyperTransport, ProxyConfig, ProxyHost};
     use tokio::runtime::Runtime;
 
     use super::proxy_support::TestServer;
@@ -245,9 +245,9 @@ fn run_all_proxy_passes_over_http_on_kept_alive_connections() {
 mod transport {
     use std::time::{Duration, Instant};
 
+    use redisutil::proxy::aio::{AsyncHttpTransport, AsyncRedisProxyClient};
     use redisutil::proxy::{
-        AsyncHttpTransport, AsyncRedisProxyClient, CallOptions, HyperConfig, HyperTransport,
-        ProxyConfig, ProxyHost, TransportErrorKind,
+        CallOptions, HyperConfig, HyperTransport, ProxyConfig, ProxyHost, TransportErrorKind,
     };
 
     use super::proxy_support::{
@@ -346,7 +346,7 @@ mod transport {
             Duration::from_secs(2),
         );
         let answered = client
-            .set_answered("k", "v", &CallOptions::new())
+            .set_answered_with("k", "v", &CallOptions::new())
             .await
             .unwrap();
         assert_eq!(answered.host, server.host());
@@ -436,9 +436,10 @@ mod transport {
 mod tls {
     use std::time::Duration;
 
+    use redisutil::proxy::aio::AsyncRedisProxyClient;
     use redisutil::proxy::{
-        AsyncRedisProxyClient, Credentials, HyperConfig, HyperTransport, MemoryProxy, ProxyConfig,
-        ProxyHost, SignatureVersion, Signer, TransportErrorKind,
+        Credentials, HyperConfig, HyperTransport, MemoryProxy, ProxyConfig, ProxyHost,
+        SignatureVersion, Signer, TransportErrorKind,
     };
     use redisutil::{ClientIdentity, TlsOptions};
 
@@ -503,7 +504,7 @@ mod tls {
         let both = client(vec![expired, good.clone()], &trusting("ca"));
         both.hset("h", "f", &[1, 2, 3]).await.unwrap();
         let answered = both
-            .hget_answered::<Vec<u32>>("h", "f", &redisutil::proxy::CallOptions::new())
+            .hget_answered_with::<Vec<u32>>("h", "f", &redisutil::proxy::CallOptions::new())
             .await
             .unwrap();
         assert_eq!(answered.value, [1, 2, 3]);
@@ -552,9 +553,10 @@ mod failover {
 
     use proptest::prelude::*;
     use redisutil::ManualClock;
+    use redisutil::proxy::aio::AsyncRedisProxyClient;
     use redisutil::proxy::{
-        AsyncRedisProxyClient, AttemptFailure, CallOptions, Error, FakeTransport, Outcome,
-        ProxyConfig, ProxyHost, RedisProxyClient, TransportErrorKind,
+        AttemptFailure, CallOptions, Error, FakeTransport, Outcome, ProxyConfig, ProxyHost,
+        RedisProxyClient, TransportErrorKind,
     };
 
     fn hosts(cluster: u8, count: u8) -> Vec<ProxyHost> {
@@ -580,7 +582,7 @@ mod failover {
             ..ProxyConfig::default()
         };
         let answered = client(&fake, config)
-            .get_answered::<String>("k", &CallOptions::new())
+            .get_answered_with::<String>("k", &CallOptions::new())
             .await
             .unwrap();
         assert_eq!(answered.value, "v");
@@ -632,7 +634,7 @@ mod failover {
             ..ProxyConfig::default()
         };
         let answered = client(&fake, config)
-            .hvals_answered::<u32>("h", &CallOptions::new())
+            .hvals_answered_with::<u32>("h", &CallOptions::new())
             .await
             .unwrap();
         assert_eq!(answered.value, [1, 2]);
@@ -671,7 +673,7 @@ mod failover {
             fake.push(format!("10.0.{cluster}.1:80"), Outcome::status(200));
         }
         let answered = client(&fake, config)
-            .hdel_answered("h", "f", &CallOptions::new())
+            .hdel_answered_with("h", "f", &CallOptions::new())
             .await
             .unwrap();
         assert_eq!(answered.host.to_string(), "10.0.0.1:80");
@@ -777,13 +779,13 @@ mod failover {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
             let (expected, got) = if write {
                 (
-                    format!("{:?}", blocking.set_answered("k/ü", &[1, 2], &options)),
-                    format!("{:?}", runtime.block_on(nonblocking.set_answered("k/ü", &[1, 2], &options))),
+                    format!("{:?}", blocking.set_answered_with("k/ü", &[1, 2], &options)),
+                    format!("{:?}", runtime.block_on(nonblocking.set_answered_with("k/ü", &[1, 2], &options))),
                 )
             } else {
                 (
-                    format!("{:?}", blocking.get_answered::<String>("k/ü", &options)),
-                    format!("{:?}", runtime.block_on(nonblocking.get_answered::<String>("k/ü", &options))),
+                    format!("{:?}", blocking.get_answered_with::<String>("k/ü", &options)),
+                    format!("{:?}", runtime.block_on(nonblocking.get_answered_with::<String>("k/ü", &options))),
                 )
             };
             prop_assert_eq!(got, expected);
@@ -814,9 +816,9 @@ mod downstream {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::{Duration, Instant};
 
+    use redisutil::proxy::aio::AsyncRedisProxyClient;
     use redisutil::proxy::{
-        AsyncRedisProxyClient, CallOptions, FakeTransport, MemoryProxy, Outcome, ProxyConfig,
-        RoutingTransport,
+        CallOptions, FakeTransport, MemoryProxy, Outcome, ProxyConfig, RoutingTransport,
     };
     use redisutil::{Clock, ManualClock, SystemClock};
 

@@ -350,7 +350,7 @@ fn a_success_says_who_answered_after_how_many_attempts() {
     };
     let client = RedisProxyClient::new(&fake, config).expect("client");
     let read: Answered<String> = client
-        .get_answered("k", &CallOptions::new())
+        .get_answered_with("k", &CallOptions::new())
         .expect("second round");
     assert_eq!(
         (read.value.as_str(), read.host.to_string(), read.attempts),
@@ -358,7 +358,7 @@ fn a_success_says_who_answered_after_how_many_attempts() {
     );
     // The main cluster now refuses: a read falls back to the backup.
     let read = client
-        .hkeys_answered("h", &CallOptions::new().retry(0))
+        .hkeys_answered_with("h", &CallOptions::new().retry(0))
         .expect("backup");
     assert_eq!(
         (read.host.to_string(), read.attempts),
@@ -366,7 +366,7 @@ fn a_success_says_who_answered_after_how_many_attempts() {
     );
     fake.set_default("10.0.0.1:80", Outcome::json(200, &()));
     let write = client
-        .set_answered("k", "v", &CallOptions::new())
+        .set_answered_with("k", "v", &CallOptions::new())
         .expect("both clusters");
     assert_eq!(write.host.to_string(), "10.0.0.1:80");
     assert_eq!(

@@ -222,7 +222,8 @@ fn memory_server_signed(credentials: &Credentials) -> (proxy_support::TestServer
 #[cfg(feature = "tokio")]
 #[test]
 fn the_async_client_emits_the_same_proxy_events() {
-    use redisutil::proxy::{AsyncRedisProxyClient, FakeTransport, Outcome};
+    use redisutil::proxy::aio::AsyncRedisProxyClient;
+    use redisutil::proxy::{FakeTransport, Outcome};
 
     let script = |fake: &FakeTransport| {
         fake.push("10.0.0.1:80", Outcome::Refused);

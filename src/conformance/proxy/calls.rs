@@ -16,7 +16,7 @@ use crate::proxy::{CallOptions, Error, HttpTransport, RedisProxyClient, Transpor
 ///
 /// Implemented by [`RedisProxyClient`] and, with the feature `tokio`, by
 /// [`BlockingAsync`] (an
-/// [`AsyncRedisProxyClient`](crate::proxy::AsyncRedisProxyClient) run on a
+/// [`AsyncRedisProxyClient`](crate::proxy::aio::AsyncRedisProxyClient) run on a
 /// runtime). The provided methods call the `*_with` ones with no options.
 pub trait ProxyCalls {
     /// [`RedisProxyClient::get_with`].
@@ -280,9 +280,8 @@ mod blocking {
     use tokio::runtime::Runtime;
 
     use super::ProxyCalls;
-    use crate::proxy::{
-        AsyncHttpTransport, AsyncRedisProxyClient, CallOptions, Error, TransportError,
-    };
+    use crate::proxy::aio::{AsyncHttpTransport, AsyncRedisProxyClient};
+    use crate::proxy::{CallOptions, Error, TransportError};
 
     /// An [`AsyncRedisProxyClient`] whose calls run to completion on a
     /// tokio runtime, one after the other (feature `tokio`): how a
@@ -294,7 +293,8 @@ mod blocking {
     /// ```
     /// use std::sync::Arc;
     /// use redisutil::conformance::{BlockingAsync, ProxyCalls};
-    /// use redisutil::proxy::{AsyncRedisProxyClient, MemoryProxy, ProxyConfig};
+    /// use redisutil::proxy::{MemoryProxy, ProxyConfig};
+    /// use redisutil::proxy::aio::AsyncRedisProxyClient;
     ///
     /// let runtime = Arc::new(tokio::runtime::Builder::new_current_thread().enable_all().build()?);
     /// let config = ProxyConfig::with_hosts([("127.0.0.1", 2222)]);

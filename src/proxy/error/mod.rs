@@ -418,7 +418,7 @@ mod tests {
     use std::error::Error as _;
 
     use super::Error;
-    use crate::proxy::client::{decode, encode};
+    use crate::proxy::answered::{decode, encode};
     use crate::proxy::config::ProxyHost;
 
     #[test]

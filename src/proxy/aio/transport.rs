@@ -16,7 +16,7 @@ use crate::proxy::transport::{HttpTransport, TransportError};
 
 /// Sends one HTTP request and returns a future of its response: the async
 /// form of [`HttpTransport`], which
-/// [`AsyncRedisProxyClient`](crate::proxy::AsyncRedisProxyClient) sends
+/// [`AsyncRedisProxyClient`](crate::proxy::aio::AsyncRedisProxyClient) sends
 /// through.
 ///
 /// Implementations: `HyperTransport` (real HTTP, feature `hyper`),
@@ -32,7 +32,8 @@ use crate::proxy::transport::{HttpTransport, TransportError};
 /// # Examples
 ///
 /// ```
-/// use redisutil::proxy::{AsyncHttpTransport, TransportError, TransportErrorKind};
+/// use redisutil::proxy::{TransportError, TransportErrorKind};
+/// use redisutil::proxy::aio::AsyncHttpTransport;
 ///
 /// /// A transport that can reach nothing.
 /// struct Offline;

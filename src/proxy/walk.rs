@@ -26,13 +26,35 @@ use http::{HeaderValue, Request, Response, StatusCode};
 
 use crate::clock::Clock;
 use crate::proxy::answered::Answered;
-use crate::proxy::client::{RedisProxyClient, Shared};
 use crate::proxy::config::{CallOptions, ProxyConfig, ProxyHost};
 use crate::proxy::error::{Attempt, AttemptFailure, ClusterFailure, Error};
 use crate::proxy::redact::redact;
 use crate::proxy::sign::Signer;
-use crate::proxy::transport::{HttpTransport, TransportError};
+use crate::proxy::transport::TransportError;
 use crate::proxy::wire::{Command, build_path, write_query};
+
+/// The transport, config and signer the clones of a client share.
+pub(crate) struct Shared<T> {
+    pub(crate) transport: T,
+    pub(crate) config: ProxyConfig,
+    pub(crate) signer: Option<Signer>,
+}
+
+impl<T> Shared<T> {
+    /// The config checked, and its signer.
+    pub(crate) fn new(transport: T, config: ProxyConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let signer = config
+            .credentials
+            .clone()
+            .map(|credentials| Signer::new(credentials, config.signature.clone()));
+        Ok(Self {
+            transport,
+            config,
+            signer,
+        })
+    }
+}
 
 /// The longest body excerpt kept in [`Error::ServerResponse`].
 const EXCERPT_BYTES: usize = 512;
@@ -83,64 +105,6 @@ impl Op {
             key: arguments.join("/"),
             body,
         })
-    }
-
-    /// `get key`.
-    pub(crate) fn get(key: &str, options: &CallOptions) -> Result<Self, Error> {
-        Self::new(Command::Get, &[key], None, options)
-    }
-
-    /// `set key` to the JSON `body`.
-    pub(crate) fn set(key: &str, body: Vec<u8>, options: &CallOptions) -> Result<Self, Error> {
-        Self::new(Command::Set, &[key], Some(body), options)
-    }
-
-    /// `hget hashname hashkey`.
-    pub(crate) fn hget(
-        hashname: &str,
-        hashkey: &str,
-        options: &CallOptions,
-    ) -> Result<Self, Error> {
-        Self::new(Command::HGet, &[hashname, hashkey], None, options)
-    }
-
-    /// `hset hashname hashkey` to the JSON `body`.
-    pub(crate) fn hset(
-        hashname: &str,
-        hashkey: &str,
-        body: Vec<u8>,
-        options: &CallOptions,
-    ) -> Result<Self, Error> {
-        Self::new(Command::HSet, &[hashname, hashkey], Some(body), options)
-    }
-
-    /// `hkeys hashname`.
-    pub(crate) fn hkeys(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
-        Self::new(Command::HKeys, &[hashname], None, options)
-    }
-
-    /// `hvals hashname`.
-    pub(crate) fn hvals(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
-        Self::new(Command::HVals, &[hashname], None, options)
-    }
-
-    /// `hgetall hashname`.
-    pub(crate) fn hgetall(hashname: &str, options: &CallOptions) -> Result<Self, Error> {
-        Self::new(Command::HGetAll, &[hashname], None, options)
-    }
-
-    /// `del key`.
-    pub(crate) fn delete(key: &str, options: &CallOptions) -> Result<Self, Error> {
-        Self::new(Command::Del, &[key], None, options)
-    }
-
-    /// `hdel hashname hashkey`.
-    pub(crate) fn hdel(
-        hashname: &str,
-        hashkey: &str,
-        options: &CallOptions,
-    ) -> Result<Self, Error> {
-        Self::new(Command::HDel, &[hashname, hashkey], None, options)
     }
 }
 
@@ -325,7 +289,8 @@ impl<'a> Walk<'a> {
         } else {
             "http://"
         };
-        let mut uri = String::with_capacity(scheme.len() + host.ip().len() + 8 + self.target.len());
+        let mut uri =
+            String::with_capacity(scheme.len() + host.host().len() + 8 + self.target.len());
         uri.push_str(scheme);
         let _ = write!(uri, "{host}");
         let authority = HeaderValue::from_str(&uri[scheme.len()..]).map_err(|error| {
@@ -419,21 +384,6 @@ impl<'a> Walk<'a> {
                 .into_iter()
                 .next()
                 .map_or_else(no_hosts, |main| *main.error)),
-        }
-    }
-}
-
-impl<T: HttpTransport> RedisProxyClient<T> {
-    /// Walks `op` over the clusters, sending through the transport and
-    /// pausing on the clock: a read's 200 body, a write's empty one.
-    pub(crate) fn walk(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
-        let mut walk = Walk::new(&self.shared, &*self.clock, op, options);
-        loop {
-            match walk.next() {
-                Step::Send(request) => walk.answer(self.shared.transport.send(request)),
-                Step::Pause(pause) => self.clock.sleep(pause),
-                Step::Done(result) => return result,
-            }
         }
     }
 }
