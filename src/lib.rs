@@ -42,7 +42,6 @@ pub use channel::{
     Deliveries, Delivery, IntoChannelName, Peer, RedisChannel, channel_stats, list_channels,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use store::addr::{IntoRedisAddr, RedisAddr};
 pub use store::auth::RedisAuth;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
@@ -53,11 +52,10 @@ pub use store::blocking::RedisSentinelStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::blocking::RedisStore;
-pub use store::fault::Fault;
 pub use store::memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use store::registry::{DEFAULT_WAIT_SERVE_TIMEOUT, get_client, get_client_with, wait_serve};
+pub use store::registry::{get_client, get_client_with, wait_serve};
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use store::registry::{get_cluster_client, get_cluster_client_with};
@@ -73,8 +71,7 @@ pub use store::target::RedisSentinelStoreOptions;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::target::{PoolOptions, RedisStoreOptions};
-pub use store::{
-    BoxError, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased,
-    ListStore, Nacked, StoreError,
-};
+pub use store::{LeaseStore, ListStore, Nacked, StoreError};
+// One module down (`redisutil::store`), named here for the crate's own paths.
+pub(crate) use store::{DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, Leased};
 pub use tls::{ClientIdentity, TlsOptions};

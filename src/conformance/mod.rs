@@ -157,14 +157,30 @@ use std::time::Duration;
 
 #[cfg(feature = "tokio")]
 pub use aio::{AsyncHarness, BlockOn};
-pub use batch::*;
-pub use channel::*;
-pub use hostile::*;
-pub use lease::*;
+#[cfg(all(feature = "proxy", feature = "tokio"))]
+pub use proxy::BlockingAsync;
 #[cfg(feature = "proxy")]
-pub use proxy::*;
-pub use settle::*;
-pub use store::*;
+pub use proxy::{
+    MemoryProxyHarness, ProxyCalls, ProxyHarness, Unsupported, proxy_scenarios, run_all_proxy,
+};
+
+/// Every scenario, one function each, to run one alone (the `run_*`
+/// functions run them all; [`scenarios`], [`lease_scenarios`] and
+/// [`proxy_scenarios`] list them by name).
+pub mod scenario {
+    pub use super::batch::*;
+    pub use super::channel::*;
+    pub use super::hostile::*;
+    pub use super::lease::*;
+    #[cfg(feature = "proxy")]
+    pub use super::proxy::keys::*;
+    #[cfg(feature = "proxy")]
+    pub use super::proxy::server::*;
+    #[cfg(feature = "proxy")]
+    pub use super::proxy::values::*;
+    pub use super::settle::*;
+    pub use super::store::*;
+}
 
 use crate::{LeaseStore, ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
 

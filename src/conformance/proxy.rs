@@ -4,9 +4,9 @@
 //! runner.
 
 mod calls;
-mod keys;
-mod server;
-mod values;
+pub(super) mod keys;
+pub(super) mod server;
+pub(super) mod values;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -16,9 +16,6 @@ use std::time::Duration;
 #[cfg(feature = "tokio")]
 pub use calls::BlockingAsync;
 pub use calls::ProxyCalls;
-pub use keys::*;
-pub use server::*;
-pub use values::*;
 
 use super::Scenario;
 use crate::proxy::{
@@ -129,7 +126,7 @@ impl fmt::Display for Unsupported {
 /// let harness = MemoryProxyHarness::new();
 /// harness.client().set("k", "v")?;
 /// assert_eq!(harness.client().get::<String>("k")?, "v");
-/// conformance::proxy_signatures_are_accepted_and_a_wrong_secret_refused(&harness);
+/// conformance::scenario::proxy_signatures_are_accepted_and_a_wrong_secret_refused(&harness);
 /// # Ok::<(), redisutil::proxy::Error>(())
 /// ```
 #[derive(Debug, Clone)]

@@ -27,7 +27,7 @@ use crate::store::StoreError;
 /// # Examples
 ///
 /// ```
-/// use redisutil::{IntoRedisAddr, RedisAddr};
+/// use redisutil::store::{IntoRedisAddr, RedisAddr};
 ///
 /// assert_eq!(6379.into_redis_addr()?.url(), "redis://127.0.0.1:6379/");
 /// assert_eq!(("::1", 7000).into_redis_addr()?.url(), "redis://[::1]:7000/");

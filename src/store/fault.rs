@@ -12,7 +12,8 @@ use super::StoreError;
 /// # Examples
 ///
 /// ```
-/// use redisutil::{Fault, ListStore, MemoryStore, StoreError};
+/// use redisutil::{ListStore, MemoryStore, StoreError};
+/// use redisutil::store::Fault;
 ///
 /// let store = MemoryStore::new();
 /// store.push("jobs", &[b"1", b"2"], None)?;

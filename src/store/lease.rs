@@ -42,7 +42,7 @@ use super::{ListStore, StoreError, WAITS_FOREVER, ttl_millis};
 /// `/a}b/server`) has no lease keys.
 ///
 /// ```
-/// use redisutil::LeaseKeys;
+/// use redisutil::store::LeaseKeys;
 ///
 /// let keys = LeaseKeys::for_list("/jobs/server").unwrap();
 /// assert_eq!(keys.pending(), "{/jobs/server}:pending");
@@ -336,7 +336,8 @@ pub struct LeaseStats {
 /// in; the trait is what it runs on:
 ///
 /// ```
-/// use redisutil::{LeaseKeys, LeasePolicy, LeaseStore, ListStore, MemoryStore};
+/// use redisutil::{LeaseStore, ListStore, MemoryStore};
+/// use redisutil::store::{LeaseKeys, LeasePolicy};
 /// use std::time::Duration;
 ///
 /// let store = MemoryStore::new();

@@ -57,6 +57,9 @@ pub use lease::{
     DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot,
     LeaseStats, LeaseStore, Leased, Nacked, Pick,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use registry::DEFAULT_WAIT_SERVE_TIMEOUT;
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use target::Cluster;
@@ -342,7 +345,8 @@ impl StoreError {
     /// not run: a call that failed so can be made again safely.
     ///
     /// ```
-    /// use redisutil::{Fault, ListStore, MemoryStore};
+    /// use redisutil::{ListStore, MemoryStore};
+    /// use redisutil::store::Fault;
     ///
     /// let store = MemoryStore::new();
     /// store.fail_next_with(1, Fault::Disconnect);

@@ -81,7 +81,8 @@ fn ttl_follows_the_manual_clock_and_later_pushes_keep_it() {
 /// reply lets the command take effect.
 #[test]
 fn every_fault_kind_fails_like_a_real_store() {
-    use redisutil::{Fault, StoreError};
+    use redisutil::StoreError;
+    use redisutil::store::Fault;
 
     let faults = [
         Fault::Disconnect,
@@ -133,7 +134,8 @@ fn every_fault_kind_fails_like_a_real_store() {
 /// loss the README describes, reproduced in a downstream test.
 #[test]
 fn a_lost_reply_loses_the_received_message() {
-    use redisutil::{Fault, Peer, RedisChannel};
+    use redisutil::store::Fault;
+    use redisutil::{Peer, RedisChannel};
 
     let store = MemoryStore::new();
     let client = RedisChannel::new(store.clone(), "/jobs", Peer::Client).unwrap();
@@ -231,7 +233,8 @@ fn an_auto_advancing_clock_lets_one_thread_test_timeouts() {
 /// comes back when its lease runs out on the manual clock.
 #[test]
 fn lease_faults_lose_nothing() {
-    use redisutil::{Fault, Peer, RedisChannel};
+    use redisutil::store::Fault;
+    use redisutil::{Peer, RedisChannel};
 
     let clock = ManualClock::default();
     let store = MemoryStore::with_clock(clock.clone());

@@ -179,20 +179,20 @@ macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {
         mod memory {
             $( #[test] fn $scenario() {
-                redisutil::conformance::$scenario(&super::harness::AsyncMemory::new());
+                redisutil::conformance::scenario::$scenario(&super::harness::AsyncMemory::new());
             } )*
         }
 
         #[cfg(feature = "hyper")]
         mod http {
             $( #[test] fn $scenario() {
-                redisutil::conformance::$scenario(&super::over_http::AsyncHttp::new());
+                redisutil::conformance::scenario::$scenario(&super::over_http::AsyncHttp::new());
             } )*
         }
         #[cfg(feature = "hyper-rustls")]
         mod https {
             $( #[test] fn $scenario() {
-                redisutil::conformance::$scenario(&super::over_http::AsyncHttp::https());
+                redisutil::conformance::scenario::$scenario(&super::over_http::AsyncHttp::https());
             } )*
         }
 

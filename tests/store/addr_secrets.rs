@@ -12,9 +12,9 @@ use std::error::Error;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use redisutil::store::IntoRedisAddr;
 use redisutil::{
-    IntoRedisAddr, ListStore, PoolOptions, RedisStore, RedisStoreOptions, StoreError, get_client,
-    wait_serve,
+    ListStore, PoolOptions, RedisStore, RedisStoreOptions, StoreError, get_client, wait_serve,
 };
 use support::free_port;
 

@@ -475,7 +475,7 @@ fn moving_a_manual_clock_wakes_a_wait_on_it() {
 #[tokio::test]
 async fn injected_faults_fail_async_calls_as_they_fail_sync_ones() {
     use redisutil::aio::AsyncLeaseStore;
-    use redisutil::{Fault, LeaseKeys, LeasePolicy};
+    use redisutil::store::{Fault, LeaseKeys, LeasePolicy};
     let store = MemoryStore::new();
     AsyncListStore::push(&store, "k", &[b"a", b"b", b"c"], None)
         .await

@@ -9,18 +9,18 @@ macro_rules! conformance {
     ($suite:ident from $list:ident: $($scenario:ident),* $(,)?) => { mod $suite {
         mod memory {
             $( #[test] fn $scenario() {
-                redisutil::conformance::$scenario(&redisutil::conformance::MemoryHarness::new());
+                redisutil::conformance::scenario::$scenario(&redisutil::conformance::MemoryHarness::new());
             } )*
         }
         mod redis {
             $( #[test] fn $scenario() {
-                redisutil::conformance::$scenario(&super::super::support::RedisBackend::new());
+                redisutil::conformance::scenario::$scenario(&super::super::support::RedisBackend::new());
             } )*
         }
         #[cfg(feature = "cluster")]
         mod cluster {
             $( #[test] fn $scenario() {
-                redisutil::conformance::$scenario(&super::super::support::ClusterBackend::new());
+                redisutil::conformance::scenario::$scenario(&super::super::support::ClusterBackend::new());
             } )*
         }
 
