@@ -72,6 +72,4 @@ pub use store::target::RedisSentinelStoreOptions;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use store::target::{PoolOptions, RedisStoreOptions};
 pub use store::{LeaseStore, ListStore, Nacked, StoreError};
-// One module down (`redisutil::store`), named here for the crate's own paths.
-pub(crate) use store::{DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, Leased};
 pub use tls::{ClientIdentity, TlsOptions};

@@ -8,11 +8,9 @@ use serde::de::DeserializeOwned;
 use super::{AsyncLeaseStore, AsyncListStore};
 use crate::channel::{block_timeout, channels_of, channels_pattern, nack_delay};
 use crate::store::{DeadLetter, DeadReason, LeaseStats, Pick};
+use crate::store::{DeliveryTag, LeaseKeys, LeaseSnapshot, Leased};
 use crate::{ChannelError, ChannelName, ChannelOptions, DecodeError, IntoChannelName, Peer};
-use crate::{
-    Deliveries, Delivery, DeliveryTag, LeaseKeys, LeaseSnapshot, Leased, Nacked, RedisChannel,
-    StoreError,
-};
+use crate::{Deliveries, Delivery, Nacked, RedisChannel, StoreError};
 
 /// One end of a duplex channel over two Redis lists, as futures: every
 /// plain and batch operation of [`RedisChannel`], with the same names,

@@ -14,10 +14,8 @@ use std::time::SystemTime;
 use super::Harness;
 use crate::aio::{AsyncLeaseStore, AsyncListStore};
 use crate::store::{DeadLetter, DeadReason, LeaseStats, Pick};
-use crate::{
-    DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStore, Leased, ListStore, Nacked,
-    StoreError,
-};
+use crate::store::{DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, Leased};
+use crate::{LeaseStore, ListStore, Nacked, StoreError};
 
 /// A [`ListStore`] whose every call is the same call of an
 /// [`AsyncListStore`], run to its end on a tokio runtime (from a thread

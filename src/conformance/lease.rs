@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::{Chan, Harness, unique};
 use crate::store::DeadReason;
+use crate::store::{LeaseKeys, LeasePolicy};
 use crate::{
-    ChannelError, ChannelOptions, LeaseKeys, LeasePolicy, LeaseStore, ListStore, Nacked, Peer,
-    RedisChannel, StoreError,
+    ChannelError, ChannelOptions, LeaseStore, ListStore, Nacked, Peer, RedisChannel, StoreError,
 };
 
 /// The lease the scenarios take: long enough for a few round trips, short
