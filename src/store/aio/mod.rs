@@ -28,17 +28,17 @@ use std::time::Instant;
 use conn::{Conn, Shared};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::addr::{IntoRedisAddr, RedisAddr};
 use super::policy::Op;
 use super::protocol::exchange::{Call, Event, Exchange, Step};
 use super::protocol::ops::{Next, Operation};
 use super::protocol::resp::Reply;
 use super::protocol::{Node, Request, Route, Wait};
 #[cfg(feature = "cluster")]
-use super::target::{Cluster, RedisClusterStoreOptions};
-use super::target::{DialEvent, DialStep, Dialing, RedisStoreOptions, Server, Target};
+use super::target::Cluster;
 #[cfg(feature = "sentinel")]
-use super::target::{RedisSentinelStoreOptions, Sentinel};
+use super::target::Sentinel;
+use super::target::open::store_constructors;
+use super::target::{DialEvent, DialStep, Dialing, Server, Target};
 use super::{StoreError, wait_limit};
 
 /// An async store on the target `T`: `Server`
@@ -479,69 +479,10 @@ impl<T: Target> AsyncStore<T> {
 /// ```
 pub type AsyncRedisStore = AsyncStore<Server>;
 
-impl AsyncStore<Server> {
-    /// A store for the Redis at `addr`, with default options. Connects to
-    /// nothing yet.
-    pub fn open(addr: impl IntoRedisAddr) -> Result<Self, StoreError> {
-        Self::open_with(addr, RedisStoreOptions::default())
-    }
-
-    /// A store for the Redis at `addr` with `options`, checked as
-    /// [`RedisStore::open_with`](crate::RedisStore::open_with) checks them.
-    pub fn open_with(
-        addr: impl IntoRedisAddr,
-        options: RedisStoreOptions,
-    ) -> Result<Self, StoreError> {
-        Ok(Self::with_target(Server::new(addr, options)?))
-    }
-
-    /// The server's address.
-    pub fn addr(&self) -> &RedisAddr {
-        self.target().addr()
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &RedisStoreOptions {
-        self.target().options()
-    }
-}
-
 /// The async store on a Redis Cluster: [`AsyncStore`] on the target
 /// `Cluster`, the async [`RedisClusterStore`](crate::RedisClusterStore).
 #[cfg(feature = "cluster")]
 pub type AsyncRedisClusterStore = AsyncStore<Cluster>;
-
-#[cfg(feature = "cluster")]
-impl AsyncStore<Cluster> {
-    /// A store for the cluster that the `seeds` belong to, with default
-    /// options. Connects to nothing yet.
-    pub fn open<I>(seeds: I) -> Result<Self, StoreError>
-    where
-        I: IntoIterator,
-        I::Item: IntoRedisAddr,
-    {
-        Self::open_with(seeds, RedisClusterStoreOptions::default())
-    }
-
-    /// A store for the cluster that the `seeds` belong to, with `options`.
-    pub fn open_with<I>(seeds: I, options: RedisClusterStoreOptions) -> Result<Self, StoreError>
-    where
-        I: IntoIterator,
-        I::Item: IntoRedisAddr,
-    {
-        Ok(Self::with_target(Cluster::new(seeds, options)?))
-    }
-
-    /// The seed nodes, as given.
-    pub fn seeds(&self) -> &[RedisAddr] {
-        self.target().seeds()
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &RedisClusterStoreOptions {
-        self.target().options()
-    }
-}
 
 /// The async store on the master of a Sentinel service: [`AsyncStore`] on
 /// the target `Sentinel`, the async
@@ -549,38 +490,4 @@ impl AsyncStore<Cluster> {
 #[cfg(feature = "sentinel")]
 pub type AsyncRedisSentinelStore = AsyncStore<Sentinel>;
 
-#[cfg(feature = "sentinel")]
-impl AsyncStore<Sentinel> {
-    /// A store for the master of `service`, found through `sentinels`, with
-    /// `options`. Connects to nothing yet.
-    pub fn open_with<I>(
-        sentinels: I,
-        service: &str,
-        options: RedisSentinelStoreOptions,
-    ) -> Result<Self, StoreError>
-    where
-        I: IntoIterator,
-        I::Item: IntoRedisAddr,
-    {
-        Ok(Self::with_target(Sentinel::new(
-            sentinels, service, options,
-        )?))
-    }
-
-    /// A store for a `redis-sentinel://` address, as
-    /// [`RedisSentinelStore::open_url`](crate::RedisSentinelStore::open_url)
-    /// reads it.
-    pub fn open_url(url: &str, options: RedisSentinelStoreOptions) -> Result<Self, StoreError> {
-        Ok(Self::with_target(Sentinel::from_url(url, options)?))
-    }
-
-    /// The service's name.
-    pub fn service(&self) -> &str {
-        self.target().service()
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &RedisSentinelStoreOptions {
-        self.target().options()
-    }
-}
+store_constructors!(AsyncStore);

@@ -24,16 +24,16 @@ use conn::Conn;
 use pool::{Manage, Pool, Pooled};
 
 use super::StoreError;
-use super::addr::{IntoRedisAddr, RedisAddr};
 use super::protocol::Node;
 use super::protocol::exchange::{Call, Event, Exchange, Step};
 use super::protocol::ops::{Next, Operation};
 use super::protocol::resp::Reply;
 #[cfg(feature = "cluster")]
-use super::target::{Cluster, RedisClusterStoreOptions};
-use super::target::{DialEvent, DialStep, Dialing, RedisStoreOptions, Server, Target};
+use super::target::Cluster;
 #[cfg(feature = "sentinel")]
-use super::target::{RedisSentinelStoreOptions, Sentinel};
+use super::target::Sentinel;
+use super::target::open::store_constructors;
+use super::target::{DialEvent, DialStep, Dialing, Server, Target};
 
 /// A blocking store on the target `T`: [`Server`](super::target::Server)
 /// ([`RedisStore`](crate::RedisStore)), `Cluster`
@@ -312,33 +312,7 @@ pub(crate) fn dial<T: Target>(target: &T, node: &Node, want_id: bool) -> Result<
 /// ```
 pub type RedisStore = BlockingStore<Server>;
 
-impl BlockingStore<Server> {
-    /// A store for the Redis at `addr`, with default options. Connects to
-    /// nothing yet.
-    pub fn open(addr: impl IntoRedisAddr) -> Result<Self, StoreError> {
-        Self::open_with(addr, RedisStoreOptions::default())
-    }
-
-    /// A store for the Redis at `addr` with `options`. Connects to nothing
-    /// yet. An address or options that cannot work are refused here
-    /// ([`StoreError::InvalidAddress`], [`StoreError::InvalidOptions`]).
-    pub fn open_with(
-        addr: impl IntoRedisAddr,
-        options: RedisStoreOptions,
-    ) -> Result<Self, StoreError> {
-        Ok(Self::with_target(Server::new(addr, options)?))
-    }
-
-    /// The server's address.
-    pub fn addr(&self) -> &RedisAddr {
-        self.target().addr()
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &RedisStoreOptions {
-        self.target().options()
-    }
-}
+store_constructors!(BlockingStore);
 
 /// The blocking store on a Redis Cluster.
 ///
@@ -349,7 +323,7 @@ impl BlockingStore<Server> {
 ///   to the master of the key's slot. A `MOVED` or `ASK` redirection is
 ///   followed (the command did not run where it was refused), a
 ///   `TRYAGAIN` tried again after a pause, up to
-///   [`retries`](RedisClusterStoreOptions::retries) times per call.
+///   [`retries`](crate::RedisClusterStoreOptions::retries) times per call.
 /// - [`scan`](crate::ListStore::scan) runs `SCAN` on every master, each to
 ///   its own end; [`ping`](crate::ListStore::ping) asks every master.
 /// - After a failover (a replica promoted in place of a dead master) or a
@@ -372,43 +346,6 @@ impl BlockingStore<Server> {
 /// ```
 #[cfg(feature = "cluster")]
 pub type RedisClusterStore = BlockingStore<Cluster>;
-
-#[cfg(feature = "cluster")]
-impl BlockingStore<Cluster> {
-    /// A store for the cluster the `seeds` belong to, with default options.
-    /// Connects to nothing yet.
-    ///
-    /// Each seed is anything [`IntoRedisAddr`] takes (a port, `(host,
-    /// port)`, `"host:port"`, a `redis://` or `rediss://` URL); a few nodes
-    /// are enough, the others are learnt from the cluster. A password is
-    /// taken from the first seed.
-    pub fn open<I>(seeds: I) -> Result<Self, StoreError>
-    where
-        I: IntoIterator,
-        I::Item: IntoRedisAddr,
-    {
-        Self::open_with(seeds, RedisClusterStoreOptions::default())
-    }
-
-    /// A store for the cluster of the `seeds` with `options`.
-    pub fn open_with<I>(seeds: I, options: RedisClusterStoreOptions) -> Result<Self, StoreError>
-    where
-        I: IntoIterator,
-        I::Item: IntoRedisAddr,
-    {
-        Ok(Self::with_target(Cluster::new(seeds, options)?))
-    }
-
-    /// The seed nodes, as given.
-    pub fn seeds(&self) -> &[RedisAddr] {
-        self.target().seeds()
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &RedisClusterStoreOptions {
-        self.target().options()
-    }
-}
 
 /// The blocking store on the master of a service watched by Redis
 /// Sentinel.
@@ -447,76 +384,24 @@ impl BlockingStore<Cluster> {
 /// store.push("/jobs/client", &[br#"{"id":1}"#], None)?;
 /// # Ok::<(), redisutil::StoreError>(())
 /// ```
+///
+/// From a `redis-sentinel://` address
+/// ([`open_url`](BlockingStore::open_url)), its password never shown:
+///
+/// ```
+/// use redisutil::{RedisSentinelStore, RedisSentinelStoreOptions};
+///
+/// let url = "redis-sentinel://:master-pass@10.0.0.1,10.0.0.2:26380/2#mymaster";
+/// let store = RedisSentinelStore::open_url(url, RedisSentinelStoreOptions::default())?;
+/// assert_eq!(store.service(), "mymaster");
+/// assert!(!format!("{store:?}").contains("master-pass"));
+/// # Ok::<(), redisutil::StoreError>(())
+/// ```
 #[cfg(feature = "sentinel")]
 pub type RedisSentinelStore = BlockingStore<Sentinel>;
 
 #[cfg(feature = "sentinel")]
 impl BlockingStore<Sentinel> {
-    /// A store for the master of `service`, as the `sentinels` name it,
-    /// with default options. Connects to nothing yet.
-    ///
-    /// Each sentinel is anything [`IntoRedisAddr`] takes (a port, `(host,
-    /// port)`, `"host:port"`, a `redis://` URL, whose password is the
-    /// sentinel's unless the options give one).
-    pub fn open<I>(sentinels: I, service: &str) -> Result<Self, StoreError>
-    where
-        I: IntoIterator,
-        I::Item: IntoRedisAddr,
-    {
-        Self::open_with(sentinels, service, RedisSentinelStoreOptions::default())
-    }
-
-    /// A store for the master of `service` with `options`.
-    pub fn open_with<I>(
-        sentinels: I,
-        service: &str,
-        options: RedisSentinelStoreOptions,
-    ) -> Result<Self, StoreError>
-    where
-        I: IntoIterator,
-        I::Item: IntoRedisAddr,
-    {
-        Ok(Self::with_target(Sentinel::new(
-            sentinels, service, options,
-        )?))
-    }
-
-    /// A store for the Sentinel deployment `url` names, in the form
-    /// Lettuce and Spring Data Redis use:
-    /// `redis-sentinel://[[username:]password@]host[:port][,host[:port]…][/db]#service`.
-    /// The hosts are the sentinels (port 26379 when left out); the
-    /// username, password and database are the master's and take the place
-    /// of those in `options`. The sentinels' own credentials, if any, stay
-    /// in [`RedisSentinelStoreOptions::sentinel_auth`].
-    ///
-    /// ```
-    /// use redisutil::{RedisSentinelStore, RedisSentinelStoreOptions};
-    ///
-    /// let url = "redis-sentinel://:master-pass@10.0.0.1,10.0.0.2:26380/2#mymaster";
-    /// let store = RedisSentinelStore::open_url(url, RedisSentinelStoreOptions::default())?;
-    /// assert_eq!(store.service(), "mymaster");
-    /// assert!(!format!("{store:?}").contains("master-pass"));
-    /// # Ok::<(), redisutil::StoreError>(())
-    /// ```
-    pub fn open_url(url: &str, options: RedisSentinelStoreOptions) -> Result<Self, StoreError> {
-        Ok(Self::with_target(Sentinel::from_url(url, options)?))
-    }
-
-    /// The sentinels, as given.
-    pub fn sentinels(&self) -> Vec<&RedisAddr> {
-        self.target().sentinels()
-    }
-
-    /// The service name.
-    pub fn service(&self) -> &str {
-        self.target().service()
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &RedisSentinelStoreOptions {
-        self.target().options()
-    }
-
     /// Where the sentinels say the master is now (`host`, `port`), found
     /// as a new connection finds it: the sentinels asked in turn, the
     /// server named checked, within the connect timeout.

@@ -15,6 +15,7 @@
 #[cfg(feature = "cluster")]
 mod cluster;
 pub(crate) mod endpoint;
+pub(crate) mod open;
 #[cfg(feature = "sentinel")]
 mod sentinel;
 #[cfg(feature = "sentinel")]

@@ -1,0 +1,152 @@
+//! What every driver of a target has, written once: its constructors
+//! (`open`, `open_with`, and `open_url` for Sentinel) and what it was
+//! opened with. `store_constructors!(BlockingStore)` and
+//! `store_constructors!(AsyncStore)` give them to each driver.
+
+/// Expands to the `impl` blocks of a driver's stores on the three targets.
+macro_rules! store_constructors {
+    ($store:ident) => {
+        impl $store<$crate::store::target::Server> {
+            /// A store for the Redis at `addr`, with default options. Connects to
+            /// nothing yet.
+            pub fn open(
+                addr: impl $crate::store::IntoRedisAddr,
+            ) -> Result<Self, $crate::StoreError> {
+                Self::open_with(addr, $crate::RedisStoreOptions::default())
+            }
+
+            /// A store for the Redis at `addr` with `options`. Connects to nothing
+            /// yet. An address or options that cannot work are refused here
+            /// ([`StoreError::InvalidAddress`](crate::StoreError::InvalidAddress), [`StoreError::InvalidOptions`](crate::StoreError::InvalidOptions)).
+            pub fn open_with(
+                addr: impl $crate::store::IntoRedisAddr,
+                options: $crate::RedisStoreOptions,
+            ) -> Result<Self, $crate::StoreError> {
+                Ok(Self::with_target($crate::store::target::Server::new(
+                    addr, options,
+                )?))
+            }
+
+            /// The server's address.
+            pub fn addr(&self) -> &$crate::store::RedisAddr {
+                self.target().addr()
+            }
+
+            /// The options in force.
+            pub fn options(&self) -> &$crate::RedisStoreOptions {
+                self.target().options()
+            }
+        }
+
+        #[cfg(feature = "cluster")]
+        impl $store<$crate::store::target::Cluster> {
+            /// A store for the cluster the `seeds` belong to, with default options.
+            /// Connects to nothing yet.
+            ///
+            /// Each seed is anything [`IntoRedisAddr`](crate::store::IntoRedisAddr) takes (a port, `(host,
+            /// port)`, `"host:port"`, a `redis://` or `rediss://` URL); a few nodes
+            /// are enough, the others are learnt from the cluster. A password is
+            /// taken from the first seed.
+            pub fn open<I>(seeds: I) -> Result<Self, $crate::StoreError>
+            where
+                I: IntoIterator,
+                I::Item: $crate::store::IntoRedisAddr,
+            {
+                Self::open_with(seeds, $crate::RedisClusterStoreOptions::default())
+            }
+
+            /// A store for the cluster of the `seeds` with `options`.
+            pub fn open_with<I>(
+                seeds: I,
+                options: $crate::RedisClusterStoreOptions,
+            ) -> Result<Self, $crate::StoreError>
+            where
+                I: IntoIterator,
+                I::Item: $crate::store::IntoRedisAddr,
+            {
+                Ok(Self::with_target($crate::store::target::Cluster::new(
+                    seeds, options,
+                )?))
+            }
+
+            /// The seed nodes, as given.
+            pub fn seeds(&self) -> &[$crate::store::RedisAddr] {
+                self.target().seeds()
+            }
+
+            /// The options in force.
+            pub fn options(&self) -> &$crate::RedisClusterStoreOptions {
+                self.target().options()
+            }
+        }
+
+        #[cfg(feature = "sentinel")]
+        impl $store<$crate::store::target::Sentinel> {
+            /// A store for the master of `service`, as the `sentinels` name it,
+            /// with default options. Connects to nothing yet.
+            ///
+            /// Each sentinel is anything [`IntoRedisAddr`](crate::store::IntoRedisAddr) takes (a port, `(host,
+            /// port)`, `"host:port"`, a `redis://` URL, whose password is the
+            /// sentinel's unless the options give one).
+            pub fn open<I>(sentinels: I, service: &str) -> Result<Self, $crate::StoreError>
+            where
+                I: IntoIterator,
+                I::Item: $crate::store::IntoRedisAddr,
+            {
+                Self::open_with(
+                    sentinels,
+                    service,
+                    $crate::RedisSentinelStoreOptions::default(),
+                )
+            }
+
+            /// A store for the master of `service` with `options`.
+            pub fn open_with<I>(
+                sentinels: I,
+                service: &str,
+                options: $crate::RedisSentinelStoreOptions,
+            ) -> Result<Self, $crate::StoreError>
+            where
+                I: IntoIterator,
+                I::Item: $crate::store::IntoRedisAddr,
+            {
+                Ok(Self::with_target($crate::store::target::Sentinel::new(
+                    sentinels, service, options,
+                )?))
+            }
+
+            /// A store for the Sentinel deployment `url` names, in the form
+            /// Lettuce and Spring Data Redis use:
+            /// `redis-sentinel://[[username:]password@]host[:port][,host[:port]…][/db]#service`.
+            /// The hosts are the sentinels (port 26379 when left out); the
+            /// username, password and database are the master's and take the place
+            /// of those in `options`. The sentinels' own credentials, if any, stay
+            /// in [`RedisSentinelStoreOptions::sentinel_auth`](crate::RedisSentinelStoreOptions::sentinel_auth).
+            pub fn open_url(
+                url: &str,
+                options: $crate::RedisSentinelStoreOptions,
+            ) -> Result<Self, $crate::StoreError> {
+                Ok(Self::with_target(
+                    $crate::store::target::Sentinel::from_url(url, options)?,
+                ))
+            }
+
+            /// The sentinels, as given.
+            pub fn sentinels(&self) -> Vec<&$crate::store::RedisAddr> {
+                self.target().sentinels()
+            }
+
+            /// The service name.
+            pub fn service(&self) -> &str {
+                self.target().service()
+            }
+
+            /// The options in force.
+            pub fn options(&self) -> &$crate::RedisSentinelStoreOptions {
+                self.target().options()
+            }
+        }
+    };
+}
+
+pub(crate) use store_constructors;
