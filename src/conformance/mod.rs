@@ -146,6 +146,7 @@ mod batch;
 mod channel;
 mod hostile;
 mod lease;
+mod list;
 #[cfg(feature = "proxy")]
 mod proxy;
 mod settle;
@@ -157,6 +158,7 @@ use std::time::Duration;
 
 #[cfg(feature = "tokio")]
 pub use aio::{AsyncHarness, BlockOn};
+pub use list::{lease_scenarios, scenarios};
 #[cfg(all(feature = "proxy", feature = "tokio"))]
 pub use proxy::BlockingAsync;
 #[cfg(feature = "proxy")]
@@ -306,215 +308,9 @@ impl Harness for MemoryHarness {
 /// A scenario: its name and the function that runs it.
 pub type Scenario<H> = (&'static str, fn(&H));
 
-/// Every scenario, by name, in a stable order.
-pub fn scenarios<H: Harness>() -> Vec<Scenario<H>> {
-    vec![
-        ("store_list_semantics", store::store_list_semantics::<H>),
-        (
-            "store_binary_values_round_trip",
-            store::store_binary_values_round_trip::<H>,
-        ),
-        (
-            "store_push_nothing_is_refused",
-            store::store_push_nothing_is_refused::<H>,
-        ),
-        ("store_ttl_zero_deletes", store::store_ttl_zero_deletes::<H>),
-        (
-            "store_scan_matches_globs_like_redis",
-            store::store_scan_matches_globs_like_redis::<H>,
-        ),
-        (
-            "store_blocking_pop_returns_queued_element",
-            store::store_blocking_pop_returns_queued_element::<H>,
-        ),
-        (
-            "send_and_receive_both_ways",
-            channel::send_and_receive_both_ways::<H>,
-        ),
-        (
-            "lists_are_named_like_the_python_original",
-            channel::lists_are_named_like_the_python_original::<H>,
-        ),
-        (
-            "messages_keep_fifo_order",
-            channel::messages_keep_fifo_order::<H>,
-        ),
-        (
-            "null_zero_and_empty_messages_are_not_absence",
-            channel::null_zero_and_empty_messages_are_not_absence::<H>,
-        ),
-        (
-            "non_ascii_is_written_unescaped",
-            channel::non_ascii_is_written_unescaped::<H>,
-        ),
-        (
-            "python_formatted_json_is_accepted",
-            channel::python_formatted_json_is_accepted::<H>,
-        ),
-        (
-            "typed_messages_round_trip",
-            channel::typed_messages_round_trip::<H>,
-        ),
-        (
-            "decode_error_keeps_raw_bytes_and_channel_goes_on",
-            channel::decode_error_keeps_raw_bytes_and_channel_goes_on::<H>,
-        ),
-        (
-            "send_msgs_is_one_ordered_batch",
-            channel::send_msgs_is_one_ordered_batch::<H>,
-        ),
-        (
-            "recv_last_takes_newest_and_clears",
-            channel::recv_last_takes_newest_and_clears::<H>,
-        ),
-        (
-            "brecv_last_waits_then_takes_newest",
-            channel::brecv_last_waits_then_takes_newest::<H>,
-        ),
-        (
-            "peek_and_rpeek_leave_messages",
-            channel::peek_and_rpeek_leave_messages::<H>,
-        ),
-        (
-            "brecv_wakes_when_another_thread_sends",
-            channel::brecv_wakes_when_another_thread_sends::<H>,
-        ),
-        (
-            "brecv_times_out_with_none",
-            channel::brecv_times_out_with_none::<H>,
-        ),
-        (
-            "blocked_receive_does_not_stall_other_calls",
-            channel::blocked_receive_does_not_stall_other_calls::<H>,
-        ),
-        (
-            "blocked_receivers_are_served_longest_waiting_first",
-            channel::blocked_receivers_are_served_longest_waiting_first::<H>,
-        ),
-        (
-            "a_push_goes_to_the_blocked_receiver_before_any_later_pop",
-            channel::a_push_goes_to_the_blocked_receiver_before_any_later_pop::<H>,
-        ),
-        (
-            "list_channel_finds_both_peers_sorted_once",
-            channel::list_channel_finds_both_peers_sorted_once::<H>,
-        ),
-        (
-            "list_channel_matches_glob_characters_literally",
-            channel::list_channel_matches_glob_characters_literally::<H>,
-        ),
-        (
-            "invalid_names_and_prefixes_are_refused_before_sending",
-            channel::invalid_names_and_prefixes_are_refused_before_sending::<H>,
-        ),
-        (
-            "channel_ttl_expires_and_is_refreshed_by_sends",
-            channel::channel_ttl_expires_and_is_refreshed_by_sends::<H>,
-        ),
-        (
-            "wrong_type_keys_are_refused_and_left_untouched",
-            hostile::wrong_type_keys_are_refused_and_left_untouched::<H>,
-        ),
-        (
-            "out_of_range_ttls_are_refused_and_nothing_is_written",
-            hostile::out_of_range_ttls_are_refused_and_nothing_is_written::<H>,
-        ),
-        (
-            "brecv_last_never_drops_what_it_waited_for",
-            hostile::brecv_last_never_drops_what_it_waited_for::<H>,
-        ),
-        (
-            "huge_timeouts_wait_without_limit",
-            hostile::huge_timeouts_wait_without_limit::<H>,
-        ),
-        (
-            "numbers_arrive_exactly_or_not_at_all",
-            hostile::numbers_arrive_exactly_or_not_at_all::<H>,
-        ),
-        (
-            "batch_receive_takes_up_to_max_in_order",
-            batch::batch_receive_takes_up_to_max_in_order::<H>,
-        ),
-        (
-            "batch_receive_keeps_undecodable_messages_in_place",
-            batch::batch_receive_keeps_undecodable_messages_in_place::<H>,
-        ),
-        (
-            "blocking_batch_receive_waits_then_takes_what_is_there",
-            batch::blocking_batch_receive_waits_then_takes_what_is_there::<H>,
-        ),
-    ]
-}
-
 /// Runs every scenario on `harness`, then panics naming those that failed.
 pub fn run_all<H: Harness>(harness: &H) {
     run_each("conformance", harness, scenarios::<H>());
-}
-
-/// The scenarios of leased receive, for a store that keeps leases
-/// ([`LeaseStore`]), by name, in a stable order.
-pub fn lease_scenarios<H: Harness>() -> Vec<Scenario<H>>
-where
-    H::Store: LeaseStore,
-{
-    vec![
-        (
-            "leased_messages_are_acked_or_delivered_again",
-            lease::leased_messages_are_acked_or_delivered_again::<H>,
-        ),
-        (
-            "nacked_messages_come_back_then_become_dead_letters",
-            lease::nacked_messages_come_back_then_become_dead_letters::<H>,
-        ),
-        (
-            "expired_leases_are_reclaimed_then_dead_lettered",
-            lease::expired_leases_are_reclaimed_then_dead_lettered::<H>,
-        ),
-        (
-            "extend_holds_a_lease_longer",
-            lease::extend_holds_a_lease_longer::<H>,
-        ),
-        (
-            "leased_batches_are_taken_and_acked_at_once",
-            lease::leased_batches_are_taken_and_acked_at_once::<H>,
-        ),
-        (
-            "blocking_leased_receive_waits_for_sends_and_expiries",
-            lease::blocking_leased_receive_waits_for_sends_and_expiries::<H>,
-        ),
-        (
-            "huge_lease_timeouts_and_delays_never_overflow",
-            lease::huge_lease_timeouts_and_delays_never_overflow::<H>,
-        ),
-        (
-            "leases_keep_the_wire_format_and_documented_keys",
-            lease::leases_keep_the_wire_format_and_documented_keys::<H>,
-        ),
-        (
-            "lease_operations_refuse_bad_input_and_foreign_keys",
-            lease::lease_operations_refuse_bad_input_and_foreign_keys::<H>,
-        ),
-        (
-            "released_messages_come_back_first_without_spending_a_delivery",
-            settle::released_messages_come_back_first_without_spending_a_delivery::<H>,
-        ),
-        (
-            "rejected_messages_are_dead_letters_at_once",
-            settle::rejected_messages_are_dead_letters_at_once::<H>,
-        ),
-        (
-            "a_nack_wakes_a_blocked_leased_receive",
-            settle::a_nack_wakes_a_blocked_leased_receive::<H>,
-        ),
-        (
-            "dead_letters_are_picked_by_id",
-            settle::dead_letters_are_picked_by_id::<H>,
-        ),
-        (
-            "channel_stats_count_every_state_under_a_prefix",
-            settle::channel_stats_count_every_state_under_a_prefix::<H>,
-        ),
-    ]
 }
 
 /// Runs every lease scenario on `harness`, then panics naming those that
