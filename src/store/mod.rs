@@ -23,6 +23,8 @@
 pub(crate) mod addr;
 #[cfg(all(feature = "redis", feature = "tokio"))]
 pub(crate) mod aio;
+#[cfg(feature = "tokio")]
+pub(crate) mod aio_traits;
 pub(crate) mod auth;
 #[cfg(feature = "redis")]
 pub(crate) mod blocking;

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use super::state::{List, State, deadline, remaining};
 use super::{MemoryStore, StoreError};
 use crate::ListStore;
-use crate::aio::AsyncListStore;
+use crate::store::aio_traits::AsyncListStore;
 use crate::store::fault::Fault;
 use crate::store::lease::{LeaseKeys, LeasePolicy, Leased, epoch_millis, lease_wait};
 use crate::store::policy::{AfterLostReply, Op, policy};

@@ -19,6 +19,8 @@ use super::MemoryStore;
 use super::state::{List, State, deadline, remaining, wrong_type};
 use crate::store::policy::Op;
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod leases;
 
 /// A lease call's answer, again: its deadline, its messages, how many it
