@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::proxy::config::ProxyHost;
 use crate::proxy::error::Error;
+use crate::proxy::host::ProxyHost;
 
 /// The value of a successful call, with the host that answered it and the
 /// number of requests it took.

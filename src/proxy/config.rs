@@ -2,70 +2,17 @@
 //! [`ProxyHost`], [`Nwr`] and the per-call [`CallOptions`].
 
 use crate::host::split_host_port;
-use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::proxy::error::Error;
+use crate::proxy::host::ProxyHost;
 use crate::proxy::sign::{Credentials, SignatureVersion};
+use crate::proxy::transport::TransportConfig;
 
-/// One proxy server: an IP address or DNS name and a port, shown as `host:port`,
-/// which is also the `Host` header sent to it.
-///
-/// Accepted when a client is built ([`ProxyHost::validate`]): an IPv4
-/// address, an IPv6 address (bare `::1` or bracketed `[::1]`, kept bare and
-/// shown bracketed), or a DNS name of ASCII letters, digits, `-` and `_`
-/// in dot-separated labels (an internationalised name in its `xn--` form);
-/// and a port other than 0. Nothing else: no scheme, no user info, no path,
-/// query or fragment, no white space.
-///
-/// # Example
-///
-/// ```
-/// use redisutil::proxy::ProxyHost;
-///
-/// let host: ProxyHost = "127.0.0.1:2222".parse()?;
-/// assert_eq!(host, ProxyHost::new("127.0.0.1", 2222));
-/// assert_eq!(host.to_string(), "127.0.0.1:2222");
-/// assert_eq!(ProxyHost::from(("10.0.0.1", 80)).port(), 80);
-/// assert_eq!(ProxyHost::new("[::1]", 80).to_string(), "[::1]:80");
-/// assert!(ProxyHost::new("user@10.0.0.1", 80).validate().is_err());
-/// assert!("10.0.0.1:0".parse::<ProxyHost>().is_err());
-/// # Ok::<(), redisutil::proxy::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProxyHost {
-    host: String,
-    port: u16,
-}
-
+/// What makes a [`ProxyHost`] one the client can send to.
 impl ProxyHost {
-    /// The server at `host:port` (brackets around an IPv6 address are
-    /// dropped). Checked by [`validate`](Self::validate) when a client is
-    /// built, not here.
-    pub fn new(host: impl Into<String>, port: u16) -> Self {
-        let host = host.into();
-        let host = match host
-            .strip_prefix('[')
-            .and_then(|inner| inner.strip_suffix(']'))
-        {
-            Some(inner) if inner.contains(':') => inner.to_owned(),
-            _ => host,
-        };
-        Self { host, port }
-    }
-
-    /// The IP address or DNS name (an IPv6 address without brackets).
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// Checks that this is an address the client can send to and nothing
     /// more (see the type's docs).
     ///
@@ -76,22 +23,23 @@ impl ProxyHost {
         let invalid = |why: &str| {
             Err(Error::InvalidArgument(format!(
                 "proxy host {:?} port {}: {why}",
-                self.host, self.port
+                self.host(),
+                self.port()
             )))
         };
-        if self.port == 0 {
+        if self.port() == 0 {
             return invalid("port must not be 0");
         }
-        if self.host.is_empty() {
+        if self.host().is_empty() {
             return invalid("host must not be empty");
         }
-        if self.host.contains(':') {
-            return match self.host.parse::<Ipv6Addr>() {
+        if self.host().contains(':') {
+            return match self.host().parse::<Ipv6Addr>() {
                 Ok(_) => Ok(()),
                 Err(_) => invalid("not an ipv6 address"),
             };
         }
-        if self.host.len() > 253 {
+        if self.host().len() > 253 {
             return invalid("name longer than 253 bytes");
         }
         let label_ok = |label: &str| {
@@ -101,20 +49,10 @@ impl ProxyHost {
                     .bytes()
                     .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_'))
         };
-        if !self.host.split('.').all(label_ok) {
+        if !self.host().split('.').all(label_ok) {
             return invalid("not an ip address or a dns name");
         }
         Ok(())
-    }
-}
-
-impl fmt::Display for ProxyHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
     }
 }
 
@@ -130,12 +68,6 @@ impl FromStr for ProxyHost {
         let host = Self::new(ip, port);
         host.validate()?;
         Ok(host)
-    }
-}
-
-impl<S: Into<String>> From<(S, u16)> for ProxyHost {
-    fn from((ip, port): (S, u16)) -> Self {
-        Self::new(ip, port)
     }
 }
 
@@ -328,5 +260,35 @@ impl CallOptions {
     pub fn expire(mut self, expire: Duration) -> Self {
         self.expire = Some(expire);
         self
+    }
+}
+
+/// What makes a [`TransportConfig`] one a transport can use.
+impl TransportConfig {
+    /// Checks that neither timeout is zero.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] naming the timeout.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisutil::proxy::TransportConfig;
+    ///
+    /// assert!(TransportConfig::default().validate().is_ok());
+    /// assert!(TransportConfig::with_timeout(Duration::ZERO).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.timeout.is_zero() {
+            return Err(Error::InvalidArgument("timeout must not be zero".into()));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::InvalidArgument(
+                "connect timeout must not be zero".into(),
+            ));
+        }
+        Ok(())
     }
 }

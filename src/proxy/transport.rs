@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::proxy::error::Error;
 use crate::proxy::redact::redact;
 
 /// Sends one HTTP request and returns its response.
@@ -132,33 +131,6 @@ impl TransportConfig {
             connect_timeout: timeout,
             ..Self::default()
         }
-    }
-
-    /// Checks that neither timeout is zero.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidArgument`] naming the timeout.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use redisutil::proxy::TransportConfig;
-    ///
-    /// assert!(TransportConfig::default().validate().is_ok());
-    /// assert!(TransportConfig::with_timeout(Duration::ZERO).validate().is_err());
-    /// ```
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.timeout.is_zero() {
-            return Err(Error::InvalidArgument("timeout must not be zero".into()));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(Error::InvalidArgument(
-                "connect timeout must not be zero".into(),
-            ));
-        }
-        Ok(())
     }
 }
 

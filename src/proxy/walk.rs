@@ -26,8 +26,9 @@ use http::{HeaderValue, Request, Response, StatusCode};
 
 use crate::clock::Clock;
 use crate::proxy::answered::Answered;
-use crate::proxy::config::{CallOptions, ProxyConfig, ProxyHost};
+use crate::proxy::config::{CallOptions, ProxyConfig};
 use crate::proxy::error::{Attempt, AttemptFailure, ClusterFailure, Error};
+use crate::proxy::host::ProxyHost;
 use crate::proxy::redact::redact;
 use crate::proxy::sign::Signer;
 use crate::proxy::transport::TransportError;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use crate::proxy::config::ProxyHost;
+use crate::proxy::host::ProxyHost;
 use crate::proxy::sign::SignError;
 use crate::proxy::transport::TransportErrorKind;
 pub use parts::{Attempt, AttemptFailure, ClusterFailure};
@@ -419,7 +419,7 @@ mod tests {
 
     use super::Error;
     use crate::proxy::answered::{decode, encode};
-    use crate::proxy::config::ProxyHost;
+    use crate::proxy::host::ProxyHost;
 
     #[test]
     fn json_errors_are_kept_as_source() {

@@ -6,7 +6,7 @@ use std::fmt;
 use http::StatusCode;
 
 use super::Error;
-use crate::proxy::config::ProxyHost;
+use crate::proxy::host::ProxyHost;
 use crate::proxy::transport::TransportError;
 
 /// What went wrong with one attempt on one host, when the client moved on
@@ -88,8 +88,8 @@ mod tests {
     use http::StatusCode;
 
     use super::{Attempt, AttemptFailure, ClusterFailure};
-    use crate::proxy::config::ProxyHost;
     use crate::proxy::error::Error;
+    use crate::proxy::host::ProxyHost;
     use crate::proxy::transport::{TransportError, TransportErrorKind};
 
     #[test]

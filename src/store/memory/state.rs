@@ -2,10 +2,11 @@
 //! it: lists and strings, TTLs, blocked pops served in order, and the
 //! errors Redis gives.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::super::fault::{ADDR, Fault};
+use super::super::lease::DeadLetter;
 use super::super::{StoreError, ttl_millis, wait_limit};
 
 #[derive(Default)]
@@ -23,7 +24,7 @@ pub(super) struct State {
     pub(super) handed: HashMap<u64, Vec<Vec<u8>>>,
     pub(super) next_ticket: u64,
     /// The lease keys of each list that has any, by the list's key.
-    pub(super) leases: HashMap<String, super::lease::Leases>,
+    pub(super) leases: HashMap<String, Leases>,
 }
 
 pub(super) struct List {
@@ -147,4 +148,71 @@ impl State {
         }
         item
     }
+}
+
+/// A sorted set of members by a millisecond score, as Redis orders one.
+#[derive(Default)]
+pub(super) struct ZSet {
+    pub(super) ordered: BTreeSet<(u64, String)>,
+    pub(super) scores: HashMap<String, u64>,
+}
+
+impl ZSet {
+    pub(super) fn add(&mut self, score: u64, member: String) {
+        if let Some(old) = self.scores.insert(member.clone(), score) {
+            self.ordered.remove(&(old, member.clone()));
+        }
+        self.ordered.insert((score, member));
+    }
+
+    pub(super) fn remove(&mut self, member: &str) -> Option<u64> {
+        let score = self.scores.remove(member)?;
+        self.ordered.remove(&(score, member.to_owned()));
+        Some(score)
+    }
+
+    pub(super) fn score(&self, member: &str) -> Option<u64> {
+        self.scores.get(member).copied()
+    }
+
+    /// The lowest member scored at most `max`.
+    pub(super) fn first_due(&self, max: u64) -> Option<String> {
+        self.ordered
+            .iter()
+            .next()
+            .filter(|(score, _)| *score <= max)
+            .map(|(_, member)| member.clone())
+    }
+}
+
+/// The messages one leased receive took, as the scripts keep them.
+pub(super) struct Unit {
+    pub(super) bodies: Vec<Vec<u8>>,
+    pub(super) attempts: Vec<u32>,
+    pub(super) ids: Vec<String>,
+    /// How many deliveries the call acked (for a call sent again).
+    pub(super) acked: u64,
+    pub(super) state: Vec<u8>,
+}
+
+impl Unit {
+    pub(super) fn id(&self, name: &str, j: usize) -> String {
+        match self.ids[j].as_str() {
+            "" => format!("{name}-{}", j + 1),
+            id => id.to_owned(),
+        }
+    }
+}
+
+/// The lease keys of one list: pending, records, dead letters.
+#[derive(Default)]
+pub(super) struct Leases {
+    pub(super) pending: ZSet,
+    pub(super) units: HashMap<String, Unit>,
+    pub(super) dead: VecDeque<DeadLetter>,
+    /// The last dead letter's stream id (ms, sequence).
+    pub(super) last_dead: (u64, u64),
+    /// Ack markers by unit: how many a call that leased nothing acked, and
+    /// when the marker expires.
+    pub(super) markers: HashMap<String, (u64, u64)>,
 }

@@ -5,7 +5,7 @@
 //! tell when, and the same keys checked for their type by the same
 //! operations.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::MutexGuard;
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +16,7 @@ use super::super::lease::{
     lease_millis, lease_wait, new_unit_id,
 };
 use super::MemoryStore;
-use super::state::{List, State, deadline, remaining, wrong_type};
+use super::state::{Leases, List, State, Unit, ZSet, deadline, remaining, wrong_type};
 use crate::store::policy::Op;
 
 #[cfg(feature = "tokio")]
@@ -39,73 +39,6 @@ const HELD: u8 = b'1';
 const MOVED: u8 = b'x';
 /// Gone.
 const GONE: u8 = b'0';
-
-/// A sorted set of members by a millisecond score, as Redis orders one.
-#[derive(Default)]
-struct ZSet {
-    ordered: BTreeSet<(u64, String)>,
-    scores: HashMap<String, u64>,
-}
-
-impl ZSet {
-    fn add(&mut self, score: u64, member: String) {
-        if let Some(old) = self.scores.insert(member.clone(), score) {
-            self.ordered.remove(&(old, member.clone()));
-        }
-        self.ordered.insert((score, member));
-    }
-
-    fn remove(&mut self, member: &str) -> Option<u64> {
-        let score = self.scores.remove(member)?;
-        self.ordered.remove(&(score, member.to_owned()));
-        Some(score)
-    }
-
-    fn score(&self, member: &str) -> Option<u64> {
-        self.scores.get(member).copied()
-    }
-
-    /// The lowest member scored at most `max`.
-    fn first_due(&self, max: u64) -> Option<String> {
-        self.ordered
-            .iter()
-            .next()
-            .filter(|(score, _)| *score <= max)
-            .map(|(_, member)| member.clone())
-    }
-}
-
-/// The messages one leased receive took, as the scripts keep them.
-struct Unit {
-    bodies: Vec<Vec<u8>>,
-    attempts: Vec<u32>,
-    ids: Vec<String>,
-    /// How many deliveries the call acked (for a call sent again).
-    acked: u64,
-    state: Vec<u8>,
-}
-
-impl Unit {
-    fn id(&self, name: &str, j: usize) -> String {
-        match self.ids[j].as_str() {
-            "" => format!("{name}-{}", j + 1),
-            id => id.to_owned(),
-        }
-    }
-}
-
-/// The lease keys of one list: pending, records, dead letters.
-#[derive(Default)]
-pub(super) struct Leases {
-    pending: ZSet,
-    units: HashMap<String, Unit>,
-    dead: VecDeque<DeadLetter>,
-    /// The last dead letter's stream id (ms, sequence).
-    last_dead: (u64, u64),
-    /// Ack markers by unit: how many a call that leased nothing acked, and
-    /// when the marker expires.
-    markers: HashMap<String, (u64, u64)>,
-}
 
 impl State {
     /// Deletes the lease key `key` (DEL, or SET over it), when it is one:
