@@ -31,7 +31,8 @@ use crate::store::script::lease::{
 use crate::store::target::Target;
 use crate::store::{StoreError, wait_limit};
 
-mod drivers;
+mod blocking;
+use blocking::*;
 
 /// How long a blocking leased receive waits on the list, at most, while
 /// something is pending: a message a nack makes due writes nothing to the
@@ -129,82 +130,6 @@ fn ack_and_lease(
         let reply = LeaseReply::read(reply)?;
         Ok((reply.acked, reply.leased))
     })
-}
-
-/// The lease script; when it leased nothing, a wait on the list that
-/// takes nothing (`BLMOVE` of the head onto itself), bounded by when a
-/// pending message is due (and by [`LEASE_POLL`] while anything is
-/// pending), then the script again.
-pub(crate) struct BlockingLease {
-    shown: Arc<str>,
-    keys: LeaseKeys,
-    count: usize,
-    policy: LeasePolicy,
-    deadline: Option<Instant>,
-    waiting: bool,
-}
-
-impl Operation for BlockingLease {
-    type Output = Vec<Leased>;
-
-    fn next(&mut self, reply: Option<Reply>) -> Result<Next<Self::Output>, StoreError> {
-        if self.count == 0 {
-            return Ok(Next::Done(Vec::new()));
-        }
-        let look = |this: &Self| {
-            Ok(Next::Call(lease_call(
-                &this.keys,
-                &[],
-                this.count,
-                this.policy,
-            )))
-        };
-        let reply = match reply {
-            None => return look(self),
-            Some(_) if self.waiting => {
-                self.waiting = false;
-                return look(self);
-            }
-            Some(reply) => reading(&self.shown, reply, LeaseReply::read)?,
-        };
-        if !reply.leased.is_empty() {
-            return Ok(Next::Done(reply.leased));
-        }
-        let left = self
-            .deadline
-            .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|left| left.is_zero()) {
-            return Ok(Next::Done(Vec::new()));
-        }
-        self.waiting = true;
-        let mut wait =
-            lease_wait(left, reply.next_due).map(|wait| wait.max(Duration::from_millis(1)));
-        if reply.pending {
-            wait = Some(wait.map_or(LEASE_POLL, |wait| wait.min(LEASE_POLL)));
-        }
-        Ok(Next::Call(wait_for_element(self.keys.list(), "LEFT", wait)))
-    }
-
-    fn stop(&mut self) -> Option<Self::Output> {
-        Some(Vec::new())
-    }
-}
-
-fn blocking_lease(
-    shown: &Arc<str>,
-    keys: &LeaseKeys,
-    count: usize,
-    policy: LeasePolicy,
-    timeout: Option<Duration>,
-) -> BlockingLease {
-    BlockingLease {
-        shown: shown.clone(),
-        keys: keys.clone(),
-        count,
-        policy,
-        deadline: wait_limit(timeout).and_then(|timeout| Instant::now().checked_add(timeout)),
-        waiting: false,
-    }
 }
 
 /// A script over `tags` whose reply is a count; nothing is asked for none.
@@ -370,6 +295,219 @@ fn snapshot(shown: &Arc<str>, keys: &LeaseKeys) -> impl Operation<Output = Lease
 fn stats(shown: &Arc<str>, keys: &LeaseKeys) -> impl Operation<Output = LeaseStats> + use<> {
     let call = script_call(Op::Snapshot, keys, None, &STATS, &[""; 0]);
     single(shown, call, read_stats)
+}
+
+impl<T: Target> LeaseStore for BlockingStore<T> {
+    fn ack_and_lease(
+        &self,
+        keys: &LeaseKeys,
+        tags: &[DeliveryTag],
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<(u64, Vec<Leased>), StoreError> {
+        if count == 0 {
+            return Ok((self.ack(keys, tags)?, Vec::new()));
+        }
+        self.run(ack_and_lease(self.shown(), keys, tags, count, policy))
+    }
+
+    fn blocking_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError> {
+        self.run(blocking_lease(self.shown(), keys, count, policy, timeout))
+    }
+
+    fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.run(ack(self.shown(), keys, tags))
+    }
+
+    fn nack(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<Nacked, StoreError> {
+        self.run(nack(self.shown(), keys, tag, delay, max_deliveries))
+    }
+
+    fn extend(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        lease: Duration,
+    ) -> Result<Option<SystemTime>, StoreError> {
+        self.run(extend(self.shown(), keys, tag, lease))
+    }
+
+    fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.run(release(self.shown(), keys, tags))
+    }
+
+    fn dead_letter(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        reason: DeadReason,
+    ) -> Result<bool, StoreError> {
+        self.run(dead_letter(self.shown(), keys, tag, &reason))
+    }
+
+    fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
+        self.run(reclaim(self.shown(), keys, max_deliveries))
+    }
+
+    fn dead_letters(&self, keys: &LeaseKeys, max: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.run(dead_letters(self.shown(), keys, max))
+    }
+
+    fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        self.run(requeue_dead(self.shown(), keys, pick))
+    }
+
+    fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        self.run(purge_dead(self.shown(), keys, pick))
+    }
+
+    fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
+        self.run(snapshot(self.shown(), keys))
+    }
+
+    fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
+        self.run(stats(self.shown(), keys))
+    }
+}
+
+/// What a cancelled leased receive leased is handed back at once, without
+/// spending a delivery.
+#[cfg(feature = "tokio")]
+fn hand_back<T: Target>(
+    keys: &LeaseKeys,
+) -> impl FnOnce(AsyncStore<T>, Vec<Leased>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
++ Send
++ 'static {
+    let keys = keys.clone();
+    move |store, leased| {
+        Box::pin(async move {
+            let tags: Vec<DeliveryTag> = leased.into_iter().map(|leased| leased.tag).collect();
+            let shown = store.shown().clone();
+            let handed_back = store.run(release(&shown, &keys, &tags), None).await;
+            crate::trace::event!(
+                WARN,
+                addr = %shown,
+                list = %keys.list(),
+                messages = tags.len(),
+                handed_back = handed_back.is_ok(),
+                "a cancelled leased receive had leased messages; they are handed back"
+            );
+            let _ = handed_back;
+        })
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
+    async fn ack_and_lease(
+        &self,
+        keys: &LeaseKeys,
+        tags: &[DeliveryTag],
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<(u64, Vec<Leased>), StoreError> {
+        if count == 0 {
+            return Ok((AsyncLeaseStore::ack(self, keys, tags).await?, Vec::new()));
+        }
+        let hand_back = hand_back(keys);
+        let op = ack_and_lease(self.shown(), keys, tags, count, policy);
+        self.receive(op, move |store, (_, leased)| hand_back(store, leased))
+            .await
+    }
+
+    async fn blocking_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError> {
+        let op = blocking_lease(self.shown(), keys, count, policy, timeout);
+        self.receive(op, hand_back(keys)).await
+    }
+
+    async fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.run(ack(self.shown(), keys, tags), None).await
+    }
+
+    async fn nack(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<Nacked, StoreError> {
+        self.run(nack(self.shown(), keys, tag, delay, max_deliveries), None)
+            .await
+    }
+
+    async fn extend(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        lease: Duration,
+    ) -> Result<Option<SystemTime>, StoreError> {
+        self.run(extend(self.shown(), keys, tag, lease), None).await
+    }
+
+    async fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        self.run(release(self.shown(), keys, tags), None).await
+    }
+
+    async fn dead_letter(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        reason: DeadReason,
+    ) -> Result<bool, StoreError> {
+        self.run(dead_letter(self.shown(), keys, tag, &reason), None)
+            .await
+    }
+
+    async fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
+        self.run(reclaim(self.shown(), keys, max_deliveries), None)
+            .await
+    }
+
+    async fn dead_letters(
+        &self,
+        keys: &LeaseKeys,
+        max: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        self.run(dead_letters(self.shown(), keys, max), None).await
+    }
+
+    async fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        self.run(requeue_dead(self.shown(), keys, pick), None).await
+    }
+
+    async fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        pick.check()?;
+        self.run(purge_dead(self.shown(), keys, pick), None).await
+    }
+
+    async fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
+        self.run(snapshot(self.shown(), keys), None).await
+    }
+
+    async fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
+        self.run(stats(self.shown(), keys), None).await
+    }
 }
 
 #[cfg(test)]

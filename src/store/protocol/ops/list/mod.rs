@@ -19,7 +19,8 @@ use crate::store::script::{PUSH_WITH_TTL, TAKE_LAST};
 use crate::store::target::Target;
 use crate::store::{ListStore, StoreError, ttl_millis, wait_limit};
 
-mod drivers;
+mod scan;
+use scan::*;
 
 /// RPUSH, or with a TTL the atomic push-and-expire script.
 pub(crate) fn push(
@@ -284,108 +285,6 @@ impl Operation for BlockingTakeLast {
     }
 }
 
-/// SCAN on every master: the first page from each, then each master's
-/// cursor to its end. Keys that are not UTF-8 are skipped.
-pub(crate) struct Scan {
-    shown: Arc<str>,
-    pattern: String,
-    keys: Vec<String>,
-    /// Masters whose cursor is not at its end yet.
-    cursors: Vec<(Node, Vec<u8>)>,
-    started: bool,
-}
-
-pub(crate) fn scan(shown: &Arc<str>, pattern: &str) -> Scan {
-    Scan {
-        shown: shown.clone(),
-        pattern: pattern.to_owned(),
-        keys: Vec::new(),
-        cursors: Vec::new(),
-        started: false,
-    }
-}
-
-impl Scan {
-    fn request(&self, cursor: &[u8]) -> Request {
-        Request::new(&[
-            &b"SCAN"[..],
-            cursor,
-            b"MATCH",
-            self.pattern.as_bytes(),
-            b"COUNT",
-            b"1000",
-        ])
-    }
-
-    /// Takes one page's keys; its cursor, unless at the end.
-    fn page(&mut self, page: Reply) -> Result<Option<Vec<u8>>, String> {
-        let [cursor, keys] = items(page)?;
-        let Reply::Bulk(cursor) = cursor else {
-            return Err(format!("{cursor:?} where a cursor belongs"));
-        };
-        self.keys.extend(
-            bulks(keys)?
-                .into_iter()
-                .filter_map(|key| String::from_utf8(key).ok()),
-        );
-        Ok((cursor != b"0").then_some(cursor))
-    }
-}
-
-impl Operation for Scan {
-    type Output = Vec<String>;
-
-    fn next(&mut self, reply: Option<Reply>) -> Result<Next<Self::Output>, StoreError> {
-        let shown = self.shown.clone();
-        let bad = |why| unexpected(&shown, why);
-        match reply {
-            None => {
-                self.started = true;
-                return Ok(Next::Call(Call {
-                    op: Op::Scan,
-                    route: Route::EveryMaster,
-                    request: self.request(b"0"),
-                    wait: Wait::Response,
-                }));
-            }
-            Some(Reply::Array(pages)) if self.cursors.is_empty() && self.started => {
-                self.started = false;
-                for page in pages {
-                    let [node, page] = items(page).map_err(bad)?;
-                    let node = bulk_or_nil(node).map_err(bad)?.unwrap_or_default();
-                    let node = Node::new(String::from_utf8_lossy(&node).into_owned());
-                    if let Some(cursor) = self.page(page).map_err(bad)? {
-                        self.cursors.push((node, cursor));
-                    }
-                }
-            }
-            Some(page) => {
-                let (node, _) = self
-                    .cursors
-                    .pop()
-                    .ok_or_else(|| bad("a page unasked".into()))?;
-                if let Some(cursor) = self.page(page).map_err(bad)? {
-                    self.cursors.push((node, cursor));
-                }
-            }
-        }
-        match self.cursors.last() {
-            None => {
-                let mut keys = std::mem::take(&mut self.keys);
-                keys.sort_unstable();
-                keys.dedup();
-                Ok(Next::Done(keys))
-            }
-            Some((node, cursor)) => Ok(Next::Call(Call {
-                op: Op::Scan,
-                route: Route::Node(node.clone()),
-                request: self.request(cursor),
-                wait: Wait::Response,
-            })),
-        }
-    }
-}
-
 /// PING on every master: a channel's two lists may be on any two.
 pub(crate) fn ping(shown: &Arc<str>) -> impl Operation<Output = ()> + use<> {
     let call = Call {
@@ -452,6 +351,140 @@ pub(crate) fn block_seconds(timeout: Option<Duration>) -> String {
             let millis = ttl_millis(timeout).max(1);
             format!("{}.{:03}", millis / 1000, millis % 1000)
         }
+    }
+}
+
+impl<T: Target> ListStore for BlockingStore<T> {
+    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+        self.run(push(self.shown(), key, values, ttl)?)
+    }
+
+    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(pop(self.shown(), key))
+    }
+
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(blocking_pop(self.shown(), key, timeout))
+    }
+
+    fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.run(pop_many(self.shown(), key, count))
+    }
+
+    fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.run(blocking_pop_many(self.shown(), key, count, timeout))
+    }
+
+    fn index(&self, key: &str, index_: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(index(self.shown(), key, index_))
+    }
+
+    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(take_last(self.shown(), key))
+    }
+
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(blocking_take_last(self.shown(), key, timeout))
+    }
+
+    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        self.run(scan(self.shown(), pattern))
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.run(ping(self.shown()))
+    }
+}
+
+/// What a cancelled receive took goes back to the head of its list.
+#[cfg(feature = "tokio")]
+fn back<T: Target, O: IntoIterator<Item = Vec<u8>>>(
+    key: &str,
+) -> impl FnOnce(AsyncStore<T>, O) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static
+{
+    let key = key.to_owned();
+    move |store, taken| Box::pin(store.put_back(key, taken.into_iter().collect()))
+}
+
+#[cfg(feature = "tokio")]
+impl<T: Target> AsyncListStore for AsyncStore<T> {
+    async fn push(
+        &self,
+        key: &str,
+        values: &[&[u8]],
+        ttl: Option<Duration>,
+    ) -> Result<u64, StoreError> {
+        self.run(push(self.shown(), key, values, ttl)?, None).await
+    }
+
+    fn pop(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(pop(self.shown(), key), back(key))
+    }
+
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(blocking_pop(self.shown(), key, timeout), back(key))
+    }
+
+    fn pop_many(
+        &self,
+        key: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send {
+        self.receive(pop_many(self.shown(), key, count), back(key))
+    }
+
+    fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send {
+        let op = blocking_pop_many(self.shown(), key, count, timeout);
+        self.receive(op, back(key))
+    }
+
+    async fn index(&self, key: &str, index_: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(index(self.shown(), key, index_), None).await
+    }
+
+    fn take_last(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(take_last(self.shown(), key), back(key))
+    }
+
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.receive(blocking_take_last(self.shown(), key, timeout), back(key))
+    }
+
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        self.run(scan(self.shown(), pattern), None).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(ping(self.shown()), None).await
     }
 }
 
