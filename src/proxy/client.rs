@@ -2,13 +2,12 @@
 //! `hkeys`, `hvals`, `hgetall`, `delete`, `hdel`) over any
 //! [`HttpTransport`].
 
-use std::fmt;
 use std::sync::Arc;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::proxy::answered::Answered;
-use crate::proxy::commands::proxy_commands;
-use crate::proxy::config::{CallOptions, ProxyConfig};
+use crate::proxy::commands::{proxy_client, proxy_commands};
+use crate::proxy::config::CallOptions;
 use crate::proxy::error::Error;
 use crate::proxy::transport::HttpTransport;
 use crate::proxy::walk::{Op, Shared, Step, Walk};
@@ -42,6 +41,9 @@ use crate::proxy::walk::{Op, Shared, Step, Walk};
 /// assert_eq!(client.get::<String>("k1")?, "v1");
 /// clock.advance(Duration::from_secs(1));
 /// assert!(client.get::<String>("k2").unwrap_err().is_key_not_found());
+///
+/// // A config without hosts is refused when the client is made.
+/// assert!(RedisProxyClient::new(MemoryProxy::new(), ProxyConfig::default()).is_err());
 /// # Ok::<(), redisutil::proxy::Error>(())
 /// ```
 ///
@@ -78,25 +80,7 @@ pub struct RedisProxyClient<T> {
     pub(crate) clock: Arc<dyn Clock>,
 }
 
-impl<T> Clone for RedisProxyClient<T> {
-    /// Another handle on the same transport and config (two reference
-    /// counts; the transport itself is not cloned).
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-            clock: Arc::clone(&self.clock),
-        }
-    }
-}
-
-impl<T> fmt::Debug for RedisProxyClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisProxyClient")
-            .field("config", &self.shared.config)
-            .field("clock", &self.clock)
-            .finish_non_exhaustive()
-    }
-}
+proxy_client!(RedisProxyClient);
 
 #[cfg(feature = "ureq")]
 impl RedisProxyClient<crate::proxy::UreqTransport> {
@@ -118,7 +102,7 @@ impl RedisProxyClient<crate::proxy::UreqTransport> {
     /// assert_eq!(client.config().proxy_hosts[0].len(), 1);
     /// # Ok::<(), redisutil::proxy::Error>(())
     /// ```
-    pub fn connect(config: ProxyConfig) -> Result<Self, Error> {
+    pub fn connect(config: crate::proxy::ProxyConfig) -> Result<Self, Error> {
         Self::connect_with(config, crate::proxy::UreqConfig::default())
     }
 
@@ -144,7 +128,7 @@ impl RedisProxyClient<crate::proxy::UreqTransport> {
     /// # Ok::<(), redisutil::proxy::Error>(())
     /// ```
     pub fn connect_with(
-        config: ProxyConfig,
+        config: crate::proxy::ProxyConfig,
         transport: crate::proxy::UreqConfig,
     ) -> Result<Self, Error> {
         transport.validate()?;
@@ -153,47 +137,6 @@ impl RedisProxyClient<crate::proxy::UreqTransport> {
 }
 
 impl<T: HttpTransport> RedisProxyClient<T> {
-    /// A client sending through `transport`, on the system clock.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidArgument`] when the config has no cluster, an empty
-    /// cluster or an invalid host ([`ProxyHost::validate`](crate::proxy::ProxyHost::validate)).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use redisutil::proxy::{MemoryProxy, ProxyConfig, RedisProxyClient};
-    ///
-    /// let client = RedisProxyClient::new(MemoryProxy::new(), ProxyConfig::with_hosts([("127.0.0.1", 1)]))?;
-    /// assert!(RedisProxyClient::new(MemoryProxy::new(), ProxyConfig::default()).is_err());
-    /// # Ok::<(), redisutil::proxy::Error>(())
-    /// ```
-    pub fn new(transport: T, config: ProxyConfig) -> Result<Self, Error> {
-        Ok(Self {
-            shared: Arc::new(Shared::new(transport, config)?),
-            clock: Arc::new(SystemClock),
-        })
-    }
-
-    /// Uses `clock` for signing dates and backoff sleeps (this handle and
-    /// the clones made from it afterwards; earlier clones keep theirs).
-    #[must_use]
-    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &ProxyConfig {
-        &self.shared.config
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.shared.transport
-    }
-
     /// Walks `op` over the clusters, sending through the transport and
     /// pausing on the clock: a read's 200 body, a write's empty one.
     fn walk(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {

@@ -1,5 +1,7 @@
-//! The proxy commands, each written once. [`proxy_commands!`] gives a
-//! client, blocking or async, four forms of every command from one table:
+//! What both proxy clients have, written once: [`proxy_client!`] their
+//! `Clone` and `Debug`, and [`proxy_commands!`] their constructor,
+//! accessors and commands. A client, blocking or async, gets four forms of
+//! every command from one table:
 //! `get(key)`, `get_with(key, &options)`, and the same two returning
 //! [`Answered`](crate::proxy::Answered) (`get_answered`,
 //! `get_answered_with`). The client supplies `walk(&op, &options)`, which
@@ -11,10 +13,46 @@
 /// `proxy_commands!(blocking)` or `proxy_commands!(async)`.
 macro_rules! proxy_commands {
     (blocking) => {
+        $crate::proxy::commands::proxy_commands!(@new);
         $crate::proxy::commands::proxy_commands!(@table [] []);
     };
     (async) => {
+        $crate::proxy::commands::proxy_commands!(@new);
         $crate::proxy::commands::proxy_commands!(@table [async] [.await]);
+    };
+    (@new) => {
+        /// A client sending through `transport`, on the system clock.
+        ///
+        /// # Errors
+        ///
+        /// [`Error::InvalidArgument`](crate::proxy::Error::InvalidArgument)
+        /// when the config has no cluster, an empty cluster or an invalid
+        /// host ([`ProxyHost::validate`](crate::proxy::ProxyHost::validate)).
+        pub fn new(transport: T, config: $crate::proxy::ProxyConfig) -> Result<Self, $crate::proxy::Error> {
+            Ok(Self {
+                shared: std::sync::Arc::new($crate::proxy::walk::Shared::new(transport, config)?),
+                clock: std::sync::Arc::new($crate::SystemClock),
+            })
+        }
+
+        /// Uses `clock` for signing dates and the pauses between rounds
+        /// (this handle and the clones made from it afterwards; earlier
+        /// clones keep theirs).
+        #[must_use]
+        pub fn with_clock(mut self, clock: impl $crate::Clock + 'static) -> Self {
+            self.clock = std::sync::Arc::new(clock);
+            self
+        }
+
+        /// The configuration.
+        pub fn config(&self) -> &$crate::proxy::ProxyConfig {
+            &self.shared.config
+        }
+
+        /// The transport.
+        pub fn transport(&self) -> &T {
+            &self.shared.transport
+        }
     };
     (@table [$($asyncness:tt)*] [$($aw:tt)*]) => {
         $crate::proxy::commands::proxy_commands!(@read [$($asyncness)*] [$($aw)*]
@@ -276,4 +314,29 @@ macro_rules! proxy_commands {
     };
 }
 
-pub(crate) use proxy_commands;
+/// Expands to a client's `Clone` (another handle on the same transport,
+/// config and signer: two reference counts) and `Debug` (the config and
+/// the clock; the config hides the secret key).
+macro_rules! proxy_client {
+    ($client:ident) => {
+        impl<T> Clone for $client<T> {
+            fn clone(&self) -> Self {
+                Self {
+                    shared: std::sync::Arc::clone(&self.shared),
+                    clock: std::sync::Arc::clone(&self.clock),
+                }
+            }
+        }
+
+        impl<T> std::fmt::Debug for $client<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($client))
+                    .field("config", &self.shared.config)
+                    .field("clock", &self.clock)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+pub(crate) use {proxy_client, proxy_commands};

@@ -5,14 +5,13 @@
 //! commands, so requests, signatures, decisions, errors and events are the
 //! same; only the sending and the pauses are awaited.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::proxy::answered::Answered;
-use crate::proxy::commands::proxy_commands;
-use crate::proxy::config::{CallOptions, ProxyConfig};
+use crate::proxy::commands::{proxy_client, proxy_commands};
+use crate::proxy::config::CallOptions;
 use crate::proxy::error::Error;
 use crate::proxy::walk::{Op, Shared, Step, Walk};
 
@@ -30,7 +29,7 @@ pub use transport::AsyncHttpTransport;
 /// [`FakeTransport`](crate::proxy::FakeTransport),
 /// [`RoutingTransport`](crate::proxy::RoutingTransport)), the very
 /// instances a blocking client takes. The pause between rounds
-/// ([`ProxyConfig::round_backoff`]) is awaited on `tokio::time` when the
+/// ([`ProxyConfig::round_backoff`](crate::proxy::ProxyConfig::round_backoff)) is awaited on `tokio::time` when the
 /// client's clock sleeps for real ([`Clock::sleeps_for_real`]); a
 /// [`ManualClock`](crate::ManualClock) is moved forward instead, so a test
 /// never waits. No call blocks the thread that polls it (with a transport
@@ -61,6 +60,7 @@ pub use transport::AsyncHttpTransport;
 /// assert_eq!(client.get::<String>("k1").await?, "v1");
 /// clock.advance(Duration::from_secs(1));
 /// assert!(client.get::<String>("k2").await.unwrap_err().is_key_not_found());
+/// assert!(AsyncRedisProxyClient::new(MemoryProxy::new(), ProxyConfig::default()).is_err());
 /// # Ok::<(), redisutil::proxy::Error>(())
 /// # })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -76,24 +76,7 @@ pub struct AsyncRedisProxyClient<T> {
     clock: Arc<dyn Clock>,
 }
 
-impl<T> Clone for AsyncRedisProxyClient<T> {
-    /// Another handle on the same transport and config.
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-            clock: Arc::clone(&self.clock),
-        }
-    }
-}
-
-impl<T> fmt::Debug for AsyncRedisProxyClient<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncRedisProxyClient")
-            .field("config", &self.shared.config)
-            .field("clock", &self.clock)
-            .finish_non_exhaustive()
-    }
-}
+proxy_client!(AsyncRedisProxyClient);
 
 #[cfg(feature = "hyper")]
 impl AsyncRedisProxyClient<crate::proxy::HyperTransport> {
@@ -117,7 +100,7 @@ impl AsyncRedisProxyClient<crate::proxy::HyperTransport> {
     /// assert_eq!(client.config().proxy_hosts[0].len(), 1);
     /// # Ok::<(), redisutil::proxy::Error>(())
     /// ```
-    pub fn connect(config: ProxyConfig) -> Result<Self, Error> {
+    pub fn connect(config: crate::proxy::ProxyConfig) -> Result<Self, Error> {
         Self::connect_with(config, crate::proxy::HyperConfig::default())
     }
 
@@ -145,7 +128,7 @@ impl AsyncRedisProxyClient<crate::proxy::HyperTransport> {
     /// # Ok::<(), redisutil::proxy::Error>(())
     /// ```
     pub fn connect_with(
-        config: ProxyConfig,
+        config: crate::proxy::ProxyConfig,
         transport: crate::proxy::HyperConfig,
     ) -> Result<Self, Error> {
         transport.validate()?;
@@ -164,50 +147,6 @@ async fn pause_on(clock: &dyn Clock, pause: Duration) {
 }
 
 impl<T: AsyncHttpTransport> AsyncRedisProxyClient<T> {
-    /// A client sending through `transport`, on the system clock.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidArgument`] when the config has no cluster, an empty
-    /// cluster or an invalid host
-    /// ([`ProxyHost::validate`](crate::proxy::ProxyHost::validate)).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use redisutil::proxy::{MemoryProxy, ProxyConfig};
-    /// use redisutil::proxy::aio::AsyncRedisProxyClient;
-    ///
-    /// let config = ProxyConfig::with_hosts([("127.0.0.1", 1)]);
-    /// let client = AsyncRedisProxyClient::new(MemoryProxy::new(), config)?;
-    /// assert!(AsyncRedisProxyClient::new(MemoryProxy::new(), ProxyConfig::default()).is_err());
-    /// # Ok::<(), redisutil::proxy::Error>(())
-    /// ```
-    pub fn new(transport: T, config: ProxyConfig) -> Result<Self, Error> {
-        Ok(Self {
-            shared: Arc::new(Shared::new(transport, config)?),
-            clock: Arc::new(SystemClock),
-        })
-    }
-
-    /// Uses `clock` for signing dates and the pauses between rounds (this
-    /// handle and the clones made from it afterwards).
-    #[must_use]
-    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &ProxyConfig {
-        &self.shared.config
-    }
-
-    /// The transport.
-    pub fn transport(&self) -> &T {
-        &self.shared.transport
-    }
-
     /// Walks `op` over the clusters, awaiting the transport and the
     /// pauses: a read's 200 body, a write's empty one.
     async fn walk(&self, op: &Op, options: &CallOptions) -> Result<Answered<Vec<u8>>, Error> {
