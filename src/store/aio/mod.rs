@@ -20,7 +20,6 @@ pub(crate) mod conn;
 mod receive;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -37,7 +36,7 @@ use super::protocol::{Node, Request, Route, Wait};
 use super::target::Cluster;
 #[cfg(feature = "sentinel")]
 use super::target::Sentinel;
-use super::target::open::store_constructors;
+use super::target::open::driver_common;
 use super::target::{DialEvent, DialStep, Dialing, Server, Target};
 use super::{StoreError, wait_limit};
 
@@ -71,38 +70,6 @@ struct NodeConns {
     opening: tokio::sync::Mutex<()>,
     idle: Mutex<Vec<Conn>>,
     places: Option<Arc<Semaphore>>,
-}
-
-// A panic in a caller leaves a store usable: its locks are taken back
-// from a poisoned state, and a connection in the middle of a call is
-// dropped, never reused.
-impl<T> std::panic::UnwindSafe for AsyncStore<T> {}
-impl<T> std::panic::RefUnwindSafe for AsyncStore<T> {}
-
-impl<T> Clone for AsyncStore<T> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for AsyncStore<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.target.fmt(f)
-    }
-}
-
-impl<T> AsyncStore<T> {
-    /// The target: where the store sends its commands, and its options.
-    pub fn target(&self) -> &T {
-        &self.inner.target
-    }
-
-    /// Whether `self` and `other` are the same handle (clones of one store).
-    pub fn ptr_eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
 }
 
 /// A connection held by a call.
@@ -490,4 +457,4 @@ pub type AsyncRedisClusterStore = AsyncStore<Cluster>;
 #[cfg(feature = "sentinel")]
 pub type AsyncRedisSentinelStore = AsyncStore<Sentinel>;
 
-store_constructors!(AsyncStore);
+driver_common!(AsyncStore);

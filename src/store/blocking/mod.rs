@@ -15,7 +15,6 @@ pub(crate) mod conn;
 pub(crate) mod pool;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::thread;
 use std::time::Instant;
@@ -32,7 +31,7 @@ use super::protocol::resp::Reply;
 use super::target::Cluster;
 #[cfg(feature = "sentinel")]
 use super::target::Sentinel;
-use super::target::open::store_constructors;
+use super::target::open::driver_common;
 use super::target::{DialEvent, DialStep, Dialing, Server, Target};
 
 /// A blocking store on the target `T`: [`Server`](super::target::Server)
@@ -53,38 +52,6 @@ struct Inner<T> {
     target: Arc<T>,
     /// The pool of each node used so far.
     pools: RwLock<HashMap<Node, Arc<NodePool<T>>>>,
-}
-
-// A panic in a caller leaves a store usable: its locks are taken back
-// from a poisoned state, and a connection in the middle of a call is
-// dropped, never reused.
-impl<T> std::panic::UnwindSafe for BlockingStore<T> {}
-impl<T> std::panic::RefUnwindSafe for BlockingStore<T> {}
-
-impl<T> Clone for BlockingStore<T> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for BlockingStore<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.target.fmt(f)
-    }
-}
-
-impl<T> BlockingStore<T> {
-    /// The target: where the store sends its commands, and its options.
-    pub fn target(&self) -> &T {
-        &self.inner.target
-    }
-
-    /// Whether `self` and `other` are the same handle (clones of one store).
-    pub fn ptr_eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
 }
 
 // The bound names a crate-private trait: these methods are the crate's own.
@@ -312,7 +279,7 @@ pub(crate) fn dial<T: Target>(target: &T, node: &Node, want_id: bool) -> Result<
 /// ```
 pub type RedisStore = BlockingStore<Server>;
 
-store_constructors!(BlockingStore);
+driver_common!(BlockingStore);
 
 /// The blocking store on a Redis Cluster.
 ///

@@ -1,11 +1,45 @@
-//! What every driver of a target has, written once: its constructors
-//! (`open`, `open_with`, and `open_url` for Sentinel) and what it was
-//! opened with. `store_constructors!(BlockingStore)` and
-//! `store_constructors!(AsyncStore)` give them to each driver.
+//! What every driver has, written once: a handle's `Clone`, `Debug` and
+//! identity, and on each target its constructors (`open`, `open_with`, and
+//! `open_url` for Sentinel) and what it was opened with.
+//! `driver_common!(BlockingStore)` and `driver_common!(AsyncStore)` give
+//! them to each driver.
 
-/// Expands to the `impl` blocks of a driver's stores on the three targets.
-macro_rules! store_constructors {
+/// Expands to a driver's handle impls and its stores' constructors on the
+/// three targets.
+macro_rules! driver_common {
     ($store:ident) => {
+        // A panic in a caller leaves a store usable: its locks are taken
+        // back from a poisoned state, and a connection in the middle of a
+        // call is dropped, never reused.
+        impl<T> std::panic::UnwindSafe for $store<T> {}
+        impl<T> std::panic::RefUnwindSafe for $store<T> {}
+
+        impl<T> Clone for $store<T> {
+            fn clone(&self) -> Self {
+                Self {
+                    inner: std::sync::Arc::clone(&self.inner),
+                }
+            }
+        }
+
+        impl<T: std::fmt::Debug> std::fmt::Debug for $store<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.inner.target.fmt(f)
+            }
+        }
+
+        impl<T> $store<T> {
+            /// The target: where the store sends its commands, and its options.
+            pub fn target(&self) -> &T {
+                &self.inner.target
+            }
+
+            /// Whether `self` and `other` are the same handle (clones of one store).
+            pub fn ptr_eq(&self, other: &Self) -> bool {
+                std::sync::Arc::ptr_eq(&self.inner, &other.inner)
+            }
+        }
+
         impl $store<$crate::store::target::Server> {
             /// A store for the Redis at `addr`, with default options. Connects to
             /// nothing yet.
@@ -149,4 +183,4 @@ macro_rules! store_constructors {
     };
 }
 
-pub(crate) use store_constructors;
+pub(crate) use driver_common;
