@@ -182,7 +182,7 @@ fn tcp(rest: &str, tls: bool) -> Result<ParsedUrl, String> {
     {
         return Err("an unspecified address (0.0.0.0, ::) is no server to connect to".into());
     }
-    let db = match path.trim_start_matches('/') {
+    let db = match path.trim_matches('/') {
         "" => 0,
         db => database(db)?,
     };
@@ -287,6 +287,7 @@ mod tests {
             parsed("redis://[::1]:7000/3?protocol=resp3"),
             (plain("::1", 7000), None, None, 3)
         );
+        assert_eq!(parsed("redis://h:1/3/").3, 3, "slashes around the database");
         assert_eq!(parsed("REDIS://h:1").0, plain("h", 1));
         assert_eq!(
             parsed("rediss://h").0,
