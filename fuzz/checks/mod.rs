@@ -2,7 +2,7 @@
 //! file per area: `channel.rs` (`channel_decode`, `channel_names`),
 //! `proxy_response.rs`, `proxy_request.rs`, `sigv4.rs` (`sigv4_roundtrip`);
 //! this file holds what they share. Used by the cargo-fuzz targets
-//! (`fuzz_targets/*.rs`) and by the main crate's `tests/memory/fuzz_corpus.rs`,
+//! (`fuzz_targets/*.rs`) and by the main crate's `tests/fuzz_corpus.rs`,
 //! which replays every corpus file on stable Rust. Every function takes
 //! arbitrary bytes and panics when a property breaks.
 

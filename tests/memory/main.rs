@@ -1,6 +1,3 @@
-//! What needs no server: `MemoryStore` on its own, and the committed fuzz
-//! corpus replayed through the fuzz targets' checks.
+//! What needs no server: `MemoryStore` on its own.
 
-#[cfg(feature = "proxy")]
-mod fuzz_corpus;
 mod store;

@@ -1,7 +1,7 @@
 //! Replays every committed fuzz corpus file (`fuzz/corpus/<target>/`)
 //! through the same checks the cargo-fuzz targets run, on stable Rust.
 
-#[path = "../../fuzz/checks/mod.rs"]
+#[path = "../fuzz/checks/mod.rs"]
 mod checks;
 
 use std::path::Path;
