@@ -63,13 +63,14 @@ impl Answered<Vec<u8>> {
         })
     }
 
-    /// A write's answer, whose body says nothing.
-    pub(crate) fn written(self) -> Answered<()> {
-        Answered {
+    /// A write's answer, whose body says nothing (a `Result` like
+    /// [`decoded`](Self::decoded)'s, so that both finish a call alike).
+    pub(crate) fn written(self) -> Result<Answered<()>, Error> {
+        Ok(Answered {
             value: (),
             host: self.host,
             attempts: self.attempts,
-        }
+        })
     }
 }
 

@@ -143,143 +143,55 @@ macro_rules! proxy_commands {
         $plain:ident, $with:ident, $answered:ident, $answered_with:ident
         <$($v:ident)?> ($($arg:ident),+) -> $ret:ty = $command:ident
     ) => {
-        $(#[$doc])*
-        pub $($asyncness)* fn $plain<$($v: serde::de::DeserializeOwned)?>(
-            &self,
-            $($arg: &str),+
-        ) -> Result<$ret, $crate::proxy::Error> {
-            self.$answered_with($($arg,)+ &$crate::proxy::CallOptions::new())
-                $($aw)*
-                .map($crate::proxy::Answered::into_value)
-        }
-
-        #[doc = concat!("[`", stringify!($plain), "`](Self::", stringify!($plain), ") with per-call options.")]
-        ///
-        /// # Errors
-        ///
-        #[doc = concat!("As [`", stringify!($plain), "`](Self::", stringify!($plain), ").")]
-        pub $($asyncness)* fn $with<$($v: serde::de::DeserializeOwned)?>(
-            &self,
-            $($arg: &str,)+
-            options: &$crate::proxy::CallOptions,
-        ) -> Result<$ret, $crate::proxy::Error> {
-            self.$answered_with($($arg,)+ options)
-                $($aw)*
-                .map($crate::proxy::Answered::into_value)
-        }
-
-        #[doc = concat!("[`", stringify!($plain), "`](Self::", stringify!($plain), "), with who answered and after how many attempts.")]
-        ///
-        /// # Errors
-        ///
-        #[doc = concat!("As [`", stringify!($plain), "`](Self::", stringify!($plain), ").")]
-        pub $($asyncness)* fn $answered<$($v: serde::de::DeserializeOwned)?>(
-            &self,
-            $($arg: &str),+
-        ) -> Result<$crate::proxy::Answered<$ret>, $crate::proxy::Error> {
-            self.$answered_with($($arg,)+ &$crate::proxy::CallOptions::new())
-                $($aw)*
-        }
-
-        #[doc = concat!("[`", stringify!($with), "`](Self::", stringify!($with), "), with who answered and after how many attempts.")]
-        ///
-        /// # Errors
-        ///
-        #[doc = concat!("As [`", stringify!($plain), "`](Self::", stringify!($plain), ").")]
-        pub $($asyncness)* fn $answered_with<$($v: serde::de::DeserializeOwned)?>(
-            &self,
-            $($arg: &str,)+
-            options: &$crate::proxy::CallOptions,
-        ) -> Result<$crate::proxy::Answered<$ret>, $crate::proxy::Error> {
-            let op = $crate::proxy::walk::Op::new(
-                $crate::proxy::wire::Command::$command,
-                &[$($arg),+],
-                None,
-                options,
-            )?;
-            self.walk(&op, options)$($aw)*?.decoded()
-        }
+        $crate::proxy::commands::proxy_commands!(@command [$($asyncness)*] [$($aw)*]
+            $(#[$doc])*
+            $plain, $with, $answered, $answered_with
+            [$($v: serde::de::DeserializeOwned)?] ($($arg: &str,)+) ($($arg,)+) -> $ret
+            = $command [$($arg),+], None, decoded
+        );
     };
 
-    // A write: every cluster takes the value's JSON; the answer's body
-    // says nothing.
+    // A write: every cluster takes the value's JSON.
     (@write [$($asyncness:tt)*] [$($aw:tt)*]
         $(#[$doc:meta])*
         $plain:ident, $with:ident, $answered:ident, $answered_with:ident
         ($($arg:ident),+; $value:ident) = $command:ident
     ) => {
-        $crate::proxy::commands::proxy_commands!(@forms [$($asyncness)*] [$($aw)*]
+        $crate::proxy::commands::proxy_commands!(@command [$($asyncness)*] [$($aw)*]
             $(#[$doc])*
             $plain, $with, $answered, $answered_with
-            [V: serde::Serialize + ?Sized] ($($arg: &str,)+ $value: &V) ($($arg,)+ $value)
+            [V: serde::Serialize + ?Sized] ($($arg: &str,)+ $value: &V,) ($($arg,)+ $value,) -> ()
+            = $command [$($arg),+], Some($crate::proxy::answered::encode($value)?), written
         );
-
-        #[doc = concat!("[`", stringify!($with), "`](Self::", stringify!($with), "), with who answered and after how many attempts.")]
-        ///
-        /// # Errors
-        ///
-        #[doc = concat!("As [`", stringify!($plain), "`](Self::", stringify!($plain), ").")]
-        pub $($asyncness)* fn $answered_with<V: serde::Serialize + ?Sized>(
-            &self,
-            $($arg: &str,)+
-            $value: &V,
-            options: &$crate::proxy::CallOptions,
-        ) -> Result<$crate::proxy::Answered<()>, $crate::proxy::Error> {
-            let op = $crate::proxy::walk::Op::new(
-                $crate::proxy::wire::Command::$command,
-                &[$($arg),+],
-                Some($crate::proxy::answered::encode($value)?),
-                options,
-            )?;
-            Ok(self.walk(&op, options)$($aw)*?.written())
-        }
     };
 
-    // A delete: every cluster takes it; the answer's body says nothing.
+    // A delete: every cluster takes it.
     (@write [$($asyncness:tt)*] [$($aw:tt)*]
         $(#[$doc:meta])*
         $plain:ident, $with:ident, $answered:ident, $answered_with:ident
         ($($arg:ident),+) = $command:ident
     ) => {
-        $crate::proxy::commands::proxy_commands!(@forms [$($asyncness)*] [$($aw)*]
+        $crate::proxy::commands::proxy_commands!(@command [$($asyncness)*] [$($aw)*]
             $(#[$doc])*
             $plain, $with, $answered, $answered_with
-            [] ($($arg: &str),+) ($($arg),+)
+            [] ($($arg: &str,)+) ($($arg,)+) -> () = $command [$($arg),+], None, written
         );
-
-        #[doc = concat!("[`", stringify!($with), "`](Self::", stringify!($with), "), with who answered and after how many attempts.")]
-        ///
-        /// # Errors
-        ///
-        #[doc = concat!("As [`", stringify!($plain), "`](Self::", stringify!($plain), ").")]
-        pub $($asyncness)* fn $answered_with(
-            &self,
-            $($arg: &str,)+
-            options: &$crate::proxy::CallOptions,
-        ) -> Result<$crate::proxy::Answered<()>, $crate::proxy::Error> {
-            let op = $crate::proxy::walk::Op::new(
-                $crate::proxy::wire::Command::$command,
-                &[$($arg),+],
-                None,
-                options,
-            )?;
-            Ok(self.walk(&op, options)$($aw)*?.written())
-        }
     };
 
-    // The three forms that lead to `$answered_with`, for a write or a
-    // delete (which return nothing).
-    (@forms [$($asyncness:tt)*] [$($aw:tt)*]
+    // The four forms of one command: `$answered_with` builds the call
+    // (its arguments and body) and walks it; the others lead to it.
+    (@command [$($asyncness:tt)*] [$($aw:tt)*]
         $(#[$doc:meta])*
         $plain:ident, $with:ident, $answered:ident, $answered_with:ident
-        [$($generics:tt)*] ($($param:tt)*) ($($pass:tt)*)
+        [$($generics:tt)*] ($($param:tt)*) ($($pass:tt)*) -> $ret:ty
+        = $command:ident [$($key:ident),+], $body:expr, $finish:ident
     ) => {
         $(#[$doc])*
         pub $($asyncness)* fn $plain<$($generics)*>(
             &self,
             $($param)*
-        ) -> Result<(), $crate::proxy::Error> {
-            self.$answered_with($($pass)*, &$crate::proxy::CallOptions::new())
+        ) -> Result<$ret, $crate::proxy::Error> {
+            self.$answered_with($($pass)* &$crate::proxy::CallOptions::new())
                 $($aw)*
                 .map($crate::proxy::Answered::into_value)
         }
@@ -291,10 +203,10 @@ macro_rules! proxy_commands {
         #[doc = concat!("As [`", stringify!($plain), "`](Self::", stringify!($plain), ").")]
         pub $($asyncness)* fn $with<$($generics)*>(
             &self,
-            $($param)*,
+            $($param)*
             options: &$crate::proxy::CallOptions,
-        ) -> Result<(), $crate::proxy::Error> {
-            self.$answered_with($($pass)*, options)
+        ) -> Result<$ret, $crate::proxy::Error> {
+            self.$answered_with($($pass)* options)
                 $($aw)*
                 .map($crate::proxy::Answered::into_value)
         }
@@ -307,9 +219,28 @@ macro_rules! proxy_commands {
         pub $($asyncness)* fn $answered<$($generics)*>(
             &self,
             $($param)*
-        ) -> Result<$crate::proxy::Answered<()>, $crate::proxy::Error> {
-            self.$answered_with($($pass)*, &$crate::proxy::CallOptions::new())
+        ) -> Result<$crate::proxy::Answered<$ret>, $crate::proxy::Error> {
+            self.$answered_with($($pass)* &$crate::proxy::CallOptions::new())
                 $($aw)*
+        }
+
+        #[doc = concat!("[`", stringify!($with), "`](Self::", stringify!($with), "), with who answered and after how many attempts.")]
+        ///
+        /// # Errors
+        ///
+        #[doc = concat!("As [`", stringify!($plain), "`](Self::", stringify!($plain), ").")]
+        pub $($asyncness)* fn $answered_with<$($generics)*>(
+            &self,
+            $($param)*
+            options: &$crate::proxy::CallOptions,
+        ) -> Result<$crate::proxy::Answered<$ret>, $crate::proxy::Error> {
+            let op = $crate::proxy::walk::Op::new(
+                $crate::proxy::wire::Command::$command,
+                &[$($key),+],
+                $body,
+                options,
+            )?;
+            self.walk(&op, options)$($aw)*?.$finish()
         }
     };
 }
