@@ -16,12 +16,13 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use super::lease::{Look, after_empty_look};
 use super::state::{List, State, deadline, remaining};
 use super::{MemoryStore, StoreError};
 use crate::ListStore;
 use crate::store::aio_traits::AsyncListStore;
 use crate::store::fault::Fault;
-use crate::store::lease::{LeaseKeys, LeasePolicy, Leased, epoch_millis, lease_wait};
+use crate::store::lease::{LeaseKeys, LeasePolicy, Leased};
 use crate::store::policy::{AfterLostReply, Op, policy};
 
 /// What a blocked call waits to take.
@@ -350,16 +351,11 @@ impl MemoryStore {
                     return Ok(leased);
                 }
                 let now = clock.now();
-                let remaining = remaining(deadline, now);
-                if remaining.is_some_and(|remaining| remaining.is_zero()) {
-                    return Ok(Vec::new());
-                }
-                let next_due = next_due.map(|due| due.saturating_sub(epoch_millis(now)));
-                if next_due == Some(0) {
-                    // Due by now: the clock moved since the look.
-                    continue;
-                }
-                let wait = lease_wait(remaining, next_due);
+                let wait = match after_empty_look(deadline, now, next_due) {
+                    Look::Over => return Ok(Vec::new()),
+                    Look::Again => continue,
+                    Look::After(wait) => wait,
+                };
                 Pushed {
                     store: self.clone(),
                     seen,

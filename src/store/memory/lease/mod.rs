@@ -40,6 +40,36 @@ const MOVED: u8 = b'x';
 /// Gone.
 const GONE: u8 = b'0';
 
+/// What a blocking lease does after a look that leased nothing.
+pub(super) enum Look {
+    /// Its time is up: it returns empty.
+    Over,
+    /// A pending message fell due since the look (the clock moved): look
+    /// again at once.
+    Again,
+    /// Wait for a push, or this long for the next pending message to fall
+    /// due or the time to be up (`None`: without limit); then look again.
+    After(Option<Duration>),
+}
+
+/// [`Look`] after a look at `now` that leased nothing, with the call's
+/// `deadline` and the next pending message due in `next_due` ms (from the
+/// look), as the sync and async fakes both decide it.
+pub(super) fn after_empty_look(
+    deadline: Option<SystemTime>,
+    now: SystemTime,
+    next_due: Option<u64>,
+) -> Look {
+    let remaining = remaining(deadline, now);
+    if remaining.is_some_and(|remaining| remaining.is_zero()) {
+        return Look::Over;
+    }
+    match next_due.map(|due| due.saturating_sub(epoch_millis(now))) {
+        Some(0) => Look::Again,
+        next_due => Look::After(lease_wait(remaining, next_due)),
+    }
+}
+
 impl State {
     /// Deletes the lease key `key` (DEL, or SET over it), when it is one:
     /// the part of a list's lease state it holds is gone, as in Redis.
@@ -222,17 +252,10 @@ impl MemoryStore {
                 self.notify_pushed();
                 return Ok(leased);
             }
-            let now = clock.now();
-            let remaining = remaining(deadline, now);
-            if remaining.is_some_and(|remaining| remaining.is_zero()) {
-                return Ok(Vec::new());
-            }
-            let next_due = next_due.map(|due| due.saturating_sub(epoch_millis(now)));
-            if next_due != Some(0) {
-                // Else due by now: the clock moved since the look.
-                drop(self.wait(state, lease_wait(remaining, next_due)));
-            } else {
-                drop(state);
+            match after_empty_look(deadline, clock.now(), next_due) {
+                Look::Over => return Ok(Vec::new()),
+                Look::Again => drop(state),
+                Look::After(wait) => drop(self.wait(state, wait)),
             }
             state = self.begin_lease(keys, &[LIST, PENDING, BODIES, DEAD])?;
         }
