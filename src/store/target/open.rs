@@ -184,3 +184,38 @@ macro_rules! driver_common {
 }
 
 pub(crate) use driver_common;
+
+#[cfg(all(test, feature = "tokio", feature = "sentinel", feature = "cluster"))]
+mod tests {
+    use crate::aio::{AsyncRedisClusterStore, AsyncRedisSentinelStore, AsyncRedisStore};
+    use crate::{RedisClusterStore, RedisSentinelStore, RedisStore};
+
+    /// Both drivers open the same targets, refuse the same input and hide
+    /// the same secrets: the constructors are one text.
+    #[test]
+    fn both_drivers_open_alike() {
+        let sentinels = ["redis://:sentinel-pw@10.0.0.1:26379", "10.0.0.2:26380"];
+        let sync = RedisSentinelStore::open(sentinels, "svc").unwrap();
+        let not_sync = AsyncRedisSentinelStore::open(sentinels, "svc").unwrap();
+        assert_eq!(sync.service(), not_sync.service());
+        assert_eq!(
+            format!("{:?}", sync.sentinels()),
+            format!("{:?}", not_sync.sentinels())
+        );
+        assert!(!format!("{not_sync:?}").contains("sentinel-pw"));
+        assert!(AsyncRedisSentinelStore::open(Vec::<&str>::new(), "svc").is_err());
+        assert!(AsyncRedisSentinelStore::open(sentinels, "").is_err());
+
+        let url = "redis://:pw@10.0.0.1:6379/2";
+        assert_eq!(
+            RedisStore::open(url).unwrap().addr(),
+            AsyncRedisStore::open(url).unwrap().addr()
+        );
+        assert!(AsyncRedisStore::open("redis://h:1/x").is_err());
+        assert_eq!(
+            RedisClusterStore::open([7000, 7001]).unwrap().seeds(),
+            AsyncRedisClusterStore::open([7000, 7001]).unwrap().seeds()
+        );
+        assert!(AsyncRedisClusterStore::open(Vec::<u16>::new()).is_err());
+    }
+}
