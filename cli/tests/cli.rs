@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{free_port, wait_listening};
+use common::start_listening;
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
@@ -23,16 +23,22 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!("cannot start redis-server ({err}): apt-get install redis-server, or scripts/setup")
+        let (child, port) =
+            start_listening("redis-server", "apt-get install redis-server", |port| {
+                let mut command = Command::new("redis-server");
+                command
+                    .args([
+                        "--port",
+                        &port.to_string(),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .args(extra)
+                    .stdout(Stdio::null());
+                command
             });
-        wait_listening(port, "redis-server");
         Self { port, child }
     }
 
@@ -403,19 +409,19 @@ fn the_dashboard_changes_nothing_without_its_token_and_answers_only_to_its_addre
         )
     };
     for token in [None, Some("the-token-of-this-dashboard")] {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
         let mut env = vec![("REDIS_URL", url.as_str())];
         if let Some(token) = token {
             env.push(("REDISUTIL_DASHBOARD_TOKEN", token));
         }
-        let mut dashboard = Command::new(env!("CARGO_BIN_EXE_redisutil"))
-            .args(["dashboard", "/h/", "--listen", &listen])
-            .envs(env)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_listening(port, "the dashboard");
+        let (mut dashboard, port) = start_listening("the dashboard", "cargo build", |port| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_redisutil"));
+            command
+                .args(["dashboard", "/h/", "--listen", &format!("127.0.0.1:{port}")])
+                .envs(env.iter().copied())
+                .stdout(Stdio::null());
+            command
+        });
+        let listen = format!("127.0.0.1:{port}");
         let get = |host: &str, path: &str| {
             http_status(
                 port,

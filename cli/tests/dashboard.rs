@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{free_port, wait_listening};
+use common::start_listening;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,17 +30,18 @@ impl Drop for Killed {
     }
 }
 
-fn spawn(program: &str, args: &[&str], install: &str) -> Killed {
-    Killed(
-        Command::new(program)
-            .args(args)
+/// Starts `program` with the arguments `args(port)` gives and waits until
+/// it listens on that port.
+fn spawn(program: &str, install: &str, args: impl Fn(u16) -> Vec<String>) -> (Killed, u16) {
+    let (child, port) = start_listening(program, install, |port| {
+        let mut command = Command::new(program);
+        command
+            .args(args(port))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| {
-                panic!("cannot start {program} ({err}): {install}, or scripts/setup")
-            }),
-    )
+            .stderr(Stdio::null());
+        command
+    });
+    (Killed(child), port)
 }
 
 /// A WebDriver session on chromedriver.
@@ -51,13 +52,11 @@ struct Browser {
 
 impl Browser {
     fn start(profile: &std::path::Path) -> Self {
-        let port = free_port();
-        let driver = spawn(
+        let (driver, port) = spawn(
             "chromedriver",
-            &[&format!("--port={port}")],
             "apt-get install chromium chromium-driver",
+            |port| vec![format!("--port={port}")],
         );
-        wait_listening(port, "chromedriver");
         let profile = format!("--user-data-dir={}", profile.display());
         let capabilities = json!({ "capabilities": { "alwaysMatch": { "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
@@ -196,20 +195,18 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Value {
 
 #[test]
 fn the_dashboard_shows_counts_escapes_bytes_and_requeues_only_with_the_token() {
-    let redis_port = free_port();
-    let _redis = spawn(
-        "redis-server",
-        &[
+    let (_redis, redis_port) = spawn("redis-server", "apt-get install redis-server", |port| {
+        [
             "--port",
-            &redis_port.to_string(),
+            &port.to_string(),
             "--save",
             "",
             "--appendonly",
             "no",
-        ],
-        "apt-get install redis-server",
-    );
-    wait_listening(redis_port, "redis-server");
+        ]
+        .map(String::from)
+        .to_vec()
+    });
     let store = RedisStore::open(redis_port).unwrap();
     let client = RedisChannel::new(store.clone(), "/dash/a", Peer::Client).unwrap();
     let worker = RedisChannel::new(store, "/dash/a", Peer::Server).unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, wait_listening};
+use common::{free_port, start_listening};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -27,16 +27,20 @@ impl Deployment {
         }
     }
 
-    /// Starts `redis-server args…` and waits until `port` listens.
-    fn server(&mut self, args: &[&str], port: u16) {
-        let child = Command::new("redis-server")
-            .args(args)
-            .current_dir(&self.dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start redis-server ({err}): scripts/setup"));
+    /// Starts `redis-server` with the arguments `args(port)` gives, on a
+    /// port found free, and waits until it listens; returns the port.
+    fn server(&mut self, args: impl Fn(u16) -> Vec<String>) -> u16 {
+        let (child, port) =
+            start_listening("redis-server", "apt-get install redis-server", |port| {
+                let mut command = Command::new("redis-server");
+                command
+                    .args(args(port))
+                    .current_dir(&self.dir)
+                    .stdout(Stdio::null());
+                command
+            });
         self.children.push(child);
-        wait_listening(port, "redis-server");
+        port
     }
 
     fn path(&self, name: &str) -> String {
@@ -52,6 +56,10 @@ impl Drop for Deployment {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|arg| arg.to_string()).collect()
 }
 
 fn redisutil(url: &str, args: &[&str]) -> Output {
@@ -102,18 +110,18 @@ fn rediss_urls_need_the_servers_ca() {
         "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
          -extfile san.cnf -out cert.pem",
     );
-    let port = free_port();
     let (cert, key, ca) = (
         tls.path("cert.pem"),
         tls.path("key.pem"),
         tls.path("ca.pem"),
     );
-    tls.server(
-        &[
+    let port = tls.server(|port| {
+        let port = port.to_string();
+        strings(&[
             "--port",
             "0",
             "--tls-port",
-            &port.to_string(),
+            &port,
             "--tls-cert-file",
             &cert,
             "--tls-key-file",
@@ -126,9 +134,8 @@ fn rediss_urls_need_the_servers_ca() {
             "",
             "--appendonly",
             "no",
-        ],
-        port,
-    );
+        ])
+    });
     let url = format!("rediss://127.0.0.1:{port}");
     assert_eq!(
         ok(redisutil(&url, &["--ca", &ca, "send", "/tls/a", "1"])),
@@ -144,25 +151,19 @@ fn rediss_urls_need_the_servers_ca() {
 #[test]
 fn redis_sentinel_urls_find_the_master() {
     let mut sentinel = Deployment::new("sentinel");
-    let (master, port) = (free_port(), free_port());
-    sentinel.server(
-        &[
-            "--port",
-            &master.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        master,
-    );
+    let master = sentinel.server(|port| {
+        let port = port.to_string();
+        strings(&["--port", &port, "--save", "", "--appendonly", "no"])
+    });
     let conf = sentinel.path("sentinel.conf");
-    std::fs::write(
-        &conf,
-        format!("port {port}\nsentinel monitor mymaster 127.0.0.1 {master} 1\n"),
-    )
-    .unwrap();
-    sentinel.server(&[&conf, "--sentinel"], port);
+    let port = sentinel.server(|port| {
+        std::fs::write(
+            &conf,
+            format!("port {port}\nsentinel monitor mymaster 127.0.0.1 {master} 1\n"),
+        )
+        .unwrap();
+        strings(&[&conf, "--sentinel"])
+    });
     let url = format!("redis-sentinel://127.0.0.1:{port}/#mymaster");
     assert_eq!(
         ok(redisutil(&url, &["send", "/sentinel/a", "[1, 2]"])),
@@ -179,31 +180,30 @@ fn redis_sentinel_urls_find_the_master() {
 #[test]
 fn cluster_seeds_reach_every_master() {
     let mut cluster = Deployment::new("cluster");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    for port in &ports {
-        let port = port.to_string();
-        let nodes = format!("nodes-{port}.conf");
-        // A bus port of its own (the default, port + 10000, may be taken
-        // or beyond 65535).
-        let bus = free_port().to_string();
-        cluster.server(
-            &[
-                "--port",
-                &port,
-                "--cluster-port",
-                &bus,
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                &nodes,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            port.parse().unwrap(),
-        );
-    }
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            cluster.server(|port| {
+                let nodes = format!("nodes-{port}.conf");
+                // A bus port of its own (the default, port + 10000, may be
+                // taken or beyond 65535).
+                let (port, bus) = (port.to_string(), free_port().to_string());
+                strings(&[
+                    "--port",
+                    &port,
+                    "--cluster-port",
+                    &bus,
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &nodes,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+            })
+        })
+        .collect();
     let mut create = vec!["--cluster".to_owned(), "create".to_owned()];
     create.extend(ports.iter().map(|port| format!("127.0.0.1:{port}")));
     create.extend(["--cluster-replicas", "0", "--cluster-yes"].map(String::from));

@@ -16,7 +16,9 @@ mod server;
 #[cfg(feature = "tls-rustls")]
 pub mod tls;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(feature = "conformance")]
@@ -39,12 +41,20 @@ pub use sentinel::{SERVICE, SentinelSet, SentinelSetup};
 #[allow(unused_imports)]
 pub use server::RedisServer;
 
-/// A loopback port that nothing listened on a moment ago.
+/// A loopback port that nothing listened on a moment ago, and that no
+/// other call in this process has handed out (so a node's bus or TLS port
+/// is never another server's port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("find a free port")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .expect("find a free port");
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A channel name no other test in this process uses.

@@ -157,9 +157,19 @@ pub struct TlsRedis {
 }
 
 impl TlsRedis {
+    /// Starts it on a free port; on another if the port was taken before
+    /// the server bound it.
     pub fn start(cert: &str, auth_clients: bool) -> Self {
+        for _attempt in 0..5 {
+            if let Some(server) = Self::start_on(free_port(), cert, auth_clients) {
+                return server;
+            }
+        }
+        panic!("the TLS redis-server did not start on a free port after 5 tries");
+    }
+
+    fn start_on(port: u16, cert: &str, auth_clients: bool) -> Option<Self> {
         let certs = Certs::get();
-        let port = free_port();
         let dir = std::env::temp_dir().join(format!("redisutil-tls-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = |name: &str| certs.path(name).display().to_string();
@@ -188,20 +198,21 @@ impl TlsRedis {
         .iter()
         .map(|arg| arg.to_string())
         .collect();
-        let process = Guarded::spawn(&args, Some(&dir));
+        let mut process = Guarded::spawn(&args, Some(&dir));
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the TLS redis-server did not start"
-            );
+            if Instant::now() > deadline {
+                process.kill();
+                let _ = std::fs::remove_dir_all(&dir);
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
+        Some(Self {
             _process: process,
             port,
             dir,
-        }
+        })
     }
 
     pub fn url(&self, host: &str) -> String {
