@@ -62,5 +62,5 @@ pub use crate::store::aio::AsyncRedisSentinelStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::store::aio::{AsyncRedisStore, AsyncStore};
-pub use crate::store::aio_traits::{AsyncLeaseStore, AsyncListStore};
+pub use crate::store::{AsyncLeaseStore, AsyncListStore};
 pub use channel::AsyncRedisChannel;

@@ -105,7 +105,7 @@ pub fn channel_stats<S: LeaseStore + ?Sized>(
 
 /// [`channel_stats`] on an async store (feature `tokio`).
 #[cfg(feature = "tokio")]
-pub async fn channel_stats_async<S: crate::store::aio_traits::AsyncLeaseStore + ?Sized>(
+pub async fn channel_stats_async<S: crate::store::AsyncLeaseStore + ?Sized>(
     store: &S,
     prefix: &str,
     max: usize,

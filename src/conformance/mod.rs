@@ -157,7 +157,11 @@ use std::thread;
 use std::time::Duration;
 
 #[cfg(feature = "tokio")]
-pub use aio::{AsyncHarness, BlockOn};
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use crate::store::block_on::BlockOn;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use aio::AsyncHarness;
 pub use list::{lease_scenarios, scenarios};
 #[cfg(all(feature = "proxy", feature = "tokio"))]
 pub use proxy::BlockingAsync;

@@ -23,11 +23,12 @@
 pub(crate) mod addr;
 #[cfg(all(feature = "redis", feature = "tokio"))]
 pub(crate) mod aio;
-#[cfg(feature = "tokio")]
-pub(crate) mod aio_traits;
 pub(crate) mod auth;
+#[cfg(all(feature = "conformance", feature = "tokio"))]
+pub(crate) mod block_on;
 #[cfg(feature = "redis")]
 pub(crate) mod blocking;
+pub(crate) mod error;
 pub(crate) mod fault;
 pub(crate) mod glob;
 pub(crate) mod lease;
@@ -42,7 +43,8 @@ pub(crate) mod script;
 #[cfg(feature = "redis")]
 pub(crate) mod target;
 
-use std::fmt;
+#[cfg(feature = "tokio")]
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
@@ -54,7 +56,11 @@ pub use auth::RedisAuth;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use blocking::BlockingStore;
+pub(crate) use error::Excerpt;
+pub use error::{BoxError, StoreError};
 pub use fault::Fault;
+#[cfg(feature = "tokio")]
+pub use lease::AsyncLeaseStore;
 pub use lease::{
     DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot,
     LeaseStats, LeaseStore, Leased, Nacked, Pick,
@@ -229,176 +235,183 @@ macro_rules! forward_list_store {
 
 forward_list_store!(&S, Arc<S>, Box<S>);
 
-/// A [`ListStore`] operation failed.
+/// The list operations a channel needs, as futures: the async
+/// [`ListStore`], with the same semantics method for
+/// method.
 ///
-/// The real and the in-memory store fail with the same variants, so code
-/// tested on [`MemoryStore`](crate::MemoryStore) handles real failures.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The store could not be reached, the connection broke during the
-    /// call, or the server said it cannot serve for now (still loading its
-    /// data after a restart, cluster down). The command may or may not have
-    /// run; the next call reconnects.
-    #[error("connection to {addr} failed: {message}")]
-    Connection {
-        /// The store's address (`redis://host:port/db`, or `memory`).
-        addr: String,
-        /// What went wrong.
-        message: String,
-        /// The underlying error, when there is one.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// The request reached the server, and the connection broke before
-    /// its reply came back: the command may have been applied. The store
-    /// does not send such a command again when a second run could change
-    /// its effect (a push would push twice); see
-    /// [`may_have_run`](Self::may_have_run).
-    #[error("{addr}: the reply was lost, the command may have been applied: {message}")]
-    ReplyLost {
-        /// The store's address.
-        addr: String,
-        /// How the connection broke.
-        message: String,
-        /// The underlying error, when there is one.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// The store did not answer within the configured timeout: the command
-    /// may have run, and may still run.
-    #[error("{addr} did not answer within {timeout:?}")]
-    Timeout {
-        /// The store's address.
-        addr: String,
-        /// The timeout that passed.
-        timeout: Duration,
-    },
-    /// The server answered with an error (a wrong key type, out of memory,
-    /// a read-only replica, …).
-    #[error("{addr} refused the command: {message}")]
-    Command {
-        /// The store's address.
-        addr: String,
-        /// The server's error message.
-        message: String,
-    },
-    /// Every connection the store's pool may open
-    /// (`max_connections`) stayed in use, and none came back within the
-    /// pool timeout. Nothing was sent: the command never ran. A later call
-    /// may pass, once other calls (a blocked receive among them) give
-    /// their connections back.
-    #[error(
-        "connection pool of {addr} exhausted: all {max_connections} connections \
-         (max_connections) stayed in use for {timeout:?} (pool_timeout)"
-    )]
-    PoolExhausted {
-        /// The store's address.
-        addr: String,
-        /// The pool's cap, `max_connections`.
-        max_connections: usize,
-        /// How long the call waited for a connection, `pool_timeout`.
-        timeout: Duration,
-    },
-    /// An argument the store refuses before sending anything (a dead
-    /// letter id that is not one).
-    #[error("invalid argument: {message}")]
-    InvalidInput {
-        /// Which argument, and why.
-        message: String,
-    },
-    /// Options that cannot be used (a pool of no connection); nothing
-    /// connected.
-    #[error("invalid store options: {message}")]
-    InvalidOptions {
-        /// Which option, and why.
-        message: String,
-    },
-    /// An address or configuration could not be used.
-    #[error("invalid redis address {addr:?}: {message}")]
-    InvalidAddress {
-        /// The address as given.
-        addr: String,
-        /// Why it was refused.
-        message: String,
-    },
+/// The futures are `Send`, so a store serves tasks on a multi-threaded
+/// runtime. None blocks a runtime thread: a blocked pop is a future that
+/// waits.
+///
+/// Implementations: [`MemoryStore`](crate::MemoryStore), and
+/// [`AsyncRedisStore`](crate::aio::AsyncRedisStore) (feature `redis`).
+/// See the [module](crate::aio) for what dropping a receive future does.
+#[cfg(feature = "tokio")]
+pub trait AsyncListStore: Send + Sync {
+    /// As [`ListStore::push`]: RPUSH, and with a TTL
+    /// the expiry, in one atomic step; the list's length after it.
+    fn push(
+        &self,
+        key: &str,
+        values: &[&[u8]],
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// As [`ListStore::pop`]: LPOP.
+    fn pop(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// As [`ListStore::blocking_pop`]: BLPOP,
+    /// waiting up to `timeout` (`None`, or 100 years or more: without
+    /// limit).
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// As [`ListStore::pop_many`]: LPOP with a
+    /// count.
+    fn pop_many(
+        &self,
+        key: &str,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send;
+
+    /// [`ListStore::blocking_pop_many`]:
+    /// BLMPOP.
+    fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send;
+
+    /// As [`ListStore::index`]: LINDEX.
+    fn index(
+        &self,
+        key: &str,
+        index: i64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// As [`ListStore::take_last`]: the tail, and
+    /// the whole list deleted, atomically.
+    fn take_last(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// [`ListStore::blocking_take_last`].
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// As [`ListStore::scan`]: SCAN MATCH.
+    fn scan(&self, pattern: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// As [`ListStore::ping`]: PING.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// As [`ListStore::clock`]: the clock this
+    /// process reads for the store's times.
+    fn clock(&self) -> Arc<dyn crate::Clock> {
+        Arc::new(crate::SystemClock)
+    }
 }
 
-/// A boxed error kept as the [`source`](std::error::Error::source) of another.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-impl StoreError {
-    /// Whether the failure was a lost or refused connection, a timeout, or
-    /// a pool with no connection free in time: the kind of failure that a
-    /// later call may not see.
-    pub fn is_connection(&self) -> bool {
-        matches!(
-            self,
-            Self::Connection { .. }
-                | Self::ReplyLost { .. }
-                | Self::Timeout { .. }
-                | Self::PoolExhausted { .. }
-        )
-    }
-
-    /// Whether the command may have run although the call failed: its
-    /// reply was lost ([`ReplyLost`](Self::ReplyLost)) or did not come in
-    /// time ([`Timeout`](Self::Timeout)). Every other error means it did
-    /// not run: a call that failed so can be made again safely.
-    ///
-    /// ```
-    /// use redisutil::{ListStore, MemoryStore};
-    /// use redisutil::store::Fault;
-    ///
-    /// let store = MemoryStore::new();
-    /// store.fail_next_with(1, Fault::Disconnect);
-    /// assert!(!store.push("k", &[b"v"], None).unwrap_err().may_have_run());
-    /// store.fail_next_with(1, Fault::ReplyLost);
-    /// assert!(store.push("k", &[b"v"], None).unwrap_err().may_have_run());
-    /// # Ok::<(), redisutil::StoreError>(())
-    /// ```
-    pub fn may_have_run(&self) -> bool {
-        matches!(self, Self::ReplyLost { .. } | Self::Timeout { .. })
-    }
-
-    /// Whether the call ran out of time: the store did not answer in time
-    /// ([`Timeout`](Self::Timeout): the command may have run, a receive may
-    /// have taken its message), or no pooled connection came free in time
-    /// ([`PoolExhausted`](Self::PoolExhausted): the command never ran).
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Timeout { .. } | Self::PoolExhausted { .. })
-    }
-
-    /// Whether every connection of the store's pool stayed in use for the
-    /// pool timeout ([`PoolExhausted`](Self::PoolExhausted)): nothing was
-    /// sent.
-    pub fn is_pool_exhausted(&self) -> bool {
-        matches!(self, Self::PoolExhausted { .. })
-    }
-
-    /// The error code the server answered (`WRONGTYPE`, `NOPERM`, `OOM`,
-    /// `ERR`…), when it refused the command.
-    ///
-    /// ```
-    /// use redisutil::{ListStore, MemoryStore};
-    ///
-    /// let store = MemoryStore::new();
-    /// store.set_string("k", "not a list");
-    /// let err = store.pop("k").unwrap_err();
-    /// assert_eq!(err.code(), Some("WRONGTYPE"));
-    /// assert!(err.is_wrong_type());
-    /// assert!(!err.is_connection());
-    /// ```
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            Self::Command { message, .. } => message.split_whitespace().next(),
-            _ => None,
+/// A store behind a shared pointer or a reference is a store.
+#[cfg(feature = "tokio")]
+macro_rules! forward_async_list_store {
+    ($($pointer:ty),*) => {$(
+        impl<S: AsyncListStore + ?Sized> AsyncListStore for $pointer {
+            fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> impl Future<Output = Result<u64, StoreError>> + Send {
+                (**self).push(key, values, ttl)
+            }
+            fn pop(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+                (**self).pop(key)
+            }
+            fn blocking_pop(&self, key: &str, timeout: Option<Duration>) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+                (**self).blocking_pop(key, timeout)
+            }
+            fn pop_many(&self, key: &str, count: usize) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send {
+                (**self).pop_many(key, count)
+            }
+            fn blocking_pop_many(&self, key: &str, count: usize, timeout: Option<Duration>) -> impl Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send {
+                (**self).blocking_pop_many(key, count, timeout)
+            }
+            fn index(&self, key: &str, index: i64) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+                (**self).index(key, index)
+            }
+            fn take_last(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+                (**self).take_last(key)
+            }
+            fn blocking_take_last(&self, key: &str, timeout: Option<Duration>) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+                (**self).blocking_take_last(key, timeout)
+            }
+            fn scan(&self, pattern: &str) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+                (**self).scan(pattern)
+            }
+            fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+                (**self).ping()
+            }
+            fn clock(&self) -> Arc<dyn crate::Clock> {
+                (**self).clock()
+            }
         }
-    }
+    )*};
+}
 
-    /// Whether the key holds another type than a list (`WRONGTYPE`).
-    pub fn is_wrong_type(&self) -> bool {
-        self.code() == Some("WRONGTYPE")
+#[cfg(feature = "tokio")]
+forward_async_list_store!(&S, Arc<S>, Box<S>);
+
+/// Each call runs the async store's, to its end.
+#[cfg(all(feature = "conformance", feature = "tokio"))]
+impl<S: AsyncListStore> ListStore for block_on::BlockOn<S> {
+    fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
+        self.runtime.block_on(self.store.push(key, values, ttl))
+    }
+    fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.runtime.block_on(self.store.pop(key))
+    }
+    fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.runtime.block_on(self.store.blocking_pop(key, timeout))
+    }
+    fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.runtime.block_on(self.store.pop_many(key, count))
+    }
+    fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.runtime
+            .block_on(self.store.blocking_pop_many(key, count, timeout))
+    }
+    fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.runtime.block_on(self.store.index(key, index))
+    }
+    fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.runtime.block_on(self.store.take_last(key))
+    }
+    fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.runtime
+            .block_on(self.store.blocking_take_last(key, timeout))
+    }
+    fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        self.runtime.block_on(self.store.scan(pattern))
+    }
+    fn ping(&self) -> Result<(), StoreError> {
+        self.runtime.block_on(self.store.ping())
     }
 }
 
@@ -417,19 +430,4 @@ pub(crate) fn wait_limit(timeout: Option<Duration>) -> Option<Duration> {
 pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
     let millis = ttl.as_nanos().div_ceil(1_000_000);
     u64::try_from(millis).unwrap_or(u64::MAX)
-}
-
-/// Shows bytes as text when they are UTF-8, else as escaped bytes, bounded.
-pub(crate) struct Excerpt<'a>(pub &'a [u8]);
-
-impl fmt::Display for Excerpt<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const MAX: usize = 128;
-        let shown = &self.0[..self.0.len().min(MAX)];
-        write!(f, "{:?}", String::from_utf8_lossy(shown))?;
-        if self.0.len() > MAX {
-            write!(f, "… ({} bytes)", self.0.len())?;
-        }
-        Ok(())
-    }
 }

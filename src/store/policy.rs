@@ -53,7 +53,7 @@ pub(crate) enum Op {
     Reclaim,
     /// `dead_letters`: LRANGE of the dead letters.
     DeadLetters,
-    /// `requeue_dead`.
+    /// Dead letters put back on their list.
     RequeueDead,
     /// `purge_dead`.
     PurgeDead,

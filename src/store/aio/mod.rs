@@ -1,6 +1,6 @@
 //! The async driver: [`AsyncStore`], an
-//! [`AsyncListStore`](crate::store::aio_traits::AsyncListStore) and
-//! [`AsyncLeaseStore`](crate::store::aio_traits::AsyncLeaseStore) on any target, doing
+//! [`AsyncListStore`](crate::store::AsyncListStore) and
+//! [`AsyncLeaseStore`](crate::store::AsyncLeaseStore) on any target, doing
 //! on tokio what the target's steps and the call policy ask for.
 //!
 //! - Calls that cannot block share **one connection per node**, their

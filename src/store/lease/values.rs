@@ -132,9 +132,8 @@ impl DeadReason {
 /// A dead letter: a message that will not be delivered again, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
-    /// The dead letter's own id (the stream entry's): what
-    /// [`requeue_dead`](LeaseStore::requeue_dead) and
-    /// [`purge_dead`](LeaseStore::purge_dead) take in a [`Pick::Ids`].
+    /// The dead letter's own id (the stream entry's): what a
+    /// [`Pick::Ids`] names, to requeue or purge it.
     pub id: String,
     /// The message's id while it was leased.
     pub message_id: String,

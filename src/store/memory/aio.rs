@@ -19,14 +19,12 @@ use std::time::{Duration, SystemTime};
 use super::lease::{Look, after_empty_look};
 use super::state::{List, State, deadline, remaining};
 use super::{MemoryStore, StoreError};
-use crate::ListStore;
-use crate::store::aio_traits::AsyncListStore;
 use crate::store::fault::Fault;
 use crate::store::lease::{LeaseKeys, LeasePolicy, Leased};
 use crate::store::policy::{AfterLostReply, Op, policy};
 
 /// What a blocked call waits to take.
-enum Want {
+pub(super) enum Want {
     /// Up to this many elements from the head (BLPOP, BLMPOP).
     Head(usize),
     /// The tail, deleting the list (the blocking take-last).
@@ -315,7 +313,7 @@ impl MemoryStore {
     }
 
     /// Waits as `want` says.
-    async fn blocked(
+    pub(super) async fn blocked(
         &self,
         key: &str,
         want: Want,
@@ -367,76 +365,5 @@ impl MemoryStore {
             }
         })
         .await
-    }
-}
-
-/// The calls that cannot block run as the sync store runs them, on the
-/// first poll.
-impl AsyncListStore for MemoryStore {
-    async fn push(
-        &self,
-        key: &str,
-        values: &[&[u8]],
-        ttl: Option<Duration>,
-    ) -> Result<u64, StoreError> {
-        ListStore::push(self, key, values, ttl)
-    }
-
-    async fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        ListStore::pop(self, key)
-    }
-
-    async fn blocking_pop(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let popped = self.blocked(key, Want::Head(1), timeout).await?;
-        Ok(popped.into_iter().next())
-    }
-
-    async fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        ListStore::pop_many(self, key, count)
-    }
-
-    async fn blocking_pop_many(
-        &self,
-        key: &str,
-        count: usize,
-        timeout: Option<Duration>,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        self.blocked(key, Want::Head(count), timeout).await
-    }
-
-    async fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        ListStore::index(self, key, index)
-    }
-
-    async fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        ListStore::take_last(self, key)
-    }
-
-    async fn blocking_take_last(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let taken = self.blocked(key, Want::Last, timeout).await?;
-        Ok(taken.into_iter().next())
-    }
-
-    async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        ListStore::scan(self, pattern)
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        ListStore::ping(self)
-    }
-
-    fn clock(&self) -> std::sync::Arc<dyn crate::Clock> {
-        ListStore::clock(self)
     }
 }

@@ -1,6 +1,6 @@
 //! [`MemoryStore`]: an in-memory [`ListStore`] with Redis list semantics.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -9,14 +9,16 @@ use std::time::Duration;
 #[cfg(feature = "tokio")]
 mod aio;
 mod lease;
+mod list;
 mod state;
 
+#[cfg(feature = "tokio")]
+use super::AsyncListStore;
 use super::fault::Fault;
-use super::lease::LeaseKeys;
 use super::policy::{AfterLostReply, Op, policy};
 use super::{ListStore, StoreError, glob};
 use crate::clock::{Clock, SystemClock};
-use state::{List, State, command_error, deadline, expiry, remaining, wrong_type};
+use state::{State, wrong_type};
 
 /// An in-memory [`ListStore`] that behaves like Redis, for tests.
 ///
@@ -288,181 +290,6 @@ impl fmt::Debug for MemoryStore {
     }
 }
 
-/// The operations themselves, without faults; [`ListStore`] runs them
-/// through [`MemoryStore::run`].
-impl MemoryStore {
-    fn exec_push(
-        &self,
-        key: &str,
-        values: &[&[u8]],
-        ttl: Option<Duration>,
-    ) -> Result<u64, StoreError> {
-        let now = self.shared.clock.now();
-        let mut state = self.lock();
-        // Redis checks the arguments before the key's type.
-        if values.is_empty() {
-            return Err(command_error(
-                "ERR wrong number of arguments for 'rpush' command",
-            ));
-        }
-        if state.strings.contains_key(key) {
-            return Err(wrong_type());
-        }
-        // Checked before anything is written, as Redis does.
-        let expires_at = ttl.map(|ttl| expiry(now, ttl)).transpose()?;
-        state.live(key, now);
-        let list = state.lists.entry(key.to_owned()).or_insert_with(|| List {
-            items: VecDeque::new(),
-            expires_at: None,
-        });
-        list.items.extend(values.iter().map(|value| value.to_vec()));
-        let len = list.items.len() as u64;
-        if let Some(expires_at) = expires_at {
-            if expires_at <= now {
-                // Like PEXPIRE with 0: the key is deleted at once.
-                state.lists.remove(key);
-            } else {
-                list.expires_at = Some(expires_at);
-            }
-        }
-        state.serve_waiters(key);
-        drop(state);
-        self.notify_pushed();
-        Ok(len)
-    }
-
-    fn exec_pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let now = self.shared.clock.now();
-        Ok(self.begin_on(key)?.pop_front(key, now))
-    }
-
-    fn exec_pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        let now = self.shared.clock.now();
-        Ok(self.begin_on(key)?.pop_front_many(key, count, now))
-    }
-
-    fn exec_blocking_pop(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let popped = self.exec_blocking_pop_many(key, 1, timeout)?;
-        Ok(popped.into_iter().next())
-    }
-
-    fn exec_blocking_pop_many(
-        &self,
-        key: &str,
-        count: usize,
-        timeout: Option<Duration>,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let clock = &self.shared.clock;
-        let deadline = deadline(clock.now(), timeout);
-        let mut state = self.begin_on(key)?;
-        let popped = state.pop_front_many(key, count, clock.now());
-        if !popped.is_empty() || count == 0 {
-            return Ok(popped);
-        }
-        // Block: take a place in the key's queue; a push hands us elements.
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state
-            .waiters
-            .entry(key.to_owned())
-            .or_default()
-            .push_back((ticket, count));
-        loop {
-            if let Some(items) = state.handed.remove(&ticket) {
-                return Ok(items);
-            }
-            let now = clock.now();
-            let remaining = remaining(deadline, now);
-            if remaining.is_some_and(|remaining| remaining.is_zero()) {
-                if let Some(waiters) = state.waiters.get_mut(key) {
-                    waiters.retain(|(waiting, _)| *waiting != ticket);
-                    if waiters.is_empty() {
-                        state.waiters.remove(key);
-                    }
-                }
-                return Ok(Vec::new());
-            }
-            state = self.wait(state, remaining);
-        }
-    }
-
-    fn exec_index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        let now = self.shared.clock.now();
-        let mut state = self.begin_on(key)?;
-        let Some(list) = state.live(key, now) else {
-            return Ok(None);
-        };
-        let len = list.items.len() as i64;
-        let position = if index < 0 { len + index } else { index };
-        Ok(usize::try_from(position)
-            .ok()
-            .and_then(|position| list.items.get(position))
-            .cloned())
-    }
-
-    fn exec_take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let now = self.shared.clock.now();
-        Ok(self.begin_on(key)?.take_last(key, now))
-    }
-
-    fn exec_blocking_take_last(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let clock = &self.shared.clock;
-        let deadline = deadline(clock.now(), timeout);
-        let mut state = self.begin_on(key)?;
-        loop {
-            let now = clock.now();
-            if let Some(last) = state.take_last(key, now) {
-                return Ok(Some(last));
-            }
-            let remaining = remaining(deadline, now);
-            if remaining.is_some_and(|remaining| remaining.is_zero()) {
-                return Ok(None);
-            }
-            state = self.wait(state, remaining);
-            if state.strings.contains_key(key) {
-                return Err(wrong_type());
-            }
-        }
-    }
-
-    fn exec_scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
-        let now = self.shared.clock.now();
-        let mut state = self.lock();
-        state.lists.retain(|_, list| !list.expired(now));
-        let mut keys: Vec<String> = state
-            .lists
-            .keys()
-            .chain(state.strings.keys())
-            .filter(|key| glob::matches(pattern, key))
-            .cloned()
-            .collect();
-        for (list, leases) in &state.leases {
-            if let Some(lease_keys) = LeaseKeys::for_list(list) {
-                let millis = crate::store::lease::epoch_millis(now);
-                keys.extend(
-                    leases
-                        .existing(&lease_keys, millis)
-                        .into_iter()
-                        .filter(|key| glob::matches(pattern, key)),
-                );
-            }
-        }
-        Ok(keys)
-    }
-
-    fn exec_ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
 impl ListStore for MemoryStore {
     fn push(&self, key: &str, values: &[&[u8]], ttl: Option<Duration>) -> Result<u64, StoreError> {
         self.run(Op::Push, || self.exec_push(key, values, ttl))
@@ -527,5 +354,77 @@ impl ListStore for MemoryStore {
 
     fn ping(&self) -> Result<(), StoreError> {
         self.run(Op::Ping, || self.exec_ping())
+    }
+}
+
+/// The calls that cannot block run as the sync store runs them, on the
+/// first poll; a blocked pop waits as a future.
+#[cfg(feature = "tokio")]
+impl AsyncListStore for MemoryStore {
+    async fn push(
+        &self,
+        key: &str,
+        values: &[&[u8]],
+        ttl: Option<Duration>,
+    ) -> Result<u64, StoreError> {
+        ListStore::push(self, key, values, ttl)
+    }
+
+    async fn pop(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        ListStore::pop(self, key)
+    }
+
+    async fn blocking_pop(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let popped = self.blocked(key, aio::Want::Head(1), timeout).await?;
+        Ok(popped.into_iter().next())
+    }
+
+    async fn pop_many(&self, key: &str, count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        ListStore::pop_many(self, key, count)
+    }
+
+    async fn blocking_pop_many(
+        &self,
+        key: &str,
+        count: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.blocked(key, aio::Want::Head(count), timeout).await
+    }
+
+    async fn index(&self, key: &str, index: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        ListStore::index(self, key, index)
+    }
+
+    async fn take_last(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        ListStore::take_last(self, key)
+    }
+
+    async fn blocking_take_last(
+        &self,
+        key: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let taken = self.blocked(key, aio::Want::Last, timeout).await?;
+        Ok(taken.into_iter().next())
+    }
+
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+        ListStore::scan(self, pattern)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        ListStore::ping(self)
+    }
+
+    fn clock(&self) -> std::sync::Arc<dyn crate::Clock> {
+        ListStore::clock(self)
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::super::fault::{ADDR, Fault};
-use super::super::lease::DeadLetter;
+use super::super::lease::{DeadLetter, LeaseKeys};
 use super::super::{StoreError, ttl_millis, wait_limit};
 
 #[derive(Default)]
@@ -215,4 +215,60 @@ pub(super) struct Leases {
     /// Ack markers by unit: how many a call that leased nothing acked, and
     /// when the marker expires.
     pub(super) markers: HashMap<String, (u64, u64)>,
+}
+
+/// A list's lease state, as the lease operations reach it.
+impl State {
+    /// Deletes the lease key `key` (DEL, or SET over it), when it is one:
+    /// the part of a list's lease state it holds is gone, as in Redis.
+    /// Whether it existed.
+    pub(super) fn drop_lease_key(&mut self, key: &str) -> bool {
+        let mut existed = false;
+        for (list, leases) in &mut self.leases {
+            let Some(keys) = LeaseKeys::for_list(list) else {
+                continue;
+            };
+            if key == keys.pending() {
+                existed |= !leases.pending.scores.is_empty();
+                leases.pending = ZSet::default();
+            } else if key == keys.bodies() {
+                existed |= !leases.units.is_empty();
+                leases.units.clear();
+            } else if key == keys.dead() {
+                existed |= !leases.dead.is_empty();
+                leases.dead.clear();
+            } else if let Some(unit) = key.strip_prefix(&keys.ack_marker("")) {
+                existed |= leases.markers.remove(unit).is_some();
+            }
+        }
+        self.leases.retain(|_, leases| !leases.is_empty());
+        existed
+    }
+
+    /// The lease state of `keys`' list, created empty.
+    pub(super) fn leases_of(&mut self, keys: &LeaseKeys) -> &mut Leases {
+        self.leases.entry(keys.list().to_owned()).or_default()
+    }
+
+    /// Drops the lease state of `keys`' list when it holds nothing, as
+    /// Redis deletes an empty key.
+    pub(super) fn tidy_leases(&mut self, keys: &LeaseKeys, now: u64) {
+        if let Some(leases) = self.leases.get_mut(keys.list()) {
+            leases.markers.retain(|_, (_, expires)| *expires > now);
+            if leases.is_empty() {
+                self.leases.remove(keys.list());
+            }
+        }
+    }
+
+    /// Appends `values` to the list `key`, serving its blocked pops.
+    pub(super) fn append(&mut self, key: &str, values: Vec<Vec<u8>>, now: SystemTime) {
+        self.live(key, now);
+        let list = self.lists.entry(key.to_owned()).or_insert_with(|| List {
+            items: VecDeque::new(),
+            expires_at: None,
+        });
+        list.items.extend(values);
+        self.serve_waiters(key);
+    }
 }

@@ -14,7 +14,7 @@ use super::{
 use crate::store::StoreError;
 use crate::store::addr::{IntoRedisAddr, RedisAddr, addr_list};
 use crate::store::auth::RedisAuth;
-use crate::store::lease::hash_tag;
+use crate::store::lease::keys::hash_tag;
 use crate::store::protocol::resp::Reply;
 use crate::store::protocol::{Node, Request, Route};
 use crate::tls::TlsOptions;

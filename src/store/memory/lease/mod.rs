@@ -5,7 +5,6 @@
 //! tell when, and the same keys checked for their type by the same
 //! operations.
 
-use std::collections::VecDeque;
 use std::sync::MutexGuard;
 use std::time::{Duration, SystemTime};
 
@@ -16,11 +15,11 @@ use super::super::lease::{
     lease_millis, lease_wait, new_unit_id,
 };
 use super::MemoryStore;
-use super::state::{Leases, List, State, Unit, ZSet, deadline, remaining, wrong_type};
+use super::state::{Leases, State, Unit, deadline, remaining, wrong_type};
+#[cfg(feature = "tokio")]
+use crate::store::AsyncLeaseStore;
 use crate::store::policy::Op;
 
-#[cfg(feature = "tokio")]
-mod aio;
 mod leases;
 
 /// A lease call's answer, again: its deadline, its messages, how many it
@@ -67,61 +66,6 @@ pub(super) fn after_empty_look(
     match next_due.map(|due| due.saturating_sub(epoch_millis(now))) {
         Some(0) => Look::Again,
         next_due => Look::After(lease_wait(remaining, next_due)),
-    }
-}
-
-impl State {
-    /// Deletes the lease key `key` (DEL, or SET over it), when it is one:
-    /// the part of a list's lease state it holds is gone, as in Redis.
-    /// Whether it existed.
-    pub(super) fn drop_lease_key(&mut self, key: &str) -> bool {
-        let mut existed = false;
-        for (list, leases) in &mut self.leases {
-            let Some(keys) = LeaseKeys::for_list(list) else {
-                continue;
-            };
-            if key == keys.pending() {
-                existed |= !leases.pending.scores.is_empty();
-                leases.pending = ZSet::default();
-            } else if key == keys.bodies() {
-                existed |= !leases.units.is_empty();
-                leases.units.clear();
-            } else if key == keys.dead() {
-                existed |= !leases.dead.is_empty();
-                leases.dead.clear();
-            } else if let Some(unit) = key.strip_prefix(&keys.ack_marker("")) {
-                existed |= leases.markers.remove(unit).is_some();
-            }
-        }
-        self.leases.retain(|_, leases| !leases.is_empty());
-        existed
-    }
-
-    /// The lease state of `keys`' list, created empty.
-    fn leases_of(&mut self, keys: &LeaseKeys) -> &mut Leases {
-        self.leases.entry(keys.list().to_owned()).or_default()
-    }
-
-    /// Drops the lease state of `keys`' list when it holds nothing, as
-    /// Redis deletes an empty key.
-    fn tidy_leases(&mut self, keys: &LeaseKeys, now: u64) {
-        if let Some(leases) = self.leases.get_mut(keys.list()) {
-            leases.markers.retain(|_, (_, expires)| *expires > now);
-            if leases.is_empty() {
-                self.leases.remove(keys.list());
-            }
-        }
-    }
-
-    /// Appends `values` to the list `key`, serving its blocked pops.
-    fn append(&mut self, key: &str, values: Vec<Vec<u8>>, now: SystemTime) {
-        self.live(key, now);
-        let list = self.lists.entry(key.to_owned()).or_insert_with(|| List {
-            items: VecDeque::new(),
-            expires_at: None,
-        });
-        list.items.extend(values);
-        self.serve_waiters(key);
     }
 }
 
@@ -305,7 +249,7 @@ impl LeaseStore for MemoryStore {
         policy: LeasePolicy,
     ) -> Result<(u64, Vec<Leased>), StoreError> {
         if count == 0 {
-            return Ok((self.ack(keys, tags)?, Vec::new()));
+            return Ok((LeaseStore::ack(self, keys, tags)?, Vec::new()));
         }
         let unit = new_unit_id();
         let (acked, leased) = self.run(Op::Lease, || {
@@ -485,5 +429,96 @@ impl LeaseStore for MemoryStore {
                 next_deadline: nearest.map(from_epoch_millis),
             })
         })
+    }
+}
+
+/// The fake's lease operations that cannot block run as the sync ones
+/// do, under its lock, on the first poll: atomic, and a future dropped
+/// before that poll did nothing.
+#[cfg(feature = "tokio")]
+impl AsyncLeaseStore for MemoryStore {
+    async fn ack_and_lease(
+        &self,
+        keys: &LeaseKeys,
+        tags: &[DeliveryTag],
+        count: usize,
+        policy: LeasePolicy,
+    ) -> Result<(u64, Vec<Leased>), StoreError> {
+        LeaseStore::ack_and_lease(self, keys, tags, count, policy)
+    }
+
+    async fn blocking_lease(
+        &self,
+        keys: &LeaseKeys,
+        count: usize,
+        policy: LeasePolicy,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Leased>, StoreError> {
+        self.async_blocking_lease(keys, count, policy, timeout)
+            .await
+    }
+
+    async fn ack(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        LeaseStore::ack(self, keys, tags)
+    }
+
+    async fn nack(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        delay: Duration,
+        max_deliveries: u32,
+    ) -> Result<Nacked, StoreError> {
+        LeaseStore::nack(self, keys, tag, delay, max_deliveries)
+    }
+
+    async fn extend(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        lease: Duration,
+    ) -> Result<Option<SystemTime>, StoreError> {
+        LeaseStore::extend(self, keys, tag, lease)
+    }
+
+    async fn release(&self, keys: &LeaseKeys, tags: &[DeliveryTag]) -> Result<u64, StoreError> {
+        LeaseStore::release(self, keys, tags)
+    }
+
+    async fn dead_letter(
+        &self,
+        keys: &LeaseKeys,
+        tag: &DeliveryTag,
+        reason: DeadReason,
+    ) -> Result<bool, StoreError> {
+        LeaseStore::dead_letter(self, keys, tag, reason)
+    }
+
+    async fn reclaim(&self, keys: &LeaseKeys, max_deliveries: u32) -> Result<u64, StoreError> {
+        LeaseStore::reclaim(self, keys, max_deliveries)
+    }
+
+    async fn dead_letters(
+        &self,
+        keys: &LeaseKeys,
+        max: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        LeaseStore::dead_letters(self, keys, max)
+    }
+
+    async fn requeue_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        LeaseStore::requeue_dead(self, keys, pick)
+    }
+
+    async fn purge_dead(&self, keys: &LeaseKeys, pick: Pick<'_>) -> Result<u64, StoreError> {
+        LeaseStore::purge_dead(self, keys, pick)
+    }
+
+    async fn lease_snapshot(&self, keys: &LeaseKeys) -> Result<LeaseSnapshot, StoreError> {
+        LeaseStore::lease_snapshot(self, keys)
+    }
+
+    async fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
+        LeaseStore::lease_stats(self, keys)
     }
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use super::list::{Nothing, wait_for_element};
 use super::{Next, Operation, count, int, single, unexpected};
 #[cfg(feature = "tokio")]
-use crate::store::aio::AsyncStore;
+use crate::store::AsyncLeaseStore;
 #[cfg(feature = "tokio")]
-use crate::store::aio_traits::AsyncLeaseStore;
+use crate::store::aio::AsyncStore;
 use crate::store::blocking::BlockingStore;
 use crate::store::lease::{
     DeadLetter, DeadReason, DeliveryTag, LeaseKeys, LeasePolicy, LeaseSnapshot, LeaseStats,

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::{Next, Operation, bulk_or_nil, bulks, count, items, single, status, unexpected};
 #[cfg(feature = "tokio")]
-use crate::store::aio::AsyncStore;
+use crate::store::AsyncListStore;
 #[cfg(feature = "tokio")]
-use crate::store::aio_traits::AsyncListStore;
+use crate::store::aio::AsyncStore;
 use crate::store::blocking::BlockingStore;
 use crate::store::policy::Op;
 use crate::store::protocol::exchange::Call;
