@@ -9,6 +9,7 @@
 //! cargo run --release --example bench --features hyper        # and the async proxy client
 //! cargo run --release --example bench --features hyper -- proxy   # the proxy tables only
 //! cargo run --release --example bench -- e2e      # a producer and a consumer process
+//! cargo run --release --example bench -- lease    # the leased-receive table alone
 //! cargo run --release --example bench -- memory   # Redis memory per message, per state
 //! ```
 //!
@@ -90,6 +91,34 @@ fn raw(server: &RedisServer) -> Connection {
     redis::Client::open(info).unwrap().get_connection().unwrap()
 }
 
+/// Fills the list `key` with [`N`] copies of `encoded`, by batches.
+fn fill_list(admin: &mut Connection, key: &str, encoded: &[u8]) {
+    let _: () = redis::cmd("DEL").arg(key).query(admin).unwrap();
+    let values: Vec<&[u8]> = (0..1000).map(|_| encoded).collect();
+    for _ in 0..N / 1000 {
+        let _: () = redis::cmd("RPUSH")
+            .arg(key)
+            .arg(&values)
+            .query(admin)
+            .unwrap();
+    }
+}
+
+/// `-- lease`: the leased-receive table alone.
+fn lease_only() {
+    let server = RedisServer::start();
+    let store = RedisStore::open(server.addr()).unwrap();
+    let serving = RedisChannel::new(store, "/bench", Peer::Server).unwrap();
+    let key = serving.recv_key().to_owned();
+    let encoded = serde_json::to_vec(&msg(1)).unwrap();
+    println!("## Leased receive, one connection (ops/s, best of {RUNS})\n");
+    println!("| operation | redisutil | baseline | baseline is | ratio |");
+    println!("|---|---|---|---|---|");
+    lease::run(&serving, &mut raw(&server), &mut |admin| {
+        fill_list(admin, &key, &encoded)
+    });
+}
+
 fn row(name: &str, (ours, baseline): (f64, f64), baseline_name: &str) {
     println!(
         "| {name} | {ours:.0} | {baseline:.0} | {baseline_name} | {:.2} |",
@@ -128,6 +157,7 @@ fn main() {
         Some("e2e") => return e2e::run(&args[1..]),
         Some("e2e-producer") => return e2e::producer(&args[1..]),
         Some("e2e-consumer") => return e2e::consumer(&args[1..]),
+        Some("lease") => return lease_only(),
         Some("memory") => return memory::run(),
         Some("worker") => return worker::run(),
         _ => {}
@@ -252,15 +282,7 @@ fn main() {
     row("brecv_msg", brecv, "raw BLPOP");
 
     let batch_100 = lease::run(&serving, &mut raw(&server), &mut |admin| {
-        let _: () = redis::cmd("DEL").arg(&key).query(admin).unwrap();
-        for _ in 0..N / 1000 {
-            let values: Vec<&[u8]> = (0..1000).map(|_| encoded.as_slice()).collect();
-            let _: () = redis::cmd("RPUSH")
-                .arg(&key)
-                .arg(&values)
-                .query(admin)
-                .unwrap();
-        }
+        fill_list(admin, &key, &encoded)
     });
 
     let mut admin = raw(&server);
