@@ -186,6 +186,10 @@ where
             lease::lease_operations_refuse_bad_input_and_foreign_keys::<H>,
         ),
         (
+            "acking_a_whole_batch_counts_what_it_still_held",
+            settle::acking_a_whole_batch_counts_what_it_still_held::<H>,
+        ),
+        (
             "released_messages_come_back_first_without_spending_a_delivery",
             settle::released_messages_come_back_first_without_spending_a_delivery::<H>,
         ),

@@ -38,6 +38,32 @@ where
         .collect()
 }
 
+/// Scenario: acking a whole batch counts what it still held: a message
+/// acked before counts once, and one whose lease was extended alone (held
+/// apart from its batch since) is acked with the rest; nothing stays in
+/// flight.
+pub fn acking_a_whole_batch_counts_what_it_still_held<B: Harness>(backend: &B)
+where
+    B::Store: LeaseStore,
+{
+    let (client, server) = pair(backend, "/ack-whole", 5);
+    client.send_msgs(1..=4u32).unwrap();
+    let batch = lease_all::<B>(&server, 4);
+    assert!(server.ack(&batch[0]).unwrap());
+    assert_eq!(server.ack_all(&batch).unwrap(), 3);
+    assert_eq!(server.ack_all(&batch).unwrap(), 0);
+    assert_eq!(server.lease_stats().unwrap().in_flight, 0);
+
+    client.send_msgs(5..=7u32).unwrap();
+    let mut batch = lease_all::<B>(&server, 3);
+    assert!(server.extend(&mut batch[1], LONG).unwrap());
+    assert_eq!(server.ack_all(&batch).unwrap(), 3);
+    assert_eq!(server.ack_all(&batch[1..2]).unwrap(), 0);
+    let stats = server.lease_stats().unwrap();
+    assert_eq!((stats.in_flight, stats.retrying), (0, 0));
+    assert!(server.lease_msgs::<u32>(10, LONG).unwrap().is_empty());
+}
+
 /// Scenario: released deliveries come back first, before the list's
 /// head, with the same ids and attempts (a delivery nobody processed
 /// spends none of `max_deliveries`); a stale release settles nothing.

@@ -11,7 +11,7 @@
 //! - `{L}:pending`, a sorted set: `U` while the unit is in flight, scored
 //!   by its lease deadline; `U+` once its messages wait to be delivered
 //!   again, scored by when they are due;
-//! - `{L}:body`, a hash: `U` → the unit's record (MessagePack: the bodies,
+//! - `{L}:body`, a hash: `U` → the unit's record (one MessagePack array: the bodies,
 //!   the attempts — `false` when all are first deliveries —, the messages'
 //!   ids — `false` when each is its place in this unit, `U-j` —, and how
 //!   many deliveries the call acked); `U#` → its state, a character per
@@ -66,7 +66,7 @@ end
 local function record(unit)
   local packed = redis.call('HGET', KEYS[3], unit)
   if not packed then return nil end
-  return {cmsgpack.unpack(packed)}
+  return cmsgpack.unpack(packed)
 end
 local function attempt_of(rec, j)
   if rec[2] then return rec[2][j] end
@@ -81,6 +81,15 @@ local function state_of(unit, rec)
   local state = redis.call('HGET', KEYS[3], unit .. '#')
   if state then return {string.byte(state, 1, -1)} end
   return {49}
+end
+-- The unit's state codes, read without its record (an ack needs no
+-- body); nil when there is no such unit. Only a unit of one message
+-- keeps no state.
+local function held_state(unit)
+  local state = redis.call('HGET', KEYS[3], unit .. '#')
+  if state then return {string.byte(state, 1, -1)} end
+  if redis.call('HEXISTS', KEYS[3], unit) == 1 then return {49} end
+  return nil
 end
 -- Keeps the state, or drops the unit once it holds nothing.
 local function settle(unit, member, chars)
@@ -128,7 +137,7 @@ end
 -- `attempt`, waiting or in flight until `score`.
 local function extract(holder, rec, j, chars, member, attempt, waiting, score)
   local sub = holder .. '.' .. j
-  redis.call('HSET', KEYS[3], sub, cmsgpack.pack({rec[1][j]}, {attempt}, {id_of(holder, rec, j)}, 0))
+  redis.call('HSET', KEYS[3], sub, cmsgpack.pack({{rec[1][j]}, {attempt}, {id_of(holder, rec, j)}, 0}))
   redis.call('ZADD', KEYS[2], score, waiting and (sub .. '+') or sub)
   take_out(holder, j, chars, member, 120)
 end
@@ -146,33 +155,50 @@ local function places(list)
   end
   return out
 end
+-- Acks the places `list` of `unit` one by one; how many were held.
+local function ack_places(unit, list)
+  local acked = 0
+  local chars = held_state(unit)
+  local member = nil
+  if chars then member = member_of(unit) end
+  local changed = false
+  for _, j in ipairs(places(list)) do
+    if chars and chars[j] == 49 and member then
+      chars[j] = 48
+      changed = true
+      acked = acked + 1
+    elseif not chars or chars[j] == 120 then
+      local sub = unit .. '.' .. j
+      if redis.call('HDEL', KEYS[3], sub) == 1 then
+        redis.call('ZREM', KEYS[2], sub, sub .. '+')
+        acked = acked + 1
+        if chars then chars[j] = 48; changed = true end
+      end
+    end
+  end
+  if changed then settle(unit, member or unit, chars) end
+  return acked
+end
 -- Acks the (unit, places) pairs of ARGV from `first` on; how many were held.
 local function ack(first)
   local acked = 0
   for i = first, #ARGV - 1, 2 do
-    local unit = ARGV[i]
-    local rec = record(unit)
-    local chars, member = nil, nil
-    if rec then
-      chars = state_of(unit, rec)
+    local unit, list = ARGV[i], ARGV[i + 1]
+    local state = redis.call('HGET', KEYS[3], unit .. '#')
+    local member = nil
+    if state and list == '1-' .. #state and not string.find(state, 'x', 1, true) then
       member = member_of(unit)
     end
-    local changed = false
-    for _, j in ipairs(places(ARGV[i + 1])) do
-      if chars and chars[j] == 49 and member then
-        chars[j] = 48
-        changed = true
-        acked = acked + 1
-      elseif not chars or chars[j] == 120 then
-        local sub = unit .. '.' .. j
-        if redis.call('HDEL', KEYS[3], sub) == 1 then
-          redis.call('ZREM', KEYS[2], sub, sub .. '+')
-          acked = acked + 1
-          if chars then chars[j] = 48; changed = true end
-        end
-      end
+    if member then
+      -- The whole unit, none of it moved: every held message is acked
+      -- and the unit goes, without a look at each place.
+      local _, held = string.gsub(state, '1', '')
+      acked = acked + held
+      redis.call('HDEL', KEYS[3], unit, unit .. '#')
+      redis.call('ZREM', KEYS[2], member)
+    else
+      acked = acked + ack_places(unit, list)
     end
-    if changed then settle(unit, member or unit, chars) end
   end
   return acked
 end
@@ -255,7 +281,7 @@ end
 if not mixed then attempts, ids = false, false end
 local n = #bodies
 if n > 0 then
-  local packed = cmsgpack.pack(bodies, attempts, ids, acked)
+  local packed = cmsgpack.pack({bodies, attempts, ids, acked})
   if n > 1 then
     redis.call('HSET', KEYS[3], unit, packed, unit .. '#', string.rep('1', n))
   else
@@ -348,7 +374,7 @@ for i = 1, #ARGV - 1, 2 do
     if holder and not waiting then
       local a = attempt_of(rec, j) - 1
       if #rec[1] == 1 then
-        redis.call('HSET', KEYS[3], holder, cmsgpack.pack(rec[1], {a}, {id_of(holder, rec, 1)}, rec[4]))
+        redis.call('HSET', KEYS[3], holder, cmsgpack.pack({rec[1], {a}, {id_of(holder, rec, 1)}, rec[4]}))
         redis.call('ZREM', KEYS[2], member)
         redis.call('ZADD', KEYS[2], t, holder .. '+')
       else
