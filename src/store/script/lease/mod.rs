@@ -82,11 +82,10 @@ local function state_of(unit, rec)
   if state then return {string.byte(state, 1, -1)} end
   return {49}
 end
--- The unit's state codes, read without its record (an ack needs no
--- body); nil when there is no such unit. Only a unit of one message
--- keeps no state.
-local function held_state(unit)
-  local state = redis.call('HGET', KEYS[3], unit .. '#')
+-- The unit's state codes from its state string `state` (HGET of
+-- `unit#`), read without its record (an ack needs no body); nil when
+-- there is no such unit. Only a unit of one message keeps no state.
+local function held_state(unit, state)
   if state then return {string.byte(state, 1, -1)} end
   if redis.call('HEXISTS', KEYS[3], unit) == 1 then return {49} end
   return nil
@@ -155,10 +154,11 @@ local function places(list)
   end
   return out
 end
--- Acks the places `list` of `unit` one by one; how many were held.
-local function ack_places(unit, list)
+-- Acks the places `list` of `unit`, whose state string is `state`, one
+-- by one; how many were held.
+local function ack_places(unit, list, state)
   local acked = 0
-  local chars = held_state(unit)
+  local chars = held_state(unit, state)
   local member = nil
   if chars then member = member_of(unit) end
   local changed = false
@@ -197,7 +197,7 @@ local function ack(first)
       redis.call('HDEL', KEYS[3], unit, unit .. '#')
       redis.call('ZREM', KEYS[2], member)
     else
-      acked = acked + ack_places(unit, list)
+      acked = acked + ack_places(unit, list, state)
     end
   end
   return acked
