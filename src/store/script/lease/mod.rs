@@ -186,7 +186,7 @@ local function ack(first)
     local unit, list = ARGV[i], ARGV[i + 1]
     local state = redis.call('HGET', KEYS[3], unit .. '#')
     local member = nil
-    if state and list == '1-' .. #state and not string.find(state, 'x', 1, true) then
+    if state and list == string.format('1-%d', #state) and not string.find(state, 'x', 1, true) then
       member = member_of(unit)
     end
     if member then
@@ -231,11 +231,14 @@ end
 local acked = ack(5)
 local lease, count, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local t = now()
+-- Numbers formatted once, as integers (Lua's own conversion goes through
+-- floating point, the dearest part of a call's arguments).
+local t_arg = string.format('%d', t)
 local deadline = t + lease
 local bodies, attempts, ids = {}, {}, {}
 local mixed = false
 while #bodies < count do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t, 'LIMIT', 0, 1)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t_arg, 'LIMIT', '0', '1')
   if #due == 0 then break end
   local member = due[1]
   local waiting = string.sub(member, -1) == '+'
@@ -265,7 +268,7 @@ while #bodies < count do
   end
 end
 if #bodies < count then
-  local popped = redis.call('LPOP', KEYS[1], count - #bodies)
+  local popped = redis.call('LPOP', KEYS[1], string.format('%d', count - #bodies))
   if popped then
     if mixed then
       for _, body in ipairs(popped) do
@@ -287,7 +290,7 @@ if n > 0 then
   else
     redis.call('HSET', KEYS[3], unit, packed)
   end
-  redis.call('ZADD', KEYS[2], deadline, unit)
+  redis.call('ZADD', KEYS[2], string.format('%d', deadline), unit)
 elseif acked > 0 then
   redis.call('SET', KEYS[5], acked, 'PX', 600000)
 end
