@@ -11,6 +11,7 @@
 //! cargo run --release --example bench -- e2e      # a producer and a consumer process
 //! cargo run --release --example bench -- lease    # the leased-receive table alone
 //! cargo run --release --example bench -- memory   # Redis memory per message, per state
+//! cargo run --release --example bench -- instructions  # server instructions per receive (valgrind)
 //! ```
 //!
 //! Each figure is the best of five runs, and the runs of `redisutil` and of
@@ -25,6 +26,7 @@ mod aio;
 #[cfg(feature = "hyper")]
 mod async_proxy;
 mod e2e;
+mod instructions;
 mod lease;
 mod memory;
 mod proxy;
@@ -158,6 +160,7 @@ fn main() {
         Some("e2e-producer") => return e2e::producer(&args[1..]),
         Some("e2e-consumer") => return e2e::consumer(&args[1..]),
         Some("lease") => return lease_only(),
+        Some("instructions") => return instructions::run(),
         Some("memory") => return memory::run(),
         Some("worker") => return worker::run(),
         _ => {}

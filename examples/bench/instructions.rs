@@ -1,0 +1,136 @@
+//! `-- instructions`: what a receive costs the server, counted in
+//! instructions (`valgrind --tool=callgrind` on `redis-server`), which
+//! repeat from run to run where times on this machine do not. Each
+//! figure runs on a server of its own, counted only while the calls run
+//! (not while the list is filled).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use redisutil::{Delivery, Peer, RedisChannel, RedisStore, wait_serve};
+
+use super::support::free_port;
+use super::{Msg, msg};
+
+/// Calls counted for each figure.
+const CALLS: usize = 1000;
+const BATCH: usize = 100;
+
+/// A `redis-server` under callgrind, its instrumentation off until asked.
+struct Counted {
+    child: Child,
+    port: u16,
+    out: std::path::PathBuf,
+}
+
+impl Counted {
+    fn start(dir: &Path, name: &str) -> Self {
+        let port = free_port();
+        let out = dir.join(format!("{name}.callgrind"));
+        let child = Command::new("valgrind")
+            .args(["--tool=callgrind", "--instr-atstart=no"])
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .args(["redis-server", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("valgrind (apt-get install valgrind) and redis-server");
+        wait_serve(port, Duration::from_secs(60)).expect("redis-server under valgrind");
+        Self { child, port, out }
+    }
+
+    fn instrument(&self, on: bool) {
+        let status = Command::new("callgrind_control")
+            .args(["-i", if on { "on" } else { "off" }])
+            .arg(self.child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("callgrind_control");
+        assert!(status.success(), "callgrind_control -i");
+    }
+
+    /// Stops the server; the instructions it counted.
+    fn finish(mut self, con: &mut redis::Connection) -> u64 {
+        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("NOSAVE").query(con);
+        self.child.wait().unwrap();
+        let profile = std::fs::read_to_string(&self.out).unwrap();
+        // `totals:` (the header's `summary:` stays 0 when instrumentation
+        // starts off).
+        let total = profile
+            .lines()
+            .find_map(|line| line.strip_prefix("totals: "))
+            .expect("a callgrind total");
+        total.trim().parse().unwrap()
+    }
+}
+
+/// Instructions a call of `op` costs the server, over [`CALLS`] calls on
+/// a list of `CALLS * BATCH` messages.
+fn count(dir: &Path, name: &str, op: &mut dyn FnMut(&RedisChannel<RedisStore>)) -> u64 {
+    let server = Counted::start(dir, name);
+    let store = RedisStore::open(server.port).unwrap();
+    let serving = RedisChannel::new(store, "/bench", Peer::Server).unwrap();
+    let mut admin = redis::Client::open(format!("redis://127.0.0.1:{}/", server.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let encoded = serde_json::to_vec(&msg(1)).unwrap();
+    let values: Vec<&[u8]> = (0..1000).map(|_| encoded.as_slice()).collect();
+    for _ in 0..CALLS * BATCH / 1000 {
+        let _: () = redis::cmd("RPUSH")
+            .arg(serving.recv_key())
+            .arg(&values)
+            .query(&mut admin)
+            .unwrap();
+    }
+    server.instrument(true);
+    for _ in 0..CALLS {
+        op(&serving);
+    }
+    server.instrument(false);
+    server.finish(&mut admin) / CALLS as u64
+}
+
+pub fn run() {
+    let dir = std::env::temp_dir().join(format!("redisutil-callgrind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lease = Duration::from_secs(600);
+    let plain = count(&dir, "plain", &mut |serving| {
+        assert_eq!(serving.recv_msgs::<Msg>(BATCH).unwrap().len(), BATCH);
+    });
+    let mut held: Vec<Delivery<Msg>> = Vec::new();
+    let looped = count(&dir, "loop", &mut |serving| {
+        let done = std::mem::take(&mut held);
+        let (_, next) = serving
+            .ack_and_lease_msgs::<_, Msg>(&done, BATCH, lease)
+            .unwrap();
+        held = next.into_iter().map(Result::unwrap).collect();
+        assert_eq!(held.len(), BATCH);
+    });
+    let two = count(&dir, "two", &mut |serving| {
+        let batch: Vec<_> = serving
+            .lease_msgs::<Msg>(BATCH, lease)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(serving.ack_all(&batch).unwrap(), BATCH as u64);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("## Server instructions per call (callgrind on redis-server, {CALLS} calls)\n");
+    println!("| call | instructions | ratio to recv_msgs({BATCH}) |");
+    println!("|---|---|---|");
+    for (name, figure) in [
+        (format!("recv_msgs({BATCH})"), plain),
+        (format!("ack_and_lease_msgs({BATCH})"), looped),
+        (format!("lease_msgs({BATCH}) + ack_all"), two),
+    ] {
+        println!(
+            "| {name} | {figure} | {:.2} |",
+            figure as f64 / plain as f64
+        );
+    }
+}
