@@ -5,7 +5,10 @@
 //! unchanged on real Redis ([`RedisStore`](crate::RedisStore)), on a Redis
 //! Cluster (`RedisClusterStore`, feature `cluster`) and on the in-memory
 //! fake ([`MemoryStore`](crate::MemoryStore)) that downstream tests inject.
-//! All fail with the same [`StoreError`] variants.
+//! All fail with the same [`StoreError`] variants. With feature `tokio`,
+//! `AsyncListStore` and `AsyncLeaseStore` are the same operations as
+//! futures, declared beside the sync traits (and re-exported by
+//! [`aio`](crate::aio)).
 //!
 //! # Examples
 //!
@@ -60,6 +63,7 @@ pub(crate) use error::Excerpt;
 pub use error::{BoxError, StoreError};
 pub use fault::Fault;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use lease::AsyncLeaseStore;
 pub use lease::{
     DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot,
@@ -236,8 +240,8 @@ macro_rules! forward_list_store {
 forward_list_store!(&S, Arc<S>, Box<S>);
 
 /// The list operations a channel needs, as futures: the async
-/// [`ListStore`], with the same semantics method for
-/// method.
+/// [`ListStore`], with the same semantics method for method (also at
+/// [`redisutil::aio`](crate::aio)).
 ///
 /// The futures are `Send`, so a store serves tasks on a multi-threaded
 /// runtime. None blocks a runtime thread: a blocked pop is a future that
@@ -247,6 +251,7 @@ forward_list_store!(&S, Arc<S>, Box<S>);
 /// [`AsyncRedisStore`](crate::aio::AsyncRedisStore) (feature `redis`).
 /// See the [module](crate::aio) for what dropping a receive future does.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub trait AsyncListStore: Send + Sync {
     /// As [`ListStore::push`]: RPUSH, and with a TTL
     /// the expiry, in one atomic step; the list's length after it.

@@ -230,6 +230,7 @@ forward_lease_store!(&S, Arc<S>, Box<S>);
 /// toward `max_deliveries`), and a message whose hand-back fails comes
 /// back when its lease runs out.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub trait AsyncLeaseStore: AsyncListStore {
     /// [`LeaseStore::ack_and_lease`].
     fn ack_and_lease(
