@@ -119,6 +119,17 @@ pub fn run() {
             .collect();
         assert_eq!(serving.ack_all(&batch).unwrap(), BATCH as u64);
     });
+    let one = count(&dir, "one", &mut |serving| {
+        assert!(serving.recv_msg::<Msg>().unwrap().is_some());
+    });
+    let mut held: Option<Delivery<Msg>> = None;
+    let single = count(&dir, "single", &mut |serving| {
+        let next = match held.take() {
+            Some(done) => serving.ack_and_lease_msg::<_, Msg>(&done, lease).unwrap().1,
+            None => serving.lease_msg::<Msg>(lease).unwrap(),
+        };
+        held = Some(next.unwrap());
+    });
     let _ = std::fs::remove_dir_all(&dir);
     println!("## Server instructions per call (callgrind on redis-server, {CALLS} calls)\n");
     println!("| call | instructions | ratio to recv_msgs({BATCH}) |");
@@ -133,4 +144,11 @@ pub fn run() {
             figure as f64 / plain as f64
         );
     }
+    println!("\n| call | instructions | ratio to recv_msg |");
+    println!("|---|---|---|");
+    println!("| recv_msg | {one} | 1.00 |");
+    println!(
+        "| ack_and_lease_msg | {single} | {:.2} |",
+        single as f64 / one as f64
+    );
 }

@@ -196,6 +196,11 @@ local function ack(first)
       acked = acked + held
       redis.call('HDEL', KEYS[3], unit, unit .. '#')
       redis.call('ZREM', KEYS[2], member)
+    elseif not state and list == '1' and redis.call('ZREM', KEYS[2], unit, unit .. '+') == 1 then
+      -- A unit of one message (no state string), still pending: it goes.
+      -- (A unit whose member is gone may have left its first message in
+      -- a unit of its own: the place-by-place path finds it.)
+      acked = acked + redis.call('HDEL', KEYS[3], unit)
     else
       acked = acked + ack_places(unit, list, state)
     end
@@ -209,8 +214,9 @@ end
 /// ARGV: lease ms, count, max deliveries, the call id (the unit), then
 /// (unit, places) pairs to ack first. KEYS[5]: the call's ack marker.
 /// Answers: deadline, ms until something is due when nothing was leased
-/// (-1: nothing pending), how many were acked, how many units are
-/// pending, the unit, the attempts (nil: all 1), the ids (nil: `U-j`),
+/// (-1: nothing pending), how many were acked, whether anything is
+/// pending (more than 0: yes; a lease that took something answers 1, and
+/// does not count), the unit, the attempts (nil: all 1), the ids (nil: `U-j`),
 /// the bodies. A call that ran already answers with its unit again.
 pub(in crate::store) static LEASE: Script = Script::new(concat!(
     prelude!(),
@@ -294,12 +300,12 @@ if n > 0 then
 elseif acked > 0 then
   redis.call('SET', KEYS[5], acked, 'PX', 600000)
 end
-local next_due = -1
+local next_due, pending = -1, 1
 if n == 0 then
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
-  if first then next_due = math.max(tonumber(first) - t, 0) end
+  if first then next_due = math.max(tonumber(first) - t, 0) else pending = 0 end
 end
-return {deadline, next_due, acked, redis.call('ZCARD', KEYS[2]), unit, attempts, ids, bodies}"
+return {deadline, next_due, acked, pending, unit, attempts, ids, bodies}"
 ));
 
 /// ARGV: (unit, places) pairs. How many were held.
