@@ -76,18 +76,23 @@ local function id_of(unit, rec, j)
   if rec[3] and rec[3][j] ~= '' then return rec[3][j] end
   return unit .. '-' .. j
 end
--- The unit's state as byte codes: 49 held, 120 moved to unit.j, 48 gone.
-local function state_of(unit, rec)
-  local state = redis.call('HGET', KEYS[3], unit .. '#')
+-- A unit's state string `unit#` as byte codes: 49 held, 120 moved to
+-- unit.j, 48 gone. Only a unit of one message keeps none: it is held.
+local function codes(state)
   if state then return {string.byte(state, 1, -1)} end
   return {49}
 end
--- The unit's state codes from its state string `state` (HGET of
--- `unit#`), read without its record (an ack needs no body); nil when
--- there is no such unit. Only a unit of one message keeps no state.
+local function state_of(unit)
+  return codes(redis.call('HGET', KEYS[3], unit .. '#'))
+end
+-- How many messages a state string says are held.
+local function held_in(state)
+  return select(2, string.gsub(state, '1', ''))
+end
+-- The codes of a unit whose state string is `state`, read without its
+-- record (an ack needs no body); nil when there is no such unit.
 local function held_state(unit, state)
-  if state then return {string.byte(state, 1, -1)} end
-  if redis.call('HEXISTS', KEYS[3], unit) == 1 then return {49} end
+  if state or redis.call('HEXISTS', KEYS[3], unit) == 1 then return codes(state) end
   return nil
 end
 -- Keeps the state, or drops the unit once it holds nothing.
@@ -112,7 +117,7 @@ end
 local function find(unit, j)
   local rec = record(unit)
   if rec then
-    local chars = state_of(unit, rec)
+    local chars = state_of(unit)
     if chars[j] == 49 then
       local member, waiting = member_of(unit)
       if member then return unit, j, rec, chars, member, waiting end
@@ -185,22 +190,19 @@ local function ack(first)
   for i = first, #ARGV - 1, 2 do
     local unit, list = ARGV[i], ARGV[i + 1]
     local state = redis.call('HGET', KEYS[3], unit .. '#')
-    local member = nil
-    if state and list == string.format('1-%d', #state) and not string.find(state, 'x', 1, true) then
-      member = member_of(unit)
+    -- Every place of the unit, none of it moved to a unit of its own:
+    -- while the unit is pending it goes in one step, its held messages
+    -- acked, without a look at each place. (A unit that is gone may have
+    -- left messages in units of their own: the place-by-place path finds
+    -- them.)
+    local whole = list == '1'
+    if state then
+      whole = list == string.format('1-%d', #state) and not string.find(state, 'x', 1, true)
     end
-    if member then
-      -- The whole unit, none of it moved: every held message is acked
-      -- and the unit goes, without a look at each place.
-      local _, held = string.gsub(state, '1', '')
+    if whole and redis.call('ZREM', KEYS[2], unit, unit .. '+') == 1 then
+      local held = redis.call('HDEL', KEYS[3], unit, unit .. '#')
+      if state then held = held_in(state) end
       acked = acked + held
-      redis.call('HDEL', KEYS[3], unit, unit .. '#')
-      redis.call('ZREM', KEYS[2], member)
-    elseif not state and list == '1' and redis.call('ZREM', KEYS[2], unit, unit .. '+') == 1 then
-      -- A unit of one message (no state string), still pending: it goes.
-      -- (A unit whose member is gone may have left its first message in
-      -- a unit of its own: the place-by-place path finds it.)
-      acked = acked + redis.call('HDEL', KEYS[3], unit)
     else
       acked = acked + ack_places(unit, list, state)
     end
@@ -254,7 +256,7 @@ while #bodies < count do
   if not rec then
     redis.call('ZREM', KEYS[2], member)
   else
-    local chars = state_of(from, rec)
+    local chars = state_of(from)
     for j = 1, #rec[1] do
       if #bodies >= count then break end
       if chars[j] == 49 then
@@ -411,7 +413,7 @@ for i = 1, #due, 2 do
     if not rec then
       redis.call('ZREM', KEYS[2], member)
     else
-      local chars = state_of(member, rec)
+      local chars = state_of(member)
       for j = 1, #rec[1] do
         if chars[j] == 49 then
           moved = moved + 1
@@ -522,7 +524,7 @@ for i = 1, #pending, 2 do
   -- A member without a record (its hash deleted under it) holds nothing.
   local held = redis.call('HEXISTS', KEYS[3], unit)
   local state = redis.call('HGET', KEYS[3], unit .. '#')
-  if held == 1 and state then held = select(2, string.gsub(state, '1', '')) end
+  if held == 1 and state then held = held_in(state) end
   if waits then
     waiting = waiting + held
   elseif held > 0 then
