@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::start_listening;
+use common::{redis_server, start_listening};
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
@@ -23,22 +23,7 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
-        let (child, port) =
-            start_listening("redis-server", "apt-get install redis-server", |port| {
-                let mut command = Command::new("redis-server");
-                command
-                    .args([
-                        "--port",
-                        &port.to_string(),
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ])
-                    .args(extra)
-                    .stdout(Stdio::null());
-                command
-            });
+        let (child, port) = redis_server(extra);
         Self { port, child }
     }
 

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::start_listening;
+use common::{redis_server, start_listening};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -195,18 +195,8 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Value {
 
 #[test]
 fn the_dashboard_shows_counts_escapes_bytes_and_requeues_only_with_the_token() {
-    let (_redis, redis_port) = spawn("redis-server", "apt-get install redis-server", |port| {
-        [
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        .map(String::from)
-        .to_vec()
-    });
+    let (redis, redis_port) = redis_server(&[]);
+    let _redis = Killed(redis);
     let store = RedisStore::open(redis_port).unwrap();
     let client = RedisChannel::new(store.clone(), "/dash/a", Peer::Client).unwrap();
     let worker = RedisChannel::new(store, "/dash/a", Peer::Server).unwrap();

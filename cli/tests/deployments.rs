@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, start_listening};
+use common::{free_port, redis_server, start_listening};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -151,10 +151,8 @@ fn rediss_urls_need_the_servers_ca() {
 #[test]
 fn redis_sentinel_urls_find_the_master() {
     let mut sentinel = Deployment::new("sentinel");
-    let master = sentinel.server(|port| {
-        let port = port.to_string();
-        strings(&["--port", &port, "--save", "", "--appendonly", "no"])
-    });
+    let (child, master) = redis_server(&[]);
+    sentinel.children.push(child);
     let conf = sentinel.path("sentinel.conf");
     let port = sentinel.server(|port| {
         std::fs::write(

@@ -58,3 +58,23 @@ pub fn start_listening(
     }
     panic!("{what} exited before it listened, five times: {exits:?}");
 }
+
+/// A `redis-server` without persistence, with `extra` arguments, on a port
+/// found free; the caller stops it.
+pub fn redis_server(extra: &[&str]) -> (Child, u16) {
+    start_listening("redis-server", "apt-get install redis-server", |port| {
+        let mut command = Command::new("redis-server");
+        command
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(extra)
+            .stdout(std::process::Stdio::null());
+        command
+    })
+}
