@@ -53,10 +53,12 @@ pub struct RedisClusterStoreOptions {
 
 impl Default for RedisClusterStoreOptions {
     fn default() -> Self {
+        // The timeouts and pool of one server's options.
+        let server = crate::RedisStoreOptions::default();
         Self {
-            connect_timeout: Duration::from_secs(1),
-            response_timeout: Some(Duration::from_secs(5)),
-            pool: PoolOptions::default(),
+            connect_timeout: server.connect_timeout,
+            response_timeout: server.response_timeout,
+            pool: server.pool,
             retries: 5,
             tls: None,
             auth: None,

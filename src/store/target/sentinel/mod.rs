@@ -67,10 +67,12 @@ pub struct RedisSentinelStoreOptions {
 
 impl Default for RedisSentinelStoreOptions {
     fn default() -> Self {
+        // The timeouts and pool of one server's options.
+        let server = crate::RedisStoreOptions::default();
         Self {
-            connect_timeout: Duration::from_secs(1),
-            response_timeout: Some(Duration::from_secs(5)),
-            pool: PoolOptions::default(),
+            connect_timeout: server.connect_timeout,
+            response_timeout: server.response_timeout,
+            pool: server.pool,
             sentinel_auth: None,
             auth: None,
             db: 0,
