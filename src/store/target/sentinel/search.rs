@@ -73,6 +73,11 @@ impl Search<'_> {
         );
         let step = setup.step(DialEvent::Go);
         self.phase = Phase::Asking { setup, share };
+        self.first(step)
+    }
+
+    /// The first step of a set-up: it always connects.
+    fn first(&self, step: Progress) -> DialStep {
         match step {
             Progress::Step(step) => step,
             _ => DialStep::Fail(StoreError::Connection {
@@ -213,14 +218,7 @@ impl Search<'_> {
         let mut setup = Setup::new(endpoint, requests, self.deadline);
         let step = setup.step(DialEvent::Go);
         self.phase = Phase::Master { setup, host, port };
-        match step {
-            Progress::Step(step) => step,
-            _ => DialStep::Fail(StoreError::Connection {
-                addr: self.target.settings.shown.to_string(),
-                message: "internal error: a set-up that does not start by connecting".into(),
-                source: None,
-            }),
-        }
+        self.first(step)
     }
 }
 
