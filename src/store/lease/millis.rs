@@ -73,6 +73,27 @@ pub(crate) fn new_unit_id() -> String {
         .collect()
 }
 
+/// The id of the message in place `index` of `unit` that has none of its
+/// own (a first delivery): `unit-index`.
+pub(crate) fn place_id(unit: &str, index: u32) -> String {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut rest = index;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(unit.len() + 1 + digits.len() - at);
+    id.push_str(unit);
+    id.push('-');
+    id.extend(digits[at..].iter().map(|&d| char::from(d)));
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +121,12 @@ mod tests {
             ids.iter()
                 .all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
         );
+    }
+
+    #[test]
+    fn a_first_delivery_is_named_by_its_unit_and_place() {
+        for index in [0, 1, 9, 10, 99, 100, 4_000_000_000, u32::MAX] {
+            assert_eq!(place_id("Ab3", index), format!("Ab3-{index}"));
+        }
     }
 }

@@ -15,13 +15,14 @@ pub struct DeliveryTag {
     pub id: String,
     /// Which delivery: 1 for the first.
     pub attempt: u32,
-    /// The leased receive (unit) that took it, and its place there.
-    pub(crate) unit: String,
+    /// The leased receive (unit) that took it, shared by the tags of its
+    /// messages, and its place there.
+    pub(crate) unit: Arc<str>,
     pub(crate) index: u32,
 }
 
 impl DeliveryTag {
-    pub(crate) fn new(id: String, attempt: u32, unit: String, index: u32) -> Self {
+    pub(crate) fn new(id: String, attempt: u32, unit: Arc<str>, index: u32) -> Self {
         Self {
             id,
             attempt,

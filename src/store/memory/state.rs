@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::super::fault::{ADDR, Fault};
-use super::super::lease::{DeadLetter, LeaseKeys};
+use super::super::lease::{DeadLetter, LeaseKeys, place_id};
 use super::super::{StoreError, ttl_millis, wait_limit};
 
 #[derive(Default)]
@@ -198,7 +198,7 @@ pub(super) struct Unit {
 impl Unit {
     pub(super) fn id(&self, name: &str, j: usize) -> String {
         match self.ids[j].as_str() {
-            "" => format!("{name}-{}", j + 1),
+            "" => place_id(name, j as u32 + 1),
             id => id.to_owned(),
         }
     }

@@ -154,12 +154,12 @@ impl Leases {
         let mut acked = 0;
         for tag in tags {
             if let Some((holder, index, member, _)) = self.find(&tag.unit, tag.index) {
-                if holder == tag.unit {
+                if *holder == *tag.unit {
                     self.take_out(&holder, index, &member, GONE);
                 } else {
                     self.units.remove(&holder);
                     self.pending.remove(&member);
-                    if let Some(parent) = self.units.get_mut(&tag.unit) {
+                    if let Some(parent) = self.units.get_mut(&*tag.unit) {
                         parent.state[tag.index as usize - 1] = GONE;
                     }
                     let parent_member = self.member_of(&tag.unit).map(|(member, _)| member);
@@ -187,7 +187,7 @@ impl Leases {
                     let tag = DeliveryTag::new(
                         record.id(unit, j),
                         record.attempts[j],
-                        unit.to_owned(),
+                        unit.into(),
                         j as u32 + 1,
                     );
                     (tag, record.bodies[j].clone())
@@ -414,7 +414,7 @@ impl Leases {
                     tag: DeliveryTag::new(
                         record.id(unit, j),
                         record.attempts[j],
-                        unit.to_owned(),
+                        unit.into(),
                         j as u32 + 1,
                     ),
                     at: from_epoch_millis(*at),

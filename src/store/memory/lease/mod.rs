@@ -12,7 +12,7 @@ use super::super::StoreError;
 use super::super::lease::{
     DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseKeys, LeasePolicy, LeaseSnapshot,
     LeaseStats, LeaseStore, Leased, MAX_LEASE_BATCH, Nacked, Pick, epoch_millis, from_epoch_millis,
-    lease_millis, lease_wait, new_unit_id,
+    lease_millis, lease_wait, new_unit_id, place_id,
 };
 use super::MemoryStore;
 use super::state::{Leases, State, Unit, deadline, remaining, wrong_type};
@@ -147,11 +147,11 @@ impl MemoryStore {
             };
             for (j, (body, attempt, id)) in taken.into_iter().enumerate() {
                 let id = match id.is_empty() {
-                    true => format!("{unit}-{}", j + 1),
+                    true => place_id(unit, j as u32 + 1),
                     false => id,
                 };
                 leased.push(Leased {
-                    tag: DeliveryTag::new(id.clone(), attempt, unit.to_owned(), j as u32 + 1),
+                    tag: DeliveryTag::new(id.clone(), attempt, unit.into(), j as u32 + 1),
                     deadline: from_epoch_millis(deadline),
                     body: body.clone(),
                 });

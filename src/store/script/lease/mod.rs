@@ -31,12 +31,13 @@
 //! write (`WRONGTYPE`, nothing changed). Times are whole milliseconds on
 //! the server's clock.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::Script;
 use crate::store::lease::{
     DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseSnapshot, LeaseStats, Leased,
-    from_epoch_millis,
+    from_epoch_millis, place_id,
 };
 use crate::store::protocol::resp::Reply;
 

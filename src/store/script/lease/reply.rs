@@ -74,6 +74,7 @@ fn unit_messages(
     }
     let mut attempts = attempts.map(Vec::into_iter);
     let mut ids = ids.map(Vec::into_iter);
+    let shared: Arc<str> = unit.into();
     bodies
         .into_iter()
         .enumerate()
@@ -90,9 +91,9 @@ fn unit_messages(
                 .transpose()?
             {
                 Some(id) if !id.is_empty() => id,
-                _ => format!("{unit}-{index}"),
+                _ => place_id(unit, index),
             };
-            let tag = DeliveryTag::new(id, attempt, unit.to_owned(), index);
+            let tag = DeliveryTag::new(id, attempt, shared.clone(), index);
             Ok((tag, bytes(body)?))
         })
         .collect()

@@ -168,7 +168,7 @@ fn nack(
     max_deliveries: u32,
 ) -> impl Operation<Output = Nacked> + use<> {
     let args = [
-        tag.unit.clone(),
+        tag.unit.to_string(),
         tag.index.to_string(),
         lease_millis(delay).to_string(),
         max_deliveries.to_string(),
@@ -190,7 +190,7 @@ fn extend(
     lease: Duration,
 ) -> impl Operation<Output = Option<SystemTime>> + use<> {
     let args = [
-        tag.unit.clone(),
+        tag.unit.to_string(),
         tag.index.to_string(),
         lease_millis(lease).max(1).to_string(),
     ];
@@ -205,7 +205,7 @@ fn dead_letter(
     reason: &DeadReason,
 ) -> impl Operation<Output = bool> + use<> {
     let args = [
-        tag.unit.clone(),
+        tag.unit.to_string(),
         tag.index.to_string(),
         reason.as_word().to_owned(),
     ];
