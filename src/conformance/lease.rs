@@ -69,7 +69,7 @@ where
     backend.advance(PAST_LEASE);
     let again = server.lease_msg::<u32>(LEASE).unwrap().unwrap();
     assert_eq!((*again.msg(), again.attempt()), (2, 2));
-    assert_eq!(again.tag().id, second.tag().id, "the same message");
+    assert_eq!(again.tag().id(), second.tag().id(), "the same message");
     assert!(again.deadline() > second.deadline());
     assert!(!server.ack(&second).unwrap(), "the stale delivery");
     assert_eq!(server.lease_snapshot().unwrap().in_flight.len(), 1);
@@ -119,7 +119,7 @@ where
         (dead[0].deliveries, &dead[0].reason),
         (3, &DeadReason::Nacked)
     );
-    assert_eq!(dead[0].message_id, first.tag().id, "the message's own id");
+    assert_eq!(dead[0].message_id, first.tag().id(), "the message's own id");
     assert!(server.dead_letters(0).unwrap().is_empty());
 
     assert_eq!(server.requeue_dead(10).unwrap(), 1);

@@ -87,8 +87,8 @@ where
         [(1, 1), (3, 1), (4, 1)],
         "released first, then the list"
     );
-    assert_eq!(again[0].tag().id, batch[0].tag().id, "the same message");
-    assert_eq!(again[1].tag().id, batch[2].tag().id);
+    assert_eq!(again[0].tag().id(), batch[0].tag().id(), "the same message");
+    assert_eq!(again[1].tag().id(), batch[2].tag().id());
     assert!(
         !server.ack(&batch[0]).unwrap(),
         "the released delivery is stale"
@@ -119,7 +119,7 @@ where
     let dead = server.dead_letters(usize::MAX).unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, b"7");
-    assert_eq!(dead[0].message_id, batch[0].tag().id);
+    assert_eq!(dead[0].message_id, batch[0].tag().id());
     assert_eq!(
         (dead[0].deliveries, &dead[0].reason),
         (1, &DeadReason::Refused)

@@ -144,7 +144,7 @@ impl Book {
         };
         match extended {
             Ok(Some(_)) if entry.extend_at.is_some() => {
-                crate::trace::event!(TRACE, id = %entry.tag.id, "worker: lease extended");
+                crate::trace::event!(TRACE, id = %entry.tag.id(), "worker: lease extended");
                 entry.extend_at = Some(now + lease / 3);
             }
             // Abandoned meanwhile: no longer extended.
@@ -179,17 +179,17 @@ pub(super) fn settle_plan(
     counters: &Counters,
 ) -> Settle {
     if marks.timed_out.load(Ordering::SeqCst) {
-        crate::trace::event!(WARN, id = %tag.id, attempt, "worker: a handler passed its time limit; its lease runs out");
+        crate::trace::event!(WARN, id = %tag.id(), attempt, "worker: a handler passed its time limit; its lease runs out");
         Counters::add(&counters.timed_out);
         return Settle::Leave;
     }
     if marks.lost.load(Ordering::SeqCst) {
-        crate::trace::event!(WARN, id = %tag.id, attempt, "worker: a lease was lost while its handler ran");
+        crate::trace::event!(WARN, id = %tag.id(), attempt, "worker: a lease was lost while its handler ran");
         Counters::add(&counters.leases_lost);
         return Settle::Leave;
     }
     let outcome = outcome.unwrap_or_else(|| {
-        crate::trace::event!(WARN, id = %tag.id, attempt, "worker: a handler panicked: a retry");
+        crate::trace::event!(WARN, id = %tag.id(), attempt, "worker: a handler panicked: a retry");
         Counters::add(&counters.panicked);
         Outcome::Retry
     });
@@ -220,7 +220,7 @@ pub(super) fn count_settled(
     };
     crate::trace::event!(
         DEBUG,
-        id = %tag.id,
+        id = %tag.id(),
         attempt = tag.attempt,
         error = settled.as_ref().err().map(ToString::to_string),
         "worker: {said}"

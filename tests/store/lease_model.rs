@@ -187,7 +187,7 @@ impl Model {
 
     fn holds(&self, delivery: &Delivery<u32>) -> Option<&Record> {
         self.records
-            .get(&delivery.tag().id)
+            .get(delivery.tag().id())
             .filter(|record| record.attempt == delivery.attempt())
     }
 }
@@ -278,7 +278,7 @@ fn run<S: LeaseStore + Clone>(
                     .count();
                 let chosen: Vec<String> = got[..taken]
                     .iter()
-                    .map(|delivery| delivery.as_ref().unwrap().tag().id.clone())
+                    .map(|delivery| delivery.as_ref().unwrap().tag().id().to_owned())
                     .collect();
                 let mut expected = redelivered.clone();
                 expected.extend(chosen.iter().filter(|id| may_take.contains(id)).cloned());
@@ -319,7 +319,7 @@ fn run<S: LeaseStore + Clone>(
                         prop_assert_eq!(millis(delivery.deadline()), deadline);
                     }
                     if let Some(id) = chosen.get(place) {
-                        prop_assert_eq!(&delivery.tag().id, id);
+                        prop_assert_eq!(delivery.tag().id(), id);
                         let record = model.records.get_mut(id).unwrap();
                         record.attempt += 1;
                         record.place = Place::InFlight(deadline);
@@ -332,7 +332,7 @@ fn run<S: LeaseStore + Clone>(
                         let body = fresh[place - chosen.len()].clone();
                         prop_assert_eq!(delivery.attempt(), 1);
                         prop_assert_eq!(delivery.msg().to_string().into_bytes(), body.clone());
-                        let id = delivery.tag().id.clone();
+                        let id = delivery.tag().id().to_owned();
                         prop_assert!(!model.records.contains_key(&id), "a fresh id");
                         model.records.insert(
                             id,
@@ -352,7 +352,7 @@ fn run<S: LeaseStore + Clone>(
                     let expected = model.holds(&delivery).is_some();
                     prop_assert_eq!(server.ack(&delivery).unwrap(), expected);
                     if expected {
-                        model.records.remove(&delivery.tag().id);
+                        model.records.remove(delivery.tag().id());
                     }
                 }
             }
@@ -361,7 +361,7 @@ fn run<S: LeaseStore + Clone>(
                 prop_assert_eq!(server.ack_all(&held).unwrap(), expected);
                 for delivery in held.drain(..) {
                     if model.holds(&delivery).is_some() {
-                        model.records.remove(&delivery.tag().id);
+                        model.records.remove(delivery.tag().id());
                     }
                 }
             }
@@ -374,7 +374,7 @@ fn run<S: LeaseStore + Clone>(
                     let in_flight = model
                         .holds(delivery)
                         .is_some_and(|record| matches!(record.place, Place::InFlight(_)));
-                    let id = delivery.tag().id.clone();
+                    let id = delivery.tag().id().to_owned();
                     let expected = if !in_flight {
                         Nacked::NotHeld
                     } else if delivery.attempt() >= model.max {
@@ -398,7 +398,7 @@ fn run<S: LeaseStore + Clone>(
                 if let Some(index) = pick(&held, which) {
                     let deadline = model.now + u64::from(lease_ms);
                     let delivery = &mut held[index];
-                    let id = delivery.tag().id.clone();
+                    let id = delivery.tag().id().to_owned();
                     let in_flight = model
                         .holds(delivery)
                         .is_some_and(|record| matches!(record.place, Place::InFlight(_)));
@@ -459,7 +459,7 @@ fn check<S: LeaseStore>(
                 let at = if timed { millis(entry.at) } else { 0 };
                 (
                     at,
-                    entry.tag.id.clone(),
+                    entry.tag.id().to_owned(),
                     entry.tag.attempt,
                     entry.body.clone(),
                 )

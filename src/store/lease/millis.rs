@@ -97,6 +97,7 @@ pub(crate) fn place_id(unit: &str, index: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::lease::DeliveryTag;
 
     #[test]
     fn a_leased_receive_waits_for_its_timeout_or_the_next_due_message() {
@@ -128,5 +129,16 @@ mod tests {
         for index in [0, 1, 9, 10, 99, 100, 4_000_000_000, u32::MAX] {
             assert_eq!(place_id("Ab3", index), format!("Ab3-{index}"));
         }
+        // A tag writes that id when asked, and is the same tag as one
+        // given it.
+        let lazy = DeliveryTag::new(None, 2, "Ab3".into(), 7);
+        let given = DeliveryTag::new(Some("Ab3-7".into()), 2, "Ab3".into(), 7);
+        let hasher = RandomState::new();
+        assert_eq!(hasher.hash_one(&lazy.clone()), hasher.hash_one(&given));
+        assert_eq!(lazy, given);
+        assert_eq!(lazy.id(), "Ab3-7");
+        assert!(format!("{lazy:?}").contains("\"Ab3-7\""));
+        let other = DeliveryTag::new(Some("X-1".into()), 2, "Ab3".into(), 7);
+        assert_ne!(other, given, "a message of its own id");
     }
 }

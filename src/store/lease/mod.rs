@@ -10,9 +10,10 @@
 //! the Python original); the lease state lives in three keys named after it
 //! ([`LeaseKeys`]).
 
+use std::fmt;
 #[cfg(feature = "tokio")]
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 #[cfg(feature = "tokio")]

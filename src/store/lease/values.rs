@@ -9,10 +9,11 @@ use super::*;
 /// each delivery is a place in the leased receive that took it, so that a
 /// consumer whose lease ran out cannot settle the delivery another
 /// consumer holds now. Only a store makes one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct DeliveryTag {
-    /// The message's id, the same for every delivery of it.
-    pub id: String,
+    /// The message's id; a first delivery's, `unit-index`, is written
+    /// only when asked for.
+    id: OnceLock<String>,
     /// Which delivery: 1 for the first.
     pub attempt: u32,
     /// The leased receive (unit) that took it, shared by the tags of its
@@ -22,13 +23,53 @@ pub struct DeliveryTag {
 }
 
 impl DeliveryTag {
-    pub(crate) fn new(id: String, attempt: u32, unit: Arc<str>, index: u32) -> Self {
+    /// The tag of the message `id` (`None`: a first delivery, whose id is
+    /// its unit and place).
+    pub(crate) fn new(id: Option<String>, attempt: u32, unit: Arc<str>, index: u32) -> Self {
+        let known = OnceLock::new();
+        if let Some(id) = id {
+            let _ = known.set(id);
+        }
         Self {
-            id,
+            id: known,
             attempt,
             unit,
             index,
         }
+    }
+
+    /// The message's id, the same for every delivery of it.
+    pub fn id(&self) -> &str {
+        self.id.get_or_init(|| place_id(&self.unit, self.index))
+    }
+}
+
+impl PartialEq for DeliveryTag {
+    fn eq(&self, other: &Self) -> bool {
+        (self.attempt, self.index, &self.unit) == (other.attempt, other.index, &other.unit)
+            && self.id() == other.id()
+    }
+}
+
+impl Eq for DeliveryTag {}
+
+impl std::hash::Hash for DeliveryTag {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+        self.attempt.hash(state);
+        self.unit.hash(state);
+        self.index.hash(state);
+    }
+}
+
+impl fmt::Debug for DeliveryTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryTag")
+            .field("id", &self.id())
+            .field("attempt", &self.attempt)
+            .field("unit", &self.unit)
+            .field("index", &self.index)
+            .finish()
     }
 }
 

@@ -185,7 +185,7 @@ impl Leases {
             let messages = (0..record.bodies.len())
                 .map(|j| {
                     let tag = DeliveryTag::new(
-                        record.id(unit, j),
+                        Some(record.id(unit, j)),
                         record.attempts[j],
                         unit.into(),
                         j as u32 + 1,
@@ -412,7 +412,7 @@ impl Leases {
                 }
                 let entry = LeaseEntry {
                     tag: DeliveryTag::new(
-                        record.id(unit, j),
+                        Some(record.id(unit, j)),
                         record.attempts[j],
                         unit.into(),
                         j as u32 + 1,

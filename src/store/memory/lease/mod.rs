@@ -151,7 +151,7 @@ impl MemoryStore {
                     false => id,
                 };
                 leased.push(Leased {
-                    tag: DeliveryTag::new(id.clone(), attempt, unit.into(), j as u32 + 1),
+                    tag: DeliveryTag::new(Some(id.clone()), attempt, unit.into(), j as u32 + 1),
                     deadline: from_epoch_millis(deadline),
                     body: body.clone(),
                 });

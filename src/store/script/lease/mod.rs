@@ -37,7 +37,7 @@ use std::time::SystemTime;
 use super::Script;
 use crate::store::lease::{
     DeadLetter, DeadReason, DeliveryTag, LeaseEntry, LeaseSnapshot, LeaseStats, Leased,
-    from_epoch_millis, place_id,
+    from_epoch_millis,
 };
 use crate::store::protocol::resp::Reply;
 

@@ -84,15 +84,12 @@ fn unit_messages(
                 None => 1,
                 Some(attempt) => u32::try_from(int(&attempt)?).map_err(|_| "a negative attempt")?,
             };
-            let id = match ids
+            let id = ids
                 .as_mut()
                 .and_then(Iterator::next)
                 .map(text)
                 .transpose()?
-            {
-                Some(id) if !id.is_empty() => id,
-                _ => place_id(unit, index),
-            };
+                .filter(|id| !id.is_empty());
             let tag = DeliveryTag::new(id, attempt, shared.clone(), index);
             Ok((tag, bytes(body)?))
         })

@@ -515,7 +515,7 @@ mod tests {
     use super::*;
 
     fn tag(unit: &str, index: u32) -> DeliveryTag {
-        DeliveryTag::new(format!("{unit}-{index}"), 1, unit.into(), index)
+        DeliveryTag::new(None, 1, unit.into(), index)
     }
 
     #[test]
