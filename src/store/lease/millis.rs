@@ -134,7 +134,7 @@ mod tests {
         let lazy = DeliveryTag::new(None, 2, "Ab3".into(), 7);
         let given = DeliveryTag::new(Some("Ab3-7".into()), 2, "Ab3".into(), 7);
         let hasher = RandomState::new();
-        assert_eq!(hasher.hash_one(&lazy.clone()), hasher.hash_one(&given));
+        assert_eq!(hasher.hash_one(lazy.clone()), hasher.hash_one(&given));
         assert_eq!(lazy, given);
         assert_eq!(lazy.id(), "Ab3-7");
         assert!(format!("{lazy:?}").contains("\"Ab3-7\""));
