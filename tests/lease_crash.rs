@@ -506,6 +506,17 @@ fn run_with(
     let drained_secs = start.elapsed().as_secs_f64();
     consumers.stop();
     let kills = consumers.kills;
+    // Nothing pending: no batch's list of bodies is left behind either.
+    let unit_lists: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{{QUEUE}}}:unit:*"))
+        .query(&mut raw)
+        .expect("KEYS");
+    assert!(
+        unit_lists.is_empty(),
+        "run {label}: {} lists of settled batches left, {:?}…",
+        unit_lists.len(),
+        unit_lists.first()
+    );
 
     // Check: every number processed or dead.
     let done: Vec<Vec<u8>> = redis::cmd("LRANGE")

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use super::{Chan, Harness, unique};
 use crate::store::{DeadReason, LeaseStats};
-use crate::{ChannelOptions, Delivery, LeaseStore, Nacked, Peer, RedisChannel, StoreError};
+use crate::{
+    ChannelOptions, Delivery, LeaseStore, ListStore, Nacked, Peer, RedisChannel, StoreError,
+};
 
 /// Long enough never to run out while a scenario runs.
 const LONG: Duration = Duration::from_secs(600);
@@ -38,10 +40,24 @@ where
         .collect()
 }
 
+/// The lists that hold the bodies of `server`'s batches in flight.
+fn unit_lists<B: Harness>(backend: &B, server: &Chan<B>) -> Vec<String>
+where
+    B::Store: LeaseStore,
+{
+    let stem = server.lease_keys().unwrap().unit_list("");
+    let mut found = backend
+        .store()
+        .scan(&format!("{}*", crate::store::glob::escape(&stem)))
+        .unwrap();
+    found.sort();
+    found
+}
+
 /// Scenario: acking a whole batch counts what it still held: a message
 /// acked before counts once, and one whose lease was extended alone (held
 /// apart from its batch since) is acked with the rest; nothing stays in
-/// flight.
+/// flight, and the lists that held the batches' bodies are gone.
 pub fn acking_a_whole_batch_counts_what_it_still_held<B: Harness>(backend: &B)
 where
     B::Store: LeaseStore,
@@ -49,6 +65,11 @@ where
     let (client, server) = pair(backend, "/ack-whole", 5);
     client.send_msgs(1..=4u32).unwrap();
     let batch = lease_all::<B>(&server, 4);
+    assert_eq!(
+        unit_lists(backend, &server),
+        [server.lease_keys().unwrap().unit_list(&batch[0].tag().unit)],
+        "a batch keeps its bodies in a list of its own"
+    );
     assert!(server.ack(&batch[0]).unwrap());
     assert_eq!(server.ack_all(&batch).unwrap(), 3);
     assert_eq!(server.ack_all(&batch).unwrap(), 0);
@@ -62,6 +83,7 @@ where
     let stats = server.lease_stats().unwrap();
     assert_eq!((stats.in_flight, stats.retrying), (0, 0));
     assert!(server.lease_msgs::<u32>(10, LONG).unwrap().is_empty());
+    assert_eq!(unit_lists(backend, &server), [""; 0]);
 }
 
 /// Scenario: released deliveries come back first, before the list's
@@ -100,7 +122,10 @@ where
         Nacked::DeadLettered
     );
     assert_eq!(server.ack_all(&again).unwrap(), 2);
-    assert_eq!(server.dead_letters(usize::MAX).unwrap().len(), 1);
+    let dead = server.dead_letters(usize::MAX).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, b"1", "the body a batch of redeliveries held");
+    assert_eq!(unit_lists(backend, &server), [""; 0]);
 }
 
 /// Scenario: a rejected delivery is a dead letter at once, whatever its

@@ -154,4 +154,24 @@ fn each_operation_costs_the_round_trips_it_promises() {
         assert!(serving.lease_msg::<i32>(lease).unwrap_err().is_decode());
         assert_eq!(counter.take(), expected, "{what}");
     }
+    // A batch is a transaction (the script, then LRANGE of its bodies):
+    // a server that lost the script (a restart, a failover) answers
+    // NOSCRIPT inside EXEC, and the whole transaction goes again with EVAL.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut server.raw())
+        .unwrap();
+    client.send_msgs(1..=3).unwrap();
+    counter.take();
+    let batch: Vec<i32> = serving
+        .lease_msgs::<i32>(3, lease)
+        .unwrap()
+        .into_iter()
+        .map(|delivery| delivery.unwrap().into_msg())
+        .collect();
+    assert_eq!(
+        (batch, counter.take()),
+        (vec![1, 2, 3], 2),
+        "a batch after SCRIPT FLUSH: NOSCRIPT, then EVAL"
+    );
 }

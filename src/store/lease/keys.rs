@@ -10,11 +10,14 @@ use std::sync::Arc;
 ///   not all settled: each receive's messages are one unit, `<unit>` while
 ///   in flight until its score (a deadline in ms since 1970), `<unit>+`
 ///   once they wait to be delivered again from its score on;
-/// - `{L}:body`, a hash of each unit's record (its messages, their attempts
-///   and ids) and state (which of them it still holds);
+/// - `{L}:body`, a hash of each unit's record (its messages' attempts and
+///   ids, and the body of a unit of one message) and state (which of them
+///   it still holds);
 /// - `{L}:dead`, a stream of dead letters: each entry holds the message's
 ///   `id`, its `deliveries`, the `reason` it died and its `body`, and the
-///   entry's id tells when.
+///   entry's id tells when;
+/// - `{L}:unit:<unit>`, a list per leased receive of more than one
+///   message: their bodies, in order, until the last of them is settled.
 ///
 /// `{L}` makes the cluster hash them by `L`, as it hashes `L` itself. When
 /// `L` has a hash tag of its own (`/{jobs}/a/server`), they are
@@ -82,10 +85,20 @@ impl LeaseKeys {
     /// call `unit` acked when it leased nothing (so that the call sent again
     /// answers the same).
     pub(crate) fn ack_marker(&self, unit: &str) -> String {
-        let stem = self.keys[1]
+        format!("{}:acked:{unit}", self.stem())
+    }
+
+    /// The list that holds the bodies of the leased receive `unit`, when
+    /// it took more than one message.
+    pub(crate) fn unit_list(&self, unit: &str) -> String {
+        format!("{}:unit:{unit}", self.stem())
+    }
+
+    /// What the keys' names begin with: `{L}`, or `L` with a hash tag.
+    fn stem(&self) -> &str {
+        self.keys[1]
             .strip_suffix(":pending")
-            .unwrap_or(&self.keys[1]);
-        format!("{stem}:acked:{unit}")
+            .unwrap_or(&self.keys[1])
     }
 
     /// All four keys, the list first, in the order the scripts take them.

@@ -18,7 +18,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use resp::ProtocolError;
+use resp::{ProtocolError, Reply};
 
 use super::StoreError;
 use super::script::Script;
@@ -101,14 +101,18 @@ impl Wait {
     }
 }
 
-/// A command, packed as Redis reads it. A script is packed as `EVALSHA`,
-/// and can be packed again as `EVAL` with its text when the server does
-/// not know it yet (`NOSCRIPT`).
+/// A command, or a transaction of commands, packed as Redis reads it. A
+/// script is packed as `EVALSHA`, and can be packed again as `EVAL` with
+/// its text when the server does not know it yet (`NOSCRIPT`).
 pub(crate) struct Request {
     bytes: Vec<u8>,
-    /// The script, and where in `bytes` the part after its SHA-1 begins
-    /// (the key count, the keys and the arguments, the same for `EVAL`).
-    script: Option<(&'static Script, usize)>,
+    /// The script: where in `bytes` its command begins, and where the part
+    /// after its SHA-1 begins (the key count, the keys and the arguments,
+    /// the same for `EVAL`).
+    script: Option<(&'static Script, usize, usize)>,
+    /// How many commands a transaction (`MULTI` … `EXEC`) holds; 0 for one
+    /// command.
+    queued: usize,
 }
 
 impl Request {
@@ -119,6 +123,7 @@ impl Request {
         Self {
             bytes,
             script: None,
+            queued: 0,
         }
     }
 
@@ -134,6 +139,7 @@ impl Request {
         Self {
             bytes,
             script: None,
+            queued: 0,
         }
     }
 
@@ -158,7 +164,29 @@ impl Request {
         }
         Self {
             bytes,
-            script: Some((script, rest)),
+            script: Some((script, 0, rest)),
+            queued: 0,
+        }
+    }
+
+    /// `MULTI`, the commands, `EXEC`: run at once, nothing in between.
+    /// Its reply is read by [`Request::reply`].
+    pub(crate) fn transaction(commands: Vec<Request>) -> Self {
+        let mut bytes =
+            Vec::with_capacity(commands.iter().map(|c| c.bytes.len()).sum::<usize>() + 32);
+        resp::write_command(&mut bytes, &["MULTI"]);
+        let mut script = None;
+        for command in &commands {
+            if let Some((text, at, rest)) = command.script {
+                script = Some((text, bytes.len() + at, bytes.len() + rest));
+            }
+            bytes.extend_from_slice(&command.bytes);
+        }
+        resp::write_command(&mut bytes, &["EXEC"]);
+        Self {
+            bytes,
+            script,
+            queued: commands.len(),
         }
     }
 
@@ -166,17 +194,44 @@ impl Request {
         &self.bytes
     }
 
+    /// How many replies the request gets.
+    pub(crate) fn replies(&self) -> usize {
+        match self.queued {
+            0 => 1,
+            queued => queued + 2,
+        }
+    }
+
+    /// The request's reply, of the [`replies`](Self::replies) it got: of
+    /// a transaction, the first error (a command refused when queued, or
+    /// the first command's error when run), else `EXEC`'s array.
+    pub(crate) fn reply(&self, mut replies: Vec<Reply>) -> Reply {
+        if self.queued == 0 {
+            return replies.pop().unwrap_or(Reply::Nil);
+        }
+        let exec = replies.pop();
+        if let Some(refused) = replies.into_iter().find(|r| matches!(r, Reply::Error(_))) {
+            return refused;
+        }
+        match exec {
+            Some(Reply::Array(mut ran)) if matches!(ran.first(), Some(Reply::Error(_))) => {
+                ran.swap_remove(0)
+            }
+            Some(reply) => reply,
+            None => Reply::Nil,
+        }
+    }
+
     /// Packs a script's request again as `EVAL` with its text; `false`
     /// when it is no script, or is `EVAL` already.
     pub(crate) fn as_eval(&mut self) -> bool {
-        let Some((script, rest)) = self.script.take() else {
+        let Some((script, at, rest)) = self.script.take() else {
             return false;
         };
-        let header_end = self
-            .bytes
+        let header_end = self.bytes[at..]
             .windows(2)
             .position(|pair| pair == b"\r\n")
-            .map_or(0, |at| at + 2);
+            .map_or(at, |end| at + end + 2);
         let mut bytes = Vec::with_capacity(self.bytes.len() + script.text().len());
         bytes.extend_from_slice(&self.bytes[..header_end]);
         resp::write_bulk(&mut bytes, b"EVAL");
@@ -270,5 +325,103 @@ impl OpenError {
                 None,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::script::TAKE_LAST;
+
+    fn commands(request: &Request) -> Vec<Vec<String>> {
+        let (replies, _) = resp::read_all(request.bytes()).unwrap();
+        replies
+            .into_iter()
+            .map(|command| match command {
+                Reply::Array(args) => args
+                    .into_iter()
+                    .map(|arg| match arg {
+                        Reply::Bulk(arg) => String::from_utf8(arg).unwrap(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_transaction_sends_its_script_as_eval_in_place() {
+        let mut request = Request::transaction(vec![
+            Request::script(&TAKE_LAST, &["k"], &["a"]),
+            Request::new(&["LRANGE", "k", "0", "-1"]),
+        ]);
+        assert_eq!(request.replies(), 4);
+        let sha = TAKE_LAST.sha().to_owned();
+        assert_eq!(
+            commands(&request),
+            [
+                vec!["MULTI"],
+                vec!["EVALSHA", &sha, "1", "k", "a"],
+                vec!["LRANGE", "k", "0", "-1"],
+                vec!["EXEC"],
+            ]
+        );
+        assert!(request.as_eval());
+        assert!(!request.as_eval(), "EVAL already");
+        assert_eq!(
+            commands(&request),
+            [
+                vec!["MULTI"],
+                vec!["EVAL", TAKE_LAST.text(), "1", "k", "a"],
+                vec!["LRANGE", "k", "0", "-1"],
+                vec!["EXEC"],
+            ]
+        );
+        let mut single = Request::script(&TAKE_LAST, &["k"], &["a"]);
+        assert_eq!(single.replies(), 1);
+        assert!(single.as_eval());
+        assert_eq!(
+            commands(&single),
+            [vec!["EVAL", TAKE_LAST.text(), "1", "k", "a"]]
+        );
+    }
+
+    #[test]
+    fn a_transaction_answers_its_first_error_or_what_exec_ran() {
+        let request = Request::transaction(vec![
+            Request::new(&["GET", "a"]),
+            Request::new(&["GET", "b"]),
+        ]);
+        let ok = || Reply::Status("OK".into());
+        let queued = || Reply::Status("QUEUED".into());
+        let error = |text: &str| Reply::Error(text.into());
+        let ran = Reply::Array(vec![Reply::Bulk(b"1".to_vec()), Reply::Nil]);
+        assert_eq!(
+            request.reply(vec![ok(), queued(), queued(), ran.clone()]),
+            ran
+        );
+        // Refused when queued (a redirection): that error, not EXECABORT.
+        let moved = error("MOVED 1 127.0.0.1:7001");
+        assert_eq!(
+            request.reply(vec![ok(), moved.clone(), queued(), error("EXECABORT")]),
+            moved
+        );
+        // The first command's error when run (a script the server lacks).
+        let noscript = error("NOSCRIPT No matching script");
+        assert_eq!(
+            request.reply(vec![
+                ok(),
+                queued(),
+                queued(),
+                Reply::Array(vec![noscript.clone(), Reply::Nil])
+            ]),
+            noscript
+        );
+        assert_eq!(
+            request.reply(vec![ok(), queued()]),
+            Reply::Status("QUEUED".into()),
+            "cut short"
+        );
     }
 }

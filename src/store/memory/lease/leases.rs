@@ -16,6 +16,11 @@ impl Leases {
         if !self.dead.is_empty() {
             existing.push(keys.dead().to_owned());
         }
+        for (unit, record) in &self.units {
+            if record.bodies.len() > 1 {
+                existing.push(keys.unit_list(unit));
+            }
+        }
         for (unit, (_, expires)) in &self.markers {
             if *expires > now {
                 existing.push(keys.ack_marker(unit));

@@ -185,15 +185,16 @@ impl<'t, T: Target> Exchange<'t, T> {
             Action::Send => {
                 self.awaiting = Awaiting::Send;
                 let timeout = self.call.wait.read_timeout(response_timeout);
+                let replies = self.call.request.replies();
                 match &self.asking {
                     Some(bytes) => Step::Send {
                         bytes,
-                        replies: 2,
+                        replies: replies + 1,
                         timeout,
                     },
                     None => Step::Send {
                         bytes: self.call.request.bytes(),
-                        replies: 1,
+                        replies,
                         timeout,
                     },
                 }
@@ -310,10 +311,14 @@ impl<'t, T: Target> Exchange<'t, T> {
     }
 
     fn replied(&mut self, mut replies: Vec<Reply>) -> Action {
-        let reply = match (self.asking.take(), replies.len()) {
+        let asked = match self.asking.take() {
             // The reply to ASKING comes first: an error there is the error.
-            (Some(_), 2) if matches!(replies[0], Reply::Error(_)) => replies.swap_remove(0),
-            _ => replies.pop().unwrap_or(Reply::Nil),
+            Some(_) if !replies.is_empty() => Some(replies.remove(0)),
+            _ => None,
+        };
+        let reply = match asked {
+            Some(refused @ Reply::Error(_)) => refused,
+            _ => self.call.request.reply(replies),
         };
         let Reply::Error(message) = reply else {
             return Action::Checkin(self.success(reply));

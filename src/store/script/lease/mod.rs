@@ -1,7 +1,8 @@
 //! The lease scripts: every transition of at-least-once delivery is one of
 //! them, one atomic step on the keys of [`LeaseKeys`](crate::store::LeaseKeys)
 //! (`KEYS[1]` the list, then pending, records, dead letters; the lease
-//! script also takes its call's ack marker, `KEYS[5]`).
+//! script also takes its call's ack marker, `KEYS[5]`, and its unit's
+//! list, `KEYS[6]`).
 //!
 //! # The layout: units
 //!
@@ -11,19 +12,26 @@
 //! - `{L}:pending`, a sorted set: `U` while the unit is in flight, scored
 //!   by its lease deadline; `U+` once its messages wait to be delivered
 //!   again, scored by when they are due;
-//! - `{L}:body`, a hash: `U` → the unit's record (one MessagePack array: the bodies,
+//! - `{L}:body`, a hash: `U` → the unit's record (one MessagePack array:
+//!   the body of a unit of one message, or how many a unit of more holds;
 //!   the attempts — `false` when all are first deliveries —, the messages'
 //!   ids — `false` when each is its place in this unit, `U-j` —, and how
 //!   many deliveries the call acked); `U#` → its state, a character per
 //!   message: `1` held in the unit, `x` moved to a unit of its own `U.j`
 //!   (a nack, an extend or a release of that one message), `0` gone. A
 //!   unit of one message keeps no state: it is held while its record is.
+//! - `{L}:unit:U`, a list: the bodies of a unit of more than one message,
+//!   in order, from its lease until the unit is dropped.
 //! - `{L}:dead`, a stream of dead letters: `id`, `deliveries`, `reason`,
 //!   `body`; the entry's id tells when it died.
 //!
-//! So a batch costs Redis one sorted-set entry and one hash record, not one
-//! of each per message; its messages are never copied by Lua one by one on
-//! the way in or out. A delivery is named by its unit and place, `(U, j)`:
+//! So a batch costs Redis one sorted-set entry, one hash record and one
+//! list, not an entry per message; its bodies go from the channel's list
+//! to the unit's without passing through Lua (a `SORT … BY nosort LIMIT
+//! … STORE` copies the head, an `LTRIM` drops it), and the client reads
+//! them back with an `LRANGE` in the same transaction (`MULTI`, the
+//! script, `LRANGE`, `EXEC`), so Lua never holds them on the way in or
+//! out. A delivery is named by its unit and place, `(U, j)`:
 //! a lease runs once per call id, and a call sent again after its reply
 //! was lost finds its unit and answers what its first run answered.
 //!
@@ -69,6 +77,26 @@ local function record(unit)
   if not packed then return nil end
   return cmsgpack.unpack(packed)
 end
+-- The list of a unit of more than one message, which holds its bodies.
+local function unit_list(unit)
+  return string.sub(KEYS[2], 1, -9) .. ':unit:' .. unit
+end
+-- A record's bodies are its own (a unit of one message) or its list's
+-- (the record holds their count).
+local function count_of(rec)
+  if type(rec[1]) == 'number' then return rec[1] end
+  return #rec[1]
+end
+local function bodies_of(unit, rec)
+  if type(rec[1]) == 'number' then return redis.call('LRANGE', unit_list(unit), 0, -1) end
+  return rec[1]
+end
+local function body_at(unit, rec, j)
+  if type(rec[1]) == 'number' then
+    return redis.call('LINDEX', unit_list(unit), string.format('%d', j - 1))
+  end
+  return rec[1][j]
+end
 local function attempt_of(rec, j)
   if rec[2] then return rec[2][j] end
   return 1
@@ -96,7 +124,8 @@ local function held_state(unit, state)
   if state or redis.call('HEXISTS', KEYS[3], unit) == 1 then return codes(state) end
   return nil
 end
--- Keeps the state, or drops the unit once it holds nothing.
+-- Keeps the state, or drops the unit once it holds nothing (and its
+-- list: a unit of more than one message has one).
 local function settle(unit, member, chars)
   for _, c in ipairs(chars) do
     if c == 49 then
@@ -106,6 +135,7 @@ local function settle(unit, member, chars)
   end
   redis.call('HDEL', KEYS[3], unit, unit .. '#')
   redis.call('ZREM', KEYS[2], member)
+  if #chars > 1 then redis.call('UNLINK', unit_list(unit)) end
 end
 -- The unit's member in pending and whether it waits; nil when none.
 local function member_of(unit)
@@ -142,13 +172,13 @@ end
 -- `attempt`, waiting or in flight until `score`.
 local function extract(holder, rec, j, chars, member, attempt, waiting, score)
   local sub = holder .. '.' .. j
-  redis.call('HSET', KEYS[3], sub, cmsgpack.pack({{rec[1][j]}, {attempt}, {id_of(holder, rec, j)}, 0}))
+  redis.call('HSET', KEYS[3], sub, cmsgpack.pack({{body_at(holder, rec, j)}, {attempt}, {id_of(holder, rec, j)}, 0}))
   redis.call('ZADD', KEYS[2], score, waiting and (sub .. '+') or sub)
   take_out(holder, j, chars, member, 120)
 end
 local function bury(unit, rec, j, reason)
   redis.call('XADD', KEYS[4], '*', 'id', id_of(unit, rec, j), 'deliveries',
-    attempt_of(rec, j), 'reason', reason, 'body', rec[1][j])
+    attempt_of(rec, j), 'reason', reason, 'body', body_at(unit, rec, j))
 end
 -- The places an argument names: `3`, `1-40`, comma-separated.
 local function places(list)
@@ -202,7 +232,10 @@ local function ack(first)
     end
     if whole and redis.call('ZREM', KEYS[2], unit, unit .. '+') == 1 then
       local held = redis.call('HDEL', KEYS[3], unit, unit .. '#')
-      if state then held = held_in(state) end
+      if state then
+        held = held_in(state)
+        redis.call('UNLINK', unit_list(unit))
+      end
       acked = acked + held
     else
       acked = acked + ack_places(unit, list, state)
@@ -215,12 +248,15 @@ end
 }
 
 /// ARGV: lease ms, count, max deliveries, the call id (the unit), then
-/// (unit, places) pairs to ack first. KEYS[5]: the call's ack marker.
+/// (unit, places) pairs to ack first. KEYS[5]: the call's ack marker;
+/// KEYS[6]: its unit's list (only a lease of more than one message uses
+/// it, and only such a lease passes it).
 /// Answers: deadline, ms until something is due when nothing was leased
 /// (-1: nothing pending), how many were acked, whether anything is
 /// pending (more than 0: yes; a lease that took something answers 1, and
 /// does not count), the unit, the attempts (nil: all 1), the ids (nil: `U-j`),
-/// the bodies. A call that ran already answers with its unit again.
+/// the bodies (or, when they are in the unit's list, how many). A call
+/// that ran already answers with its unit again.
 pub(in crate::store) static LEASE: Script = Script::new(concat!(
     prelude!(),
     "\
@@ -230,7 +266,7 @@ local ran = record(unit)
 if ran then
   local score = redis.call('ZSCORE', KEYS[2], unit) or redis.call('ZSCORE', KEYS[2], unit .. '+') or 0
   local ids = {}
-  for j = 1, #ran[1] do ids[j] = id_of(unit, ran, j) end
+  for j = 1, count_of(ran) do ids[j] = id_of(unit, ran, j) end
   return {tonumber(score), -1, ran[4], redis.call('ZCARD', KEYS[2]), unit, ran[2], ids, ran[1]}
 end
 local marked = redis.call('GET', KEYS[5])
@@ -258,15 +294,17 @@ while #bodies < count do
     redis.call('ZREM', KEYS[2], member)
   else
     local chars = state_of(from)
-    for j = 1, #rec[1] do
+    local held = nil
+    for j = 1, count_of(rec) do
       if #bodies >= count then break end
       if chars[j] == 49 then
         local a = attempt_of(rec, j)
         if a >= max then
           if waiting then bury(from, rec, j, 'nacked') else bury(from, rec, j, 'expired') end
         else
+          held = held or bodies_of(from, rec)
           mixed = true
-          bodies[#bodies + 1] = rec[1][j]
+          bodies[#bodies + 1] = held[j]
           attempts[#bodies] = a + 1
           ids[#bodies] = id_of(from, rec, j)
         end
@@ -276,8 +314,19 @@ while #bodies < count do
     settle(from, member, chars)
   end
 end
-if #bodies < count then
-  local popped = redis.call('LPOP', KEYS[1], string.format('%d', count - #bodies))
+-- The messages of the list: first deliveries. Many of them, and nothing
+-- else, go from the list to the unit's list (KEYS[6]) without passing
+-- through Lua: a copy of the head (SORT without sorting), then the head
+-- trimmed off.
+local stored = 0
+local want = count - #bodies
+if want > 1 and not mixed then
+  stored = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', '0', string.format('%d', want), 'STORE', KEYS[6])
+  if stored > 0 then redis.call('LTRIM', KEYS[1], string.format('%d', stored), '-1') end
+  -- A unit of one message keeps its body in its record.
+  if stored == 1 then bodies, stored = {redis.call('LPOP', KEYS[6])}, 0 end
+elseif want > 0 then
+  local popped = redis.call('LPOP', KEYS[1], string.format('%d', want))
   if popped then
     if mixed then
       for _, body in ipairs(popped) do
@@ -291,7 +340,15 @@ if #bodies < count then
   end
 end
 if not mixed then attempts, ids = false, false end
-local n = #bodies
+local n = math.max(#bodies, stored)
+if n > 1 then
+  -- A unit of many messages keeps their bodies in its list; its record
+  -- and the reply give their count.
+  for i = 1, #bodies, 1000 do
+    redis.call('RPUSH', KEYS[6], unpack(bodies, i, math.min(i + 999, #bodies)))
+  end
+  bodies = n
+end
 if n > 0 then
   local packed = cmsgpack.pack({bodies, attempts, ids, acked})
   if n > 1 then
@@ -334,7 +391,7 @@ if a >= tonumber(ARGV[4]) then
   return 2
 end
 local due = now() + tonumber(ARGV[3])
-if #rec[1] == 1 then
+if count_of(rec) == 1 then
   redis.call('ZREM', KEYS[2], member)
   redis.call('ZADD', KEYS[2], due, holder .. '+')
 else
@@ -351,7 +408,7 @@ if foreign(2, 3) then return redis.error_reply(wrongtype) end
 local holder, j, rec, chars, member, waiting = find(ARGV[1], tonumber(ARGV[2]))
 if not holder or waiting then return -1 end
 local deadline = now() + tonumber(ARGV[3])
-if #rec[1] == 1 then
+if count_of(rec) == 1 then
   redis.call('ZADD', KEYS[2], deadline, member)
 else
   extract(holder, rec, j, chars, member, attempt_of(rec, j), false, deadline)
@@ -385,7 +442,7 @@ for i = 1, #ARGV - 1, 2 do
     local holder, j, rec, chars, member, waiting = find(ARGV[i], place)
     if holder and not waiting then
       local a = attempt_of(rec, j) - 1
-      if #rec[1] == 1 then
+      if count_of(rec) == 1 then
         redis.call('HSET', KEYS[3], holder, cmsgpack.pack({rec[1], {a}, {id_of(holder, rec, 1)}, rec[4]}))
         redis.call('ZREM', KEYS[2], member)
         redis.call('ZADD', KEYS[2], t, holder .. '+')
@@ -415,7 +472,7 @@ for i = 1, #due, 2 do
       redis.call('ZREM', KEYS[2], member)
     else
       local chars = state_of(member)
-      for j = 1, #rec[1] do
+      for j = 1, count_of(rec) do
         if chars[j] == 49 then
           moved = moved + 1
           if attempt_of(rec, j) >= max then
@@ -501,9 +558,9 @@ for i = 1, #pending, 2 do
   local rec = record(unit)
   if rec then
     local ids = {}
-    for j = 1, #rec[1] do ids[j] = id_of(unit, rec, j) end
+    for j = 1, count_of(rec) do ids[j] = id_of(unit, rec, j) end
     local state = redis.call('HGET', KEYS[3], unit .. '#') or '1'
-    units[#units + 1] = {member, tonumber(pending[i + 1]), unit, rec[1], rec[2], ids, state}
+    units[#units + 1] = {member, tonumber(pending[i + 1]), unit, bodies_of(unit, rec), rec[2], ids, state}
   end
 end
 return {units, redis.call('XRANGE', KEYS[4], '-', '+')}"

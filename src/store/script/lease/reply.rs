@@ -97,8 +97,16 @@ fn unit_messages(
 }
 
 impl LeaseReply {
+    /// The script's reply; or, for a lease of more than one message, the
+    /// transaction's: the script's reply, whose bodies are a count, and the
+    /// unit's list that holds them.
     pub(in crate::store) fn read(reply: Reply) -> Read<Self> {
-        let items = array(reply)?;
+        let mut items = array(reply)?;
+        let mut listed = None;
+        if items.len() == 2 {
+            listed = items.pop();
+            items = array(items.pop().unwrap_or(Reply::Nil))?;
+        }
         let Ok::<[Reply; 8], _>(
             [
                 deadline,
@@ -116,6 +124,20 @@ impl LeaseReply {
         };
         let deadline = millis(int(&deadline)?)?;
         let unit = text(unit)?;
+        // Bodies kept in the unit's list: the script gives their count.
+        let bodies = match (bodies, listed) {
+            (Reply::Int(count), Some(list)) => {
+                let list = array(list)?;
+                if i64::try_from(list.len()).ok() != Some(count) {
+                    return Err(format!(
+                        "a unit of {count} messages whose list holds {}",
+                        list.len()
+                    ));
+                }
+                Reply::Array(list)
+            }
+            (bodies, _) => bodies,
+        };
         let leased = unit_messages(&unit, attempts, ids, bodies)?
             .into_iter()
             .map(|(tag, body)| Leased {

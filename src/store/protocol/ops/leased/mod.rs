@@ -42,24 +42,35 @@ use blocking::*;
 /// message on the list, which wakes the wait.)
 pub(crate) const LEASE_POLL: Duration = Duration::from_millis(50);
 
-/// The call of `script` on `keys` (and `extra` keys of the same slot).
+/// The call of `script` on `keys`.
 fn script_call<A: AsRef<[u8]>>(
     op: Op,
     keys: &LeaseKeys,
-    extra: Option<String>,
     script: &'static Script,
     args: &[A],
 ) -> Call {
-    let mut names: Vec<&str> = keys.all().iter().map(String::as_str).collect();
-    if let Some(extra) = &extra {
-        names.push(extra);
-    }
+    on_list(op, keys, script_request(keys, &[], script, args))
+}
+
+/// `request`, a call of `op`, to the node of the list of `keys`.
+fn on_list(op: Op, keys: &LeaseKeys, request: Request) -> Call {
     Call {
         op,
         route: Route::Key(keys.list().to_owned()),
-        request: Request::script(script, &names, args),
+        request,
         wait: Wait::Response,
     }
+}
+
+/// `script` on `keys`, and `extra` keys of the same slot.
+fn script_request<A: AsRef<[u8]>>(
+    keys: &LeaseKeys,
+    extra: &[String],
+    script: &'static Script,
+    args: &[A],
+) -> Request {
+    let names: Vec<&str> = keys.all().iter().chain(extra).map(String::as_str).collect();
+    Request::script(script, &names, args)
 }
 
 /// The (unit, places) pairs of `tags`, as the scripts take them: places
@@ -105,17 +116,34 @@ fn reading<T>(
 }
 
 /// Acks `tags`, then leases up to `count`, in one script under a fresh
-/// call id (the same when sent again after a lost reply).
+/// call id (the same when sent again after a lost reply). A lease of more
+/// than one message keeps their bodies in a list of its own, which the
+/// script fills without reading them and an `LRANGE` in the same
+/// transaction reads back.
 fn lease_call(keys: &LeaseKeys, tags: &[DeliveryTag], count: usize, policy: LeasePolicy) -> Call {
     let unit = new_unit_id();
+    let count = count.min(MAX_LEASE_BATCH);
     let mut args = vec![
         lease_millis(policy.lease).max(1).to_string(),
-        count.min(MAX_LEASE_BATCH).to_string(),
+        count.to_string(),
         policy.max_deliveries.to_string(),
         unit.clone(),
     ];
     args.extend(tag_args(tags));
-    script_call(Op::Lease, keys, Some(keys.ack_marker(&unit)), &LEASE, &args)
+    let marker = keys.ack_marker(&unit);
+    let request = match count > 1 {
+        true => {
+            let unit_list = keys.unit_list(&unit);
+            let lease = script_request(keys, &[marker, unit_list.clone()], &LEASE, &args);
+            Request::transaction(vec![
+                lease,
+                Request::new(&["LRANGE", &unit_list, "0", "-1"]),
+            ])
+        }
+        // One message is never kept in a list of its own.
+        false => script_request(keys, &[marker], &LEASE, &args),
+    };
+    on_list(Op::Lease, keys, request)
 }
 
 fn ack_and_lease(
@@ -140,7 +168,7 @@ fn over_tags(
     script: &'static Script,
     tags: &[DeliveryTag],
 ) -> impl Operation<Output = u64> + use<> {
-    let call = script_call(op, keys, None, script, &tag_args(tags));
+    let call = script_call(op, keys, script, &tag_args(tags));
     Nothing::unless(!tags.is_empty(), single(shown, call, count))
 }
 
@@ -173,7 +201,7 @@ fn nack(
         lease_millis(delay).to_string(),
         max_deliveries.to_string(),
     ];
-    let call = script_call(Op::Nack, keys, None, &NACK, &args);
+    let call = script_call(Op::Nack, keys, &NACK, &args);
     single(shown, call, |reply| {
         Ok(match int(reply)? {
             1 => Nacked::Retrying,
@@ -194,7 +222,7 @@ fn extend(
         tag.index.to_string(),
         lease_millis(lease).max(1).to_string(),
     ];
-    let call = script_call(Op::Extend, keys, None, &EXTEND, &args);
+    let call = script_call(Op::Extend, keys, &EXTEND, &args);
     single(shown, call, |reply| int(reply).map(extended))
 }
 
@@ -209,7 +237,7 @@ fn dead_letter(
         tag.index.to_string(),
         reason.as_word().to_owned(),
     ];
-    let call = script_call(Op::DeadLetter, keys, None, &DEAD_LETTER, &args);
+    let call = script_call(Op::DeadLetter, keys, &DEAD_LETTER, &args);
     single(shown, call, |reply| Ok(int(reply)? == 1))
 }
 
@@ -218,13 +246,7 @@ fn reclaim(
     keys: &LeaseKeys,
     max_deliveries: u32,
 ) -> impl Operation<Output = u64> + use<> {
-    let call = script_call(
-        Op::Reclaim,
-        keys,
-        None,
-        &RECLAIM,
-        &[max_deliveries.to_string()],
-    );
+    let call = script_call(Op::Reclaim, keys, &RECLAIM, &[max_deliveries.to_string()]);
     single(shown, call, count)
 }
 
@@ -264,7 +286,6 @@ fn requeue_dead(
     let call = script_call(
         Op::RequeueDead,
         keys,
-        None,
         &REQUEUE_DEAD,
         &pick_args(pick, &oldest_all),
     );
@@ -277,23 +298,17 @@ fn purge_dead(
     pick: Pick<'_>,
 ) -> impl Operation<Output = u64> + use<> {
     let nothing = pick.is_empty();
-    let call = script_call(
-        Op::PurgeDead,
-        keys,
-        None,
-        &PURGE_DEAD,
-        &pick_args(pick, "all"),
-    );
+    let call = script_call(Op::PurgeDead, keys, &PURGE_DEAD, &pick_args(pick, "all"));
     Nothing::unless(!nothing, single(shown, call, count))
 }
 
 fn snapshot(shown: &Arc<str>, keys: &LeaseKeys) -> impl Operation<Output = LeaseSnapshot> + use<> {
-    let call = script_call(Op::Snapshot, keys, None, &SNAPSHOT, &[""; 0]);
+    let call = script_call(Op::Snapshot, keys, &SNAPSHOT, &[""; 0]);
     single(shown, call, read_snapshot)
 }
 
 fn stats(shown: &Arc<str>, keys: &LeaseKeys) -> impl Operation<Output = LeaseStats> + use<> {
-    let call = script_call(Op::Snapshot, keys, None, &STATS, &[""; 0]);
+    let call = script_call(Op::Snapshot, keys, &STATS, &[""; 0]);
     single(shown, call, read_stats)
 }
 
