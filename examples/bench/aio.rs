@@ -96,7 +96,7 @@ pub fn run() {
         ..Default::default()
     };
     let own_client = AsyncRedisChannel::new(
-        AsyncRedisStore::open_with(server.addr(), own).unwrap(),
+        AsyncRedisStore::open_with(server.addr(), own.clone()).unwrap(),
         "/aio-bench",
         Peer::Client,
     )
@@ -159,6 +159,30 @@ pub fn run() {
     );
     super::row(
         "send_msg, one at a time, current-thread runtime",
+        send,
+        "sync send_msg",
+    );
+    let local_own_client = AsyncRedisChannel::new(
+        AsyncRedisStore::open_with(server.addr(), own.clone()).unwrap(),
+        "/aio-bench",
+        Peer::Client,
+    )
+    .unwrap();
+    let send = compare_async(
+        N,
+        &local,
+        &mut |i| sync_client.send_msg(&msg(i)).unwrap(),
+        &|count| {
+            let client = local_own_client.clone();
+            Box::pin(async move {
+                for i in 0..count {
+                    client.send_msg(&msg(i)).await.unwrap();
+                }
+            })
+        },
+    );
+    super::row(
+        "send_msg, one at a time, current-thread runtime, not multiplexed",
         send,
         "sync send_msg",
     );
