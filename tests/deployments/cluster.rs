@@ -73,7 +73,8 @@ fn get_cluster_client_is_one_working_store_per_seed_set() {
 /// Moves the slot of `{slot-tag}` from its master to another one, the way
 /// `redis-cli --cluster reshard` does, checking the store at each step:
 /// during the migration new keys are sent to the target (`ASK`), after it
-/// every key is (`MOVED`), and the store follows both on its own.
+/// every key is (`MOVED`, a leased batch's transaction too), and the store
+/// follows both on its own.
 #[test]
 fn redirections_during_and_after_a_slot_migration_are_followed() {
     let cluster = RedisCluster::start(3, 0, Duration::from_secs(5));
@@ -82,6 +83,9 @@ fn redirections_during_and_after_a_slot_migration_are_followed() {
     let during = "/mig/{slot-tag}/during";
     let during_ttl = "/mig/{slot-tag}/during-ttl";
     store.push(old, &[b"1", b"2", b"3"], None).unwrap();
+    // A consumer on a store of its own, which learns the slot's master now.
+    let server = RedisChannel::new(cluster.store(), "/lm/{slot-tag}", Peer::Server).unwrap();
+    assert_eq!(server.lease_stats().unwrap().depth, 0);
 
     let source = cluster.master_of(old);
     let target = *cluster
@@ -124,6 +128,16 @@ fn redirections_during_and_after_a_slot_migration_are_followed() {
         2,
         "ASK sent the script to the target"
     );
+    // A lease names keys the target does not hold yet (its pending set,
+    // the call's own keys): during the migration Redis answers TRYAGAIN,
+    // which the store tries again, then reports; nothing is taken.
+    let client = RedisChannel::new(store.clone(), "/lm/{slot-tag}", Peer::Client).unwrap();
+    client.send_msgs([1u32, 2, 3]).unwrap();
+    let err = server
+        .lease_msgs::<u32>(3, Duration::from_secs(60))
+        .unwrap_err();
+    assert!(err.to_string().contains("TRYAGAIN"), "{err}");
+    assert_eq!(on_target(server.recv_key()), 3, "nothing taken");
 
     // Migrated: the old key moves too, and the slot belongs to the target.
     redis::cmd("MIGRATE")
@@ -149,6 +163,18 @@ fn redirections_during_and_after_a_slot_migration_are_followed() {
         Some(&b"c"[..])
     );
     assert_eq!(store.pop(during).unwrap().as_deref(), Some(&b"a"[..]));
+    // A leased batch is a transaction (MULTI, the lease script, LRANGE,
+    // EXEC): refused while queued with MOVED (the consumer's store still
+    // has the old map), it goes whole to the new master.
+    let batch: Vec<_> = server
+        .lease_msgs::<u32>(3, Duration::from_secs(60))
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let got: Vec<u32> = batch.iter().map(|delivery| *delivery.msg()).collect();
+    assert_eq!(got, [1, 2, 3]);
+    assert_eq!(server.ack_all(&batch).unwrap(), 3);
     let mut listed = store.scan("/mig/*").unwrap();
     listed.sort();
     assert_eq!(listed, [old]);

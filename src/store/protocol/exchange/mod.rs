@@ -311,7 +311,8 @@ impl<'t, T: Target> Exchange<'t, T> {
     }
 
     fn replied(&mut self, mut replies: Vec<Reply>) -> Action {
-        let asked = match self.asking.take() {
+        let asking = self.asking.take();
+        let asked = match &asking {
             // The reply to ASKING comes first: an error there is the error.
             Some(_) if !replies.is_empty() => Some(replies.remove(0)),
             _ => None,
@@ -348,6 +349,8 @@ impl<'t, T: Target> Exchange<'t, T> {
                 if self.redirects > self.target.max_redirects() {
                     return Action::Checkin(Then::Finish(Err(self.unavailable(&message))));
                 }
+                // Asked of the node a slot moves to: asked again there.
+                self.asking = asking;
                 Action::Checkin(Then::PauseThenCheckout(TRY_AGAIN_PAUSE))
             }
             Verdict::Gone => {
