@@ -7,8 +7,8 @@
 //! ([`nack`](LeaseStore::nack)), waits to be delivered again; one that has
 //! been delivered `max_deliveries` times without an ack goes to a list of
 //! dead letters instead. The list itself stays as it is (the wire format of
-//! the Python original); the lease state lives in three keys named after it
-//! ([`LeaseKeys`]).
+//! the Python original); the lease state lives in three keys named after it,
+//! and a list per batch in flight ([`LeaseKeys`]).
 
 use std::fmt;
 #[cfg(feature = "tokio")]
