@@ -1,5 +1,5 @@
 //! The [`LeaseStore`] operations on Redis: each one lease script on the
-//! [`LeaseKeys`] (`store/script/lease.rs`), the blocking lease's loop of
+//! [`LeaseKeys`] (`store/script/lease/`), the blocking lease's loop of
 //! looks and waits; and both drivers' implementations of the lease traits,
 //! one line each.
 
