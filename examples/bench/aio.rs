@@ -55,6 +55,28 @@ fn compare_async(
     )
 }
 
+/// `send_msg` one message at a time on `client`, in a task on `runtime`,
+/// against the sync `baseline`'s.
+fn sends(
+    runtime: &tokio::runtime::Runtime,
+    client: &AsyncRedisChannel<AsyncRedisStore>,
+    baseline: &RedisChannel<RedisStore>,
+) -> (f64, f64) {
+    compare_async(
+        N,
+        runtime,
+        &mut |i| baseline.send_msg(&msg(i)).unwrap(),
+        &|count| {
+            let client = client.clone();
+            Box::pin(async move {
+                for i in 0..count {
+                    client.send_msg(&msg(i)).await.unwrap();
+                }
+            })
+        },
+    )
+}
+
 pub fn run() {
     let server = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,19 +94,7 @@ pub fn run() {
     println!("\n## The async API ({N} operations, ops/s, best of 40 alternating rounds)\n");
     println!("| operation | async | baseline | baseline is | ratio |");
     println!("|---|---|---|---|---|");
-    let send = compare_async(
-        N,
-        &runtime,
-        &mut |i| sync_client.send_msg(&msg(i)).unwrap(),
-        &|count| {
-            let client = client.clone();
-            Box::pin(async move {
-                for i in 0..count {
-                    client.send_msg(&msg(i)).await.unwrap();
-                }
-            })
-        },
-    );
+    let send = sends(&runtime, &client, &sync_client);
     super::row("send_msg, one at a time", send, "sync send_msg");
     // The same on connections of their own (not multiplexed): for a task
     // that makes one call at a time.
@@ -101,19 +111,7 @@ pub fn run() {
         Peer::Client,
     )
     .unwrap();
-    let send_own = compare_async(
-        N,
-        &runtime,
-        &mut |i| sync_client.send_msg(&msg(i)).unwrap(),
-        &|count| {
-            let client = own_client.clone();
-            Box::pin(async move {
-                for i in 0..count {
-                    client.send_msg(&msg(i)).await.unwrap();
-                }
-            })
-        },
-    );
+    let send_own = sends(&runtime, &own_client, &sync_client);
     super::row(
         "send_msg, one at a time, not multiplexed",
         send_own,
@@ -144,19 +142,7 @@ pub fn run() {
     let local_client =
         AsyncRedisChannel::new(local_store.clone(), "/aio-bench", Peer::Client).unwrap();
     let local_serving = AsyncRedisChannel::new(local_store, "/aio-bench", Peer::Server).unwrap();
-    let send = compare_async(
-        N,
-        &local,
-        &mut |i| sync_client.send_msg(&msg(i)).unwrap(),
-        &|count| {
-            let client = local_client.clone();
-            Box::pin(async move {
-                for i in 0..count {
-                    client.send_msg(&msg(i)).await.unwrap();
-                }
-            })
-        },
-    );
+    let send = sends(&local, &local_client, &sync_client);
     super::row(
         "send_msg, one at a time, current-thread runtime",
         send,
@@ -168,19 +154,7 @@ pub fn run() {
         Peer::Client,
     )
     .unwrap();
-    let send = compare_async(
-        N,
-        &local,
-        &mut |i| sync_client.send_msg(&msg(i)).unwrap(),
-        &|count| {
-            let client = local_own_client.clone();
-            Box::pin(async move {
-                for i in 0..count {
-                    client.send_msg(&msg(i)).await.unwrap();
-                }
-            })
-        },
-    );
+    let send = sends(&local, &local_own_client, &sync_client);
     super::row(
         "send_msg, one at a time, current-thread runtime, not multiplexed",
         send,

@@ -76,22 +76,7 @@ pub(crate) fn new_unit_id() -> String {
 /// The id of the message in place `index` of `unit` that has none of its
 /// own (a first delivery): `unit-index`.
 pub(crate) fn place_id(unit: &str, index: u32) -> String {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    let mut rest = index;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let mut id = String::with_capacity(unit.len() + 1 + digits.len() - at);
-    id.push_str(unit);
-    id.push('-');
-    id.extend(digits[at..].iter().map(|&d| char::from(d)));
-    id
+    format!("{unit}-{index}")
 }
 
 #[cfg(test)]
