@@ -240,9 +240,13 @@ impl<T: Target> AsyncStore<T> {
                     }
                 },
                 Step::Checkin => {
+                    // A cancelled call's connection may still be the target
+                    // of its `CLIENT UNBLOCK`, sent by another task: reused,
+                    // it would cut the next call's wait short. It is closed.
+                    let cancelled = cancel.is_some_and(Cancel::is_cancelled);
                     if let Some((_, Held::Dedicated { conns, conn, .. })) = held.take() {
                         let mut idle = conns.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                        if idle.len() < target.settings().pool.max_idle {
+                        if idle.len() < target.settings().pool.max_idle && !cancelled {
                             idle.push(conn);
                         }
                     }
