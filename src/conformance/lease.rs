@@ -445,6 +445,12 @@ where
             matches!(&err, ChannelError::Store(err @ StoreError::Command { .. }) if err.is_wrong_type()),
             "{foreign}: {err}"
         );
+        // A batch (on Redis, a transaction whose script refuses): the same.
+        let err = server.lease_msgs::<u32>(2, LEASE).unwrap_err();
+        assert!(
+            matches!(&err, ChannelError::Store(err @ StoreError::Command { .. }) if err.is_wrong_type()),
+            "{foreign}, a batch: {err}"
+        );
         assert_eq!(backend.get_string(foreign).as_deref(), Some("theirs"));
         backend.delete(foreign);
         if foreign == keys.list() {
