@@ -68,8 +68,13 @@ impl Counted {
 }
 
 /// Instructions a call of `op` costs the server, over [`CALLS`] calls on
-/// a list of `CALLS * BATCH` messages.
-fn count(dir: &Path, name: &str, op: &mut dyn FnMut(&RedisChannel<RedisStore>)) -> u64 {
+/// a list of `fill` messages.
+fn count(
+    dir: &Path,
+    name: &str,
+    fill: usize,
+    op: &mut dyn FnMut(&RedisChannel<RedisStore>),
+) -> u64 {
     let server = Counted::start(dir, name);
     let store = RedisStore::open(server.port).unwrap();
     let serving = RedisChannel::new(store, "/bench", Peer::Server).unwrap();
@@ -79,7 +84,7 @@ fn count(dir: &Path, name: &str, op: &mut dyn FnMut(&RedisChannel<RedisStore>)) 
         .unwrap();
     let encoded = serde_json::to_vec(&msg(1)).unwrap();
     let values: Vec<&[u8]> = (0..1000).map(|_| encoded.as_slice()).collect();
-    for _ in 0..CALLS * BATCH / 1000 {
+    for _ in 0..fill / 1000 {
         let _: () = redis::cmd("RPUSH")
             .arg(serving.recv_key())
             .arg(&values)
@@ -98,11 +103,11 @@ pub fn run() {
     let dir = std::env::temp_dir().join(format!("redisutil-callgrind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let lease = Duration::from_secs(600);
-    let plain = count(&dir, "plain", &mut |serving| {
+    let plain = count(&dir, "plain", CALLS * BATCH, &mut |serving| {
         assert_eq!(serving.recv_msgs::<Msg>(BATCH).unwrap().len(), BATCH);
     });
     let mut held: Vec<Delivery<Msg>> = Vec::new();
-    let looped = count(&dir, "loop", &mut |serving| {
+    let looped = count(&dir, "loop", CALLS * BATCH, &mut |serving| {
         let done = std::mem::take(&mut held);
         let (_, next) = serving
             .ack_and_lease_msgs::<_, Msg>(&done, BATCH, lease)
@@ -110,7 +115,7 @@ pub fn run() {
         held = next.into_iter().map(Result::unwrap).collect();
         assert_eq!(held.len(), BATCH);
     });
-    let two = count(&dir, "two", &mut |serving| {
+    let two = count(&dir, "two", CALLS * BATCH, &mut |serving| {
         let batch: Vec<_> = serving
             .lease_msgs::<Msg>(BATCH, lease)
             .unwrap()
@@ -119,16 +124,39 @@ pub fn run() {
             .collect();
         assert_eq!(serving.ack_all(&batch).unwrap(), BATCH as u64);
     });
-    let one = count(&dir, "one", &mut |serving| {
+    let one = count(&dir, "one", CALLS * BATCH, &mut |serving| {
         assert!(serving.recv_msg::<Msg>().unwrap().is_some());
     });
     let mut held: Option<Delivery<Msg>> = None;
-    let single = count(&dir, "single", &mut |serving| {
+    let single = count(&dir, "single", CALLS * BATCH, &mut |serving| {
         let next = match held.take() {
             Some(done) => serving.ack_and_lease_msg::<_, Msg>(&done, lease).unwrap().1,
             None => serving.lease_msg::<Msg>(lease).unwrap(),
         };
         held = Some(next.unwrap());
+    });
+    // A trickle: each call finds one message, sent just before it (the
+    // send counted in both).
+    let sender = |serving: &RedisChannel<RedisStore>| {
+        RedisChannel::new(serving.store().clone(), "/bench", Peer::Client).unwrap()
+    };
+    let mut client = None;
+    let plain_one = count(&dir, "plain-trickle", 0, &mut |serving| {
+        let client = client.get_or_insert_with(|| sender(serving));
+        client.send_msg(&msg(1)).unwrap();
+        assert_eq!(serving.recv_msgs::<Msg>(BATCH).unwrap().len(), 1);
+    });
+    let mut client = None;
+    let mut held: Vec<Delivery<Msg>> = Vec::new();
+    let leased_one = count(&dir, "loop-trickle", 0, &mut |serving| {
+        let client = client.get_or_insert_with(|| sender(serving));
+        client.send_msg(&msg(1)).unwrap();
+        let done = std::mem::take(&mut held);
+        let (_, next) = serving
+            .ack_and_lease_msgs::<_, Msg>(&done, BATCH, lease)
+            .unwrap();
+        held = next.into_iter().map(Result::unwrap).collect();
+        assert_eq!(held.len(), 1);
     });
     let _ = std::fs::remove_dir_all(&dir);
     println!("## Server instructions per call (callgrind on redis-server, {CALLS} calls)\n");
@@ -144,6 +172,13 @@ pub fn run() {
             figure as f64 / plain as f64
         );
     }
+    println!("\n| call, each finding one message sent just before | instructions | ratio |");
+    println!("|---|---|---|");
+    println!("| send_msg + recv_msgs({BATCH}) | {plain_one} | 1.00 |");
+    println!(
+        "| send_msg + ack_and_lease_msgs({BATCH}) | {leased_one} | {:.2} |",
+        leased_one as f64 / plain_one as f64
+    );
     println!("\n| call | instructions | ratio to recv_msg |");
     println!("|---|---|---|");
     println!("| recv_msg | {one} | 1.00 |");

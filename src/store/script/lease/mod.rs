@@ -133,12 +133,13 @@ end
 -- trimmed off.
 local stored = 0
 local want = count - #bodies
-if want > 1 and not mixed then
+-- (A unit of one message keeps its body in its record: when the list
+-- holds one, one LPOP, as a single lease's.)
+local queued = want > 1 and not mixed and redis.call('LLEN', KEYS[1])
+if queued and queued > 1 then
   stored = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', '0', string.format('%d', want), 'STORE', KEYS[6])
-  if stored > 0 then redis.call('LTRIM', KEYS[1], string.format('%d', stored), '-1') end
-  -- A unit of one message keeps its body in its record.
-  if stored == 1 then bodies, stored = {redis.call('LPOP', KEYS[6])}, 0 end
-elseif want > 0 then
+  redis.call('LTRIM', KEYS[1], string.format('%d', stored), '-1')
+elseif want > 0 and queued ~= 0 then
   local popped = redis.call('LPOP', KEYS[1], string.format('%d', want))
   if popped then
     if mixed then
