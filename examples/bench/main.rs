@@ -11,6 +11,7 @@
 //! cargo run --release --example bench -- e2e      # a producer and a consumer process
 //! cargo run --release --example bench -- lease    # the leased-receive table alone
 //! cargo run --release --example bench -- memory   # Redis memory per message, per state
+//! cargo run --release --example bench -- send     # the batched send rows alone
 //! cargo run --release --example bench -- instructions  # server instructions per receive (valgrind)
 //! ```
 //!
@@ -30,6 +31,7 @@ mod instructions;
 mod lease;
 mod memory;
 mod proxy;
+mod send;
 #[cfg(feature = "tls-rustls")]
 mod tls;
 mod worker;
@@ -162,6 +164,7 @@ fn main() {
         Some("lease") => return lease_only(),
         Some("instructions") => return instructions::run(),
         Some("memory") => return memory::run(),
+        Some("send") => return send::run(),
         Some("worker") => return worker::run(),
         _ => {}
     }
@@ -288,65 +291,7 @@ fn main() {
         fill_list(admin, &key, &encoded)
     });
 
-    let mut admin = raw(&server);
-    let mut empty = || {
-        let _: () = redis::cmd("DEL").arg(&key).query(&mut admin).unwrap();
-    };
-    let mut batch_1000 = 0.0;
-    for batch in [100u64, 1000] {
-        let values: Vec<&[u8]> = (0..batch).map(|_| encoded.as_slice()).collect();
-        let (ours, baseline) = compare(
-            N / batch,
-            &mut empty,
-            &mut |i| {
-                client
-                    .send_msgs((0..batch).map(|j| msg(i * batch + j)))
-                    .unwrap();
-            },
-            &mut |_| {
-                redis::cmd("RPUSH")
-                    .arg(&key)
-                    .arg(&values)
-                    .exec(&mut con)
-                    .unwrap()
-            },
-        );
-        let rates = (ours * batch as f64, baseline * batch as f64);
-        row(
-            &format!("send_msgs({batch}), msgs/s"),
-            rates,
-            "raw RPUSH of as many",
-        );
-        batch_1000 = rates.0;
-    }
-    // The same, the baseline encoding the same messages in its loop (as
-    // a caller of raw RPUSH must): what is left is the crate's own cost.
-    let batch = 1000u64;
-    let (ours, baseline) = compare(
-        N / batch,
-        &mut empty,
-        &mut |i| {
-            client
-                .send_msgs((0..batch).map(|j| msg(i * batch + j)))
-                .unwrap();
-        },
-        &mut |i| {
-            let values: Vec<Vec<u8>> = (0..batch)
-                .map(|j| serde_json::to_vec(&msg(i * batch + j)).unwrap())
-                .collect();
-            redis::cmd("RPUSH")
-                .arg(&key)
-                .arg(&values)
-                .exec(&mut con)
-                .unwrap()
-        },
-    );
-    row(
-        "send_msgs(1000), msgs/s",
-        (ours * batch as f64, baseline * batch as f64),
-        "raw RPUSH, encoding the same messages",
-    );
-    empty();
+    let batch_1000 = send::batches(&server, &client);
 
     // Latency: one thread sends, another waits in a blocking receive.
     let ours = latency(|| {

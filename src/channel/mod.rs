@@ -216,7 +216,15 @@ impl<S> RedisChannel<S> {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let mut encoded = Encoded::default();
+        let msgs = msgs.into_iter();
+        // Room for as many small messages as the iterator says it holds,
+        // up to 16,384 (more, or larger ones, grow the buffer as they go):
+        // a batch is not copied over and over as its buffer doubles.
+        let count = msgs.size_hint().0.min(16_384);
+        let mut encoded = Encoded {
+            buffer: Vec::with_capacity(count * 64),
+            ends: Vec::with_capacity(count),
+        };
         for msg in msgs {
             json::to_writer(&mut encoded.buffer, &msg).map_err(ChannelError::Encode)?;
             encoded.ends.push(encoded.buffer.len());
@@ -250,7 +258,6 @@ impl<S> RedisChannel<S> {
 }
 
 /// Messages encoded by [`RedisChannel::encode_all`].
-#[derive(Default)]
 pub(crate) struct Encoded {
     buffer: Vec<u8>,
     ends: Vec<usize>,
@@ -482,6 +489,71 @@ mod tests {
             }
             assert_eq!(server.recv_msg::<u8>().unwrap(), Some(1));
         }
+    }
+
+    /// JSON encoded already (`serde_json::value::RawValue`) goes out byte
+    /// for byte, spaces and all, and comes back as it is, a number beyond
+    /// 64 bits too (nothing is decoded, so nothing can change).
+    #[test]
+    fn pre_encoded_json_is_sent_and_received_as_it_is() {
+        use serde_json::value::RawValue;
+        let store = MemoryStore::new();
+        let server = RedisChannel::new(store.clone(), "/raw", Peer::Server).unwrap();
+        let client = RedisChannel::new(store.clone(), "/raw", Peer::Client).unwrap();
+        let texts = [
+            r#"{"id": 1,  "tags": ["a", "b"]}"#,
+            r#"[18446744073709551617, -9223372036854775809]"#,
+            r#""caf\u00e9""#,
+        ];
+        let raws: Vec<Box<RawValue>> = texts
+            .iter()
+            .map(|text| RawValue::from_string(text.to_string()).unwrap())
+            .collect();
+        client.send_msg(&raws[0]).unwrap();
+        assert_eq!(client.send_msgs(&raws).unwrap(), 3);
+        let key = client.send_key();
+        let sent: Vec<&str> = std::iter::once(texts[0]).chain(texts).collect();
+        for (at, text) in sent.iter().enumerate() {
+            let stored = store.index(key, at as i64).unwrap().unwrap();
+            assert_eq!(stored, text.as_bytes());
+        }
+        let first = server.recv_msg::<Box<RawValue>>().unwrap().unwrap();
+        assert_eq!(first.get(), texts[0]);
+        let rest: Vec<String> = server
+            .recv_msgs::<Box<RawValue>>(3)
+            .unwrap()
+            .into_iter()
+            .map(|raw| raw.unwrap().get().to_owned())
+            .collect();
+        assert_eq!(rest, texts);
+    }
+
+    /// The encoder makes room for as many messages as an iterator says
+    /// it holds: one that claims more than memory holds is still sent.
+    #[test]
+    fn an_iterator_claiming_too_many_messages_is_sent_as_it_is() {
+        struct Boastful(u8);
+        impl Iterator for Boastful {
+            type Item = u8;
+            fn next(&mut self) -> Option<u8> {
+                self.0 = self.0.checked_sub(1)?;
+                Some(self.0)
+            }
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                (usize::MAX, None)
+            }
+        }
+        let store = MemoryStore::new();
+        let client = RedisChannel::new(store.clone(), "/many", Peer::Client).unwrap();
+        let server = RedisChannel::new(store, "/many", Peer::Server).unwrap();
+        assert_eq!(client.send_msgs(Boastful(3)).unwrap(), 3);
+        let got: Vec<u8> = server
+            .recv_msgs(10)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, [2, 1, 0]);
     }
 
     #[test]
