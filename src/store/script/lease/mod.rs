@@ -73,16 +73,24 @@ macro_rules! prelude {
 pub(in crate::store) static LEASE: Script = Script::new(concat!(
     prelude!(),
     "\
-if foreign(1, 2, 3, 4) then return redis.error_reply(wrongtype) end
+if foreign(2, 4) then return redis.error_reply(wrongtype) end
+-- The list's length and the call's own record are the first reads of
+-- the list and of the records' hash: another type there is refused by
+-- them (WRONGTYPE, nothing changed) without a TYPE of its own.
+local queued = redis.pcall('LLEN', KEYS[1])
+if type(queued) == 'table' then return queued end
 local unit = ARGV[4]
-local ran = record(unit)
+local ran = redis.pcall('HGET', KEYS[3], unit)
+if type(ran) == 'table' then return ran end
+ran = ran and cmsgpack.unpack(ran)
 if ran then
   local score = redis.call('ZSCORE', KEYS[2], unit) or redis.call('ZSCORE', KEYS[2], unit .. '+') or 0
   local ids = {}
   for j = 1, count_of(ran) do ids[j] = id_of(unit, ran, j) end
   return {tonumber(score), -1, ran[4], redis.call('ZCARD', KEYS[2]), unit, ran[2], ids, ran[1]}
 end
-local marked = redis.call('GET', KEYS[5])
+-- (Only a call that acks leaves a marker.)
+local marked = #ARGV > 4 and redis.call('GET', KEYS[5])
 if marked then
   return {0, -1, tonumber(marked), redis.call('ZCARD', KEYS[2]), unit, false, false, {}}
 end
@@ -135,11 +143,10 @@ local stored = 0
 local want = count - #bodies
 -- (A unit of one message keeps its body in its record: when the list
 -- holds one, one LPOP, as a single lease's.)
-local queued = want > 1 and not mixed and redis.call('LLEN', KEYS[1])
-if queued and queued > 1 then
+if want > 1 and not mixed and queued > 1 then
   stored = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', '0', string.format('%d', want), 'STORE', KEYS[6])
   redis.call('LTRIM', KEYS[1], string.format('%d', stored), '-1')
-elseif want > 0 and queued ~= 0 then
+elseif want > 0 and queued > 0 then
   local popped = redis.call('LPOP', KEYS[1], string.format('%d', want))
   if popped then
     if mixed then
