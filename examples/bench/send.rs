@@ -1,16 +1,15 @@
-//! `send_msgs` by batches beside raw RPUSH: of as many copies of one
-//! message, of the same messages encoded in the loop, and of the same
-//! bytes encoded already (`RawValue`).
+//! `send_msgs` by batches beside one raw RPUSH of the same messages:
+//! encoded already, encoded in the baseline's loop, and, for messages
+//! that are JSON already (`RawValue`), the same bytes.
 //!
 //! ```text
 //! cargo run --release --example bench -- send
 //! ```
 
 use redisutil::{Peer, RedisChannel, RedisStore};
-
-use super::support::RedisServer;
 use serde_json::value::{RawValue, to_raw_value};
 
+use super::support::RedisServer;
 use super::{Msg, compare, msg, raw, row};
 
 /// Messages sent in each timed run (by batches of 100 or 1,000).
