@@ -105,13 +105,16 @@ pub fn run() {
         },
         ..Default::default()
     };
-    let own_client = AsyncRedisChannel::new(
-        AsyncRedisStore::open_with(server.addr(), own.clone()).unwrap(),
-        "/aio-bench",
-        Peer::Client,
-    )
-    .unwrap();
-    let send_own = sends(&runtime, &own_client, &sync_client);
+    // A client on a store of its own, for the runtime it is used on.
+    let own_client = || {
+        AsyncRedisChannel::new(
+            AsyncRedisStore::open_with(server.addr(), own.clone()).unwrap(),
+            "/aio-bench",
+            Peer::Client,
+        )
+        .unwrap()
+    };
+    let send_own = sends(&runtime, &own_client(), &sync_client);
     super::row(
         "send_msg, one at a time, not multiplexed",
         send_own,
@@ -148,13 +151,7 @@ pub fn run() {
         send,
         "sync send_msg",
     );
-    let local_own_client = AsyncRedisChannel::new(
-        AsyncRedisStore::open_with(server.addr(), own.clone()).unwrap(),
-        "/aio-bench",
-        Peer::Client,
-    )
-    .unwrap();
-    let send = sends(&local, &local_own_client, &sync_client);
+    let send = sends(&local, &own_client(), &sync_client);
     super::row(
         "send_msg, one at a time, current-thread runtime, not multiplexed",
         send,
