@@ -14,10 +14,10 @@ use crate::{
 
 /// The lease the scenarios take: long enough for a few round trips, short
 /// enough to wait out on a real server.
-const LEASE: Duration = Duration::from_millis(300);
+const LEASE: Duration = Duration::from_millis(800);
 
 /// More than [`LEASE`]: after this, a lease taken before has expired.
-const PAST_LEASE: Duration = Duration::from_millis(400);
+const PAST_LEASE: Duration = Duration::from_millis(900);
 
 /// Both ends of a new channel under `prefix`, the receiving one with
 /// `max_deliveries`.
