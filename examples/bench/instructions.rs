@@ -135,29 +135,35 @@ pub fn run() {
         };
         held = Some(next.unwrap());
     });
-    // A trickle: each call finds one message, sent just before it (the
-    // send counted in both).
+    // Keeping up: each call finds what was sent just before it, one
+    // message (a trickle) or half a batch (the whole list), the send
+    // counted in both.
     let sender = |serving: &RedisChannel<RedisStore>| {
         RedisChannel::new(serving.store().clone(), "/bench", Peer::Client).unwrap()
     };
-    let mut client = None;
-    let plain_one = count(&dir, "plain-trickle", 0, &mut |serving| {
-        let client = client.get_or_insert_with(|| sender(serving));
-        client.send_msg(&msg(1)).unwrap();
-        assert_eq!(serving.recv_msgs::<Msg>(BATCH).unwrap().len(), 1);
-    });
-    let mut client = None;
-    let mut held: Vec<Delivery<Msg>> = Vec::new();
-    let leased_one = count(&dir, "loop-trickle", 0, &mut |serving| {
-        let client = client.get_or_insert_with(|| sender(serving));
-        client.send_msg(&msg(1)).unwrap();
-        let done = std::mem::take(&mut held);
-        let (_, next) = serving
-            .ack_and_lease_msgs::<_, Msg>(&done, BATCH, lease)
-            .unwrap();
-        held = next.into_iter().map(Result::unwrap).collect();
-        assert_eq!(held.len(), 1);
-    });
+    let mut kept_up = Vec::new();
+    for found in [1, BATCH / 2] {
+        let sent: Vec<Msg> = (0..found as u64).map(msg).collect();
+        let mut client = None;
+        let plain = count(&dir, &format!("plain-{found}"), 0, &mut |serving| {
+            let client = client.get_or_insert_with(|| sender(serving));
+            client.send_msgs(&sent).unwrap();
+            assert_eq!(serving.recv_msgs::<Msg>(BATCH).unwrap().len(), found);
+        });
+        let mut client = None;
+        let mut held: Vec<Delivery<Msg>> = Vec::new();
+        let leased = count(&dir, &format!("loop-{found}"), 0, &mut |serving| {
+            let client = client.get_or_insert_with(|| sender(serving));
+            client.send_msgs(&sent).unwrap();
+            let done = std::mem::take(&mut held);
+            let (_, next) = serving
+                .ack_and_lease_msgs::<_, Msg>(&done, BATCH, lease)
+                .unwrap();
+            held = next.into_iter().map(Result::unwrap).collect();
+            assert_eq!(held.len(), found);
+        });
+        kept_up.push((found, plain, leased));
+    }
     let _ = std::fs::remove_dir_all(&dir);
     println!("## Server instructions per call (callgrind on redis-server, {CALLS} calls)\n");
     println!("| call | instructions | ratio to recv_msgs({BATCH}) |");
@@ -172,13 +178,19 @@ pub fn run() {
             figure as f64 / plain as f64
         );
     }
-    println!("\n| call, each finding one message sent just before | instructions | ratio |");
-    println!("|---|---|---|");
-    println!("| send_msg + recv_msgs({BATCH}) | {plain_one} | 1.00 |");
     println!(
-        "| send_msg + ack_and_lease_msgs({BATCH}) | {leased_one} | {:.2} |",
-        leased_one as f64 / plain_one as f64
+        "\n| call, each finding the messages sent just before it | instructions | ratio to the \
+         plain one |"
     );
+    println!("|---|---|---|");
+    for (found, plain, leased) in kept_up {
+        let send = format!("send_msgs({found})");
+        println!("| {send} + recv_msgs({BATCH}) | {plain} | 1.00 |");
+        println!(
+            "| {send} + ack_and_lease_msgs({BATCH}) | {leased} | {:.2} |",
+            leased as f64 / plain as f64
+        );
+    }
     println!("\n| call | instructions | ratio to recv_msg |");
     println!("|---|---|---|");
     println!("| recv_msg | {one} | 1.00 |");

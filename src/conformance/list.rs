@@ -190,6 +190,10 @@ where
             settle::acking_a_whole_batch_counts_what_it_still_held::<H>,
         ),
         (
+            "a_batch_outlives_the_ttl_of_the_list_it_emptied",
+            settle::a_batch_outlives_the_ttl_of_the_list_it_emptied::<H>,
+        ),
+        (
             "released_messages_come_back_first_without_spending_a_delivery",
             settle::released_messages_come_back_first_without_spending_a_delivery::<H>,
         ),

@@ -86,6 +86,37 @@ where
     assert_eq!(unit_lists(backend, &server), [""; 0]);
 }
 
+/// Scenario: a batch that takes the whole of a channel's list, which its
+/// sender gave a TTL, keeps its messages past that TTL: in flight, handed
+/// back and leased again, every body is there.
+pub fn a_batch_outlives_the_ttl_of_the_list_it_emptied<B: Harness>(backend: &B)
+where
+    B::Store: LeaseStore,
+{
+    let name = unique("/ttl-batch");
+    let ttl = Duration::from_millis(500);
+    let sending = ChannelOptions {
+        ttl: Some(ttl),
+        ..Default::default()
+    };
+    let client = RedisChannel::with_options(backend.store(), &name, Peer::Client, sending).unwrap();
+    let server = RedisChannel::new(backend.store(), &name, Peer::Server).unwrap();
+    client.send_msgs(1..=3u32).unwrap();
+    assert!(backend.ttl(client.send_key()).is_some());
+    let batch = lease_all::<B>(&server, 10);
+    assert_eq!(batch.len(), 3);
+    for list in unit_lists(backend, &server) {
+        assert_eq!(backend.ttl(&list), None, "{list}");
+    }
+    backend.advance(ttl * 2);
+    assert_eq!(server.release_all(&batch).unwrap(), 3);
+    let again = lease_all::<B>(&server, 10);
+    let got: Vec<u32> = again.iter().map(|delivery| *delivery.msg()).collect();
+    assert_eq!(got, [1, 2, 3]);
+    assert_eq!(server.ack_all(&again).unwrap(), 3);
+    assert_eq!(unit_lists(backend, &server), [""; 0]);
+}
+
 /// Scenario: released deliveries come back first, before the list's
 /// head, with the same ids and attempts (a delivery nobody processed
 /// spends none of `max_deliveries`); a stale release settles nothing.

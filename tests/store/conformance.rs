@@ -88,6 +88,7 @@ conformance!(
     leases_keep_the_wire_format_and_documented_keys,
     lease_operations_refuse_bad_input_and_foreign_keys,
     acking_a_whole_batch_counts_what_it_still_held,
+    a_batch_outlives_the_ttl_of_the_list_it_emptied,
     released_messages_come_back_first_without_spending_a_delivery,
     rejected_messages_are_dead_letters_at_once,
     a_nack_wakes_a_blocked_leased_receive,

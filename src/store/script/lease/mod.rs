@@ -27,11 +27,12 @@
 //!
 //! So a batch costs Redis one sorted-set entry, one hash record and one
 //! list, not an entry per message; its bodies go from the channel's list
-//! to the unit's without passing through Lua (a `SORT … BY nosort LIMIT
-//! … STORE` copies the head, an `LTRIM` drops it), and the client reads
-//! them back with an `LRANGE` in the same transaction (`MULTI`, the
-//! script, `LRANGE`, `EXEC`), so Lua never holds them on the way in or
-//! out. A delivery is named by its unit and place, `(U, j)`:
+//! to the unit's without passing through Lua (a batch that takes the
+//! whole list renames it, and drops the TTL a sender may have given it;
+//! else a `SORT … BY nosort LIMIT … STORE` copies the head and an `LTRIM`
+//! drops it), and the client reads them back with an `LRANGE` in the
+//! same transaction (`MULTI`, the script, `LRANGE`, `EXEC`), so Lua never
+//! holds them on the way in or out. A delivery is named by its unit and place, `(U, j)`:
 //! a lease runs once per call id, and a call sent again after its reply
 //! was lost finds its unit and answers what its first run answered.
 //!
@@ -137,15 +138,22 @@ while #bodies < count do
 end
 -- The messages of the list: first deliveries. Many of them, and nothing
 -- else, go from the list to the unit's list (KEYS[6]) without passing
--- through Lua: a copy of the head (SORT without sorting), then the head
--- trimmed off.
+-- through Lua: the whole list renamed (no copy; without the TTL a
+-- sender may have given it) when the batch takes it all, else a copy of
+-- the head (SORT without sorting), then the head trimmed off.
 local stored = 0
 local want = count - #bodies
 -- (A unit of one message keeps its body in its record: when the list
 -- holds one, one LPOP, as a single lease's.)
 if want > 1 and not mixed and queued > 1 then
-  stored = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', '0', string.format('%d', want), 'STORE', KEYS[6])
-  redis.call('LTRIM', KEYS[1], string.format('%d', stored), '-1')
+  if queued <= want then
+    redis.call('RENAME', KEYS[1], KEYS[6])
+    redis.call('PERSIST', KEYS[6])
+    stored = queued
+  else
+    stored = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', '0', string.format('%d', want), 'STORE', KEYS[6])
+    redis.call('LTRIM', KEYS[1], string.format('%d', stored), '-1')
+  end
 elseif want > 0 and queued > 0 then
   local popped = redis.call('LPOP', KEYS[1], string.format('%d', want))
   if popped then
