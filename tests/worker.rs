@@ -165,7 +165,12 @@ fn failures_are_retried_after_the_backoff_then_dead_letters() {
         (3, &DeadReason::Nacked)
     );
     shutdown.shutdown();
-    clock.advance(Duration::from_secs(2));
+    // A thread past its look at the shutdown may begin its wait on the
+    // clock after a move: the clock moves until the worker stops.
+    wait_for("the worker stops", || {
+        clock.advance(Duration::from_secs(2));
+        running.is_finished()
+    });
     let stats = running.join().unwrap();
     assert_eq!(*attempts.lock().unwrap(), [1, 2, 3]);
     assert_eq!(
@@ -249,14 +254,19 @@ fn a_refused_message_is_a_dead_letter_at_once_and_one_that_does_not_decode_is_ne
 /// A handler longer than its lease keeps it: no other thread gets the
 /// message; one past its time limit is abandoned, and the message comes
 /// back when the lease it no longer extends runs out.
+///
+/// The margins allow a busy machine to stall a thread for most of a
+/// second: the keeper extends a lease with two thirds of it (800 ms) left,
+/// the handler within the limit ends 1 s before it, the one past it 800 ms
+/// after it.
 #[test]
 fn leases_are_kept_while_a_handler_runs_and_dropped_past_its_time_limit() {
     let (client, server) = channels(MemoryStore::new(), "/worker/long", 5);
     let options = WorkerOptions {
         concurrency: 3,
-        lease: Duration::from_millis(600),
+        lease: Duration::from_millis(1200),
         poll: Duration::from_millis(20),
-        time_limit: Some(Duration::from_millis(2500)),
+        time_limit: Some(Duration::from_millis(2800)),
         ..WorkerOptions::default()
     };
     let worker = Worker::new(server, options).unwrap();
@@ -268,10 +278,10 @@ fn leases_are_kept_while_a_handler_runs_and_dropped_past_its_time_limit() {
         move |job| {
             calls.lock().unwrap().push((*job.msg(), job.attempt()));
             match (*job.msg(), job.attempt()) {
-                // Three leases long, within the time limit.
+                // One and a half leases long, within the time limit.
                 (1, _) => thread::sleep(Duration::from_millis(1800)),
                 // Past the time limit the first time.
-                (2, 1) => thread::sleep(Duration::from_millis(3300)),
+                (2, 1) => thread::sleep(Duration::from_millis(3600)),
                 _ => {}
             }
             told.lock()
@@ -339,8 +349,9 @@ fn running_handlers_have_the_grace_then_are_abandoned() {
     wait_for("the handler runs", || started.load(Ordering::SeqCst));
     shutdown.shutdown();
     // The grace counts from when the worker sees the shutdown (its keeper
-    // looks every 20 ms in real time).
-    thread::sleep(Duration::from_millis(200));
+    // looks every 20 ms in real time; a busy machine may hold it up a few
+    // hundred ms).
+    thread::sleep(Duration::from_millis(1000));
     clock.advance(Duration::from_secs(4));
     thread::sleep(Duration::from_millis(200));
     assert!(!running.is_finished(), "within the grace");
@@ -495,7 +506,12 @@ fn the_rate_limit_runs_on_the_stores_clock() {
         wait_for("one more per half second", || count() == expected);
     }
     shutdown.shutdown();
-    clock.advance(Duration::from_secs(2));
+    // A thread past its look at the shutdown may begin its wait on the
+    // clock after a move: the clock moves until the worker stops.
+    wait_for("the worker stops", || {
+        clock.advance(Duration::from_secs(2));
+        running.is_finished()
+    });
     assert_eq!(running.join().unwrap().processed, 6);
 }
 

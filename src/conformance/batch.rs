@@ -66,9 +66,11 @@ pub fn blocking_batch_receive_waits_then_takes_what_is_there<B: Harness>(backend
     assert_eq!(batch, [1, 2]);
     // Taken before the waiter starts, so that it cannot take it first.
     assert_eq!(server.recv_msgs::<i32>(10).unwrap().len(), 1, "the 3 left");
+    // Long enough for a sender a busy machine holds up (on a fake's clock,
+    // which runs ten times faster than real time here).
     std::thread::scope(|scope| {
         let waiting = scope
-            .spawn(|| backend.blocking(|| server.brecv_msgs::<i32>(10, Duration::from_secs(5))));
+            .spawn(|| backend.blocking(|| server.brecv_msgs::<i32>(10, Duration::from_secs(30))));
         std::thread::sleep(Duration::from_millis(100));
         client.send_msgs([4, 5]).unwrap();
         let batch = waiting.join().unwrap().unwrap();

@@ -246,43 +246,65 @@ pub fn brecv_times_out_with_none<B: Harness>(backend: &B) {
     assert_eq!(got.unwrap(), None);
 }
 
-/// Gives a receiver started on another thread time to block in Redis.
-fn let_it_block() {
-    std::thread::sleep(Duration::from_millis(100));
-}
+/// How long a receiver started on another thread is given to block in
+/// Redis: a short wait, then, when the scenario saw the receiver late, a
+/// longer one (a busy machine may stall a thread a few hundred ms before
+/// its call reaches the server). A store that breaks the rule fails both.
+const LET_IT_BLOCK: [Duration; 2] = [Duration::from_millis(100), Duration::from_secs(1)];
+
+/// Bounds the receives of the scenarios below, so that a store that
+/// breaks the rule fails, not hangs (on a fake's clock, which runs ten
+/// times faster than real time in each blocked call, well past the longest
+/// [`LET_IT_BLOCK`]s).
+const BOUNDED: Duration = Duration::from_secs(60);
 
 /// Scenario: blocked receivers are served longest waiting first.
 pub fn blocked_receivers_are_served_longest_waiting_first<B: Harness>(backend: &B) {
-    let (client, server) = pair(backend, &unique("/order"));
-    // Bounded waits, so that a store that breaks the rule fails, not hangs.
-    let receive = || backend.blocking(|| server.brecv_msg::<i32>(Duration::from_secs(30)));
-    let (first, second) = std::thread::scope(|scope| {
-        let first = scope.spawn(receive);
-        let_it_block();
-        let second = scope.spawn(receive);
-        let_it_block();
-        client.send_msgs([1, 2]).unwrap();
-        (first.join().unwrap(), second.join().unwrap())
-    });
-    assert_eq!((first.unwrap(), second.unwrap()), (Some(1), Some(2)));
+    for (attempt, wait) in LET_IT_BLOCK.into_iter().enumerate() {
+        let (client, server) = pair(backend, &unique("/order"));
+        let receive = || backend.blocking(|| server.brecv_msg::<i32>(BOUNDED));
+        let (first, second) = std::thread::scope(|scope| {
+            let first = scope.spawn(receive);
+            std::thread::sleep(wait);
+            let second = scope.spawn(receive);
+            std::thread::sleep(wait);
+            client.send_msgs([1, 2]).unwrap();
+            (first.join().unwrap(), second.join().unwrap())
+        });
+        let served = (first.unwrap(), second.unwrap());
+        if served == (Some(1), Some(2)) {
+            return;
+        }
+        assert!(
+            attempt + 1 < LET_IT_BLOCK.len() && served == (Some(2), Some(1)),
+            "served {served:?}, each receiver given {wait:?} to block"
+        );
+    }
 }
 
 /// Scenario: a push goes to the blocked receiver before any later pop.
 pub fn a_push_goes_to_the_blocked_receiver_before_any_later_pop<B: Harness>(backend: &B) {
-    let (client, server) = pair(backend, &unique("/handoff"));
-    let (stolen, got) = std::thread::scope(|scope| {
-        let blocked =
-            scope.spawn(|| backend.blocking(|| server.brecv_msg::<i32>(Duration::from_secs(30))));
-        let_it_block();
-        client.send_msg(&7).unwrap();
-        let stolen = server.recv_msg::<i32>().unwrap();
-        if stolen.is_some() {
-            client.send_msg(&0).unwrap(); // release the receiver
+    for (attempt, wait) in LET_IT_BLOCK.into_iter().enumerate() {
+        let (client, server) = pair(backend, &unique("/handoff"));
+        let (stolen, got) = std::thread::scope(|scope| {
+            let blocked = scope.spawn(|| backend.blocking(|| server.brecv_msg::<i32>(BOUNDED)));
+            std::thread::sleep(wait);
+            client.send_msg(&7).unwrap();
+            let stolen = server.recv_msg::<i32>().unwrap();
+            if stolen.is_some() {
+                client.send_msg(&0).unwrap(); // release the receiver
+            }
+            (stolen, blocked.join().unwrap())
+        });
+        if stolen.is_none() {
+            assert_eq!(got.unwrap(), Some(7));
+            return;
         }
-        (stolen, blocked.join().unwrap())
-    });
-    assert_eq!(stolen, None, "the blocked receiver had it");
-    assert_eq!(got.unwrap(), Some(7));
+        assert!(
+            attempt + 1 < LET_IT_BLOCK.len(),
+            "the blocked receiver had it, given {wait:?} to block: stolen {stolen:?}, it got {got:?}"
+        );
+    }
 }
 
 /// Scenario: blocked receive does not stall other calls.

@@ -13,7 +13,8 @@ use redisutil::proxy::{
     Error, ProxyConfig, ProxyHost, RedisProxyClient, TransportErrorKind, UreqConfig,
 };
 
-const TIMEOUT: Duration = Duration::from_millis(400);
+/// Long enough for a healthy host a busy machine holds up a few hundred ms.
+const TIMEOUT: Duration = Duration::from_secs(1);
 
 fn client(clusters: Vec<Vec<ProxyHost>>) -> RedisProxyClient<redisutil::proxy::UreqTransport> {
     RedisProxyClient::connect_with(

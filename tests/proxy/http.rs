@@ -17,7 +17,8 @@ use redisutil::proxy::{
     UreqTransport,
 };
 
-const TIMEOUT: Duration = Duration::from_millis(400);
+/// Long enough for a healthy host a busy machine holds up a few hundred ms.
+const TIMEOUT: Duration = Duration::from_secs(1);
 
 fn config(hosts: Vec<ProxyHost>) -> ProxyConfig {
     ProxyConfig {

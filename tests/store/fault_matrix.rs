@@ -12,7 +12,7 @@
 use crate::resp_support;
 use crate::support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redisutil::{
     ChannelError, ChannelOptions, Peer, PoolOptions, RedisChannel, RedisStore, RedisStoreOptions,
@@ -23,10 +23,18 @@ use support::{RedisServer, unique};
 
 const LEASE: Duration = Duration::from_secs(60);
 
-/// A store through `proxy`, whose replies may wait 500 ms.
+/// The response timeout of the stores through a proxy: a reply a busy
+/// machine holds up a few hundred ms still comes in time.
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a stalled reply waits: a second past [`TIMEOUT`], so that a
+/// client a busy machine holds up still sees the timeout first.
+const STALL: Duration = Duration::from_secs(2);
+
+/// A store through `proxy`, whose replies may wait [`TIMEOUT`].
 fn options() -> RedisStoreOptions {
     RedisStoreOptions {
-        response_timeout: Some(Duration::from_millis(500)),
+        response_timeout: Some(TIMEOUT),
         pool: PoolOptions {
             max_connections: 4,
             ..PoolOptions::default()
@@ -103,11 +111,15 @@ fn assert_may_have_run(result: Result<impl std::fmt::Debug, ChannelError>, fault
     }
 }
 
-const FAULTS: [Fault; 3] = [
-    Fault::DropReply,
-    Fault::ResetBefore,
-    Fault::Stall(Duration::from_millis(900)),
-];
+const FAULTS: [Fault; 3] = [Fault::DropReply, Fault::ResetBefore, Fault::Stall(STALL)];
+
+/// After a call `fault` hit: a stalled reply lands (on a connection the
+/// store must no longer read), a little after the stall ends.
+fn after(fault: Fault) {
+    if let Fault::Stall(pause) = fault {
+        std::thread::sleep(pause.saturating_sub(TIMEOUT) + Duration::from_millis(100));
+    }
+}
 
 /// Whether the server ran the command the fault hit.
 fn ran(fault: Fault) -> bool {
@@ -124,7 +136,7 @@ fn plain_sends_and_receives_run_at_most_once_and_say_so() {
         rig.proxy.arm(&["RPUSH"], 0, fault);
         assert_may_have_run(rig.client.send_msg(&1u64), fault);
         assert!(rig.proxy.fired());
-        std::thread::sleep(Duration::from_millis(500)); // a stalled reply lands
+        after(fault);
         let expected: Vec<u64> = if ran(fault) { vec![1] } else { vec![] };
         assert_eq!(rig.queued(), expected, "send under {fault:?}");
 
@@ -138,11 +150,11 @@ fn plain_sends_and_receives_run_at_most_once_and_say_so() {
         } else {
             vec![1, 2, 3, 4, 5]
         };
-        std::thread::sleep(Duration::from_millis(500));
+        after(fault);
         assert_eq!(rig.queued(), left, "recv_msg under {fault:?}");
         rig.proxy.arm(&["LPOP"], 0, fault);
         assert_may_have_run(rig.worker.recv_msgs::<u64>(2), fault);
-        std::thread::sleep(Duration::from_millis(500));
+        after(fault);
         let left: Vec<u64> = if ran(fault) { left[2..].to_vec() } else { left };
         assert_eq!(rig.queued(), left, "recv_msgs under {fault:?}");
         // A short block: a stall outlasts its wait and the margin.
@@ -151,12 +163,12 @@ fn plain_sends_and_receives_run_at_most_once_and_say_so() {
             rig.worker.brecv_msg::<u64>(Duration::from_millis(100)),
             fault,
         );
-        std::thread::sleep(Duration::from_millis(500));
+        after(fault);
         let left: Vec<u64> = if ran(fault) { left[1..].to_vec() } else { left };
         assert_eq!(rig.queued(), left, "brecv_msg under {fault:?}");
 
         // A peek is sent again (a lost reply) and answers.
-        if fault != Fault::Stall(Duration::from_millis(900)) {
+        if fault != Fault::Stall(STALL) {
             rig.proxy.arm(&["LINDEX"], 0, fault);
             assert_eq!(rig.worker.peek_msg::<u64>().unwrap(), left.first().copied());
             assert!(rig.proxy.fired());
@@ -226,13 +238,13 @@ fn settling_calls_are_reported_not_repeated_and_a_timed_out_lease_comes_back() {
         rig.proxy.arm(&["EVALSHA", "EVAL"], 0, fault);
         assert_may_have_run(rig.worker.ack(&one), fault);
         assert!(rig.proxy.fired());
-        std::thread::sleep(Duration::from_millis(500));
+        after(fault);
         let held = if ran(fault) { 1 } else { 2 };
         assert_eq!(rig.in_flight(), held, "ack under {fault:?}");
         // A nack alike: the message is due again at most once.
         rig.proxy.arm(&["EVALSHA", "EVAL"], 0, fault);
         assert_may_have_run(rig.worker.nack(&two, Duration::ZERO), fault);
-        std::thread::sleep(Duration::from_millis(500));
+        after(fault);
         let again = rig.worker.lease_msgs::<u64>(10, LEASE).unwrap();
         let again: Vec<(u64, u32)> = again
             .iter()
@@ -250,14 +262,13 @@ fn settling_calls_are_reported_not_repeated_and_a_timed_out_lease_comes_back() {
     // lease runs out, never lost.
     rig = Rig::new(rig.server);
     rig.send(&[7]);
-    rig.proxy.arm(
-        &["EVALSHA", "EVAL"],
-        0,
-        Fault::Stall(Duration::from_millis(900)),
-    );
+    // Its lease outlasts the timeout by 1.5 s: held when the next lease
+    // looks, run out about when the wait below ends (later when a busy
+    // machine held the lease up on its way: then looked for again).
+    rig.proxy.arm(&["EVALSHA", "EVAL"], 0, Fault::Stall(STALL));
     let err = rig
         .worker
-        .lease_msg::<u64>(Duration::from_millis(1500))
+        .lease_msg::<u64>(TIMEOUT + Duration::from_millis(1500))
         .unwrap_err();
     assert!(err.may_have_run(), "{err:?}");
     assert_eq!(
@@ -268,7 +279,14 @@ fn settling_calls_are_reported_not_repeated_and_a_timed_out_lease_comes_back() {
         None
     );
     std::thread::sleep(Duration::from_millis(1600));
-    let back = rig.worker.lease_msg::<u64>(LEASE).unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let back = loop {
+        if let Some(back) = rig.worker.lease_msg::<u64>(LEASE).unwrap() {
+            break back;
+        }
+        assert!(Instant::now() < deadline, "the message never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!((*back.msg(), back.attempt()), (7, 2));
 }
 
@@ -356,7 +374,7 @@ fn a_sentinel_masters_store_keeps_the_same_policy() {
         [("127.0.0.1", sentinel.port)],
         "svc",
         RedisSentinelStoreOptions {
-            response_timeout: Some(Duration::from_millis(500)),
+            response_timeout: Some(TIMEOUT),
             ..RedisSentinelStoreOptions::default()
         },
     )
@@ -397,7 +415,7 @@ fn a_cluster_node_keeps_the_same_policy() {
     let store = RedisClusterStore::open_with(
         proxies.iter().map(|proxy| proxy.port).collect::<Vec<u16>>(),
         RedisClusterStoreOptions {
-            response_timeout: Some(Duration::from_millis(500)),
+            response_timeout: Some(TIMEOUT),
             ..RedisClusterStoreOptions::default()
         },
     )

@@ -116,12 +116,15 @@ fn reconnects_by_itself_after_a_restart() {
 #[test]
 fn blocking_pop_is_not_cut_short_by_the_response_timeout() {
     let server = RedisServer::start();
+    // The response timeout is the margin past its wait that the blocking
+    // pop gives the server, and the limit of the ordinary calls after it:
+    // long enough for a busy machine's stall of a few hundred ms.
     let options = RedisStoreOptions {
-        response_timeout: Some(Duration::from_millis(100)),
+        response_timeout: Some(Duration::from_millis(500)),
         ..RedisStoreOptions::default()
     };
     let store = RedisStore::open_with(server.addr(), options).unwrap();
-    let got = store.blocking_pop("/slow/client", Some(Duration::from_millis(400)));
+    let got = store.blocking_pop("/slow/client", Some(Duration::from_millis(1500)));
     assert_eq!(got.unwrap(), None, "a timeout, not an error");
     // And the connection it used still works for ordinary calls.
     store.push("/slow/client", &[b"x"], None).unwrap();
@@ -139,7 +142,12 @@ fn a_slow_server_is_a_timeout_error() {
         ..RedisStoreOptions::default()
     };
     let store = RedisStore::open_with(server.addr(), options).unwrap();
-    store.ping().unwrap();
+    // A connection to pause: a busy machine may miss the short timeout
+    // where nothing slows the server down, so tried until it answers.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Err(err) = store.ping() {
+        assert!(Instant::now() < deadline, "{err:?}");
+    }
     let mut raw = server.raw();
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
@@ -197,17 +205,23 @@ fn the_connect_timeout_bounds_the_handshake() {
         format!("redis://:pw@127.0.0.1:{port}/3"),
         format!("redis://user:pw@localhost:{port}/1"),
     ] {
-        let store = RedisStore::open_with(url.as_str(), options.clone()).unwrap();
-        let start = Instant::now();
-        let err = store.ping().unwrap_err();
-        let took = start.elapsed();
-        assert!(
-            matches!(err, StoreError::Timeout { timeout, .. } if timeout == connect_timeout),
-            "{url}: {err}"
-        );
         // Generous against a loaded machine, well below the four timeouts
-        // of a handshake that waits once per reply.
-        assert!(took < connect_timeout * 5 / 2, "{url}: took {took:?}");
+        // of a handshake that waits once per reply; over it, tried twice
+        // more (a stall of the machine passes, a wait per reply does not).
+        for attempt in 1..=3 {
+            let store = RedisStore::open_with(url.as_str(), options.clone()).unwrap();
+            let start = Instant::now();
+            let err = store.ping().unwrap_err();
+            let took = start.elapsed();
+            assert!(
+                matches!(err, StoreError::Timeout { timeout, .. } if timeout == connect_timeout),
+                "{url}: {err}"
+            );
+            if took < connect_timeout * 5 / 2 {
+                break;
+            }
+            assert!(attempt < 3, "{url}: took {took:?}");
+        }
     }
 }
 
