@@ -429,72 +429,96 @@ fn an_unknown_service_is_a_clear_error_within_the_connect_timeout() {
         connect_timeout,
         ..RedisSentinelStoreOptions::default()
     };
+    // Each bound is checked on a fresh store up to three times: a busy
+    // machine may stall one try a few hundred ms, while a store that waits
+    // out what it should skip is over the bound every time. (A try answers
+    // what went over its bound, if anything did.)
+    fn within(mut attempt: impl FnMut() -> Option<String>) {
+        for tries in 1.. {
+            match attempt() {
+                None => break,
+                Some(over) => assert!(tries < 3, "{over}, three times"),
+            }
+        }
+    }
+    fn over(took: Duration, bound: Duration) -> Option<String> {
+        (took >= bound).then(|| format!("{took:?}, not under {bound:?}"))
+    }
     // A dead sentinel first, then one that does not know the service.
     let mut sentinels = vec![format!("127.0.0.1:{}", support::free_port())];
     sentinels.extend(set.sentinel_addrs());
-    let store = RedisSentinelStore::open_with(sentinels, "nosuchservice", options).unwrap();
-    let started = Instant::now();
-    let err = store.push("/k/client", &[b"x"], None).unwrap_err();
-    let took = started.elapsed();
-    assert!(
-        took < connect_timeout + Duration::from_millis(200),
-        "{took:?}: {err}"
-    );
-    assert!(err.is_connection(), "{err:?}");
-    let shown = err.to_string();
-    assert!(
-        shown.contains("no sentinel knows a master named \"nosuchservice\"")
-            || shown.contains("knows no master named \"nosuchservice\""),
-        "{shown}"
-    );
+    within(|| {
+        let store =
+            RedisSentinelStore::open_with(sentinels.clone(), "nosuchservice", options.clone())
+                .unwrap();
+        let started = Instant::now();
+        let err = store.push("/k/client", &[b"x"], None).unwrap_err();
+        let took = started.elapsed();
+        assert!(err.is_connection(), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("no sentinel knows a master named \"nosuchservice\"")
+                || shown.contains("knows no master named \"nosuchservice\""),
+            "{shown}"
+        );
+        over(took, connect_timeout + Duration::from_millis(200))
+    });
 
     // A silent sentinel first (it takes the connection, never answers):
     // it costs its share of the connect timeout, the next one answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut sentinels = vec![silent.local_addr().unwrap().to_string()];
     sentinels.extend(set.sentinel_addrs());
-    let store = RedisSentinelStore::open_with(
-        sentinels,
-        SERVICE,
-        RedisSentinelStoreOptions {
-            connect_timeout: Duration::from_millis(1000),
-            ..RedisSentinelStoreOptions::default()
-        },
-    )
-    .unwrap();
-    let started = Instant::now();
-    store.ping().unwrap();
-    let took = started.elapsed();
-    assert!(took >= Duration::from_millis(400), "{took:?}");
-    assert!(took < Duration::from_millis(1000), "{took:?}");
-    // Then the one that answered is asked first: a second connection
-    // (the first is busy with a blocking pop) opens at once.
-    let busy = {
-        let store = store.clone();
-        thread::spawn(move || store.blocking_pop("/k/none", Some(Duration::from_millis(500))))
-    };
-    thread::sleep(Duration::from_millis(50));
-    let started = Instant::now();
-    store.ping().unwrap();
-    let took = started.elapsed();
-    assert!(took < Duration::from_millis(300), "{took:?}");
-    assert_eq!(busy.join().unwrap().unwrap(), None);
+    within(|| {
+        let store = RedisSentinelStore::open_with(
+            sentinels.clone(),
+            SERVICE,
+            RedisSentinelStoreOptions {
+                connect_timeout: Duration::from_millis(1000),
+                ..RedisSentinelStoreOptions::default()
+            },
+        )
+        .unwrap();
+        let started = Instant::now();
+        store.ping().unwrap();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(400), "{took:?}");
+        if let Some(over) = over(took, Duration::from_millis(1000)) {
+            return Some(over);
+        }
+        // Then the one that answered is asked first: a second
+        // connection (the first is busy with a blocking pop) opens at
+        // once.
+        let busy = {
+            let store = store.clone();
+            thread::spawn(move || store.blocking_pop("/k/none", Some(Duration::from_millis(500))))
+        };
+        thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        store.ping().unwrap();
+        let second = started.elapsed();
+        assert_eq!(busy.join().unwrap().unwrap(), None);
+        over(second, Duration::from_millis(300))
+    });
 
     // No sentinel at all: a connection error within the connect timeout.
-    let store = RedisSentinelStore::open_with(
-        [support::free_port(), support::free_port()],
-        SERVICE,
-        RedisSentinelStoreOptions {
-            connect_timeout,
-            ..RedisSentinelStoreOptions::default()
-        },
-    )
-    .unwrap();
-    let started = Instant::now();
-    let err = store.ping().unwrap_err();
-    assert!(started.elapsed() < connect_timeout + Duration::from_millis(200));
-    assert!(err.is_connection(), "{err:?}");
-    assert!(err.to_string().contains(SERVICE), "{err}");
+    within(|| {
+        let store = RedisSentinelStore::open_with(
+            [support::free_port(), support::free_port()],
+            SERVICE,
+            RedisSentinelStoreOptions {
+                connect_timeout,
+                ..RedisSentinelStoreOptions::default()
+            },
+        )
+        .unwrap();
+        let started = Instant::now();
+        let err = store.ping().unwrap_err();
+        let took = started.elapsed();
+        assert!(err.is_connection(), "{err:?}");
+        assert!(err.to_string().contains(SERVICE), "{err}");
+        over(took, connect_timeout + Duration::from_millis(200))
+    });
 }
 
 #[test]
