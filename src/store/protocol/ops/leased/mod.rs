@@ -3,7 +3,6 @@
 //! looks and waits; and both drivers' implementations of the lease traits,
 //! one line each.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,7 +31,9 @@ use crate::store::target::Target;
 use crate::store::{StoreError, wait_limit};
 
 mod blocking;
+mod tags;
 use blocking::*;
+use tags::tag_args;
 
 /// How long a blocking leased receive waits on the list, at most, while
 /// something is pending: a message a nack makes due writes nothing to the
@@ -71,39 +72,6 @@ fn script_request<A: AsRef<[u8]>>(
 ) -> Request {
     let names: Vec<&str> = keys.all().iter().chain(extra).map(String::as_str).collect();
     Request::script(script, &names, args)
-}
-
-/// The (unit, places) pairs of `tags`, as the scripts take them: places
-/// in runs (`1-40,42`).
-fn tag_args(tags: &[DeliveryTag]) -> Vec<String> {
-    let mut units: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for tag in tags {
-        units.entry(&tag.unit).or_default().push(tag.index);
-    }
-    let mut args = Vec::with_capacity(units.len() * 2);
-    for (unit, mut places) in units {
-        places.sort_unstable();
-        places.dedup();
-        let mut runs = String::new();
-        let mut i = 0;
-        while i < places.len() {
-            let start = places[i];
-            while i + 1 < places.len() && places[i + 1] == places[i] + 1 {
-                i += 1;
-            }
-            if !runs.is_empty() {
-                runs.push(',');
-            }
-            match places[i] == start {
-                true => runs.push_str(&start.to_string()),
-                false => runs.push_str(&format!("{start}-{}", places[i])),
-            }
-            i += 1;
-        }
-        args.push(unit.to_owned());
-        args.push(runs);
-    }
-    args
 }
 
 /// A reply read by `read`, or the error of a reply of another shape.
@@ -522,28 +490,5 @@ impl<T: Target> AsyncLeaseStore for AsyncStore<T> {
 
     async fn lease_stats(&self, keys: &LeaseKeys) -> Result<LeaseStats, StoreError> {
         self.run(stats(self.shown(), keys), None).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tag(unit: &str, index: u32) -> DeliveryTag {
-        DeliveryTag::new(None, 1, unit.into(), index)
-    }
-
-    #[test]
-    fn tags_go_by_unit_with_their_places_in_runs() {
-        let tags = [
-            tag("B", 1),
-            tag("A", 3),
-            tag("A", 1),
-            tag("A", 2),
-            tag("A", 7),
-            tag("A", 2),
-        ];
-        assert_eq!(tag_args(&tags), ["A", "1-3,7", "B", "1"]);
-        assert!(tag_args(&[]).is_empty());
     }
 }
