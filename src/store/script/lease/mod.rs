@@ -54,10 +54,18 @@ mod reply;
 
 pub(in crate::store) use reply::{LeaseReply, dead_letters, extended, snapshot, stats};
 
-/// The functions the scripts share.
+/// The functions settling a delivery needs, which every script shares.
+macro_rules! settling {
+    () => {
+        include_str!("settle.lua")
+    };
+}
+
+/// All the functions the scripts share (the ack script defines only
+/// [`settling!`]'s: each function a script defines costs every call).
 macro_rules! prelude {
     () => {
-        include_str!("prelude.lua")
+        concat!(settling!(), include_str!("prelude.lua"))
     };
 }
 
@@ -199,7 +207,7 @@ return {deadline, next_due, acked, pending, unit, attempts, ids, bodies}"
 
 /// ARGV: (unit, places) pairs. How many were held.
 pub(in crate::store) static ACK: Script = Script::new(concat!(
-    prelude!(),
+    settling!(),
     "\
 if foreign(2, 3) then return redis.error_reply(wrongtype) end
 return ack(1)"
