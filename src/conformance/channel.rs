@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Chan, Harness, pair, unique};
+use super::{Chan, Harness, pair, ttl_pair, unique};
 use crate::{
     ChannelError, ChannelOptions, ListStore, Peer, RedisChannel, StoreError, list_channels,
 };
@@ -440,14 +440,7 @@ pub fn channel_ttl_expires_and_is_refreshed_by_sends<B: Harness>(backend: &B) {
     // fails the first time (its peek comes 0.6 TTL after it).
     let mut ttl = Duration::from_millis(1000);
     let (client, server) = loop {
-        let name = unique("/ttl");
-        let options = ChannelOptions {
-            ttl: Some(ttl),
-            ..Default::default()
-        };
-        let client =
-            RedisChannel::with_options(backend.store(), &name, Peer::Client, options).unwrap();
-        let server = RedisChannel::new(backend.store(), &name, Peer::Server).unwrap();
+        let (client, server) = ttl_pair(backend, "/ttl", ttl);
         client.send_msg(&1).unwrap();
         server.send_msg(&"no ttl here").unwrap();
         backend.advance(ttl * 6 / 10);

@@ -188,7 +188,7 @@ pub mod scenario {
     pub use super::store::*;
 }
 
-use crate::{LeaseStore, ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
+use crate::{ChannelOptions, LeaseStore, ListStore, ManualClock, MemoryStore, Peer, RedisChannel};
 
 /// A store under test, with control of its time and of its keys.
 pub trait Harness: Sync {
@@ -346,6 +346,19 @@ type Chan<B> = RedisChannel<<B as Harness>::Store>;
 fn pair<B: Harness>(harness: &B, name: &str) -> (Chan<B>, Chan<B>) {
     let client = RedisChannel::new(harness.store(), name, Peer::Client).unwrap();
     let server = RedisChannel::new(harness.store(), name, Peer::Server).unwrap();
+    (client, server)
+}
+
+/// Both ends of a new channel under `prefix`, the client's sends giving
+/// its sending list `ttl`.
+fn ttl_pair<B: Harness>(harness: &B, prefix: &str, ttl: Duration) -> (Chan<B>, Chan<B>) {
+    let name = unique(prefix);
+    let options = ChannelOptions {
+        ttl: Some(ttl),
+        ..Default::default()
+    };
+    let client = RedisChannel::with_options(harness.store(), &name, Peer::Client, options).unwrap();
+    let server = RedisChannel::new(harness.store(), &name, Peer::Server).unwrap();
     (client, server)
 }
 

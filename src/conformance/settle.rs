@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{Chan, Harness, unique};
+use super::{Chan, Harness, ttl_pair, unique};
 use crate::store::{DeadReason, LeaseStats};
 use crate::{
     ChannelOptions, Delivery, LeaseStore, ListStore, Nacked, Peer, RedisChannel, StoreError,
@@ -99,14 +99,7 @@ where
     // lease that misses messages, fails the first time.
     let mut ttl = Duration::from_millis(500);
     let (server, batch) = loop {
-        let name = unique("/ttl-batch");
-        let sending = ChannelOptions {
-            ttl: Some(ttl),
-            ..Default::default()
-        };
-        let client =
-            RedisChannel::with_options(backend.store(), &name, Peer::Client, sending).unwrap();
-        let server = RedisChannel::new(backend.store(), &name, Peer::Server).unwrap();
+        let (client, server) = ttl_pair(backend, "/ttl-batch", ttl);
         let sent = Instant::now();
         client.send_msgs(1..=3u32).unwrap();
         let kept = backend.ttl(client.send_key()).is_some();
