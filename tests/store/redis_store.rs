@@ -255,6 +255,40 @@ fn an_unresolvable_host_is_a_connection_error() {
     assert!(err.to_string().contains("cannot resolve"), "{err}");
 }
 
+/// The ACL user the deployments guide gives (its `ACL SETUSER` line, read
+/// from the guide) passes every conformance suite, leases included: the
+/// line names every command the store sends and its scripts call.
+#[test]
+fn the_documented_acl_user_passes_every_suite() {
+    let guide = include_str!("../../docs/guide/deployments.md");
+    let line = guide
+        .lines()
+        .find(|line| line.starts_with("ACL SETUSER app "))
+        .expect("the guide's ACL SETUSER line");
+    let backend = support::RedisBackend::new();
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    redis::cmd("ACL")
+        .arg(&args)
+        .exec(&mut backend.server.raw())
+        .unwrap();
+    let url = format!("redis://app:password@127.0.0.1:{}/", backend.server.port());
+    let limited = support::RedisBackend {
+        store: RedisStore::open(url.as_str()).unwrap(),
+        ..backend
+    };
+    redisutil::conformance::run_all(&limited);
+    redisutil::conformance::run_all_leases(&limited);
+    // The async store too (its cancelled waits are cut with CLIENT UNBLOCK).
+    #[cfg(feature = "tokio")]
+    {
+        use redisutil::conformance::AsyncHarness;
+        let store = redisutil::aio::AsyncRedisStore::open(url.as_str()).unwrap();
+        let harness = AsyncHarness::new(limited, store);
+        redisutil::conformance::run_all(&harness);
+        redisutil::conformance::run_all_leases(&harness);
+    }
+}
+
 /// An ACL user without scripting: the operations that need a script fail
 /// with the server's NOPERM, and nothing is lost or half-written.
 #[test]
