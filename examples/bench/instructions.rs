@@ -99,6 +99,20 @@ fn count(
     server.finish(&mut admin) / CALLS as u64
 }
 
+/// Acks the batch `held` and leases the next one (up to [`BATCH`]) into
+/// it, in one call; how many it leased.
+fn ack_and_lease(
+    serving: &RedisChannel<RedisStore>,
+    held: &mut Vec<Delivery<Msg>>,
+    lease: Duration,
+) -> usize {
+    let (_, next) = serving
+        .ack_and_lease_msgs::<_, Msg>(&*held, BATCH, lease)
+        .unwrap();
+    *held = next.into_iter().map(Result::unwrap).collect();
+    held.len()
+}
+
 pub fn run() {
     let dir = std::env::temp_dir().join(format!("redisutil-callgrind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -108,12 +122,7 @@ pub fn run() {
     });
     let mut held: Vec<Delivery<Msg>> = Vec::new();
     let looped = count(&dir, "loop", CALLS * BATCH, &mut |serving| {
-        let done = std::mem::take(&mut held);
-        let (_, next) = serving
-            .ack_and_lease_msgs::<_, Msg>(&done, BATCH, lease)
-            .unwrap();
-        held = next.into_iter().map(Result::unwrap).collect();
-        assert_eq!(held.len(), BATCH);
+        assert_eq!(ack_and_lease(serving, &mut held, lease), BATCH);
     });
     let two = count(&dir, "two", CALLS * BATCH, &mut |serving| {
         let batch: Vec<_> = serving
@@ -155,12 +164,7 @@ pub fn run() {
         let leased = count(&dir, &format!("loop-{found}"), 0, &mut |serving| {
             let client = client.get_or_insert_with(|| sender(serving));
             client.send_msgs(&sent).unwrap();
-            let done = std::mem::take(&mut held);
-            let (_, next) = serving
-                .ack_and_lease_msgs::<_, Msg>(&done, BATCH, lease)
-                .unwrap();
-            held = next.into_iter().map(Result::unwrap).collect();
-            assert_eq!(held.len(), found);
+            assert_eq!(ack_and_lease(serving, &mut held, lease), found);
         });
         kept_up.push((found, plain, leased));
     }
