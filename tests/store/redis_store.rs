@@ -258,6 +258,7 @@ fn an_unresolvable_host_is_a_connection_error() {
 /// The ACL user the deployments guide gives (its `ACL SETUSER` line, read
 /// from the guide) passes every conformance suite, leases included: the
 /// line names every command the store sends and its scripts call.
+#[cfg(feature = "conformance")]
 #[test]
 fn the_documented_acl_user_passes_every_suite() {
     let guide = include_str!("../../docs/guide/deployments.md");
