@@ -255,21 +255,28 @@ fn an_unresolvable_host_is_a_connection_error() {
     assert!(err.to_string().contains("cannot resolve"), "{err}");
 }
 
+/// The arguments of the deployments guide's `ACL SETUSER app …` line that
+/// holds `marker` (its note in brackets left out).
+#[cfg(feature = "conformance")]
+fn documented_acl(marker: &str) -> Vec<&'static str> {
+    let guide = include_str!("../../docs/guide/deployments.md");
+    let line = guide
+        .lines()
+        .find(|line| line.starts_with("ACL SETUSER app ") && line.contains(marker))
+        .unwrap_or_else(|| panic!("the guide's ACL SETUSER line with {marker}"));
+    let command = line.split(" (").next().unwrap();
+    command.split_whitespace().skip(1).collect()
+}
+
 /// The ACL user the deployments guide gives (its `ACL SETUSER` line, read
 /// from the guide) passes every conformance suite, leases included: the
 /// line names every command the store sends and its scripts call.
 #[cfg(feature = "conformance")]
 #[test]
 fn the_documented_acl_user_passes_every_suite() {
-    let guide = include_str!("../../docs/guide/deployments.md");
-    let line = guide
-        .lines()
-        .find(|line| line.starts_with("ACL SETUSER app "))
-        .expect("the guide's ACL SETUSER line");
     let backend = support::RedisBackend::new();
-    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
     redis::cmd("ACL")
-        .arg(&args)
+        .arg(documented_acl("on >password"))
         .exec(&mut backend.server.raw())
         .unwrap();
     let url = format!("redis://app:password@127.0.0.1:{}/", backend.server.port());
@@ -288,6 +295,34 @@ fn the_documented_acl_user_passes_every_suite() {
         redisutil::conformance::run_all(&harness);
         redisutil::conformance::run_all_leases(&harness);
     }
+}
+
+/// The same on a Cluster, with the guide's line for a Cluster's nodes
+/// added on every node.
+#[cfg(all(feature = "conformance", feature = "cluster"))]
+#[test]
+fn the_documented_acl_user_passes_every_suite_on_a_cluster() {
+    let backend = support::ClusterBackend::new();
+    for seed in backend.cluster.seeds() {
+        let port: u16 = seed.rsplit(':').next().unwrap().parse().unwrap();
+        let mut node = backend.cluster.raw(port);
+        for marker in ["on >password", "every node of a Cluster"] {
+            redis::cmd("ACL")
+                .arg(documented_acl(marker))
+                .exec(&mut node)
+                .unwrap();
+        }
+    }
+    let options = redisutil::RedisClusterStoreOptions {
+        auth: Some(redisutil::RedisAuth::user("app", "password")),
+        ..Default::default()
+    };
+    let limited = support::ClusterBackend {
+        store: redisutil::RedisClusterStore::open_with(backend.cluster.seeds(), options).unwrap(),
+        ..backend
+    };
+    redisutil::conformance::run_all(&limited);
+    redisutil::conformance::run_all_leases(&limited);
 }
 
 /// An ACL user without scripting: the operations that need a script fail
