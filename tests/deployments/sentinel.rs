@@ -331,6 +331,30 @@ fn assert_error_hides_passwords(err: &StoreError) {
     }
 }
 
+/// The deployments guide's ACL user, with its line for a Sentinel's
+/// master added on the master, passes every suite through the sentinels
+/// (which watch the master as the default user).
+#[test]
+fn the_documented_acl_user_passes_every_suite_through_sentinels() {
+    let set = SentinelSet::start(SentinelSetup {
+        sentinels: 1,
+        ..SentinelSetup::default()
+    });
+    for marker in ["on >password", "a Sentinel's master"] {
+        redis::cmd("ACL")
+            .arg(support::documented_acl(marker))
+            .exec(&mut set.raw_master())
+            .unwrap();
+    }
+    let store = set.store_with(RedisSentinelStoreOptions {
+        auth: Some(RedisAuth::user("app", "password")),
+        ..RedisSentinelStoreOptions::default()
+    });
+    let backend = SentinelBackend { set, store };
+    redisutil::conformance::run_all(&backend);
+    redisutil::conformance::run_all_leases(&backend);
+}
+
 #[test]
 fn sentinels_with_a_password() {
     let set = SentinelSet::start(SentinelSetup {

@@ -255,19 +255,6 @@ fn an_unresolvable_host_is_a_connection_error() {
     assert!(err.to_string().contains("cannot resolve"), "{err}");
 }
 
-/// The arguments of the deployments guide's `ACL SETUSER app …` line that
-/// holds `marker` (its note in brackets left out).
-#[cfg(feature = "conformance")]
-fn documented_acl(marker: &str) -> Vec<&'static str> {
-    let guide = include_str!("../../docs/guide/deployments.md");
-    let line = guide
-        .lines()
-        .find(|line| line.starts_with("ACL SETUSER app ") && line.contains(marker))
-        .unwrap_or_else(|| panic!("the guide's ACL SETUSER line with {marker}"));
-    let command = line.split(" (").next().unwrap();
-    command.split_whitespace().skip(1).collect()
-}
-
 /// The ACL user the deployments guide gives (its `ACL SETUSER` line, read
 /// from the guide) passes every conformance suite, leases included: the
 /// line names every command the store sends and its scripts call.
@@ -276,7 +263,7 @@ fn documented_acl(marker: &str) -> Vec<&'static str> {
 fn the_documented_acl_user_passes_every_suite() {
     let backend = support::RedisBackend::new();
     redis::cmd("ACL")
-        .arg(documented_acl("on >password"))
+        .arg(support::documented_acl("on >password"))
         .exec(&mut backend.server.raw())
         .unwrap();
     let url = format!("redis://app:password@127.0.0.1:{}/", backend.server.port());
@@ -308,7 +295,7 @@ fn the_documented_acl_user_passes_every_suite_on_a_cluster() {
         let mut node = backend.cluster.raw(port);
         for marker in ["on >password", "every node of a Cluster"] {
             redis::cmd("ACL")
-                .arg(documented_acl(marker))
+                .arg(support::documented_acl(marker))
                 .exec(&mut node)
                 .unwrap();
         }

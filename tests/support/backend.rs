@@ -76,3 +76,15 @@ pub(super) fn ttl(raw: &mut redis::Connection, key: &str) -> Option<Duration> {
     let millis: i64 = redis::cmd("PTTL").arg(key).query(raw).unwrap();
     u64::try_from(millis).ok().map(Duration::from_millis)
 }
+
+/// The arguments of the deployments guide's `ACL SETUSER app …` line that
+/// holds `marker` (its note in brackets left out).
+pub fn documented_acl(marker: &str) -> Vec<&'static str> {
+    let guide = include_str!("../../docs/guide/deployments.md");
+    let line = guide
+        .lines()
+        .find(|line| line.starts_with("ACL SETUSER app ") && line.contains(marker))
+        .unwrap_or_else(|| panic!("the guide's ACL SETUSER line with {marker}"));
+    let command = line.split(" (").next().unwrap();
+    command.split_whitespace().skip(1).collect()
+}

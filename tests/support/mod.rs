@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(feature = "conformance")]
 #[allow(unused_imports)] // each test binary uses a different part of this module
-pub use backend::RedisBackend;
+pub use backend::{RedisBackend, documented_acl};
 #[cfg(all(feature = "cluster", feature = "conformance"))]
 #[allow(unused_imports)]
 pub use cluster::ClusterBackend;
