@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Chan, Harness, pair, ttl_pair, unique};
+use super::{Chan, Harness, pair, ttl_pair, unique, with_a_ttl_long_enough};
 use crate::{
     ChannelError, ChannelOptions, ListStore, Peer, RedisChannel, StoreError, list_channels,
 };
@@ -434,30 +434,27 @@ pub fn invalid_names_and_prefixes_are_refused_before_sending<B: Harness>(backend
 
 /// Scenario: channel ttl expires and is refreshed by sends.
 pub fn channel_ttl_expires_and_is_refreshed_by_sends<B: Harness>(backend: &B) {
-    // A real store's steps take real time. When the peek came a TTL or more
-    // after the refreshing send began (a machine too busy to tell), the check
-    // is made again with a TTL twice as long; a send that does not refresh
-    // fails the first time (its peek comes 0.6 TTL after it).
-    let mut ttl = Duration::from_millis(1000);
-    let (client, server) = loop {
-        let (client, server) = ttl_pair(backend, "/ttl", ttl);
-        client.send_msg(&1).unwrap();
-        server.send_msg(&"no ttl here").unwrap();
-        backend.advance(ttl * 6 / 10);
-        let refreshing = Instant::now();
-        client.send_msg(&2).unwrap(); // refreshes the TTL
-        backend.advance(ttl * 6 / 10);
-        let head = server.peek_msg::<i32>().unwrap();
-        if head == Some(1) {
-            break (client, server);
-        }
-        let took = refreshing.elapsed();
-        assert!(
-            took >= ttl && ttl < Duration::from_secs(8),
-            "the second send refreshed the TTL: {head:?} {took:?} after it began, TTL {ttl:?}"
-        );
-        ttl *= 2;
-    };
+    // A real store's steps take real time: a peek a TTL or more after the
+    // refreshing send began says nothing (a machine too busy to tell). A
+    // send that does not refresh fails the first time (its peek comes 0.6
+    // TTL after it).
+    let ((client, server), ttl) =
+        with_a_ttl_long_enough(Duration::from_millis(1000), Duration::from_secs(8), |ttl| {
+            let (client, server) = ttl_pair(backend, "/ttl", ttl);
+            client.send_msg(&1).unwrap();
+            server.send_msg(&"no ttl here").unwrap();
+            backend.advance(ttl * 6 / 10);
+            let refreshing = Instant::now();
+            client.send_msg(&2).unwrap(); // refreshes the TTL
+            backend.advance(ttl * 6 / 10);
+            match server.peek_msg::<i32>().unwrap() {
+                Some(1) => Ok((client, server)),
+                head => Err((
+                    refreshing.elapsed(),
+                    format!("the second send refreshed the TTL: {head:?}"),
+                )),
+            }
+        });
     let within = ttl * 3;
     assert!(
         backend.eventually(within, || server.peek_msg::<i32>().unwrap().is_none()),
@@ -469,5 +466,5 @@ pub fn channel_ttl_expires_and_is_refreshed_by_sends<B: Harness>(backend: &B) {
     );
     // A batch send sets the TTL too.
     client.send_msgs([3, 4]).unwrap();
-    assert!(backend.eventually(within, || { server.peek_msg::<i32>().unwrap().is_none() }));
+    assert!(backend.eventually(within, || server.peek_msg::<i32>().unwrap().is_none()));
 }

@@ -362,6 +362,29 @@ fn ttl_pair<B: Harness>(harness: &B, prefix: &str, ttl: Duration) -> (Chan<B>, C
     (client, server)
 }
 
+/// Runs `attempt` with a TTL of `first`, then, while it fails only
+/// because the machine was too slow to tell (it answers how long its timed
+/// steps took, and what it saw), again with a TTL twice as long, up to
+/// `limit`. What failed with steps quicker than its TTL is a fault, and
+/// panics at once. The attempt's result and the TTL it passed with.
+fn with_a_ttl_long_enough<T>(
+    first: Duration,
+    limit: Duration,
+    mut attempt: impl FnMut(Duration) -> Result<T, (Duration, String)>,
+) -> (T, Duration) {
+    let mut ttl = first;
+    loop {
+        match attempt(ttl) {
+            Ok(passed) => return (passed, ttl),
+            Err((took, what)) => assert!(
+                took >= ttl && ttl < limit,
+                "{what}, {took:?} after it began, TTL {ttl:?}"
+            ),
+        }
+        ttl *= 2;
+    }
+}
+
 /// A name no other scenario in this process uses.
 fn unique(prefix: &str) -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);

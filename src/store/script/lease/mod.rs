@@ -32,9 +32,10 @@
 //! else a `SORT … BY nosort LIMIT … STORE` copies the head and an `LTRIM`
 //! drops it), and the client reads them back with an `LRANGE` in the
 //! same transaction (`MULTI`, the script, `LRANGE`, `EXEC`), so Lua never
-//! holds them on the way in or out. A delivery is named by its unit and place, `(U, j)`:
-//! a lease runs once per call id, and a call sent again after its reply
-//! was lost finds its unit and answers what its first run answered.
+//! holds them on the way in or out. A delivery is named by its unit and
+//! place, `(U, j)`: a lease runs once per call id, and a call sent again
+//! after its reply was lost finds its unit and answers what its first run
+//! answered.
 //!
 //! Every script checks the types of the keys it writes before its first
 //! write (`WRONGTYPE`, nothing changed). Times are whole milliseconds on
