@@ -16,7 +16,7 @@ use redisutil::{
     ListStore, Peer, RedisAuth, RedisChannel, RedisSentinelStore, RedisSentinelStoreOptions,
     StoreError,
 };
-use support::{SERVICE, SentinelBackend, SentinelSet, SentinelSetup};
+use support::{SERVICE, SentinelBackend, SentinelSet, SentinelSetup, over, within_three_tries};
 
 fn backend() -> SentinelBackend {
     let set = SentinelSet::start(SentinelSetup {
@@ -453,25 +453,10 @@ fn an_unknown_service_is_a_clear_error_within_the_connect_timeout() {
         connect_timeout,
         ..RedisSentinelStoreOptions::default()
     };
-    // Each bound is checked on a fresh store up to three times: a busy
-    // machine may stall one try a few hundred ms, while a store that waits
-    // out what it should skip is over the bound every time. (A try answers
-    // what went over its bound, if anything did.)
-    fn within(mut attempt: impl FnMut() -> Option<String>) {
-        for tries in 1.. {
-            match attempt() {
-                None => break,
-                Some(over) => assert!(tries < 3, "{over}, three times"),
-            }
-        }
-    }
-    fn over(took: Duration, bound: Duration) -> Option<String> {
-        (took >= bound).then(|| format!("{took:?}, not under {bound:?}"))
-    }
     // A dead sentinel first, then one that does not know the service.
     let mut sentinels = vec![format!("127.0.0.1:{}", support::free_port())];
     sentinels.extend(set.sentinel_addrs());
-    within(|| {
+    within_three_tries(|| {
         let store =
             RedisSentinelStore::open_with(sentinels.clone(), "nosuchservice", options.clone())
                 .unwrap();
@@ -493,7 +478,7 @@ fn an_unknown_service_is_a_clear_error_within_the_connect_timeout() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut sentinels = vec![silent.local_addr().unwrap().to_string()];
     sentinels.extend(set.sentinel_addrs());
-    within(|| {
+    within_three_tries(|| {
         let store = RedisSentinelStore::open_with(
             sentinels.clone(),
             SERVICE,
@@ -526,7 +511,7 @@ fn an_unknown_service_is_a_clear_error_within_the_connect_timeout() {
     });
 
     // No sentinel at all: a connection error within the connect timeout.
-    within(|| {
+    within_three_tries(|| {
         let store = RedisSentinelStore::open_with(
             [support::free_port(), support::free_port()],
             SERVICE,

@@ -62,3 +62,21 @@ pub fn unique(prefix: &str) -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     format!("{prefix}/{}", SEQ.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Checks a bound on a time up to three times, each try on a fresh store:
+/// a busy machine may stall one try a few hundred ms, while a store that
+/// waits out what it should not is over the bound every time. A try
+/// answers what went over its bound ([`over`]), if anything did.
+pub fn within_three_tries(mut attempt: impl FnMut() -> Option<String>) {
+    for tries in 1.. {
+        match attempt() {
+            None => break,
+            Some(over) => assert!(tries < 3, "{over}, three times"),
+        }
+    }
+}
+
+/// What [`within_three_tries`] reports when `took` is not under `bound`.
+pub fn over(took: std::time::Duration, bound: std::time::Duration) -> Option<String> {
+    (took >= bound).then(|| format!("{took:?}, not under {bound:?}"))
+}
