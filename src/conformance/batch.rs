@@ -78,3 +78,36 @@ pub fn blocking_batch_receive_waits_then_takes_what_is_there<B: Harness>(backend
         assert_eq!(batch, [4, 5], "one push, taken whole by the waiting batch");
     });
 }
+
+/// Scenario: messages of every size around a read's 16 KiB, and one of a
+/// mebibyte, arrive whole and in order, by batch and one by one, mixed
+/// with small ones (a reply read in many pieces, and what follows it on
+/// the same connection).
+pub fn messages_of_any_size_arrive_whole<B: Harness>(backend: &B) {
+    let (client, server) = pair(backend, &unique("/batch-sizes"));
+    let sizes = [0, 1, 16_381, 16_382, 16_383, 16_384, 100_000, 1 << 20];
+    let messages: Vec<String> = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(n, &size)| [format!("{n}"), format!("{n}").repeat(size.max(1))])
+        .collect();
+    client.send_msgs(&messages).unwrap();
+    let batch = server.recv_msgs::<String>(messages.len()).unwrap();
+    let batch: Vec<String> = batch.into_iter().map(|message| message.unwrap()).collect();
+    assert!(
+        batch == messages,
+        "a batch of {} messages changed",
+        messages.len()
+    );
+    for message in &messages {
+        client.send_msg(message).unwrap();
+    }
+    for message in &messages {
+        assert!(
+            server.recv_msg::<String>().unwrap().as_ref() == Some(message),
+            "a message of {} bytes changed",
+            message.len()
+        );
+    }
+    assert_eq!(server.recv_msg::<String>().unwrap(), None);
+}

@@ -132,6 +132,10 @@ pub fn scenarios<H: Harness>() -> Vec<Scenario<H>> {
             batch::batch_receive_takes_up_to_max_in_order::<H>,
         ),
         (
+            "messages_of_any_size_arrive_whole",
+            batch::messages_of_any_size_arrive_whole::<H>,
+        ),
+        (
             "batch_receive_keeps_undecodable_messages_in_place",
             batch::batch_receive_keeps_undecodable_messages_in_place::<H>,
         ),

@@ -72,6 +72,7 @@ conformance!(
     huge_timeouts_wait_without_limit,
     numbers_arrive_exactly_or_not_at_all,
     batch_receive_takes_up_to_max_in_order,
+    messages_of_any_size_arrive_whole,
     batch_receive_keeps_undecodable_messages_in_place,
     blocking_batch_receive_waits_then_takes_what_is_there,
 );

@@ -98,9 +98,12 @@ impl Write for Stream {
 pub(crate) struct Conn {
     stream: Stream,
     reader: ReplyReader,
-    /// Bytes read and not yet consumed, from `start` on.
+    /// Bytes read and not yet consumed: `input[start..end]`. The rest of
+    /// `input` is room for the next read, zeroed once when it was added
+    /// (not before each read).
     input: Vec<u8>,
     start: usize,
+    end: usize,
     /// The read timeout the socket has now.
     read_timeout: Option<Duration>,
     /// The server's id of this connection (`CLIENT ID`), once asked.
@@ -160,6 +163,7 @@ impl Conn {
             reader: ReplyReader::default(),
             input: Vec::new(),
             start: 0,
+            end: 0,
             read_timeout: timeout,
             client_id: None,
         })
@@ -199,13 +203,12 @@ impl Conn {
         loop {
             let found = self
                 .reader
-                .read(&self.input[self.start..])
+                .read(&self.input[self.start..self.end])
                 .map_err(Failure::Garbled)?;
             self.start += found.consumed;
             if let Some(reply) = found.reply {
-                if self.start == self.input.len() {
-                    self.input.clear();
-                    self.start = 0;
+                if self.start == self.end {
+                    (self.start, self.end) = (0, 0);
                 }
                 return Ok(reply);
             }
@@ -221,26 +224,29 @@ impl Conn {
     /// Reads at least one more byte; an end of stream is an error.
     fn fill(&mut self, wanted: usize) -> io::Result<()> {
         if self.start > 0 {
-            self.input.drain(..self.start);
-            self.start = 0;
+            self.input.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
         }
-        let old = self.input.len();
-        self.input.resize(old + wanted.max(READ_CHUNK), 0);
-        let read = self.stream.read(&mut self.input[old..]);
-        self.input.truncate(old + *read.as_ref().unwrap_or(&0));
-        match read? {
+        let room = self.end + wanted.max(READ_CHUNK);
+        if self.input.len() < room {
+            self.input.resize(room, 0);
+        }
+        match self.stream.read(&mut self.input[self.end..])? {
             0 => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the server closed the connection",
             )),
-            _ => Ok(()),
+            read => {
+                self.end += read;
+                Ok(())
+            }
         }
     }
 
     /// Whether the connection may be used again: nothing unread waits on
     /// it and the server has not closed it, looked at without blocking.
     pub(crate) fn is_alive(&mut self) -> bool {
-        if self.start < self.input.len() || self.reader.is_midway() {
+        if self.start < self.end || self.reader.is_midway() {
             return false;
         }
         if self.stream.set_nonblocking(true).is_err() {
