@@ -55,9 +55,7 @@ pub(crate) struct ProtocolError(pub(crate) String);
 
 /// Appends the command `args` (an array of bulk strings) to `out`.
 pub(crate) fn write_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
-    out.push(b'*');
-    write_decimal(out, args.len());
-    out.extend_from_slice(b"\r\n");
+    write_header(out, b'*', args.len());
     for arg in args {
         write_bulk(out, arg.as_ref());
     }
@@ -65,33 +63,34 @@ pub(crate) fn write_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
 
 /// Appends the array header of a command of `count` arguments.
 pub(crate) fn write_array_header(out: &mut Vec<u8>, count: usize) {
-    out.push(b'*');
-    write_decimal(out, count);
-    out.extend_from_slice(b"\r\n");
+    write_header(out, b'*', count);
 }
 
 /// Appends one bulk string.
 pub(crate) fn write_bulk(out: &mut Vec<u8>, arg: &[u8]) {
-    out.push(b'$');
-    write_decimal(out, arg.len());
-    out.extend_from_slice(b"\r\n");
+    write_header(out, b'$', arg.len());
     out.extend_from_slice(arg);
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends the decimal digits of `value`.
-fn write_decimal(out: &mut Vec<u8>, mut value: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+/// Appends `$len` or `*count` and its line end, built on the stack and
+/// copied at once.
+fn write_header(out: &mut Vec<u8>, kind: u8, mut value: usize) {
+    // A kind byte, up to 20 digits, the line end.
+    let mut header = [0u8; 23];
+    header[21..].copy_from_slice(b"\r\n");
+    let mut at = 21;
     loop {
         at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
+        header[at] = b'0' + (value % 10) as u8;
         value /= 10;
         if value == 0 {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    at -= 1;
+    header[at] = kind;
+    out.extend_from_slice(&header[at..]);
 }
 
 /// Reads replies from bytes as they arrive.
@@ -306,9 +305,11 @@ mod tests {
             out,
             b"*4\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$0\r\n\r\n$2\r\n\r\n\r\n"
         );
-        let mut out = Vec::new();
-        write_decimal(&mut out, usize::MAX);
-        assert_eq!(out, usize::MAX.to_string().as_bytes());
+        for value in [0, 7, 10, 99, 100, 4096, 12345, usize::MAX] {
+            let mut out = b"+".to_vec();
+            write_header(&mut out, b'$', value);
+            assert_eq!(out, format!("+${value}\r\n").as_bytes());
+        }
     }
 
     #[test]
