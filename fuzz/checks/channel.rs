@@ -25,8 +25,13 @@ pub fn channel_decode(data: &[u8]) {
         Ok(Some(value)) => {
             assert_eq!(Some(&value), expected.as_ref());
             assert_eq!(peeked.unwrap().as_ref(), Some(&value));
-            // What we send back decodes to the same value.
+            // What we send back is what serde_json writes, and decodes to
+            // the same value.
             server.send_msg(&value).unwrap();
+            assert_eq!(
+                store.index(server.send_key(), 0).unwrap().unwrap(),
+                serde_json::to_vec(&value).unwrap()
+            );
             assert_eq!(client.recv_msg::<Value>().unwrap(), Some(value));
         }
         Ok(None) => panic!("a message was there"),
