@@ -254,10 +254,31 @@ fn text(line: &[u8]) -> String {
     String::from_utf8_lossy(line).into_owned()
 }
 
+/// The integer of a line (a length, a count, an integer reply): what
+/// `str::parse::<i64>` accepts, read from the bytes as they are.
 fn integer(line: &[u8]) -> Result<i64, ProtocolError> {
-    std::str::from_utf8(line)
-        .ok()
-        .and_then(|digits| digits.parse().ok())
+    let (negative, digits) = match line {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, line),
+    };
+    // Gathered below zero, where `i64::MIN` fits.
+    let below = digits.iter().try_fold(0i64, |value, &digit| {
+        let digit = i64::from(digit.wrapping_sub(b'0'));
+        if digit > 9 {
+            return None;
+        }
+        value.checked_mul(10)?.checked_sub(digit)
+    });
+    below
+        .filter(|_| !digits.is_empty())
+        .and_then(|below| {
+            if negative {
+                Some(below)
+            } else {
+                below.checked_neg()
+            }
+        })
         .ok_or_else(|| {
             ProtocolError(format!(
                 "{:?} where an integer belongs",
@@ -294,6 +315,41 @@ mod tests {
     fn an_empty_line_is_a_protocol_error_not_a_panic() {
         for input in [&b"\r\n"[..], b"*2\r\n\r\n", b"*1\r\n\r\n:1\r\n"] {
             assert!(read_all(input).is_err(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn integers_read_as_str_parse_reads_them() {
+        let parsed = |line: &[u8]| std::str::from_utf8(line).ok()?.parse::<i64>().ok();
+        let mut lines: Vec<Vec<u8>> = [
+            "",
+            "-",
+            "+",
+            "0",
+            "-0",
+            "+7",
+            "007",
+            "12345",
+            " 1",
+            "1 ",
+            "1a",
+            "--1",
+            "+-1",
+            "٣",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "18446744073709551616",
+        ]
+        .iter()
+        .map(|line| line.as_bytes().to_vec())
+        .collect();
+        lines.extend((0..=255u8).map(|byte| vec![byte]));
+        lines.extend((0..=255u8).map(|byte| vec![b'4', byte, b'2']));
+        for line in &lines {
+            assert_eq!(integer(line).ok(), parsed(line), "{line:?}");
         }
     }
 
