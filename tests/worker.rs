@@ -43,6 +43,16 @@ fn wait_for(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// Lets a worker that was told to shut down and waits on `clock` see it
+/// stop: a thread past its look at the shutdown may begin its wait on the
+/// clock after a move, so the clock moves until the worker stops.
+fn stop_on(clock: &ManualClock, running: &thread::JoinHandle<WorkerStats>) {
+    wait_for("the worker stops", || {
+        clock.advance(Duration::from_secs(2));
+        running.is_finished()
+    });
+}
+
 /// Runs `worker` with `handler` on a thread of its own.
 fn spawn<S, F>(worker: Worker<S>, handler: F) -> thread::JoinHandle<WorkerStats>
 where
@@ -165,12 +175,7 @@ fn failures_are_retried_after_the_backoff_then_dead_letters() {
         (3, &DeadReason::Nacked)
     );
     shutdown.shutdown();
-    // A thread past its look at the shutdown may begin its wait on the
-    // clock after a move: the clock moves until the worker stops.
-    wait_for("the worker stops", || {
-        clock.advance(Duration::from_secs(2));
-        running.is_finished()
-    });
+    stop_on(&clock, &running);
     let stats = running.join().unwrap();
     assert_eq!(*attempts.lock().unwrap(), [1, 2, 3]);
     assert_eq!(
@@ -506,12 +511,7 @@ fn the_rate_limit_runs_on_the_stores_clock() {
         wait_for("one more per half second", || count() == expected);
     }
     shutdown.shutdown();
-    // A thread past its look at the shutdown may begin its wait on the
-    // clock after a move: the clock moves until the worker stops.
-    wait_for("the worker stops", || {
-        clock.advance(Duration::from_secs(2));
-        running.is_finished()
-    });
+    stop_on(&clock, &running);
     assert_eq!(running.join().unwrap().processed, 6);
 }
 
