@@ -588,8 +588,7 @@ async fn a_slow_server_hits_the_response_timeout_then_calls_recover() {
                     );
                     break;
                 }
-                Ok(_) if took < timeout && round < 3 => {}
-                Ok(_) => panic!("{command}: answered in {took:?}, not a timeout of {timeout:?}"),
+                Ok(_) => support::answered_before_the_slowdown(round, took, timeout, command),
             }
         }
     }

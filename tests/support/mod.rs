@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(feature = "conformance")]
 #[allow(unused_imports)] // each test binary uses a different part of this module
-pub use backend::{RedisBackend, documented_acl};
+pub use backend::{RedisBackend, add_documented_user};
 #[cfg(all(feature = "cluster", feature = "conformance"))]
 #[allow(unused_imports)]
 pub use cluster::ClusterBackend;
@@ -79,4 +79,22 @@ pub fn within_three_tries(mut attempt: impl FnMut() -> Option<String>) {
 /// What [`within_three_tries`] reports when `took` is not under `bound`.
 pub fn over(took: std::time::Duration, bound: std::time::Duration) -> Option<String> {
     (took >= bound).then(|| format!("{took:?}, not under {bound:?}"))
+}
+
+/// A call made while the server was being slowed down, in round `round`
+/// of a test, was answered in `took`, without the timeout it was made to
+/// hit: it came before the slowdown took hold (a busy machine may hold up
+/// the slowing command), and the round is made again, when it was
+/// answered within `timeout` and before the third round; else the test
+/// fails.
+pub fn answered_before_the_slowdown(
+    round: u32,
+    took: std::time::Duration,
+    timeout: std::time::Duration,
+    what: &str,
+) {
+    assert!(
+        took < timeout && round < 3,
+        "{what}: answered in {took:?}, not a timeout of {timeout:?}"
+    );
 }
