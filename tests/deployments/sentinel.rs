@@ -340,12 +340,10 @@ fn the_documented_acl_user_passes_every_suite_through_sentinels() {
         sentinels: 1,
         ..SentinelSetup::default()
     });
-    for marker in ["on >password", "a Sentinel's master"] {
-        redis::cmd("ACL")
-            .arg(support::documented_acl(marker))
-            .exec(&mut set.raw_master())
-            .unwrap();
-    }
+    support::add_documented_user(
+        &mut set.raw_master(),
+        &["on >password", "a Sentinel's master"],
+    );
     let store = set.store_with(RedisSentinelStoreOptions {
         auth: Some(RedisAuth::user("app", "password")),
         ..RedisSentinelStoreOptions::default()

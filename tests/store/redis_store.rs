@@ -258,10 +258,7 @@ fn an_unresolvable_host_is_a_connection_error() {
 #[test]
 fn the_documented_acl_user_passes_every_suite() {
     let backend = support::RedisBackend::new();
-    redis::cmd("ACL")
-        .arg(support::documented_acl("on >password"))
-        .exec(&mut backend.server.raw())
-        .unwrap();
+    support::add_documented_user(&mut backend.server.raw(), &["on >password"]);
     let url = format!("redis://app:password@127.0.0.1:{}/", backend.server.port());
     let limited = support::RedisBackend {
         store: RedisStore::open(url.as_str()).unwrap(),
@@ -288,13 +285,10 @@ fn the_documented_acl_user_passes_every_suite_on_a_cluster() {
     let backend = support::ClusterBackend::new();
     for seed in backend.cluster.seeds() {
         let port: u16 = seed.rsplit(':').next().unwrap().parse().unwrap();
-        let mut node = backend.cluster.raw(port);
-        for marker in ["on >password", "every node of a Cluster"] {
-            redis::cmd("ACL")
-                .arg(support::documented_acl(marker))
-                .exec(&mut node)
-                .unwrap();
-        }
+        support::add_documented_user(
+            &mut backend.cluster.raw(port),
+            &["on >password", "every node of a Cluster"],
+        );
     }
     let options = redisutil::RedisClusterStoreOptions {
         auth: Some(redisutil::RedisAuth::user("app", "password")),

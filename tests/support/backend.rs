@@ -77,9 +77,20 @@ pub(super) fn ttl(raw: &mut redis::Connection, key: &str) -> Option<Duration> {
     u64::try_from(millis).ok().map(Duration::from_millis)
 }
 
+/// Creates the deployments guide's user on the server of `con`: its
+/// `ACL SETUSER app …` lines that hold each of `markers`, in turn.
+pub fn add_documented_user(con: &mut redis::Connection, markers: &[&str]) {
+    for marker in markers {
+        redis::cmd("ACL")
+            .arg(documented_acl(marker))
+            .exec(con)
+            .unwrap();
+    }
+}
+
 /// The arguments of the deployments guide's `ACL SETUSER app …` line that
 /// holds `marker` (its note in brackets left out).
-pub fn documented_acl(marker: &str) -> Vec<&'static str> {
+fn documented_acl(marker: &str) -> Vec<&'static str> {
     let guide = include_str!("../../docs/guide/deployments.md");
     let line = guide
         .lines()
