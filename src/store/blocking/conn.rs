@@ -49,15 +49,55 @@ impl Stream {
         }
     }
 
-    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+    /// Whether nothing waits to be read and the peer has not closed the
+    /// stream, looked at without blocking. A socket is peeked at in one
+    /// system call (`recv` with `MSG_PEEK | MSG_DONTWAIT`; it stays in
+    /// blocking mode). TLS reads through rustls, so that what rustls holds
+    /// already counts and a `close_notify` is seen.
+    fn is_quiet(&mut self) -> bool {
         match self {
-            Self::Tcp(socket) => socket.set_nonblocking(nonblocking),
             #[cfg(unix)]
-            Self::Unix(socket) => socket.set_nonblocking(nonblocking),
+            Self::Tcp(socket) => peek_quiet(&*socket),
+            #[cfg(not(unix))]
+            Self::Tcp(socket) => read_quiet(socket, TcpStream::set_nonblocking),
+            #[cfg(unix)]
+            Self::Unix(socket) => peek_quiet(&*socket),
             #[cfg(feature = "tls-rustls")]
-            Self::Tls(stream) => stream.sock.set_nonblocking(nonblocking),
+            Self::Tls(stream) => {
+                read_quiet(&mut **stream, |stream, on| stream.sock.set_nonblocking(on))
+            }
         }
     }
+}
+
+/// Whether a socket has nothing to read and is not closed, peeked at
+/// without blocking and without taking anything.
+#[cfg(unix)]
+fn peek_quiet(socket: impl std::os::fd::AsFd) -> bool {
+    use rustix::net::RecvFlags;
+    let mut byte = [0u8; 1];
+    matches!(
+        rustix::net::recv(socket, &mut byte, RecvFlags::PEEK | RecvFlags::DONTWAIT),
+        Err(rustix::io::Errno::WOULDBLOCK)
+    )
+}
+
+/// Whether a read of `stream`, its socket put into non-blocking mode by
+/// `set_nonblocking` for it, finds nothing (three system calls).
+#[cfg_attr(all(unix, not(feature = "tls-rustls")), allow(dead_code))]
+fn read_quiet<S: Read>(
+    stream: &mut S,
+    set_nonblocking: impl Fn(&S, bool) -> io::Result<()>,
+) -> bool {
+    if set_nonblocking(stream, true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let quiet = matches!(
+        stream.read(&mut byte),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock
+    );
+    set_nonblocking(stream, false).is_ok() && quiet
 }
 
 impl Read for Stream {
@@ -249,15 +289,7 @@ impl Conn {
         if self.start < self.end || self.reader.is_midway() {
             return false;
         }
-        if self.stream.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let mut byte = [0u8; 1];
-        let idle = matches!(
-            self.stream.read(&mut byte),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock
-        );
-        self.stream.set_nonblocking(false).is_ok() && idle
+        self.stream.is_quiet()
     }
 }
 
@@ -347,5 +379,110 @@ fn tls_handshake(
         None => Err(OpenError::Tls(
             "a rediss:// address needs the feature tls-rustls".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+
+    /// A connection, and the server's end of it.
+    type Pair = (Conn, Box<dyn Write + Send>);
+
+    /// A connection to a listener of the test's own, by TCP, and the
+    /// server's end of it.
+    fn tcp_pair() -> Pair {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let endpoint = Endpoint::tcp("127.0.0.1", port, Tls::Off);
+        let conn = Conn::open(
+            &endpoint,
+            None,
+            Instant::now() + Duration::from_secs(10),
+            None,
+        );
+        (conn.unwrap(), Box::new(listener.accept().unwrap().0))
+    }
+
+    /// The same by a Unix socket.
+    #[cfg(unix)]
+    fn unix_pair() -> Pair {
+        let dir = std::env::temp_dir().join(format!("redisutil-conn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{:?}.sock", thread::current().id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let endpoint = Endpoint {
+            place: Place::Unix(path),
+            tls: Tls::Off,
+        };
+        let conn = Conn::open(
+            &endpoint,
+            None,
+            Instant::now() + Duration::from_secs(10),
+            None,
+        );
+        (conn.unwrap(), Box::new(listener.accept().unwrap().0))
+    }
+
+    /// Whether `conn` is alive, which it must tell without waiting for
+    /// the server (here: within ten seconds).
+    fn looked_at(conn: Conn) -> (Conn, bool) {
+        let (answer, answered) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let mut conn = conn;
+            let alive = conn.is_alive();
+            let _ = answer.send((conn, alive));
+        });
+        let waited = answered.recv_timeout(Duration::from_secs(10));
+        waited.expect("is_alive waited for the server")
+    }
+
+    fn pairs() -> Vec<fn() -> Pair> {
+        vec![
+            tcp_pair,
+            #[cfg(unix)]
+            unix_pair,
+        ]
+    }
+
+    /// Looking at an idle connection takes nothing and leaves it
+    /// blocking: a reply that comes later is waited for.
+    #[test]
+    fn an_idle_connection_is_alive_and_still_blocks() {
+        for pair in pairs() {
+            let (conn, mut server) = pair();
+            let (conn, alive) = looked_at(conn);
+            assert!(alive);
+            let (mut conn, alive) = looked_at(conn);
+            assert!(alive);
+            let late = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                server.write_all(b"+OK\r\n").unwrap();
+                server
+            });
+            let replies = conn.exchange(b"PING\r\n", 1, None).unwrap();
+            assert_eq!(replies, [Reply::Status("OK".into())]);
+            drop(late.join().unwrap());
+        }
+    }
+
+    /// A connection with something to read, or closed by the server, is
+    /// not used again; looking at it took nothing.
+    #[test]
+    fn a_connection_with_bytes_waiting_or_closed_is_not_alive() {
+        for pair in pairs() {
+            let (conn, mut server) = pair();
+            server.write_all(b":7\r\n").unwrap();
+            let (mut conn, alive) = looked_at(conn);
+            assert!(!alive);
+            let replies = conn.exchange(b"", 1, Some(Duration::from_secs(5)));
+            assert_eq!(replies.unwrap(), [Reply::Int(7)]);
+            assert!(conn.is_alive());
+            drop(server);
+            assert!(!conn.is_alive());
+        }
     }
 }
