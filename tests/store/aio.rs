@@ -391,6 +391,40 @@ async fn the_async_store_reconnects_after_a_restart() {
     );
 }
 
+/// A store goes on serving after the runtime it was first used on is
+/// gone: its connections, and their timers, belonged to that runtime and
+/// are opened again on the next one. Both kinds of connection.
+#[test]
+fn a_store_outlives_the_runtime_it_was_first_used_on() {
+    let server = RedisServer::start();
+    for multiplexed in [true, false] {
+        let options = redisutil::RedisStoreOptions {
+            pool: redisutil::PoolOptions {
+                multiplexed,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let store = AsyncRedisStore::open_with(server.addr(), options).unwrap();
+        let key = unique("/aio/runtimes");
+        for round in 0..3u8 {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let popped = runtime.block_on(async {
+                AsyncListStore::push(&store, &key, &[&[round]], None)
+                    .await
+                    .unwrap();
+                AsyncListStore::blocking_pop(&store, &key, Some(Duration::from_secs(5)))
+                    .await
+                    .unwrap()
+            });
+            assert_eq!(popped.as_deref(), Some(&[round][..]), "{multiplexed}");
+        }
+    }
+}
+
 /// How many clients the server has blocked (INFO clients).
 fn blocked_clients(admin: &mut redis::Connection) -> usize {
     let info: String = redis::cmd("INFO").arg("clients").query(admin).unwrap();

@@ -8,9 +8,10 @@
 //! ([`Failure::TimedOut`]).
 
 use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -20,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+use super::alarm::Alarm;
 use crate::store::protocol::resp::{Reply, ReplyReader};
 use crate::store::protocol::{Failure, OpenError, TlsConfig};
 use crate::store::target::endpoint::{Endpoint, Place, Tls};
@@ -252,6 +254,8 @@ pub(crate) struct Conn {
     replies: Replies,
     /// The server's id of this connection (`CLIENT ID`), once asked.
     pub(crate) client_id: Option<i64>,
+    /// The timer of its response timeouts.
+    alarm: Alarm,
 }
 
 impl Conn {
@@ -260,40 +264,57 @@ impl Conn {
             stream,
             replies: Replies::default(),
             client_id: None,
+            alarm: Alarm::default(),
         }
     }
 
     /// Writes `request` whole, then reads `count` replies, each read
-    /// waiting at most `timeout` (`None`: without limit).
+    /// waiting at most `timeout` (`None`: without limit), on the
+    /// connection's [`Alarm`].
     pub(crate) async fn exchange(
         &mut self,
         request: &[u8],
         count: usize,
         timeout: Option<Duration>,
     ) -> Result<Vec<Reply>, Failure> {
+        let Self {
+            stream,
+            replies: read,
+            alarm,
+            ..
+        } = self;
         let written = async {
-            self.stream.write_all(request).await?;
-            self.stream.flush().await
+            stream.write_all(request).await?;
+            stream.flush().await
         };
         written.await.map_err(Failure::NotSent)?;
         let mut replies = Vec::with_capacity(count);
         while replies.len() < count {
-            let read = async {
+            let next = async {
                 loop {
-                    if let Some(reply) = self.replies.take()? {
+                    if let Some(reply) = read.take()? {
                         return Ok(reply);
                     }
-                    self.replies
-                        .fill(&mut self.stream)
-                        .await
-                        .map_err(Failure::Lost)?;
+                    read.fill(stream).await.map_err(Failure::Lost)?;
                 }
             };
-            let reply = match timeout {
-                None => read.await?,
-                Some(timeout) => tokio::time::timeout(timeout, read)
-                    .await
-                    .map_err(|_| Failure::TimedOut(timeout))??,
+            let limit = timeout.and_then(|timeout| {
+                let deadline = tokio::time::Instant::now().checked_add(timeout)?;
+                Some((timeout, deadline))
+            });
+            let reply = match limit {
+                None => next.await?,
+                Some((timeout, deadline)) => {
+                    alarm.arm(deadline);
+                    let mut next = pin!(next);
+                    poll_fn(|cx| match next.as_mut().poll(cx) {
+                        Poll::Ready(reply) => Poll::Ready(reply),
+                        Poll::Pending => alarm
+                            .poll_passed(cx, deadline)
+                            .map(|()| Err(Failure::TimedOut(timeout))),
+                    })
+                    .await?
+                }
             };
             replies.push(reply);
         }

@@ -16,10 +16,10 @@
 //! The trait implementations, one line per operation, are with the
 //! operations (`store/protocol/ops/`).
 
+mod alarm;
 pub(crate) mod conn;
 mod receive;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -31,7 +31,7 @@ use super::policy::Op;
 use super::protocol::exchange::{Call, Event, Exchange, Step};
 use super::protocol::ops::{Next, Operation};
 use super::protocol::resp::Reply;
-use super::protocol::{Node, Request, Route, Wait};
+use super::protocol::{Node, NodeMap, Request, Route, Wait};
 #[cfg(feature = "cluster")]
 use super::target::Cluster;
 #[cfg(feature = "sentinel")]
@@ -59,7 +59,7 @@ pub struct AsyncStore<T> {
 
 struct Inner<T> {
     target: Arc<T>,
-    nodes: Mutex<HashMap<Node, Arc<NodeConns>>>,
+    nodes: Mutex<NodeMap<Arc<NodeConns>>>,
 }
 
 /// The connections of one node.
@@ -125,7 +125,7 @@ impl<T: Target> AsyncStore<T> {
         Self {
             inner: Arc::new(Inner {
                 target: Arc::new(target),
-                nodes: Mutex::new(HashMap::new()),
+                nodes: Mutex::new(NodeMap::default()),
             }),
         }
     }
@@ -140,6 +140,9 @@ impl<T: Target> AsyncStore<T> {
             .nodes
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        if let Some(conns) = nodes.get(node) {
+            return Arc::clone(conns);
+        }
         let pool = self.inner.target.settings().pool;
         Arc::clone(nodes.entry(node.clone()).or_insert_with(|| {
             Arc::new(NodeConns {

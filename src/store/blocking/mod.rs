@@ -14,7 +14,6 @@
 pub(crate) mod conn;
 pub(crate) mod pool;
 
-use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::thread;
 use std::time::Instant;
@@ -23,10 +22,10 @@ use conn::Conn;
 use pool::{Manage, Pool, Pooled};
 
 use super::StoreError;
-use super::protocol::Node;
 use super::protocol::exchange::{Call, Event, Exchange, Step};
 use super::protocol::ops::{Next, Operation};
 use super::protocol::resp::Reply;
+use super::protocol::{Node, NodeMap};
 #[cfg(feature = "cluster")]
 use super::target::Cluster;
 #[cfg(feature = "sentinel")]
@@ -51,7 +50,7 @@ pub struct BlockingStore<T> {
 struct Inner<T> {
     target: Arc<T>,
     /// The pool of each node used so far.
-    pools: RwLock<HashMap<Node, Arc<NodePool<T>>>>,
+    pools: RwLock<NodeMap<Arc<NodePool<T>>>>,
 }
 
 // The bound names a crate-private trait: these methods are the crate's own.
@@ -62,7 +61,7 @@ impl<T: Target> BlockingStore<T> {
         Self {
             inner: Arc::new(Inner {
                 target: Arc::new(target),
-                pools: RwLock::new(HashMap::new()),
+                pools: RwLock::new(NodeMap::default()),
             }),
         }
     }
