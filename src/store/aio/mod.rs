@@ -311,11 +311,18 @@ impl<T: Target> AsyncStore<T> {
     async fn dedicated(&self, node: &Node) -> Result<Held, StoreError> {
         let conns = self.node(node);
         let pool = self.inner.target.settings().pool;
-        let places = Arc::clone(conns.places.as_ref().expect("a node's places"));
-        let acquire = places.acquire_owned();
-        let acquired = match wait_limit(Some(pool.pool_timeout)) {
-            None => Ok(acquire.await),
-            Some(timeout) => tokio::time::timeout(timeout, acquire).await,
+        let places = conns.places.as_ref().expect("a node's places");
+        // A free place is taken without a timer (the semaphore hands
+        // released places to those waiting first, so this jumps no queue).
+        let acquired = match Arc::clone(places).try_acquire_owned() {
+            Ok(place) => Ok(Ok(place)),
+            Err(_) => {
+                let acquire = Arc::clone(places).acquire_owned();
+                match wait_limit(Some(pool.pool_timeout)) {
+                    None => Ok(acquire.await),
+                    Some(timeout) => tokio::time::timeout(timeout, acquire).await,
+                }
+            }
         };
         let Ok(Ok(place)) = acquired else {
             return Err(StoreError::PoolExhausted {
