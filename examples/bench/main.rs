@@ -18,6 +18,12 @@
 //! Each figure is the best of five runs, and the runs of `redisutil` and of
 //! its baseline alternate, so both see the same machine. Ratios compare
 //! figures measured in the same run against the same server.
+//!
+//! On a virtual machine whose loopback round trip swings, run it on one
+//! core, its `redis-server` and `redis-benchmark` with it (they inherit the
+//! affinity): `cargo build --release --example bench && taskset -c 0
+//! target/release/examples/bench` (and any mode above). The round trip
+//! then holds still; the figures are the work of both sides.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
