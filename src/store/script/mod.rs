@@ -3,7 +3,8 @@
 //! Redis runs a script atomically, but does not roll it back: a step that
 //! fails aborts the script with the earlier steps applied. So each script
 //! makes every step that can fail (a wrong key type, a TTL Redis refuses)
-//! before its first write, and an error leaves the data as it was. (A
+//! before its first write, or undoes its writes when a later step refuses,
+//! and an error leaves the data as it was. (A
 //! `MULTI`/`EXEC` transaction runs the later commands even when an earlier
 //! one fails, and inside a cluster a redirection aborts it.)
 //!
@@ -48,23 +49,24 @@ impl Script {
 }
 
 /// RPUSH the values (ARGV[2..]) and PEXPIRE the list by ARGV[1] ms, in one
-/// atomic step; an error changes nothing. PEXPIRE checks its TTL before it
-/// looks at the key, so the first one refuses a TTL Redis cannot take while
-/// nothing is written yet, and it may only touch a list: the type is
-/// checked first. Pushes in chunks: Lua's `unpack` has a bounded stack.
+/// atomic step; an error changes nothing. RPUSH refuses a key of another
+/// type before it writes anything. PEXPIRE refuses a deadline it cannot
+/// represent (the server's clock decides which); the values just pushed
+/// are then taken off the tail again, which leaves the list as it was (a
+/// list the push created is gone again), and the refusal is the answer.
+/// Pushes in chunks: Lua's `unpack` has a bounded stack.
 pub(crate) static PUSH_WITH_TTL: Script = Script::new(
     "\
-local kind = redis.call('TYPE', KEYS[1])['ok']
-if kind ~= 'list' and kind ~= 'none' then
-  return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
 local len = 0
 local last = #ARGV
 for first = 2, last, 1000 do
   len = redis.call('RPUSH', KEYS[1], unpack(ARGV, first, math.min(first + 999, last)))
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local set = redis.pcall('PEXPIRE', KEYS[1], ARGV[1])
+if type(set) == 'table' and set.err then
+  redis.call('LTRIM', KEYS[1], 0, -last)
+  return set
+end
 return len",
 );
 
