@@ -396,14 +396,14 @@ mod tests {
     fn tcp_pair() -> Pair {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let endpoint = Endpoint::tcp("127.0.0.1", port, Tls::Off);
-        let conn = Conn::open(
-            &endpoint,
-            None,
-            Instant::now() + Duration::from_secs(10),
-            None,
-        );
-        (conn.unwrap(), Box::new(listener.accept().unwrap().0))
+        let conn = open(&Endpoint::tcp("127.0.0.1", port, Tls::Off));
+        (conn, Box::new(listener.accept().unwrap().0))
+    }
+
+    /// A connection to `endpoint`, reads and writes without limit.
+    fn open(endpoint: &Endpoint) -> Conn {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        Conn::open(endpoint, None, deadline, None).unwrap()
     }
 
     /// The same by a Unix socket.
@@ -414,17 +414,13 @@ mod tests {
         let path = dir.join(format!("{:?}.sock", thread::current().id()));
         let _ = std::fs::remove_file(&path);
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let endpoint = Endpoint {
-            place: Place::Unix(path),
+        let conn = open(&Endpoint {
+            place: Place::Unix(path.clone()),
             tls: Tls::Off,
-        };
-        let conn = Conn::open(
-            &endpoint,
-            None,
-            Instant::now() + Duration::from_secs(10),
-            None,
-        );
-        (conn.unwrap(), Box::new(listener.accept().unwrap().0))
+        });
+        let server = listener.accept().unwrap().0;
+        std::fs::remove_file(&path).unwrap();
+        (conn, Box::new(server))
     }
 
     /// Whether `conn` is alive, which it must tell without waiting for
