@@ -90,25 +90,36 @@ pub fn wrong_type_keys_are_refused_and_left_untouched<B: Harness>(backend: &B) {
     );
 }
 
-/// A TTL Redis refuses writes nothing, on the store; a channel refuses it
-/// when it is built.
+/// A TTL Redis refuses writes nothing, on the store (a list keeps its
+/// values and its TTL, a new one is not made); a channel refuses it when
+/// it is built.
 pub fn out_of_range_ttls_are_refused_and_nothing_is_written<B: Harness>(backend: &B) {
     let store = backend.store();
     let key = unique("/ttl-range");
     let fresh = unique("/ttl-range");
+    let timed = unique("/ttl-range");
+    let hour = Duration::from_secs(3600);
     store.push(&key, &[b"kept"], None).unwrap();
+    store.push(&timed, &[b"kept"], Some(hour)).unwrap();
     for ttl in [
         Duration::from_millis(i64::MAX as u64),
         Duration::from_millis(u64::MAX),
         Duration::MAX,
     ] {
-        for target in [&key, &fresh] {
-            let err = store.push(target, &[b"x"], Some(ttl)).unwrap_err();
+        for target in [&key, &fresh, &timed] {
+            let err = store
+                .push(target, &[b"x", b"y", b"z"], Some(ttl))
+                .unwrap_err();
             assert!(matches!(err, StoreError::Command { .. }), "{ttl:?}: {err}");
         }
     }
-    assert_eq!(store.index(&key, -1).unwrap(), Some(b"kept".to_vec()));
+    for kept in [&key, &timed] {
+        assert_eq!(store.index(kept, 0).unwrap(), Some(b"kept".to_vec()));
+        assert_eq!(store.index(kept, -1).unwrap(), Some(b"kept".to_vec()));
+    }
     assert_eq!(backend.ttl(&key), None);
+    let left = backend.ttl(&timed).expect("the list's own TTL, kept");
+    assert!(left > hour / 2 && left <= hour, "{left:?}");
     assert_eq!(store.index(&fresh, 0).unwrap(), None);
 
     for ttl in [
