@@ -285,9 +285,9 @@ impl Target for Cluster {
     fn locate(&self, route: &Route) -> Located {
         let layout = self.layout();
         match route {
-            Route::Node(node) => Located::Nodes(vec![node.clone()]),
+            Route::Node(node) => Located::Node(node.clone()),
             Route::Key(key) => match layout.slots.get(usize::from(key_slot(key))) {
-                Some(Some(node)) => Located::Nodes(vec![node.clone()]),
+                Some(Some(node)) => Located::Node(node.clone()),
                 _ => Located::Unknown,
             },
             Route::EveryMaster if layout.masters.is_empty() => Located::Unknown,

@@ -189,6 +189,8 @@ fn tls_config(
 pub(crate) enum Located {
     /// Not known yet: the layout is to be learnt first.
     Unknown,
+    /// This node (a call on a key, or on one node).
+    Node(Node),
     /// These nodes (every master, for a call to every master).
     Nodes(Vec<Node>),
 }

@@ -130,8 +130,9 @@ impl Target for Server {
 
     fn locate(&self, route: &Route) -> Located {
         match route {
-            Route::Node(node) => Located::Nodes(vec![node.clone()]),
-            Route::Key(_) | Route::EveryMaster => Located::Nodes(vec![self.node.clone()]),
+            Route::Node(node) => Located::Node(node.clone()),
+            Route::Key(_) => Located::Node(self.node.clone()),
+            Route::EveryMaster => Located::Nodes(vec![self.node.clone()]),
         }
     }
 

@@ -291,6 +291,7 @@ impl<'t, T: Target> Exchange<'t, T> {
         }
         match self.target.locate(&self.call.route) {
             Located::Unknown => self.start_mapping(),
+            Located::Node(node) => self.start_on(node),
             Located::Nodes(mut nodes) => {
                 if matches!(self.call.route, Route::EveryMaster) {
                     nodes.reverse();
