@@ -84,7 +84,7 @@ fn peek_quiet(socket: impl std::os::fd::AsFd) -> bool {
 
 /// Whether a read of `stream`, its socket put into non-blocking mode by
 /// `set_nonblocking` for it, finds nothing (three system calls).
-#[cfg_attr(all(unix, not(feature = "tls-rustls")), allow(dead_code))]
+#[cfg(any(not(unix), feature = "tls-rustls"))]
 fn read_quiet<S: Read>(
     stream: &mut S,
     set_nonblocking: impl Fn(&S, bool) -> io::Result<()>,
@@ -409,9 +409,12 @@ mod tests {
     /// The same by a Unix socket.
     #[cfg(unix)]
     fn unix_pair() -> Pair {
-        let dir = std::env::temp_dir().join(format!("redisutil-conn-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{:?}.sock", thread::current().id()));
+        let name = format!(
+            "redisutil-conn-{}-{:?}.sock",
+            std::process::id(),
+            thread::current().id()
+        );
+        let path = std::env::temp_dir().join(name);
         let _ = std::fs::remove_file(&path);
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let conn = open(&Endpoint {
