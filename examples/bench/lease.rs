@@ -4,16 +4,127 @@
 use redis::Connection;
 use redisutil::{RedisChannel, RedisStore};
 
-use super::{Msg, N, compare, row};
+use super::support::RedisServer;
+use super::{Msg, N, compare, raw, row};
+
+/// The floors of a leased batch kept in Redis, in raw calls on the keys
+/// of a channel's lease (and copies of their own): what any layout must
+/// do, without what this crate's lease promises (type checks,
+/// redeliveries first, a retry that finds its first run, dead letters).
+/// Redis has no command that moves a range of one list to another: the
+/// batch is copied into a list of its own (`SORT … BY nosort LIMIT …
+/// STORE`, the cheapest way found), the head trimmed off the channel's
+/// list, and the copy read back.
+pub struct Floors {
+    list: String,
+    pending: String,
+    records: String,
+    /// The prefix of the copies' keys.
+    copies: String,
+    /// The least script, loaded.
+    least: String,
+    /// The last batch [`Floors::least`] leased.
+    unit: u64,
+}
+
+/// KEYS: the list, pending, records, this batch's copy, the last one's;
+/// ARGV: the batch's size, its unit, its deadline, the last unit.
+const LEAST_SCRIPT: &str = "\
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('HDEL', KEYS[3], ARGV[4])
+redis.call('UNLINK', KEYS[5])
+local stored = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', '0', ARGV[1], 'STORE', KEYS[4])
+redis.call('LTRIM', KEYS[1], ARGV[1], '-1')
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+return stored";
+
+impl Floors {
+    pub fn new(serving: &RedisChannel<RedisStore>, raw: &mut Connection) -> Self {
+        let keys = serving.lease_keys().unwrap();
+        Self {
+            list: serving.recv_key().to_owned(),
+            pending: keys.pending().to_owned(),
+            records: keys.bodies().to_owned(),
+            copies: format!("{{{}}}:copy", serving.recv_key()),
+            least: redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(LEAST_SCRIPT)
+                .query(raw)
+                .unwrap(),
+            unit: 0,
+        }
+    }
+
+    /// The copy alone, dropped at once (the ack): `MULTI`, `SORT …
+    /// STORE`, `LTRIM`, `LRANGE`, `UNLINK`, `EXEC`; the bodies.
+    pub fn copy(&self, raw: &mut Connection, batch: usize) -> Vec<Vec<u8>> {
+        let copy = &self.copies;
+        let (bodies,): (Vec<Vec<u8>>,) = redis::pipe()
+            .atomic()
+            .cmd("SORT")
+            .arg(&self.list)
+            .arg(&["BY", "nosort", "LIMIT", "0"][..])
+            .arg(batch)
+            .arg("STORE")
+            .arg(copy)
+            .ignore()
+            .cmd("LTRIM")
+            .arg(&self.list)
+            .arg(batch)
+            .arg(-1)
+            .ignore()
+            .cmd("LRANGE")
+            .arg(copy)
+            .arg(0)
+            .arg(-1)
+            .cmd("UNLINK")
+            .arg(copy)
+            .ignore()
+            .query(raw)
+            .unwrap();
+        bodies
+    }
+
+    /// The copy and the least bookkeeping a lease needs, in the least
+    /// script: an entry in the pending set and a record for this batch,
+    /// the last batch's removed with its copy (its ack); then `LRANGE`
+    /// of the copy in the same `MULTI`. The bodies.
+    pub fn least(&mut self, raw: &mut Connection, batch: usize) -> Vec<Vec<u8>> {
+        self.unit += 1;
+        let this = format!("{}:{}", self.copies, self.unit);
+        let last = format!("{}:{}", self.copies, self.unit - 1);
+        let keys = [&self.list, &self.pending, &self.records, &this, &last];
+        let (bodies,): (Vec<Vec<u8>>,) = redis::pipe()
+            .atomic()
+            .cmd("EVALSHA")
+            .arg(&self.least)
+            .arg(keys.len())
+            .arg(&keys[..])
+            .arg(batch)
+            .arg(&this)
+            .arg(u64::MAX >> 12)
+            .arg(&last)
+            .ignore()
+            .cmd("LRANGE")
+            .arg(&this)
+            .arg(0)
+            .arg(-1)
+            .query(raw)
+            .unwrap();
+        bodies
+    }
+}
 
 /// Rates (msgs/s) of leased receive + ack, one at a time and by batches
 /// of 100, against `recv_msg` in the same run; returns the rate of
 /// `recv_msgs(100)` for the comparison with `redis-benchmark`.
 pub fn run(
     serving: &RedisChannel<RedisStore>,
-    admin: &mut Connection,
+    server: &RedisServer,
     fill: &mut dyn FnMut(&mut Connection),
 ) -> f64 {
+    let (admin, mut copier) = (&mut raw(server), raw(server));
     let lease = std::time::Duration::from_secs(60);
     let keys = serving.lease_keys().unwrap().clone();
     let mut refill = |admin: &mut Connection| {
@@ -104,6 +215,40 @@ pub fn run(
     row(
         "ack_and_lease_msgs(100) (1 round trip), msgs/s",
         per_batch((looped, plain)),
+        "recv_msgs(100)",
+    );
+
+    // The floors of a leased batch kept in Redis (see [`Floors`]), the
+    // bodies decoded as `recv_msgs` decodes them.
+    let floors = std::cell::RefCell::new(Floors::new(serving, &mut copier));
+    let decoded = |bodies: Vec<Vec<u8>>| {
+        let msgs: Vec<Msg> = bodies
+            .iter()
+            .map(|body| serde_json::from_slice(body).unwrap())
+            .collect();
+        assert_eq!(msgs.len(), batch);
+    };
+    let (copied, plain) = compare(
+        N / batch as u64,
+        &mut || refill(admin),
+        &mut |_| decoded(floors.borrow().copy(&mut copier, batch)),
+        &mut plain_batch.clone(),
+    );
+    row(
+        "the copy alone (raw: MULTI, SORT … STORE, LTRIM, LRANGE, UNLINK, EXEC), msgs/s",
+        per_batch((copied, plain)),
+        "recv_msgs(100)",
+    );
+    let (scripted, plain) = compare(
+        N / batch as u64,
+        &mut || refill(admin),
+        &mut |_| decoded(floors.borrow_mut().least(&mut copier, batch)),
+        &mut plain_batch.clone(),
+    );
+    row(
+        "the copy and the least bookkeeping, in one script (raw: ZREM, HDEL, UNLINK of the last \
+         batch; SORT … STORE, LTRIM, HSET, ZADD), msgs/s",
+        per_batch((scripted, plain)),
         "recv_msgs(100)",
     );
 

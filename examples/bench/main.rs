@@ -124,7 +124,7 @@ fn lease_only() {
     println!("## Leased receive, one connection (ops/s, best of {RUNS})\n");
     println!("| operation | redisutil | baseline | baseline is | ratio |");
     println!("|---|---|---|---|---|");
-    lease::run(&serving, &mut raw(&server), &mut |admin| {
+    lease::run(&serving, &server, &mut |admin| {
         fill_list(admin, &key, &encoded)
     });
 }
@@ -293,7 +293,7 @@ fn main() {
     );
     row("brecv_msg", brecv, "raw BLPOP");
 
-    let batch_100 = lease::run(&serving, &mut raw(&server), &mut |admin| {
+    let batch_100 = lease::run(&serving, &server, &mut |admin| {
         fill_list(admin, &key, &encoded)
     });
 

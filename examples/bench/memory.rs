@@ -71,6 +71,21 @@ pub fn run() {
         worker.nack(delivery, Duration::from_secs(3600)).unwrap();
     }
     let retrying = used(&mut admin);
+    // The least a message leased on its own can add to its body: an
+    // entry in a sorted set by deadline (its member as long as a unit's
+    // id), whatever else a layout keeps.
+    let _: () = redis::cmd("FLUSHALL").query(&mut admin).unwrap();
+    let flushed = used(&mut admin);
+    for first in (0..COUNT).step_by(BATCH) {
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg("deadlines");
+        for n in first..first + BATCH {
+            zadd.arg(1_800_000_000_000u64 + n as u64)
+                .arg(format!("{n:016}"));
+        }
+        let _: () = zadd.query(&mut admin).unwrap();
+    }
+    let deadline_entry = used(&mut admin) - flushed;
     println!(
         "## Redis memory per message ({COUNT} messages of {} bytes)\n",
         msgs[0].len() + 2
@@ -97,6 +112,11 @@ pub fn run() {
         (
             "waiting for a retry (nacked one at a time)",
             per(retrying - settled),
+        ),
+        (
+            "a sorted-set entry alone (a 16-character member, as a unit's id): the index of \
+             deadlines one lease at a time needs, beside its body",
+            per(deadline_entry),
         ),
     ] {
         println!("| {state} | {bytes:.0} | {:.2} |", bytes / base);
