@@ -62,11 +62,20 @@ macro_rules! settling {
     };
 }
 
-/// All the functions the scripts share (the ack script defines only
-/// [`settling!`]'s: each function a script defines costs every call).
+/// The functions the scripts other than the ack share (the ack script
+/// defines only [`settling!`]'s: each function a script defines costs
+/// every call).
 macro_rules! prelude {
     () => {
         concat!(settling!(), include_str!("prelude.lua"))
+    };
+}
+
+/// [`prelude!`]'s functions and those of the scripts that act on one
+/// delivery wherever it is held.
+macro_rules! holding {
+    () => {
+        concat!(prelude!(), include_str!("holder.lua"))
     };
 }
 
@@ -105,12 +114,13 @@ if marked then
   return {0, -1, tonumber(marked), redis.call('ZCARD', KEYS[2]), unit, false, false, {}}
 end
 local acked = ack(5)
-local lease, count, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = now()
--- Numbers formatted once, as integers (Lua's own conversion goes through
--- floating point, the dearest part of a call's arguments).
-local t_arg = string.format('%d', t)
-local deadline = t + lease
+-- (Numbers are converted only where arithmetic needs them, and formatted
+-- once, as integers: a conversion costs Redis about as much as a
+-- command.)
+local count = tonumber(ARGV[2])
+local t, t_arg = now()
+local deadline = t + tonumber(ARGV[1])
+local max = nil
 local bodies, attempts, ids = {}, {}, {}
 local mixed = false
 while #bodies < count do
@@ -130,6 +140,7 @@ while #bodies < count do
       if #bodies >= count then break end
       if chars[j] == 49 then
         local a = attempt_of(rec, j)
+        max = max or tonumber(ARGV[3])
         if a >= max then
           if waiting then bury(from, rec, j, 'nacked') else bury(from, rec, j, 'expired') end
         else
@@ -152,6 +163,8 @@ end
 -- the head (SORT without sorting), then the head trimmed off.
 local stored = 0
 local want = count - #bodies
+-- (The count as it came, when nothing was delivered again.)
+local want_arg = want == count and ARGV[2] or string.format('%d', want)
 -- (A unit of one message keeps its body in its record: when the list
 -- holds one, one LPOP, as a single lease's.)
 if want > 1 and not mixed and queued > 1 then
@@ -160,11 +173,12 @@ if want > 1 and not mixed and queued > 1 then
     redis.call('PERSIST', KEYS[6])
     stored = queued
   else
-    stored = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', '0', string.format('%d', want), 'STORE', KEYS[6])
-    redis.call('LTRIM', KEYS[1], string.format('%d', stored), '-1')
+    -- (The list holds more than `want`: the copy holds `want`.)
+    stored = redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', '0', want_arg, 'STORE', KEYS[6])
+    redis.call('LTRIM', KEYS[1], want_arg, '-1')
   end
 elseif want > 0 and queued > 0 then
-  local popped = redis.call('LPOP', KEYS[1], string.format('%d', want))
+  local popped = redis.call('LPOP', KEYS[1], want_arg)
   if popped then
     if mixed then
       for _, body in ipairs(popped) do
@@ -217,7 +231,7 @@ return ack(1)"
 /// ARGV: unit, place, delay ms, max deliveries. 0: not in flight, 1: due
 /// again after the delay, 2: a dead letter.
 pub(in crate::store) static NACK: Script = Script::new(concat!(
-    prelude!(),
+    holding!(),
     "\
 if foreign(2, 3, 4) then return redis.error_reply(wrongtype) end
 local holder, j, rec, chars, member, waiting = find(ARGV[1], tonumber(ARGV[2]))
@@ -240,7 +254,7 @@ return 1"
 
 /// ARGV: unit, place, lease ms. The new deadline, or -1 when not in flight.
 pub(in crate::store) static EXTEND: Script = Script::new(concat!(
-    prelude!(),
+    holding!(),
     "\
 if foreign(2, 3) then return redis.error_reply(wrongtype) end
 local holder, j, rec, chars, member, waiting = find(ARGV[1], tonumber(ARGV[2]))
@@ -257,7 +271,7 @@ return deadline"
 /// ARGV: unit, place, reason. Moves the message in flight to the dead
 /// letters; 1 when it was there.
 pub(in crate::store) static DEAD_LETTER: Script = Script::new(concat!(
-    prelude!(),
+    holding!(),
     "\
 if foreign(2, 3, 4) then return redis.error_reply(wrongtype) end
 local holder, j, rec, chars, member, waiting = find(ARGV[1], tonumber(ARGV[2]))
@@ -271,7 +285,7 @@ return 1"
 /// delivered again from now, its delivery not counted: its attempt goes
 /// back by one. How many.
 pub(in crate::store) static RELEASE: Script = Script::new(concat!(
-    prelude!(),
+    holding!(),
     "\
 if foreign(2, 3) then return redis.error_reply(wrongtype) end
 local released, t = 0, now()
@@ -301,7 +315,8 @@ pub(in crate::store) static RECLAIM: Script = Script::new(concat!(
     "\
 if foreign(2, 3, 4) then return redis.error_reply(wrongtype) end
 local max, moved = tonumber(ARGV[1]), 0
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now(), 'WITHSCORES')
+local _, t_arg = now()
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t_arg, 'WITHSCORES')
 for i = 1, #due, 2 do
   local member = due[i]
   if string.sub(member, -1) ~= '+' then

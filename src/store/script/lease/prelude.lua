@@ -1,8 +1,15 @@
 -- The functions the lease scripts other than the ack share; they follow
 -- settle.lua (src/store/script/lease/mod.rs).
+-- The server's time in whole milliseconds, as a number and as the
+-- digits of an integer (for a command's argument). Built from TIME's
+-- digits: each number converted in a script costs Redis more than a
+-- command's own work (the C library's strtod and printf).
 local function now()
   local clock = redis.call('TIME')
-  return tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local micros = clock[2]
+  local millis = #micros > 3 and string.sub(micros, 1, -4) or ''
+  local digits = clock[1] .. string.rep('0', 3 - #millis) .. millis
+  return tonumber(digits), digits
 end
 -- A unit's record {bodies, attempts or false, ids or false, acked}; nil.
 local function record(unit)
@@ -36,39 +43,6 @@ local function id_of(unit, rec, j)
 end
 local function state_of(unit)
   return codes(redis.call('HGET', KEYS[3], unit .. '#'))
-end
--- Where delivery (unit, j) is held now: holder, its index there, record,
--- state codes, member, whether it waits; nil when it is not.
-local function find(unit, j)
-  local rec = record(unit)
-  if rec then
-    local chars = state_of(unit)
-    if chars[j] == 49 then
-      local member, waiting = member_of(unit)
-      if member then return unit, j, rec, chars, member, waiting end
-      return nil
-    end
-    if chars[j] ~= 120 then return nil end
-  end
-  local sub = unit .. '.' .. j
-  local sub_rec = record(sub)
-  if not sub_rec then return nil end
-  local member, waiting = member_of(sub)
-  if not member then return nil end
-  return sub, 1, sub_rec, {49}, member, waiting
-end
--- Takes message j out of its holder (state and all).
-local function take_out(holder, j, chars, member, mark)
-  chars[j] = mark
-  settle(holder, member, chars)
-end
--- Moves message j of a unit to a unit of its own, `holder.j`, under
--- `attempt`, waiting or in flight until `score`.
-local function extract(holder, rec, j, chars, member, attempt, waiting, score)
-  local sub = holder .. '.' .. j
-  redis.call('HSET', KEYS[3], sub, cmsgpack.pack({{body_at(holder, rec, j)}, {attempt}, {id_of(holder, rec, j)}, 0}))
-  redis.call('ZADD', KEYS[2], score, waiting and (sub .. '+') or sub)
-  take_out(holder, j, chars, member, 120)
 end
 local function bury(unit, rec, j, reason)
   redis.call('XADD', KEYS[4], '*', 'id', id_of(unit, rec, j), 'deliveries',

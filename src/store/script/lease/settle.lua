@@ -1,14 +1,17 @@
 -- What settling a delivery needs: the ack script is this file, then its
--- own body; the other lease scripts are this file, then prelude.lua,
--- then their own body (src/store/script/lease/mod.rs).
+-- own body; the other lease scripts are this file, then prelude.lua
+-- (and, for those acting on one delivery, holder.lua), then their own
+-- body (src/store/script/lease/mod.rs).
 local kinds = {'list', 'zset', 'hash', 'stream'}
--- Whether one of the keys at these indexes holds another type.
-local function foreign(...)
-  for _, i in ipairs({...}) do
-    local kind = redis.call('TYPE', KEYS[i])['ok']
-    if kind ~= kinds[i] and kind ~= 'none' then return true end
-  end
-  return false
+-- Whether the key at index i holds another type.
+local function wrong(i)
+  local kind = redis.call('TYPE', KEYS[i])['ok']
+  return kind ~= kinds[i] and kind ~= 'none'
+end
+-- Whether one of the keys at these indexes (one to three) holds
+-- another type.
+local function foreign(a, b, c)
+  return wrong(a) or (b ~= nil and wrong(b)) or (c ~= nil and wrong(c))
 end
 local wrongtype = 'WRONGTYPE Operation against a key holding the wrong kind of value'
 -- The list of a unit of more than one message, which holds its bodies.
