@@ -58,7 +58,7 @@ impl Floors {
 
     /// The copy alone, dropped at once (the ack): `MULTI`, `SORT …
     /// STORE`, `LTRIM`, `LRANGE`, `UNLINK`, `EXEC`; the bodies.
-    pub fn copy(&self, raw: &mut Connection, batch: usize) -> Vec<Vec<u8>> {
+    pub fn copy(&mut self, raw: &mut Connection, batch: usize) -> Vec<Vec<u8>> {
         let copy = &self.copies;
         let (bodies,): (Vec<Vec<u8>>,) = redis::pipe()
             .atomic()
@@ -220,37 +220,35 @@ pub fn run(
 
     // The floors of a leased batch kept in Redis (see [`Floors`]), the
     // bodies decoded as `recv_msgs` decodes them.
-    let floors = std::cell::RefCell::new(Floors::new(serving, &mut copier));
-    let decoded = |bodies: Vec<Vec<u8>>| {
-        let msgs: Vec<Msg> = bodies
-            .iter()
-            .map(|body| serde_json::from_slice(body).unwrap())
-            .collect();
-        assert_eq!(msgs.len(), batch);
-    };
-    let (copied, plain) = compare(
-        N / batch as u64,
-        &mut || refill(admin),
-        &mut |_| decoded(floors.borrow().copy(&mut copier, batch)),
-        &mut plain_batch.clone(),
-    );
-    row(
-        "the copy alone (raw: MULTI, SORT … STORE, LTRIM, LRANGE, UNLINK, EXEC), msgs/s",
-        per_batch((copied, plain)),
-        "recv_msgs(100)",
-    );
-    let (scripted, plain) = compare(
-        N / batch as u64,
-        &mut || refill(admin),
-        &mut |_| decoded(floors.borrow_mut().least(&mut copier, batch)),
-        &mut plain_batch.clone(),
-    );
-    row(
-        "the copy and the least bookkeeping, in one script (raw: ZREM, HDEL, UNLINK of the last \
-         batch; SORT … STORE, LTRIM, HSET, ZADD), msgs/s",
-        per_batch((scripted, plain)),
-        "recv_msgs(100)",
-    );
+    let mut floors = Floors::new(serving, &mut copier);
+    type Floor = fn(&mut Floors, &mut Connection, usize) -> Vec<Vec<u8>>;
+    let rows: [(&str, Floor); 2] = [
+        (
+            "the copy alone (raw: MULTI, SORT … STORE, LTRIM, LRANGE, UNLINK, EXEC), msgs/s",
+            Floors::copy,
+        ),
+        (
+            "the copy and the least bookkeeping, in one script (raw: ZREM, HDEL, UNLINK of the \
+             last batch; SORT … STORE, LTRIM, HSET, ZADD), msgs/s",
+            Floors::least,
+        ),
+    ];
+    for (name, floor) in rows {
+        let rates = compare(
+            N / batch as u64,
+            &mut || refill(admin),
+            &mut |_| {
+                let bodies = floor(&mut floors, &mut copier, batch);
+                let msgs: Vec<Msg> = bodies
+                    .iter()
+                    .map(|body| serde_json::from_slice(body).unwrap())
+                    .collect();
+                assert_eq!(msgs.len(), batch);
+            },
+            &mut plain_batch.clone(),
+        );
+        row(name, per_batch(rates), "recv_msgs(100)");
+    }
 
     let (batched, plain) = compare(
         N / batch as u64,
